@@ -1,0 +1,419 @@
+/* HS256 bearer-token validation (CONTRACT.md, "Authentication and
+ * authorization"). libjwt's jwt_decode is deliberately not used here: it is
+ * slow on the hot path, lenient about encoding and compares signatures with
+ * strcmp. Instead each step is explicit and strict:
+ *
+ *   1. size cap, then the whole value must be three non-empty segments of
+ *      canonical unpadded base64url (no byte outside the alphabet anywhere);
+ *   2. the header is parsed (it is needed to know the algorithm): alg must be
+ *      exactly "HS256" and there must be no "crit";
+ *   3. the signature (exactly 32 bytes) is compared in constant time with an
+ *      HMAC-SHA256 computed from a key prepared once at creation;
+ *   4. only then is the payload parsed and its claims checked.
+ *
+ * The verifier is immutable after creation: each call duplicates the
+ * prepared MAC context, so any number of threads may verify at once. */
+#include "auth/jwt_verify.h"
+
+#include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tokens longer than this are rejected before any work. */
+#define JWT_TOKEN_MAX 8192
+#define JWT_SIG_LEN 32
+#define JWT_SIG_B64_LEN 43
+/* Decoded segments are at most 3/4 of the token. */
+#define JWT_SEG_BUF_MAX ((JWT_TOKEN_MAX / 4) * 3 + 3)
+
+struct jwt_verifier {
+  EVP_MAC_CTX *mac_template; /* HMAC-SHA256 keyed once; only ever duplicated */
+  char *issuer;
+  size_t issuer_len;
+  char *audience;
+  size_t audience_len;
+  int64_t leeway_s;
+};
+
+/* base64url alphabet (RFC 4648 section 5): value 0..63, or -1. */
+static const signed char b64url_value[256] = {
+    ['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,
+    ['H'] = 7,  ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
+    ['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
+    ['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27,
+    ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32, ['h'] = 33, ['i'] = 34,
+    ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39, ['o'] = 40, ['p'] = 41,
+    ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47, ['w'] = 48,
+    ['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
+    ['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['-'] = 62,
+    ['_'] = 63,
+};
+
+/* 'A' maps to 0 in the table above, like every byte left unset, so alphabet
+ * membership is a separate table. */
+static bool b64url_is_alpha(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
+const char *jwt_result_reason(jwt_result r) {
+  switch (r) {
+  case JWT_OK:
+    return "ok";
+  case JWT_MALFORMED:
+    return "malformed";
+  case JWT_BAD_ALG:
+    return "bad_alg";
+  case JWT_UNSUPPORTED_CRIT:
+    return "unsupported_crit";
+  case JWT_BAD_SIGNATURE:
+    return "bad_signature";
+  case JWT_EXPIRED:
+    return "expired";
+  case JWT_NOT_YET_VALID:
+    return "not_yet_valid";
+  case JWT_ISSUED_IN_FUTURE:
+    return "issued_in_future";
+  case JWT_WRONG_ISSUER:
+    return "wrong_issuer";
+  case JWT_WRONG_AUDIENCE:
+    return "wrong_audience";
+  case JWT_BAD_CLAIMS:
+    return "bad_claims";
+  case JWT_INTERNAL:
+    return "internal";
+  }
+  return "internal";
+}
+
+static char *dup_bytes(const char *s, size_t *len_out) {
+  size_t len = strlen(s);
+  char *d = malloc(len + 1);
+  if (d == NULL)
+    return NULL;
+  memcpy(d, s, len + 1);
+  *len_out = len;
+  return d;
+}
+
+int jwt_verifier_create(const jwt_verifier_options *opt, jwt_verifier **out) {
+  int rc = -1;
+  jwt_verifier *v = NULL;
+  EVP_MAC *mac = NULL;
+
+  if (out == NULL)
+    return -1;
+  *out = NULL;
+  if (opt == NULL || opt->secret == NULL || opt->secret_len == 0 || opt->issuer == NULL ||
+      opt->audience == NULL || opt->leeway_s < 0)
+    return -1;
+
+  v = calloc(1, sizeof(*v));
+  if (v == NULL)
+    goto cleanup;
+  v->leeway_s = opt->leeway_s;
+  v->issuer = dup_bytes(opt->issuer, &v->issuer_len);
+  v->audience = dup_bytes(opt->audience, &v->audience_len);
+  if (v->issuer == NULL || v->audience == NULL)
+    goto cleanup;
+
+  /* The key lives only inside the keyed template (OpenSSL wipes it when the
+   * context is freed); we keep no raw copy of our own. */
+  mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (mac == NULL)
+    goto cleanup;
+  v->mac_template = EVP_MAC_CTX_new(mac);
+  if (v->mac_template == NULL)
+    goto cleanup;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (EVP_MAC_init(v->mac_template, opt->secret, opt->secret_len, params) != 1)
+    goto cleanup;
+
+  *out = v;
+  v = NULL;
+  rc = 0;
+cleanup:
+  EVP_MAC_free(mac);
+  jwt_verifier_destroy(v);
+  return rc;
+}
+
+void jwt_verifier_destroy(jwt_verifier *v) {
+  if (v == NULL)
+    return;
+  EVP_MAC_CTX_free(v->mac_template); /* cleanses the keyed HMAC state */
+  free(v->issuer);
+  free(v->audience);
+  free(v);
+}
+
+/* Decodes one segment of canonical unpadded base64url. The caller has
+ * already checked the alphabet. Rejects a length of 1 mod 4 and non-zero
+ * leftover bits, so every byte string has exactly one accepted encoding (a
+ * flipped last character of a signature is never "the same" signature). */
+static bool b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap,
+                          size_t *out_len) {
+  size_t rem = len % 4;
+  if (rem == 1)
+    return false;
+  size_t need = (len / 4) * 3 + (rem == 0 ? 0 : rem - 1);
+  if (need > out_cap)
+    return false;
+
+  const unsigned char *p = (const unsigned char *)in;
+  size_t o = 0, i = 0;
+  for (; i + 4 <= len; i += 4) {
+    uint32_t n = ((uint32_t)b64url_value[p[i]] << 18) | ((uint32_t)b64url_value[p[i + 1]] << 12) |
+                 ((uint32_t)b64url_value[p[i + 2]] << 6) | (uint32_t)b64url_value[p[i + 3]];
+    out[o++] = (unsigned char)(n >> 16);
+    out[o++] = (unsigned char)(n >> 8);
+    out[o++] = (unsigned char)n;
+  }
+  if (rem == 2) {
+    uint32_t a = (uint32_t)b64url_value[p[i]], b = (uint32_t)b64url_value[p[i + 1]];
+    if ((b & 0x0f) != 0)
+      return false;
+    out[o++] = (unsigned char)((a << 2) | (b >> 4));
+  } else if (rem == 3) {
+    uint32_t a = (uint32_t)b64url_value[p[i]], b = (uint32_t)b64url_value[p[i + 1]],
+             c = (uint32_t)b64url_value[p[i + 2]];
+    if ((c & 0x03) != 0)
+      return false;
+    out[o++] = (unsigned char)((a << 2) | (b >> 4));
+    out[o++] = (unsigned char)(((b & 0x0f) << 4) | (c >> 2));
+  }
+  *out_len = o;
+  return true;
+}
+
+/* The length and leftover-bit rules of b64url_decode without decoding. */
+static bool b64url_is_canonical(const char *in, size_t len) {
+  size_t rem = len % 4;
+  if (rem == 1)
+    return false;
+  unsigned char last = (unsigned char)in[len - 1];
+  if (rem == 2)
+    return (b64url_value[last] & 0x0f) == 0;
+  if (rem == 3)
+    return (b64url_value[last] & 0x03) == 0;
+  return true;
+}
+
+/* Parses a decoded segment as one JSON object. Duplicate keys are refused
+ * (two "alg" or two "exp" could mean different things to different readers)
+ * and jansson refuses \u0000 in strings unless asked to allow it. */
+static json_t *parse_object(const unsigned char *buf, size_t len) {
+  json_error_t err;
+  json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &err);
+  if (j != NULL && !json_is_object(j)) {
+    json_decref(j);
+    return NULL;
+  }
+  return j;
+}
+
+static bool json_string_equals(const json_t *s, const char *want, size_t want_len) {
+  return json_is_string(s) && json_string_length(s) == want_len &&
+         memcmp(json_string_value(s), want, want_len) == 0;
+}
+
+static jwt_result check_header(const json_t *header) {
+  const json_t *alg = json_object_get(header, "alg");
+  if (!json_string_equals(alg, "HS256", 5))
+    return JWT_BAD_ALG;
+  if (json_object_get(header, "crit") != NULL)
+    return JWT_UNSUPPORTED_CRIT;
+  return JWT_OK;
+}
+
+static jwt_result check_signature(const jwt_verifier *v, const char *signed_part,
+                                  size_t signed_len, const unsigned char *sig) {
+  jwt_result r = JWT_INTERNAL;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  size_t mac_len = 0;
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(v->mac_template);
+  if (ctx == NULL)
+    goto cleanup;
+  if (EVP_MAC_update(ctx, (const unsigned char *)signed_part, signed_len) != 1 ||
+      EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)) != 1 || mac_len != JWT_SIG_LEN)
+    goto cleanup;
+  r = CRYPTO_memcmp(mac, sig, JWT_SIG_LEN) == 0 ? JWT_OK : JWT_BAD_SIGNATURE;
+cleanup:
+  OPENSSL_cleanse(mac, sizeof(mac));
+  EVP_MAC_CTX_free(ctx);
+  return r;
+}
+
+/* exp, nbf, iat: absent is allowed only where the contract says so; present
+ * must be a JSON integer (not a real, string or boolean). */
+static bool get_time_claim(const json_t *payload, const char *name, bool *present,
+                           int64_t *value) {
+  const json_t *j = json_object_get(payload, name);
+  *present = j != NULL;
+  if (j == NULL)
+    return true;
+  if (!json_is_integer(j))
+    return false;
+  *value = (int64_t)json_integer_value(j);
+  return true;
+}
+
+/* a + b clamped to the int64 range; b is never negative here. */
+static int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+static int64_t sat_sub(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_sub_overflow(a, b, &r) ? INT64_MIN : r;
+}
+
+static jwt_result check_audience(const jwt_verifier *v, const json_t *aud) {
+  if (json_is_string(aud))
+    return json_string_equals(aud, v->audience, v->audience_len) ? JWT_OK : JWT_WRONG_AUDIENCE;
+  if (!json_is_array(aud))
+    return JWT_BAD_CLAIMS;
+  bool found = false;
+  size_t i;
+  const json_t *el;
+  json_array_foreach(aud, i, el) {
+    if (!json_is_string(el))
+      return JWT_BAD_CLAIMS;
+    if (json_string_equals(el, v->audience, v->audience_len))
+      found = true;
+  }
+  return found ? JWT_OK : JWT_WRONG_AUDIENCE;
+}
+
+/* Types first (a claim of the wrong type is bad_claims whatever its value),
+ * then times, then issuer and audience. */
+static jwt_result check_claims(const jwt_verifier *v, const json_t *payload, int64_t now,
+                               jwt_identity *id) {
+  bool has_exp, has_nbf, has_iat;
+  int64_t exp = 0, nbf = INT64_MIN, iat = 0;
+  if (!get_time_claim(payload, "exp", &has_exp, &exp) || !has_exp)
+    return JWT_BAD_CLAIMS;
+  if (!get_time_claim(payload, "nbf", &has_nbf, &nbf) ||
+      !get_time_claim(payload, "iat", &has_iat, &iat))
+    return JWT_BAD_CLAIMS;
+
+  const json_t *iss = json_object_get(payload, "iss");
+  const json_t *aud = json_object_get(payload, "aud");
+  const json_t *sub = json_object_get(payload, "sub");
+  const json_t *role = json_object_get(payload, "role");
+  if (!json_is_string(iss) || aud == NULL)
+    return JWT_BAD_CLAIMS;
+  /* The identity has fixed-size fields; a longer value is refused rather
+   * than truncated, so two different subjects can never look alike. */
+  if (!json_is_string(sub) || json_string_length(sub) == 0 ||
+      json_string_length(sub) > JWT_SUB_MAX)
+    return JWT_BAD_CLAIMS;
+  if (role != NULL && (!json_is_string(role) || json_string_length(role) > JWT_ROLE_MAX))
+    return JWT_BAD_CLAIMS;
+
+  if (!(now < sat_add(exp, v->leeway_s)))
+    return JWT_EXPIRED;
+  if (has_nbf && !(now >= sat_sub(nbf, v->leeway_s)))
+    return JWT_NOT_YET_VALID;
+  if (has_iat && !(iat <= sat_add(now, v->leeway_s)))
+    return JWT_ISSUED_IN_FUTURE;
+  if (!json_string_equals(iss, v->issuer, v->issuer_len))
+    return JWT_WRONG_ISSUER;
+  jwt_result r = check_audience(v, aud);
+  if (r != JWT_OK)
+    return r;
+
+  if (id != NULL) {
+    memcpy(id->sub, json_string_value(sub), json_string_length(sub) + 1);
+    id->has_role = role != NULL;
+    if (role != NULL)
+      memcpy(id->role, json_string_value(role), json_string_length(role) + 1);
+    id->exp = exp;
+    id->nbf = has_nbf ? nbf : INT64_MIN;
+  }
+  return JWT_OK;
+}
+
+jwt_result jwt_verify(const jwt_verifier *v, const char *token, size_t len, int64_t now,
+                      jwt_identity *out) {
+  jwt_result r = JWT_MALFORMED;
+  json_t *header = NULL, *payload = NULL;
+  unsigned char seg[JWT_SEG_BUF_MAX];
+  unsigned char sig[JWT_SIG_LEN + 3];
+  size_t seg_len = 0, sig_len = 0;
+
+  if (out != NULL) {
+    memset(out, 0, sizeof(*out));
+    out->nbf = INT64_MIN;
+  }
+  if (v == NULL)
+    return JWT_INTERNAL;
+  if (token == NULL || len == 0 || len > JWT_TOKEN_MAX)
+    return JWT_MALFORMED;
+
+  /* One pass over every byte: alphabet and the two separators. */
+  size_t dot[2], ndots = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)token[i];
+    if (c == '.') {
+      if (ndots == 2)
+        return JWT_MALFORMED;
+      dot[ndots++] = i;
+    } else if (!b64url_is_alpha(c)) {
+      return JWT_MALFORMED;
+    }
+  }
+  if (ndots != 2 || dot[0] == 0 || dot[1] == dot[0] + 1 || dot[1] == len - 1)
+    return JWT_MALFORMED;
+
+  const char *h64 = token, *p64 = token + dot[0] + 1, *s64 = token + dot[1] + 1;
+  size_t h64_len = dot[0], p64_len = dot[1] - dot[0] - 1, s64_len = len - dot[1] - 1;
+
+  if (!b64url_decode(h64, h64_len, seg, sizeof(seg), &seg_len))
+    goto cleanup;
+  header = parse_object(seg, seg_len);
+  if (header == NULL)
+    goto cleanup;
+  r = check_header(header);
+  if (r != JWT_OK)
+    goto cleanup;
+
+  /* The payload's encoding is checked now, its content only once signed. */
+  r = JWT_MALFORMED;
+  if (!b64url_decode(p64, p64_len, seg, sizeof(seg), &seg_len))
+    goto cleanup;
+  if (!b64url_is_canonical(s64, s64_len))
+    goto cleanup;
+  /* Well-formed but not 32 bytes (43 characters): cannot be HS256. */
+  r = JWT_BAD_SIGNATURE;
+  if (s64_len != JWT_SIG_B64_LEN || !b64url_decode(s64, s64_len, sig, sizeof(sig), &sig_len) ||
+      sig_len != JWT_SIG_LEN)
+    goto cleanup;
+  r = check_signature(v, token, dot[1], sig);
+  if (r != JWT_OK)
+    goto cleanup;
+
+  r = JWT_MALFORMED;
+  payload = parse_object(seg, seg_len);
+  if (payload == NULL)
+    goto cleanup;
+  r = check_claims(v, payload, now, out);
+
+cleanup:
+  if (r != JWT_OK && out != NULL) {
+    memset(out, 0, sizeof(*out));
+    out->nbf = INT64_MIN;
+  }
+  json_decref(header);
+  json_decref(payload);
+  return r;
+}

@@ -1,0 +1,50 @@
+/* Logging: one line per call, rejected and failed calls included, written
+ * once the outcome is final. Never the token, the authorization value or a
+ * request body; client-supplied text (peer, sub) is escaped by the log sink. */
+#include "interceptors/interceptors.h"
+
+#include "core/log.h"
+
+static log_level level_for(rpc_code code) {
+  switch (code) {
+    case RPC_INTERNAL:
+    case RPC_UNKNOWN:
+    case RPC_DATA_LOSS:
+      return LOG_ERROR;
+    case RPC_PERMISSION_DENIED:
+    case RPC_UNAVAILABLE:
+      return LOG_WARN;
+    default:
+      return LOG_INFO;
+  }
+}
+
+static void logging_intercept(call_ctx *c, void *state) {
+  (void)state;
+  pipeline_next(c);
+}
+
+static void logging_done(call_ctx *c, void *state) {
+  (void)state;
+  log_line l;
+  double ms = (double)(clock_mono_ns() - c->start_ns) / 1e6;
+  log_line_begin(&l, level_for(c->code), NULL);
+  log_line_str(&l, "method", c->method->path);
+  log_line_str(&l, "code", rpc_code_name(c->code));
+  log_line_double(&l, "duration_ms", ms, 3);
+  log_line_str(&l, "peer", c->peer ? c->peer : "");
+  if (c->authenticated) {
+    log_line_str(&l, "sub", c->sub);
+    if (c->role && c->role[0]) log_line_str(&l, "role", c->role);
+  }
+  if (c->auth_reason) log_line_str(&l, "auth_error", c->auth_reason);
+  if (c->code != RPC_OK && c->code != RPC_INTERNAL) log_line_str(&l, "error", c->message);
+  if (c->fault_detail[0]) log_line_str(&l, "fault", c->fault_detail);
+  log_line_emit(&l);
+}
+
+const interceptor interceptor_logging = {
+    .name = "logging",
+    .intercept = logging_intercept,
+    .on_done = logging_done,
+};

@@ -1,0 +1,78 @@
+#ifndef PRODUCT_CONFIG_CONFIG_H
+#define PRODUCT_CONFIG_CONFIG_H
+/* The server's configuration: every flag and environment variable of
+ * CONTRACT.md parsed once, with getopt_long, into an immutable struct.
+ * Nothing else in the server reads the environment. A flag wins over its
+ * variable. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/secret.h"
+#include "core/log.h"
+
+typedef struct config_addr {
+  char host[256]; /* "0.0.0.0", "127.0.0.1", "::1" (no brackets), "localhost" */
+  int port;       /* 0..65535; 0 picks a free port */
+  char text[300]; /* "HOST:PORT" as grpc wants it ("[::1]:50051" for IPv6) */
+  bool set;
+} config_addr;
+
+typedef struct config {
+  config_addr listen;
+  char *tls_cert;      /* NULL when not given */
+  char *tls_key;
+  char *tls_client_ca;
+  bool insecure;
+  secret jwt_secret;   /* always present and >= 32 bytes after a successful parse */
+  char *jwt_issuer;
+  char *jwt_audience;
+  int64_t jwt_leeway_s;
+  char *store_spec;
+  log_format log_format;
+  char *ready_file;
+  config_addr health_listen;
+  config_addr metrics_listen;
+  char **etcd_endpoints; /* NULL-terminated; NULL when not given */
+  size_t n_etcd_endpoints;
+  config_addr advertise;
+  int threads;          /* worker threads; 0 = derive from the CPU affinity mask */
+  int64_t drain_ms;     /* graceful shutdown limit (10 s) */
+} config;
+
+typedef enum config_result {
+  CONFIG_OK = 0,
+  CONFIG_EXIT_SUCCESS, /* --help or --version was printed: exit 0 */
+  CONFIG_ERROR,        /* err holds one line: exit 2 */
+} config_result;
+
+/* Environment lookup, so that tests need not touch the process environment. */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+/* Parses argv and the environment. On CONFIG_OK *out owns everything. Help
+ * and version go to `out_stream` (stdout in the server). */
+config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, void *out_stream,
+                           config **out, char *err, size_t errlen);
+void config_destroy(config *c); /* wipes the secret */
+
+/* Parses "HOST:PORT", "[v6]:PORT", or a bare "PORT"; non-zero on a bad value. */
+int config_parse_addr(const char *text, config_addr *out, char *err, size_t errlen);
+
+/* Parses a comma-separated etcd endpoint list ("http://h:2379,https://h2:2379"
+ * or "h:2379"; spaces around commas allowed). Each entry is normalised to
+ * "http://HOST:PORT" or "https://HOST:PORT" ("[v6]" bracketed). *out is
+ * NULL-terminated and owned by the caller (free each string, then the
+ * array). Non-zero with one line in err on a bad list. */
+int config_parse_etcd_endpoints(const char *list, char ***out, size_t *n, char *err,
+                                size_t errlen);
+
+/* Copies a store spec into out with any PostgreSQL password (URI user info or
+ * a password= parameter) replaced by "<redacted>"; the result is truncated to
+ * fit. Safe for logs and error messages. */
+void config_redact_store_spec(const char *spec, char *out, size_t outlen);
+
+/* Appends the effective configuration to a log line (the start-up line): the
+ * secret appears only as "<redacted, N bytes>", a database password never. */
+void config_describe(const config *c, log_line *l);
+
+#endif

@@ -1,0 +1,238 @@
+/* product-server: wiring. Parses the configuration, opens the store, builds
+ * the API server (and the optional plaintext health port) on shared worker
+ * queues, serves until SIGTERM/SIGINT, then drains and exits 0. Start-up
+ * refusals print one line on stderr and exit 2. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/jwt_verify.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "interceptors/pipeline.h"
+#include "service/env.h"
+#include "service/methods.h"
+#include "store/page_token.h"
+#include "store/store.h"
+#include "transport/grpc_log.h"
+#include "transport/health.h"
+#include "transport/server.h"
+#include "transport/tls.h"
+#include "transport/workers.h"
+
+#define EXIT_USAGE 2
+#define REQUESTS_PER_METHOD 32
+
+typedef struct app {
+  config *cfg;
+  store *store;
+  jwt_verifier *verifier;
+  page_key *page_key;
+  health_state *health;
+  rpc_workers *workers;
+  rpc_server *api;
+  rpc_server *health_srv;
+  tls_reloader *tls;
+  service_env env;
+  bool grpc_up;
+} app;
+
+static int refuse(const char *what) {
+  fprintf(stderr, "product-server: %s\n", what);
+  return EXIT_USAGE;
+}
+
+/* Writes "HOST:PORT" atomically (temp file + rename) so a reader never sees
+ * half a line. */
+static int write_ready_file(const char *path, const config_addr *listen, int port) {
+  char line[320];
+  bool v6 = strchr(listen->host, ':') != NULL;
+  int n = snprintf(line, sizeof line, v6 ? "[%s]:%d\n" : "%s:%d\n", listen->host, port);
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) return -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  bool ok = write(fd, line, (size_t)n) == n;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+static void log_startup(const app *a, int port) {
+  log_line l;
+  log_line_begin(&l, LOG_INFO, "product-server serving");
+  log_line_str(&l, "version", PRODUCT_VERSION);
+  log_line_str(&l, "grpc_core", grpc_version_string());
+  log_line_int(&l, "port", port);
+  config_describe(a->cfg, &l);
+  log_line_emit(&l);
+}
+
+static int threads_for(const config *cfg) {
+  if (cfg->threads > 0) return cfg->threads;
+  /* Handlers may block on storage: a shared queue polled by two threads per
+   * CPU lets a free thread take calls queued behind a blocked one. */
+  return 2 * rpc_cpu_count();
+}
+
+static int build(app *a, int *port, char *err, size_t errlen) {
+  const config *cfg = a->cfg;
+  store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
+  if (store_open(cfg->store_spec, &so, &a->store, err, errlen) != 0) return -1;
+
+  jwt_verifier_options vo = {
+      .secret = cfg->jwt_secret.bytes,
+      .secret_len = cfg->jwt_secret.len,
+      .issuer = cfg->jwt_issuer,
+      .audience = cfg->jwt_audience,
+      .leeway_s = cfg->jwt_leeway_s,
+  };
+  if (jwt_verifier_create(&vo, &a->verifier) != 0) {
+    snprintf(err, errlen, "cannot set up token verification");
+    return -1;
+  }
+  a->page_key = page_key_create(cfg->jwt_secret.bytes, cfg->jwt_secret.len);
+  static const char *const services[] = {"product.ProductService"};
+  a->health = health_state_create(services, 1);
+  if (!a->page_key || !a->health) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  a->env = (service_env){
+      .cfg = cfg, .store = a->store, .verifier = a->verifier, .page_key = a->page_key,
+      .health = a->health,
+  };
+
+  if (rpc_workers_create(1, threads_for(cfg), &a->workers) != 0) {
+    snprintf(err, errlen, "cannot create completion queues");
+    return -1;
+  }
+
+  grpc_server_credentials *creds;
+  if (tls_server_credentials(cfg, &creds, &a->tls, err, errlen) != 0) return -1;
+  rpc_server_options api = {
+      .name = "api",
+      .listen = &cfg->listen,
+      .creds = creds,
+      .methods = service_methods,
+      .n_methods = service_methods_count,
+      .serve_health_watch = true,
+      .serve_reflection = false,
+      .workers = a->workers,
+      .health = a->health,
+      .env = &a->env,
+      .pipeline = pipeline_default(),
+      .requests_per_method = REQUESTS_PER_METHOD,
+  };
+  if (rpc_server_create(&api, &a->api, err, errlen) != 0) return -1;
+
+  if (cfg->health_listen.set) {
+    static const method_desc *const health_only[] = {&health_check_method};
+    rpc_server_options ho = api;
+    ho.name = "health";
+    ho.listen = &cfg->health_listen;
+    ho.creds = grpc_insecure_server_credentials_create();
+    ho.methods = health_only;
+    ho.n_methods = 1;
+    ho.requests_per_method = 2;
+    if (rpc_server_create(&ho, &a->health_srv, err, errlen) != 0) return -1;
+  }
+
+  if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
+  int hport;
+  if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
+  if (rpc_workers_start(a->workers) != 0) {
+    snprintf(err, errlen, "cannot start worker threads");
+    return -1;
+  }
+  return 0;
+}
+
+static void drain(app *a) {
+  log_flush(); /* the call lines so far come before the shutdown line */
+  log_msg(LOG_INFO, "shutting down: draining calls in flight");
+  if (a->health) health_finish(a->health);
+  if (a->api) rpc_server_begin_shutdown(a->api);
+  if (a->health_srv) rpc_server_begin_shutdown(a->health_srv);
+  int64_t deadline = clock_mono_ns() + a->cfg->drain_ms * 1000000;
+  if (a->api) rpc_server_finish_shutdown(a->api, deadline);
+  if (a->health_srv) rpc_server_finish_shutdown(a->health_srv, deadline);
+}
+
+static void teardown(app *a) {
+  /* Servers first (they own requests on the queues), then the queues. */
+  rpc_server_destroy(a->api);
+  rpc_server_destroy(a->health_srv);
+  if (a->workers) {
+    rpc_workers_stop(a->workers);
+    rpc_workers_destroy(a->workers);
+  }
+  tls_reloader_destroy(a->tls);
+  if (a->store) {
+    if (store_flush(a->store) != STORE_OK) log_msg(LOG_ERROR, "store flush failed at shutdown");
+    store_destroy(a->store);
+  }
+  jwt_verifier_destroy(a->verifier);
+  page_key_destroy(a->page_key);
+  health_state_destroy(a->health);
+  if (a->grpc_up) grpc_shutdown();
+  config_destroy(a->cfg);
+}
+
+static const char *env_lookup(const char *name) { return getenv(name); }
+
+int main(int argc, char **argv) {
+  /* Block the stop signals before any thread exists (core threads inherit
+   * the mask); the main thread waits for them with sigwait. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  app a;
+  memset(&a, 0, sizeof a);
+  char err[512];
+  config_result cr = config_parse(argc, argv, env_lookup, stdout, &a.cfg, err, sizeof err);
+  if (cr == CONFIG_EXIT_SUCCESS) return 0;
+  if (cr != CONFIG_OK) return refuse(err);
+  log_set_format(a.cfg->log_format);
+
+  grpc_log_install();
+  grpc_init();
+  a.grpc_up = true;
+
+  int port = 0;
+  if (build(&a, &port, err, sizeof err) != 0) {
+    teardown(&a);
+    return refuse(err);
+  }
+  if (a.cfg->ready_file && write_ready_file(a.cfg->ready_file, &a.cfg->listen, port) != 0) {
+    snprintf(err, sizeof err, "cannot write the ready file %s", a.cfg->ready_file);
+    drain(&a);
+    teardown(&a);
+    return refuse(err);
+  }
+  log_startup(&a, port);
+  log_start_buffering();
+
+  int sig = 0;
+  while (sigwait(&stop, &sig) != 0) {
+  }
+  drain(&a);
+  teardown(&a);
+  log_msg(LOG_INFO, "stopped");
+  log_stop_buffering();
+  return 0;
+}

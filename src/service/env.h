@@ -1,0 +1,22 @@
+#ifndef PRODUCT_SERVICE_ENV_H
+#define PRODUCT_SERVICE_ENV_H
+/* What handlers and interceptors share for the server's lifetime. Built once
+ * at start-up by main.c; read-only afterwards (each member is thread-safe). */
+#include "auth/jwt_verify.h"
+#include "config/config.h"
+#include "store/page_token.h"
+#include "store/store.h"
+
+struct metrics;
+struct health_state;
+
+struct service_env {
+  const config *cfg;
+  store *store;
+  const jwt_verifier *verifier;
+  const page_key *page_key;
+  struct metrics *metrics; /* NULL when metrics are off */
+  struct health_state *health;
+};
+
+#endif

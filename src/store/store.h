@@ -1,0 +1,129 @@
+#ifndef PRODUCT_STORE_STORE_H
+#define PRODUCT_STORE_STORE_H
+/* The store interface that every backend (memory, SQLite, PostgreSQL)
+ * implements with the same behaviour; tests/unit/test_store_behaviour.c runs
+ * one suite against each. Backends never panic: they return a status, and
+ * copy what they return into the caller's arena. Thread-safe. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+
+#define PRODUCT_ID_LEN 36 /* canonical UUID text */
+
+typedef struct product {
+  char id[PRODUCT_ID_LEN + 1];
+  char *name;
+  char *description;
+  double price;
+  char **categories;
+  size_t n_categories;
+  int64_t created_us; /* microseconds since the Unix epoch */
+  int64_t updated_us;
+} product;
+
+/* Which fields an update replaces (already validated by the service). */
+enum {
+  PATCH_NAME = 1u << 0,
+  PATCH_DESCRIPTION = 1u << 1,
+  PATCH_PRICE = 1u << 2,
+  PATCH_CATEGORIES = 1u << 3,
+};
+typedef struct product_patch {
+  unsigned fields; /* PATCH_* bits */
+  const char *name;
+  const char *description;
+  double price;
+  char *const *categories;
+  size_t n_categories;
+  int64_t updated_us;
+} product_patch;
+
+/* Keyset position: the last (created_us, id) a page returned. */
+typedef struct store_cursor {
+  int64_t created_us;
+  char id[PRODUCT_ID_LEN + 1];
+} store_cursor;
+
+typedef enum store_status {
+  STORE_OK = 0,
+  STORE_NOT_FOUND,
+  STORE_UNAVAILABLE, /* backend unreachable: retryable */
+  STORE_ERROR,       /* anything else (I/O, corruption, out of memory) */
+} store_status;
+
+struct filter; /* src/store/filter.h */
+
+typedef struct store store;
+
+typedef struct store_list_result {
+  product *items;
+  size_t n;
+  bool more;     /* products follow the last one */
+  int64_t total; /* products matching the filter */
+} store_list_result;
+
+typedef struct store_ops {
+  const char *name;
+  store_status (*create)(store *s, const product *p);
+  store_status (*get)(store *s, const char *id, arena *a, product *out);
+  store_status (*update)(store *s, const char *id, const product_patch *patch, arena *a,
+                         product *out);
+  store_status (*remove)(store *s, const char *id);
+  /* Products after `after` (NULL: from the start) in (created_us, id) order,
+   * at most `limit`, that match `f` (NULL: all). */
+  store_status (*list)(store *s, const struct filter *f, const store_cursor *after,
+                       size_t limit, arena *a, store_list_result *out);
+  /* Makes every write that returned OK durable (at shutdown). */
+  store_status (*flush)(store *s);
+  /* Whether the backend answers now (health). */
+  bool (*healthy)(store *s);
+  void (*destroy)(store *s);
+} store_ops;
+
+/* Every backend's handle starts with this. */
+struct store {
+  const store_ops *ops;
+};
+
+typedef struct store_options {
+  int pool_size; /* connections for backends that pool (worker threads) */
+  bool group_commit;
+} store_options;
+
+/* Opens the backend a contract STORE spec names: "memory", "sqlite:PATH",
+ * "postgres://..." / "postgresql://...". On failure returns non-zero and
+ * writes one line into err (a password is never copied into it). */
+int store_open(const char *spec, const store_options *opt, store **out, char *err, size_t errlen);
+
+/* Checks a spec's syntax without opening anything (the config module). */
+int store_spec_check(const char *spec, char *err, size_t errlen);
+
+/* Copies spec into out (truncated to fit) with any password (URI user info or
+ * a password= parameter) replaced by "<redacted>": safe for logs and errors. */
+void store_spec_redact(const char *spec, char *out, size_t outlen);
+
+static inline store_status store_create(store *s, const product *p) { return s->ops->create(s, p); }
+static inline store_status store_get(store *s, const char *id, arena *a, product *out) {
+  return s->ops->get(s, id, a, out);
+}
+static inline store_status store_update(store *s, const char *id, const product_patch *patch,
+                                        arena *a, product *out) {
+  return s->ops->update(s, id, patch, a, out);
+}
+static inline store_status store_remove(store *s, const char *id) { return s->ops->remove(s, id); }
+static inline store_status store_list(store *s, const struct filter *f, const store_cursor *after,
+                                      size_t limit, arena *a, store_list_result *out) {
+  return s->ops->list(s, f, after, limit, a, out);
+}
+static inline store_status store_flush(store *s) { return s->ops->flush(s); }
+static inline bool store_healthy(store *s) { return s->ops->healthy ? s->ops->healthy(s) : true; }
+static inline void store_destroy(store *s) {
+  if (s) s->ops->destroy(s);
+}
+
+/* Deep-copies p into the arena; non-zero on OOM. */
+int product_copy(arena *a, const product *src, product *dst);
+
+#endif

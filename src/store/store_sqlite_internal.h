@@ -1,0 +1,101 @@
+#ifndef PRODUCT_STORE_STORE_SQLITE_INTERNAL_H
+#define PRODUCT_STORE_STORE_SQLITE_INTERNAL_H
+/* Shared between store_sqlite.c (open, schema, reader pool, reads) and
+ * store_sqlite_writer.c (the single writer thread and group commit). Private
+ * to those two files. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* The columns every product query selects, in this order (sq_row_product). */
+#define SQ_PRODUCT_COLS "id, name, description, price, created_us, updated_us"
+
+/* One connection and the statements it keeps prepared. A connection is used
+ * by one thread at a time: a reader holds it from the pool, the writer owns
+ * its own. */
+typedef struct sq_conn {
+  sqlite3 *db;
+  sqlite3_stmt *begin;     /* BEGIN (deferred: a read snapshot) */
+  sqlite3_stmt *commit;
+  sqlite3_stmt *rollback;
+  sqlite3_stmt *get;       /* one product by id */
+  sqlite3_stmt *cats;      /* its categories in order */
+  sqlite3_stmt *list;      /* a keyset page, no filter */
+  sqlite3_stmt *count_all; /* the maintained product count */
+  struct sq_conn *next_free;
+} sq_conn;
+
+typedef enum sq_op { SQ_CREATE, SQ_UPDATE, SQ_REMOVE, SQ_FLUSH } sq_op;
+
+/* A write handed to the writer thread. It lives on the caller's stack; the
+ * caller sleeps until `done`, so the writer may use everything it points to
+ * (including the caller's arena, for an update's result) until then. */
+typedef struct sq_req {
+  sq_op op;
+  const product *product;     /* SQ_CREATE */
+  const char *id;             /* SQ_UPDATE, SQ_REMOVE */
+  const product_patch *patch; /* SQ_UPDATE */
+  arena *a;                   /* SQ_UPDATE: where the result goes */
+  product *out;
+  store_status status;
+  bool done;
+  struct sq_req *next;
+} sq_req;
+
+typedef struct sq_writer {
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t mu;
+  pthread_cond_t work; /* the writer waits for requests */
+  pthread_cond_t done; /* callers wait for their request */
+  sq_req *head, *tail;
+  size_t depth;
+  bool stopping;
+  bool paused;          /* tests: let requests queue up */
+  size_t max_batch;     /* 1 without group commit */
+  uint64_t transactions; /* committed transactions (tests, benchmarks) */
+  uint64_t writes;       /* requests that went through a commit */
+  uint64_t largest_batch;
+  sq_conn conn;
+  sqlite3_stmt *begin_immediate;
+  sqlite3_stmt *savepoint, *release, *rollback_to;
+  sqlite3_stmt *insert_product, *insert_category;
+  sqlite3_stmt *update_product, *delete_product, *delete_categories;
+} sq_writer;
+
+typedef struct sq_store {
+  store base;
+  pthread_mutex_t pool_mu;
+  pthread_cond_t pool_cv;
+  sq_conn *conns; /* readers */
+  size_t n_conns;
+  sq_conn *free_list;
+  sq_writer w;
+} sq_store;
+
+store_status sq_status(int rc);
+int sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+/* Steps a statement that returns no rows, then resets it. */
+int sq_exec_stmt(sqlite3_stmt *st);
+
+/* Reads product `id` (row and categories) through c; the caller has opened
+ * a transaction so that both reads see one snapshot. */
+store_status sq_load_product(sq_conn *c, const char *id, arena *a, product *out);
+
+/* The writer thread (store_sqlite_writer.c). */
+int sq_writer_start(sq_store *s, const char *path, bool group_commit, char *err, size_t errlen);
+void sq_writer_stop(sq_store *s); /* drains the queue, joins, closes */
+store_status sq_create(store *base, const product *p);
+store_status sq_update(store *base, const char *id, const product_patch *patch, arena *a,
+                       product *out);
+store_status sq_remove(store *base, const char *id);
+store_status sq_flush(store *base);
+
+/* Opens a connection with the settings every connection needs. */
+int sq_conn_open(sq_conn *c, const char *path, bool writer, char *err, size_t errlen);
+void sq_conn_close(sq_conn *c);
+
+#endif

@@ -1,0 +1,437 @@
+/* Blocking unary calls on the gRPC C core (libgrpc 1.51). One channel and one
+ * pluck completion queue per client; each call is a single batch that sends
+ * everything and receives everything, and the caller's thread waits on the
+ * queue until the status arrives (the deadline bounds the wait). */
+#include "transport/rpc_client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
+#include <grpc/support/time.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+/* PEM files larger than this are not certificates we want to load. */
+#define RPC_PEM_MAX (1u << 20)
+
+struct rpc_client {
+  grpc_channel *channel;
+  grpc_completion_queue *cq;
+  bool wait_for_ready;
+};
+
+/* ------------------------------------------------------------ core log ---- */
+
+static char core_log_prefix[64];
+static bool core_log_print; /* false: drop every core line */
+
+static void core_log_sink(gpr_log_func_args *args) {
+  if (!core_log_print || args->severity != GPR_LOG_SEVERITY_ERROR)
+    return;
+  /* One fprintf: stdio locks the stream, so lines from core threads do not mix. */
+  fprintf(stderr, "%sgrpc: %s\n", core_log_prefix, args->message ? args->message : "");
+}
+
+void rpc_client_set_core_log(const char *prefix) {
+  core_log_print = prefix != NULL;
+  snprintf(core_log_prefix, sizeof core_log_prefix, "%s", prefix ? prefix : "");
+  gpr_set_log_function(core_log_sink);
+}
+
+/* ------------------------------------------------------------- create ---- */
+
+/* Reads a whole PEM file into a NUL-terminated buffer (*len excludes the NUL).
+ * The caller wipes and frees it. */
+static int read_pem(const char *what, const char *path, char **out, size_t *len, char *err,
+                    size_t errlen) {
+  *out = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
+    return -1;
+  }
+  char *buf = malloc(RPC_PEM_MAX + 1);
+  size_t n = buf ? fread(buf, 1, RPC_PEM_MAX + 1, f) : 0;
+  int rc = -1;
+  if (!buf)
+    snprintf(err, errlen, "out of memory reading %s file %s", what, path);
+  else if (ferror(f))
+    snprintf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
+  else if (n > RPC_PEM_MAX)
+    snprintf(err, errlen, "%s file %s is larger than %u bytes", what, path, RPC_PEM_MAX);
+  else if (n == 0 || memchr(buf, '\0', n))
+    snprintf(err, errlen, "%s file %s is not a PEM file", what, path);
+  else
+    rc = 0;
+  fclose(f);
+  if (rc != 0) {
+    if (buf) {
+      OPENSSL_cleanse(buf, n);
+      free(buf);
+    }
+    return -1;
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static void free_pem(char *pem, size_t len) {
+  if (pem) {
+    OPENSSL_cleanse(pem, len);
+    free(pem);
+  }
+}
+
+/* Never prompts on the terminal for an encrypted key's passphrase. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf, (void)size, (void)rwflag, (void)u;
+  return -1;
+}
+
+/* grpc only notices a bad PEM at the first handshake, as an opaque
+ * UNAVAILABLE; check here so that a wrong file is named at once. */
+static int check_pem(const rpc_client_options *opt, const char *ca, const char *cert,
+                     const char *key, char *err, size_t errlen) {
+  X509 *x = NULL;
+  EVP_PKEY *k = NULL;
+  BIO *b = NULL;
+  int rc = -1;
+  if (ca) {
+    b = BIO_new_mem_buf(ca, -1);
+    x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
+    if (!x) {
+      snprintf(err, errlen, "CA file %s holds no PEM certificate", opt->ca_file);
+      goto cleanup;
+    }
+    X509_free(x);
+    x = NULL;
+    BIO_free(b);
+    b = NULL;
+  }
+  if (cert) {
+    b = BIO_new_mem_buf(cert, -1);
+    x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
+    if (!x) {
+      snprintf(err, errlen, "certificate file %s holds no PEM certificate", opt->cert_file);
+      goto cleanup;
+    }
+    BIO_free(b);
+    b = BIO_new_mem_buf(key, -1);
+    k = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+    if (!k) {
+      snprintf(err, errlen, "key file %s holds no unencrypted PEM private key", opt->key_file);
+      goto cleanup;
+    }
+    if (X509_check_private_key(x, k) != 1) {
+      snprintf(err, errlen, "certificate %s and key %s do not match", opt->cert_file,
+               opt->key_file);
+      goto cleanup;
+    }
+  }
+  rc = 0;
+cleanup:
+  X509_free(x);
+  EVP_PKEY_free(k);
+  BIO_free(b);
+  ERR_clear_error();
+  return rc;
+}
+
+int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err, size_t errlen) {
+  char *ca = NULL, *cert = NULL, *key = NULL;
+  size_t ca_len = 0, cert_len = 0, key_len = 0;
+  rpc_client *c = NULL;
+  bool grpc_up = false;
+  int rc = -1;
+
+  *out = NULL;
+  if (!opt || !opt->target || !opt->target[0]) {
+    snprintf(err, errlen, "no target address");
+    return -1;
+  }
+  if (!opt->insecure) {
+    if ((opt->cert_file == NULL) != (opt->key_file == NULL)) {
+      snprintf(err, errlen, "a client certificate needs both a certificate and a key file");
+      return -1;
+    }
+    if (opt->ca_file && read_pem("CA", opt->ca_file, &ca, &ca_len, err, errlen) != 0)
+      goto cleanup;
+    if (opt->cert_file &&
+        (read_pem("certificate", opt->cert_file, &cert, &cert_len, err, errlen) != 0 ||
+         read_pem("key", opt->key_file, &key, &key_len, err, errlen) != 0))
+      goto cleanup;
+    if (check_pem(opt, ca, cert, key, err, errlen) != 0)
+      goto cleanup;
+  }
+
+  c = calloc(1, sizeof *c);
+  if (!c) {
+    snprintf(err, errlen, "out of memory");
+    goto cleanup;
+  }
+  c->wait_for_ready = opt->wait_for_ready;
+
+  /* c-ares leaks per resolution in this version; the native resolver does
+   * not. Only before the core starts: setenv races with core threads' getenv. */
+  if (!grpc_is_initialized())
+    setenv("GRPC_DNS_RESOLVER", "native", 0);
+  grpc_init();
+  grpc_up = true;
+
+  grpc_channel_credentials *creds;
+  if (opt->insecure) {
+    creds = grpc_insecure_credentials_create();
+  } else {
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
+    /* NULL roots: $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, else grpc's bundle. */
+    creds = grpc_ssl_credentials_create_ex(ca, cert ? &pair : NULL, NULL, NULL);
+  }
+  if (!creds) {
+    snprintf(err, errlen, "cannot create channel credentials");
+    goto cleanup;
+  }
+  grpc_arg arg = {.type = GRPC_ARG_STRING,
+                  .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+                  .value.string = (char *)opt->server_name_override};
+  grpc_channel_args args = {.num_args = 1, .args = &arg};
+  bool override = !opt->insecure && opt->server_name_override && opt->server_name_override[0];
+  /* The channel copies target, args and a ref to creds. A bad target gives
+   * a lame channel whose calls fail with a status, never NULL. */
+  c->channel = grpc_channel_create(opt->target, creds, override ? &args : NULL);
+  grpc_channel_credentials_release(creds);
+  if (!c->channel) {
+    snprintf(err, errlen, "cannot create a channel to %s", opt->target);
+    goto cleanup;
+  }
+  c->cq = grpc_completion_queue_create_for_pluck(NULL);
+  if (!c->cq) {
+    snprintf(err, errlen, "cannot create a completion queue");
+    goto cleanup;
+  }
+  *out = c;
+  c = NULL;
+  rc = 0;
+
+cleanup:
+  /* The credentials hold their own copies of the PEM data. */
+  free_pem(ca, ca_len);
+  free_pem(cert, cert_len);
+  free_pem(key, key_len);
+  if (c) {
+    if (c->channel)
+      grpc_channel_destroy(c->channel);
+    free(c);
+  }
+  if (rc != 0 && grpc_up)
+    grpc_shutdown();
+  return rc;
+}
+
+void rpc_client_destroy(rpc_client *c) {
+  if (!c)
+    return;
+  /* Every call has come back (rpc_client_unary waits for its tag), so the
+   * queue holds nothing but the shutdown event. */
+  grpc_completion_queue_shutdown(c->cq);
+  while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+         GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(c->cq);
+  grpc_channel_destroy(c->channel);
+  free(c);
+  grpc_shutdown();
+}
+
+/* --------------------------------------------------------------- call ---- */
+
+static char *dup_bytes(const void *p, size_t n) {
+  char *s = malloc(n + 1);
+  if (s) {
+    if (n)
+      memcpy(s, p, n);
+    s[n] = '\0';
+  }
+  return s;
+}
+
+/* Sets out's code and a copy of msg; a NULL message means out of memory,
+ * which the caller reports as its non-zero return. */
+static int set_result(rpc_result *out, rpc_code code, const char *msg, size_t len) {
+  free(out->message);
+  out->code = code;
+  out->message = dup_bytes(msg, len);
+  return out->message ? 0 : -1;
+}
+
+static int fail_start(rpc_result *out, const char *msg) {
+  set_result(out, RPC_INTERNAL, msg, strlen(msg));
+  return -1;
+}
+
+/* Copies a received message into one malloc'd buffer (the reader joins the
+ * slices and undoes compression). */
+static int read_body(grpc_byte_buffer *bb, uint8_t **body, size_t *len) {
+  grpc_byte_buffer_reader r;
+  if (!grpc_byte_buffer_reader_init(&r, bb))
+    return -1;
+  grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+  grpc_byte_buffer_reader_destroy(&r);
+  *len = GRPC_SLICE_LENGTH(s);
+  *body = (uint8_t *)dup_bytes(GRPC_SLICE_START_PTR(s), *len);
+  grpc_slice_unref(s);
+  return *body ? 0 : -1;
+}
+
+int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size_t req_len,
+                     const rpc_metadata *md, size_t n_md, int64_t timeout_ms, rpc_result *out) {
+  if (!out)
+    return -1;
+  *out = (rpc_result){.code = RPC_UNKNOWN};
+  if (!c || !method || (!req && req_len) || (!md && n_md))
+    return fail_start(out, "bad arguments to rpc_client_unary");
+  for (size_t i = 0; i < n_md; i++)
+    if (!md[i].key || !md[i].value)
+      return fail_start(out, "metadata without a key or value");
+
+  grpc_metadata *send_md = n_md ? calloc(n_md, sizeof *send_md) : NULL;
+  if (n_md && !send_md)
+    return fail_start(out, "out of memory");
+  size_t n_slices = 0; /* metadata entries whose key and value slices exist */
+  grpc_byte_buffer *send_bb = NULL, *recv_bb = NULL;
+  grpc_metadata_array recv_initial, recv_trailing;
+  grpc_metadata_array_init(&recv_initial);
+  grpc_metadata_array_init(&recv_trailing);
+  grpc_status_code status = GRPC_STATUS_UNKNOWN;
+  grpc_slice details = grpc_empty_slice();
+  const char *error_string = NULL;
+  grpc_call *call = NULL;
+  int rc = -1;
+
+  for (; n_slices < n_md; n_slices++) {
+    send_md[n_slices].key = grpc_slice_from_copied_string(md[n_slices].key);
+    send_md[n_slices].value = grpc_slice_from_copied_string(md[n_slices].value);
+    if (!grpc_header_key_is_legal(send_md[n_slices].key) ||
+        (!grpc_is_binary_header(send_md[n_slices].key) &&
+         !grpc_header_nonbin_value_is_legal(send_md[n_slices].value))) {
+      n_slices++;
+      char msg[160];
+      snprintf(msg, sizeof msg, "metadata '%.64s' has a character gRPC cannot send",
+               md[n_slices - 1].key);
+      fail_start(out, msg);
+      goto cleanup;
+    }
+  }
+
+  grpc_slice payload = grpc_slice_from_copied_buffer((const char *)req, req_len);
+  send_bb = grpc_raw_byte_buffer_create(&payload, 1);
+  grpc_slice_unref(payload);
+
+  gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  if (timeout_ms > 0)
+    deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                            gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  grpc_slice path = grpc_slice_from_copied_string(method);
+  call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, path, NULL,
+                                  deadline, NULL);
+  grpc_slice_unref(path); /* only needed during create_call */
+  if (!call) {
+    fail_start(out, "cannot create the call");
+    goto cleanup;
+  }
+
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].flags = c->wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY |
+                                         GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET
+                                   : 0;
+  ops[0].data.send_initial_metadata.count = n_md;
+  ops[0].data.send_initial_metadata.metadata = send_md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = send_bb;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &recv_initial;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &recv_bb;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &recv_trailing;
+  ops[5].data.recv_status_on_client.status = &status;
+  ops[5].data.recv_status_on_client.status_details = &details;
+  ops[5].data.recv_status_on_client.error_string = &error_string;
+
+  /* The tag only has to be unique on this queue while the call runs. */
+  void *tag = call;
+  grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
+  if (ce != GRPC_CALL_OK) { /* nothing started, no event will come */
+    char msg[96];
+    snprintf(msg, sizeof msg, "cannot start the call: %s", grpc_call_error_to_string(ce));
+    fail_start(out, msg);
+    goto cleanup;
+  }
+  grpc_event ev = grpc_completion_queue_pluck(c->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  if (ev.type != GRPC_OP_COMPLETE) { /* cannot happen with an infinite wait */
+    fail_start(out, "the completion queue failed");
+    goto cleanup;
+  }
+
+  rpc_code code = (status >= GRPC_STATUS_OK && status <= GRPC_STATUS_UNAUTHENTICATED)
+                      ? (rpc_code)status
+                      : RPC_UNKNOWN;
+  if (code == RPC_OK && !recv_bb) {
+    /* A unary reply without a message breaks the protocol (grpc-go says INTERNAL too). */
+    rc = set_result(out, RPC_INTERNAL, "server sent no response message",
+                    strlen("server sent no response message"));
+    goto cleanup;
+  }
+  if (set_result(out, code, (const char *)GRPC_SLICE_START_PTR(details),
+                 GRPC_SLICE_LENGTH(details)) != 0)
+    goto cleanup;
+  if (code == RPC_OK && read_body(recv_bb, &out->body, &out->body_len) != 0) {
+    rc = set_result(out, RPC_INTERNAL, "cannot read the response message",
+                    strlen("cannot read the response message"));
+    goto cleanup;
+  }
+  rc = 0;
+
+cleanup:
+  for (size_t i = 0; i < n_slices; i++) {
+    grpc_slice_unref(send_md[i].key);
+    grpc_slice_unref(send_md[i].value);
+  }
+  free(send_md);
+  if (send_bb)
+    grpc_byte_buffer_destroy(send_bb);
+  if (recv_bb)
+    grpc_byte_buffer_destroy(recv_bb);
+  grpc_metadata_array_destroy(&recv_initial);
+  grpc_metadata_array_destroy(&recv_trailing);
+  grpc_slice_unref(details);
+  gpr_free((void *)error_string);
+  if (call)
+    grpc_call_unref(call);
+  if (rc != 0 && !out->message)
+    out->code = RPC_INTERNAL; /* out of memory: no text to give */
+  return rc;
+}
+
+void rpc_result_free(rpc_result *r) {
+  if (!r)
+    return;
+  free(r->message);
+  free(r->body);
+  *r = (rpc_result){.code = RPC_UNKNOWN};
+}

@@ -1,0 +1,224 @@
+/* One gRPC server on the C core; see server.h and the primer's sections 3,
+ * 4 and 13 for the rules followed here. */
+#include "transport/server_internal.h"
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define MAX_RECEIVE_BYTES (4 * 1024 * 1024)
+#define GENERIC_REQUESTS_PER_CQ 2
+#define WATCH_REQUESTS_PER_CQ 2
+#define REFLECTION_REQUESTS_PER_CQ 1
+
+void server_live_inc(rpc_server *s) { atomic_fetch_add(&s->live, 1); }
+
+void server_live_dec(rpc_server *s) {
+  if (atomic_fetch_sub(&s->live, 1) == 1) {
+    pthread_mutex_lock(&s->live_mu);
+    pthread_cond_broadcast(&s->live_cv);
+    pthread_mutex_unlock(&s->live_mu);
+  }
+}
+
+const char *server_call_peer(grpc_call *call, arena *a) {
+  char *peer = grpc_call_get_peer(call);
+  const char *copy = peer ? arena_strdup(a, peer) : NULL;
+  gpr_free(peer);
+  return copy ? copy : "";
+}
+
+void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,
+                     const char *peer, const char *detail) {
+  log_line l;
+  log_level level = code == RPC_INTERNAL || code == RPC_UNKNOWN ? LOG_ERROR
+                    : code == RPC_PERMISSION_DENIED           ? LOG_WARN
+                                                              : LOG_INFO;
+  log_line_begin(&l, level, NULL);
+  log_line_strn(&l, "method", method, method_len);
+  log_line_str(&l, "code", rpc_code_name(code));
+  log_line_double(&l, "duration_ms", (double)(clock_mono_ns() - start_ns) / 1e6, 3);
+  log_line_str(&l, "peer", peer ? peer : "");
+  if (detail) log_line_str(&l, "error", detail);
+  log_line_emit(&l);
+}
+
+static void *register_stream(grpc_server *srv, const char *path, grpc_server_register_method_payload_handling h) {
+  return grpc_server_register_method(srv, path, NULL, h, 0);
+}
+
+int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err, size_t errlen) {
+  grpc_server_credentials *creds = opt->creds;
+  rpc_server *s = calloc(1, sizeof(*s));
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    grpc_server_credentials_release(creds);
+    return -1;
+  }
+  s->opt = *opt;
+  s->opt.creds = NULL;
+  if (s->opt.requests_per_method <= 0) s->opt.requests_per_method = 16;
+  pthread_mutex_init(&s->live_mu, NULL);
+  pthread_cond_init(&s->live_cv, NULL);
+  atomic_init(&s->live, 0);
+  atomic_init(&s->shutting_down, false);
+
+  grpc_arg args[] = {
+      {.type = GRPC_ARG_INTEGER,
+       .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+       .value.integer = MAX_RECEIVE_BYTES},
+      /* grpc turns SO_REUSEPORT on by default: a second server would share
+       * our port silently, and "port in use" must be an error. */
+      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+  };
+  grpc_channel_args ca = {.num_args = sizeof args / sizeof args[0], .args = args};
+  s->server = grpc_server_create(&ca, NULL);
+  s->shutdown_cq = grpc_completion_queue_create_for_next(NULL);
+  s->n_slots = rpc_workers_count(opt->workers);
+  s->slots = calloc((size_t)s->n_slots, sizeof(*s->slots));
+  s->methods = calloc(opt->n_methods ? opt->n_methods : 1, sizeof(*s->methods));
+  if (!s->server || !s->shutdown_cq || !s->slots || !s->methods) {
+    snprintf(err, errlen, "out of memory creating the %s server", opt->name);
+    goto fail;
+  }
+  grpc_server_register_completion_queue(s->server, s->shutdown_cq, NULL);
+  for (int i = 0; i < s->n_slots; i++) {
+    s->slots[i].cq = rpc_workers_cq(opt->workers, i);
+    pthread_mutex_init(&s->slots[i].mu, NULL);
+    grpc_server_register_completion_queue(s->server, s->slots[i].cq, NULL);
+  }
+  for (size_t i = 0; i < opt->n_methods; i++) {
+    s->methods[i].desc = opt->methods[i];
+    s->methods[i].handle = register_stream(s->server, opt->methods[i]->path,
+                                           GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER);
+    if (!s->methods[i].handle) {
+      snprintf(err, errlen, "cannot register %s", opt->methods[i]->path);
+      goto fail;
+    }
+    s->n_methods++;
+  }
+  if (opt->serve_health_watch)
+    s->watch_handle = register_stream(s->server, "/grpc.health.v1.Health/Watch",
+                                      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER);
+  if (opt->serve_reflection) {
+    s->reflection_handle[0] = register_stream(
+        s->server, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", GRPC_SRM_PAYLOAD_NONE);
+    s->reflection_handle[1] =
+        register_stream(s->server, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                        GRPC_SRM_PAYLOAD_NONE);
+  }
+
+  /* The core reports every failure as port 0; main.c checks files and the
+   * address first so that the operator gets a precise reason. */
+  s->bound_port = grpc_server_add_http2_port(s->server, opt->listen->text, creds);
+  grpc_server_credentials_release(creds);
+  creds = NULL;
+  if (s->bound_port == 0) {
+    snprintf(err, errlen, "cannot listen on %s: address in use or not available",
+             opt->listen->text);
+    goto fail;
+  }
+  *out = s;
+  return 0;
+
+fail:
+  if (creds) grpc_server_credentials_release(creds);
+  rpc_server_destroy(s);
+  return -1;
+}
+
+int rpc_server_start(rpc_server *s, int *bound_port, char *err, size_t errlen) {
+  grpc_server_start(s->server);
+  s->started = true;
+  /* Requests are posted only after start (primer section 3). */
+  for (int slot = 0; slot < s->n_slots; slot++) {
+    for (size_t m = 0; m < s->n_methods; m++)
+      for (int k = 0; k < s->opt.requests_per_method; k++)
+        if (unary_post(s, slot, &s->methods[m]) != 0) goto fail;
+    for (int k = 0; k < GENERIC_REQUESTS_PER_CQ; k++)
+      if (generic_post(s, slot) != 0) goto fail;
+    if (s->watch_handle)
+      for (int k = 0; k < WATCH_REQUESTS_PER_CQ; k++)
+        if (health_watch_post(s, slot) != 0) goto fail;
+    for (int v = 0; v < 2; v++)
+      if (s->reflection_handle[v])
+        for (int k = 0; k < REFLECTION_REQUESTS_PER_CQ; k++)
+          if (reflection_post(s, slot, v) != 0) goto fail;
+  }
+  *bound_port = s->bound_port;
+  return 0;
+fail:
+  snprintf(err, errlen, "cannot post call requests on the %s server", s->opt.name);
+  return -1;
+}
+
+static void shutdown_done(rpc_tag *tag, bool ok) {
+  (void)tag;
+  (void)ok;
+}
+
+void rpc_server_begin_shutdown(rpc_server *s) {
+  if (!s->started || s->shutdown_started) return;
+  s->shutdown_started = true;
+  atomic_store(&s->shutting_down, true);
+  s->shutdown_tag.fn = shutdown_done;
+  grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &s->shutdown_tag);
+}
+
+void rpc_server_finish_shutdown(rpc_server *s, int64_t deadline_ns) {
+  if (!s->shutdown_started) return;
+  int64_t left_ns = deadline_ns - clock_mono_ns();
+  if (left_ns < 0) left_ns = 0;
+  gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                    gpr_time_from_nanos(left_ns, GPR_TIMESPAN));
+  grpc_event ev = grpc_completion_queue_next(s->shutdown_cq, until, NULL);
+  if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    log_msg(LOG_WARN, "drain time over: cancelling the calls still running");
+    grpc_server_cancel_all_calls(s->server);
+    grpc_completion_queue_next(s->shutdown_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  }
+  /* Every context that owns a tag must be gone before the queues shut down:
+   * a batch started on a call whose queue is shut down aborts the process. */
+  pthread_mutex_lock(&s->live_mu);
+  while (atomic_load(&s->live) > 0) pthread_cond_wait(&s->live_cv, &s->live_mu);
+  pthread_mutex_unlock(&s->live_mu);
+}
+
+void rpc_server_destroy(rpc_server *s) {
+  if (!s) return;
+  if (s->server) {
+    if (!s->shutdown_started) {
+      /* Never started, or a failed start: shut down what exists. */
+      rpc_server_begin_shutdown(s);
+      if (!s->started) {
+        s->shutdown_tag.fn = shutdown_done;
+        grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &s->shutdown_tag);
+        s->shutdown_started = true;
+      }
+      rpc_server_finish_shutdown(s, clock_mono_ns());
+    }
+    grpc_server_destroy(s->server);
+  }
+  if (s->shutdown_cq) {
+    grpc_completion_queue_shutdown(s->shutdown_cq);
+    while (grpc_completion_queue_next(s->shutdown_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(s->shutdown_cq);
+  }
+  if (s->slots) {
+    for (int i = 0; i < s->n_slots; i++) {
+      unary_free_slot(&s->slots[i]);
+      pthread_mutex_destroy(&s->slots[i].mu);
+    }
+  }
+  free(s->slots);
+  free(s->methods);
+  pthread_mutex_destroy(&s->live_mu);
+  pthread_cond_destroy(&s->live_cv);
+  free(s);
+}

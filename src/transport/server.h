@@ -1,0 +1,46 @@
+#ifndef PRODUCT_TRANSPORT_SERVER_H
+#define PRODUCT_TRANSPORT_SERVER_H
+/* One gRPC server on the C core: the methods of a method table, served on
+ * one listening port, with calls run through the interceptor pipeline on the
+ * shared worker queues. The product API and the plaintext health port are two
+ * such servers sharing workers and health state. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/call.h"
+#include "interceptors/pipeline.h"
+#include "transport/health.h"
+#include "transport/workers.h"
+
+typedef struct rpc_server rpc_server;
+struct grpc_server_credentials;
+
+typedef struct rpc_server_options {
+  const char *name;                 /* "api", "health": for logs */
+  const config_addr *listen;
+  struct grpc_server_credentials *creds; /* ownership passes to the server */
+  const method_desc *const *methods;     /* unary methods */
+  size_t n_methods;
+  bool serve_health_watch;
+  bool serve_reflection;
+  rpc_workers *workers;
+  health_state *health;
+  const service_env *env;
+  const pipeline *pipeline;
+  int requests_per_method; /* outstanding requests per method per queue */
+} rpc_server_options;
+
+int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err, size_t errlen);
+/* Binds and starts serving; *bound_port is the port really bound. */
+int rpc_server_start(rpc_server *s, int *bound_port, char *err, size_t errlen);
+/* Stops accepting calls (GOAWAY) and lets calls in flight finish; returns at
+ * once. */
+void rpc_server_begin_shutdown(rpc_server *s);
+/* Waits for the shutdown to finish until deadline_ns (CLOCK_MONOTONIC), then
+ * cancels what is left and waits until every call context is freed. */
+void rpc_server_finish_shutdown(rpc_server *s, int64_t deadline_ns);
+void rpc_server_destroy(rpc_server *s);
+
+#endif

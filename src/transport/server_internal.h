@@ -1,0 +1,68 @@
+#ifndef PRODUCT_TRANSPORT_SERVER_INTERNAL_H
+#define PRODUCT_TRANSPORT_SERVER_INTERNAL_H
+/* Shared by the files that implement one rpc_server (server.c, unary.c,
+ * generic.c, health_watch.c, reflection.c). */
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "transport/server.h"
+#include "transport/tag.h"
+
+typedef struct unary_call unary_call;
+
+typedef struct registered_method {
+  const method_desc *desc;
+  void *handle; /* grpc_server_register_method */
+} registered_method;
+
+/* Per queue: a free list of unary call contexts, reused across calls so that
+ * the steady state allocates nothing per call. */
+typedef struct cq_slot {
+  grpc_completion_queue *cq;
+  pthread_mutex_t mu;
+  unary_call *free_list;
+} cq_slot;
+
+struct rpc_server {
+  rpc_server_options opt;
+  grpc_server *server;
+  grpc_completion_queue *shutdown_cq;
+  registered_method *methods;
+  size_t n_methods;
+  void *watch_handle;      /* grpc.health.v1.Health/Watch */
+  void *reflection_handle[2]; /* v1, v1alpha */
+  cq_slot *slots;
+  int n_slots;
+  atomic_bool shutting_down;
+  atomic_long live; /* contexts that own a tag: posted requests and calls */
+  pthread_mutex_t live_mu;
+  pthread_cond_t live_cv;
+  int bound_port;
+  bool started;
+  bool shutdown_started;
+  rpc_tag shutdown_tag;
+};
+
+void server_live_inc(rpc_server *s);
+void server_live_dec(rpc_server *s);
+
+/* unary.c */
+int unary_post(rpc_server *s, int slot, const registered_method *m);
+void unary_free_slot(cq_slot *slot);
+/* generic.c: every call to a method that is not registered. */
+int generic_post(rpc_server *s, int slot);
+/* health_watch.c */
+int health_watch_post(rpc_server *s, int slot);
+/* reflection.c */
+int reflection_post(rpc_server *s, int slot, int version);
+
+/* The peer of a call as a NUL-terminated arena string (never NULL). */
+const char *server_call_peer(grpc_call *call, arena *a);
+
+/* One log line for a call that did not go through the pipeline (unknown
+ * methods, streams). */
+void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,
+                     const char *peer, const char *detail);
+
+#endif

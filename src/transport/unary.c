@@ -1,0 +1,236 @@
+/* Unary calls: request, run the pipeline, answer in one batch, reuse the
+ * context. All events of a call come to the queue it was requested on. */
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "transport/server_internal.h"
+
+#define CALL_ARENA_BYTES 8192
+
+struct unary_call {
+  rpc_tag on_new;
+  rpc_tag on_done;
+  rpc_server *srv;
+  int slot;
+  const registered_method *method;
+  grpc_call *call;
+  gpr_timespec deadline;
+  grpc_metadata_array md;
+  grpc_byte_buffer *payload;
+  grpc_byte_buffer *response;
+  int cancelled;
+  arena *arena;
+  call_ctx ctx;
+  unary_call *next_free;
+};
+
+static void on_new(rpc_tag *tag, bool ok);
+static void on_done(rpc_tag *tag, bool ok);
+
+static unary_call *call_new(void) {
+  unary_call *u = calloc(1, sizeof(*u));
+  if (!u) return NULL;
+  u->arena = arena_create(CALL_ARENA_BYTES);
+  if (!u->arena) {
+    free(u);
+    return NULL;
+  }
+  u->on_new.fn = on_new;
+  u->on_done.fn = on_done;
+  return u;
+}
+
+static void call_destroy(unary_call *u) {
+  arena_destroy(u->arena);
+  free(u);
+}
+
+void unary_free_slot(cq_slot *slot) {
+  unary_call *u = slot->free_list;
+  while (u) {
+    unary_call *next = u->next_free;
+    call_destroy(u);
+    u = next;
+  }
+  slot->free_list = NULL;
+}
+
+static unary_call *slot_take(cq_slot *slot) {
+  pthread_mutex_lock(&slot->mu);
+  unary_call *u = slot->free_list;
+  if (u) slot->free_list = u->next_free;
+  pthread_mutex_unlock(&slot->mu);
+  return u ? u : call_new();
+}
+
+/* Returns a finished context to its queue's free list, or frees it when the
+ * server is going away. Either way it no longer owns a tag. */
+static void call_release(unary_call *u) {
+  rpc_server *s = u->srv;
+  if (u->call) grpc_call_unref(u->call);
+  u->call = NULL;
+  grpc_metadata_array_destroy(&u->md);
+  if (u->payload) grpc_byte_buffer_destroy(u->payload);
+  if (u->response) grpc_byte_buffer_destroy(u->response);
+  u->payload = u->response = NULL;
+  arena_reset(u->arena);
+  if (atomic_load(&s->shutting_down)) {
+    call_destroy(u);
+  } else {
+    cq_slot *slot = &s->slots[u->slot];
+    pthread_mutex_lock(&slot->mu);
+    u->next_free = slot->free_list;
+    slot->free_list = u;
+    pthread_mutex_unlock(&slot->mu);
+  }
+  server_live_dec(s);
+}
+
+int unary_post(rpc_server *s, int slot, const registered_method *m) {
+  unary_call *u = slot_take(&s->slots[slot]);
+  if (!u) return -1;
+  u->srv = s;
+  u->slot = slot;
+  u->method = m;
+  u->next_free = NULL;
+  grpc_metadata_array_init(&u->md);
+  server_live_inc(s);
+  grpc_completion_queue *cq = s->slots[slot].cq;
+  grpc_call_error e = grpc_server_request_registered_call(s->server, m->handle, &u->call, &u->deadline,
+                                                          &u->md, &u->payload, cq, cq, &u->on_new);
+  if (e != GRPC_CALL_OK) {
+    call_release(u);
+    return -1;
+  }
+  return 0;
+}
+
+/* Copies the request body into the arena as one contiguous run. */
+static int read_body(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  if (!u->payload) return 0;
+  grpc_byte_buffer_reader r;
+  if (!grpc_byte_buffer_reader_init(&r, u->payload)) return -1;
+  size_t len = grpc_byte_buffer_length(r.buffer_out);
+  uint8_t *body = arena_alloc(u->arena, len ? len : 1);
+  if (!body) {
+    grpc_byte_buffer_reader_destroy(&r);
+    return -1;
+  }
+  size_t off = 0;
+  grpc_slice slice;
+  while (grpc_byte_buffer_reader_next(&r, &slice)) {
+    size_t n = GRPC_SLICE_LENGTH(slice);
+    if (off + n <= len) memcpy(body + off, GRPC_SLICE_START_PTR(slice), n);
+    off += n;
+    grpc_slice_unref(slice);
+  }
+  grpc_byte_buffer_reader_destroy(&r);
+  if (off != len) return -1;
+  c->body = body;
+  c->body_len = len;
+  return 0;
+}
+
+static int64_t deadline_to_mono_ns(gpr_timespec deadline, int64_t now_ns) {
+  if (deadline.tv_sec == INT64_MAX) return INT64_MAX;
+  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+  deadline = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
+  int64_t left_ms = gpr_time_to_millis(gpr_time_sub(deadline, now));
+  return now_ns + left_ms * 1000000;
+}
+
+static void read_metadata(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  for (size_t i = 0; i < u->md.count; i++) {
+    const grpc_metadata *m = &u->md.metadata[i];
+    if (grpc_slice_str_cmp(m->key, "authorization") == 0) {
+      if (c->authz_count++ == 0) {
+        c->authz = (const char *)GRPC_SLICE_START_PTR(m->value);
+        c->authz_len = GRPC_SLICE_LENGTH(m->value);
+      }
+    }
+#ifdef PRODUCT_TEST_FAULTS
+    else if (grpc_slice_str_cmp(m->key, "x-test-fault") == 0) {
+      c->test_fault = arena_strndup(u->arena, (const char *)GRPC_SLICE_START_PTR(m->value),
+                                    GRPC_SLICE_LENGTH(m->value));
+    }
+#endif
+  }
+}
+
+/* Packs the response straight into one slice. */
+static grpc_byte_buffer *pack_response(const ProtobufCMessage *msg) {
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  grpc_slice out = grpc_slice_malloc(len);
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(out));
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&out, 1);
+  grpc_slice_unref(out);
+  return bb;
+}
+
+static void answer(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  grpc_op ops[4];
+  memset(ops, 0, sizeof ops);
+  size_t n = 0;
+  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA; /* always, even for an error */
+  if (c->code == RPC_OK && c->response) {
+    u->response = pack_response(c->response);
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = u->response;
+  }
+  grpc_slice details = grpc_empty_slice();
+  bool has_details = c->message[0] != '\0';
+  if (has_details) details = grpc_slice_from_copied_string(c->message);
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = (grpc_status_code)c->code;
+  ops[n++].data.send_status_from_server.status_details = has_details ? &details : NULL;
+  ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  ops[n++].data.recv_close_on_server.cancelled = &u->cancelled;
+  grpc_call_error e = grpc_call_start_batch(u->call, ops, n, &u->on_done, NULL);
+  if (has_details) grpc_slice_unref(details);
+  if (e != GRPC_CALL_OK) {
+    log_msg(LOG_ERROR, "cannot start the reply batch");
+    call_release(u); /* no event will come for this tag */
+  }
+}
+
+static void run_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  memset(c, 0, sizeof *c);
+  c->start_ns = clock_mono_ns();
+  c->method = u->method->desc;
+  c->env = u->srv->opt.env;
+  c->arena = u->arena;
+  c->deadline_ns = deadline_to_mono_ns(u->deadline, c->start_ns);
+  c->peer = server_call_peer(u->call, u->arena);
+  read_metadata(u);
+  if (read_body(u) != 0) {
+    /* Unreadable (or compressed with an unknown codec) body. */
+    c->body = NULL;
+  }
+  pipeline_run(u->srv->opt.pipeline, c);
+  answer(u);
+}
+
+static void on_new(rpc_tag *tag, bool ok) {
+  unary_call *u = container_of(tag, unary_call, on_new);
+  rpc_server *s = u->srv;
+  if (!ok) { /* the server is shutting down: this request will never be filled */
+    call_release(u);
+    return;
+  }
+  /* Keep the number of outstanding requests constant: replace this one first. */
+  if (!atomic_load(&s->shutting_down)) unary_post(s, u->slot, u->method);
+  run_call(u);
+}
+
+static void on_done(rpc_tag *tag, bool ok) {
+  (void)ok; /* always 1 with RECV_CLOSE_ON_SERVER; cancelled says the rest */
+  unary_call *u = container_of(tag, unary_call, on_done);
+  call_release(u);
+}

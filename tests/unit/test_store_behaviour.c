@@ -1,0 +1,760 @@
+/* One behaviour, every backend: the same suite runs against each row of
+ * `backends` (memory; SQLite on a fresh file under /tmp; PostgreSQL when
+ * PRODUCT_TEST_PG_DSN is set). Adding a backend is adding a row. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "store/filter.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------ backends --- */
+
+typedef struct fixture {
+  store *s;
+  arena *a;
+  char dir[128]; /* a temp dir to remove, or "" */
+} fixture;
+
+typedef struct backend {
+  const char *name;
+  /* Writes the STORE spec of an empty store into spec; 1 to skip the row. */
+  int (*make_spec)(fixture *fx, char *spec, size_t n);
+} backend;
+
+static int memory_spec(fixture *fx, char *spec, size_t n) {
+  (void)fx;
+  snprintf(spec, n, "memory");
+  return 0;
+}
+
+static int sqlite_spec(fixture *fx, char *spec, size_t n) {
+  snprintf(fx->dir, sizeof(fx->dir), "/tmp/store-behaviour-XXXXXX");
+  if (!mkdtemp(fx->dir)) return -1;
+  /* A subdirectory that does not exist yet: store_open creates it. */
+  snprintf(spec, n, "sqlite:%s/data/products.db", fx->dir);
+  return 0;
+}
+
+static int postgres_spec(fixture *fx, char *spec, size_t n) {
+  (void)fx;
+  const char *dsn = getenv("PRODUCT_TEST_PG_DSN");
+  if (!dsn || !*dsn) return 1;
+  snprintf(spec, n, "%s", dsn);
+  return 0;
+}
+
+static const backend backends[] = {
+    {"store_behaviour.memory", memory_spec},
+    {"store_behaviour.sqlite", sqlite_spec},
+    {"store_behaviour.postgres", postgres_spec},
+};
+static const backend *current;
+
+static void remove_tree(const char *dir) {
+  if (!*dir) return;
+  const char *files[] = {"data/products.db", "data/products.db-wal", "data/products.db-shm"};
+  char path[256];
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  snprintf(path, sizeof(path), "%s/data", dir);
+  rmdir(path);
+  rmdir(dir);
+}
+
+/* A shared database (PostgreSQL) may hold rows from an earlier run. */
+static int wipe(fixture *fx) {
+  for (;;) {
+    store_list_result r;
+    if (store_list(fx->s, NULL, NULL, 100, fx->a, &r) != STORE_OK) return -1;
+    for (size_t i = 0; i < r.n; i++)
+      if (store_remove(fx->s, r.items[i].id) != STORE_OK) return -1;
+    arena_reset(fx->a);
+    if (r.n == 0) return 0;
+  }
+}
+
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof(*fx));
+  char spec[512], err[256];
+  if (!fx || !(fx->a = arena_create(1 << 16))) return -1;
+  if (current->make_spec(fx, spec, sizeof(spec)) != 0) return -1;
+  store_options opt = {.pool_size = 4, .group_commit = true};
+  if (store_open(spec, &opt, &fx->s, err, sizeof(err)) != 0) {
+    print_error("store_open(%s): %s\n", current->name, err);
+    return -1;
+  }
+  if (wipe(fx) != 0) return -1;
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  store_destroy(fx->s);
+  arena_destroy(fx->a);
+  remove_tree(fx->dir);
+  free(fx);
+  return 0;
+}
+
+/* ------------------------------------------------------------- helpers --- */
+
+static void make_id(unsigned n, char out[PRODUCT_ID_LEN + 1]) {
+  snprintf(out, PRODUCT_ID_LEN + 1, "00000000-0000-4000-8000-%012u", n);
+}
+
+static product make_product(unsigned n, const char *name, int64_t created_us) {
+  product p = {.name = (char *)name, .description = "", .price = 1.5,
+               .created_us = created_us, .updated_us = created_us};
+  make_id(n, p.id);
+  return p;
+}
+
+static void create_ok(fixture *fx, const product *p) {
+  assert_int_equal(store_create(fx->s, p), STORE_OK);
+}
+
+static filter *parse(fixture *fx, const char *text) {
+  filter *f = NULL;
+  char err[256];
+  assert_int_equal(filter_parse(text, strlen(text), fx->a, &f, err, sizeof(err)), 0);
+  return f;
+}
+
+/* Pages through everything matching f with pages of `limit`; returns ids
+ * in order (caller frees) and checks more/total on every page. */
+static char **page_all(fixture *fx, const filter *f, size_t limit, size_t *count,
+                       int64_t want_total) {
+  char **ids = NULL;
+  size_t n = 0;
+  store_cursor cur;
+  bool has_cur = false;
+  for (;;) {
+    store_list_result r;
+    assert_int_equal(store_list(fx->s, f, has_cur ? &cur : NULL, limit, fx->a, &r), STORE_OK);
+    assert_int_equal(r.total, want_total);
+    assert_true(r.n <= limit);
+    ids = realloc(ids, (n + r.n + 1) * sizeof(char *));
+    for (size_t i = 0; i < r.n; i++) ids[n++] = strdup(r.items[i].id);
+    if (!r.more) break;
+    assert_int_equal(r.n, limit);
+    cur.created_us = r.items[r.n - 1].created_us;
+    memcpy(cur.id, r.items[r.n - 1].id, sizeof(cur.id));
+    has_cur = true;
+  }
+  *count = n;
+  return ids;
+}
+
+static void free_ids(char **ids, size_t n) {
+  for (size_t i = 0; i < n; i++) free(ids[i]);
+  free(ids);
+}
+
+/* --------------------------------------------------------------- tests --- */
+
+static void create_then_get_returns_every_field(void **state) {
+  fixture *fx = *state;
+  char *cats[] = {"tools", "garden"};
+  product p = make_product(1, "Hammer", 1700000000123456);
+  p.description = "A heavy hammer";
+  p.price = 12.25;
+  p.categories = cats;
+  p.n_categories = 2;
+  p.updated_us = 1700000000999999;
+  create_ok(fx, &p);
+  product got;
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(got.id, p.id);
+  assert_string_equal(got.name, "Hammer");
+  assert_string_equal(got.description, "A heavy hammer");
+  assert_true(got.price == 12.25);
+  assert_int_equal(got.created_us, 1700000000123456);
+  assert_int_equal(got.updated_us, 1700000000999999);
+  assert_int_equal(got.n_categories, 2);
+  assert_string_equal(got.categories[0], "tools");
+  assert_string_equal(got.categories[1], "garden");
+}
+
+static void get_of_unknown_id_is_not_found(void **state) {
+  fixture *fx = *state;
+  product got;
+  assert_int_equal(store_get(fx->s, "no-such-id", fx->a, &got), STORE_NOT_FOUND);
+  product p = make_product(1, "x", 1);
+  create_ok(fx, &p);
+  char other[PRODUCT_ID_LEN + 1];
+  make_id(2, other);
+  assert_int_equal(store_get(fx->s, other, fx->a, &got), STORE_NOT_FOUND);
+}
+
+static void create_with_an_existing_id_fails_and_keeps_the_original(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "first", 10);
+  create_ok(fx, &p);
+  product q = make_product(1, "second", 20);
+  assert_int_not_equal(store_create(fx->s, &q), STORE_OK);
+  product got;
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(got.name, "first");
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
+  assert_int_equal(r.total, 1);
+}
+
+static void update_replaces_only_the_patched_fields(void **state) {
+  fixture *fx = *state;
+  char *cats[] = {"a", "b"};
+  product p = make_product(1, "old name", 100);
+  p.description = "old description";
+  p.price = 3;
+  p.categories = cats;
+  p.n_categories = 2;
+  create_ok(fx, &p);
+
+  product out, got;
+  product_patch name_only = {.fields = PATCH_NAME, .name = "new name", .updated_us = 200};
+  assert_int_equal(store_update(fx->s, p.id, &name_only, fx->a, &out), STORE_OK);
+  assert_string_equal(out.name, "new name");
+  assert_string_equal(out.description, "old description");
+  assert_true(out.price == 3);
+  assert_int_equal(out.n_categories, 2);
+  assert_int_equal(out.created_us, 100);
+  assert_int_equal(out.updated_us, 200);
+
+  /* Empty values are values: a cleared description, a zero price, no categories. */
+  product_patch clear = {.fields = PATCH_DESCRIPTION | PATCH_PRICE | PATCH_CATEGORIES,
+                         .description = "", .price = 0, .categories = NULL,
+                         .n_categories = 0, .updated_us = 300};
+  assert_int_equal(store_update(fx->s, p.id, &clear, fx->a, &out), STORE_OK);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(got.name, "new name");
+  assert_string_equal(got.description, "");
+  assert_true(got.price == 0);
+  assert_int_equal(got.n_categories, 0);
+  assert_int_equal(got.created_us, 100);
+  assert_int_equal(got.updated_us, 300);
+  assert_string_equal(got.id, p.id);
+
+  char *new_cats[] = {"z", "y", "x"};
+  product_patch cats_only = {.fields = PATCH_CATEGORIES, .categories = new_cats,
+                             .n_categories = 3, .updated_us = 400};
+  assert_int_equal(store_update(fx->s, p.id, &cats_only, fx->a, &out), STORE_OK);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_int_equal(got.n_categories, 3);
+  assert_string_equal(got.categories[0], "z");
+  assert_string_equal(got.categories[2], "x");
+  assert_string_equal(got.description, "");
+  assert_int_equal(got.updated_us, 400);
+}
+
+static void update_returns_what_get_then_returns(void **state) {
+  fixture *fx = *state;
+  product p = make_product(7, "n", 5);
+  create_ok(fx, &p);
+  product out, got;
+  product_patch patch = {.fields = PATCH_PRICE | PATCH_NAME, .price = 9.5, .name = "m",
+                         .updated_us = 6};
+  assert_int_equal(store_update(fx->s, p.id, &patch, fx->a, &out), STORE_OK);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(out.id, got.id);
+  assert_string_equal(out.name, got.name);
+  assert_true(out.price == got.price);
+  assert_int_equal(out.updated_us, got.updated_us);
+  assert_int_equal(out.created_us, got.created_us);
+}
+
+static void update_of_unknown_id_is_not_found(void **state) {
+  fixture *fx = *state;
+  product out;
+  product_patch patch = {.fields = PATCH_NAME, .name = "x", .updated_us = 1};
+  assert_int_equal(store_update(fx->s, "missing", &patch, fx->a, &out), STORE_NOT_FOUND);
+}
+
+static void remove_deletes_once_then_not_found(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "gone", 1), q = make_product(2, "stays", 2);
+  create_ok(fx, &p);
+  create_ok(fx, &q);
+  assert_int_equal(store_remove(fx->s, p.id), STORE_OK);
+  product got;
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_NOT_FOUND);
+  assert_int_equal(store_remove(fx->s, p.id), STORE_NOT_FOUND);
+  product_patch patch = {.fields = PATCH_NAME, .name = "back", .updated_us = 3};
+  assert_int_equal(store_update(fx->s, p.id, &patch, fx->a, &got), STORE_NOT_FOUND);
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
+  assert_int_equal(r.total, 1);
+  assert_int_equal(r.n, 1);
+  assert_string_equal(r.items[0].id, q.id);
+}
+
+static void list_orders_by_created_then_id(void **state) {
+  fixture *fx = *state;
+  /* Created out of order; ids 3 and 5 share a timestamp with 4, so the id
+   * breaks the tie. */
+  const struct { unsigned n; int64_t us; } rows[] = {
+      {9, 50}, {5, 20}, {1, 90}, {4, 20}, {3, 20}, {8, -5}, {2, 10}};
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    product p = make_product(rows[i].n, "p", rows[i].us);
+    create_ok(fx, &p);
+  }
+  const unsigned want[] = {8, 2, 3, 4, 5, 9, 1};
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 100, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 7);
+  assert_int_equal(r.total, 7);
+  assert_false(r.more);
+  for (size_t i = 0; i < 7; i++) {
+    char id[PRODUCT_ID_LEN + 1];
+    make_id(want[i], id);
+    assert_string_equal(r.items[i].id, id);
+  }
+}
+
+static void list_pages_continue_exactly_after_the_cursor(void **state) {
+  fixture *fx = *state;
+  for (unsigned i = 0; i < 23; i++) {
+    product p = make_product(100 - i, "p", (int64_t)(i / 3) * 1000); /* ties in threes */
+    create_ok(fx, &p);
+  }
+  size_t n_all, n_paged;
+  char **all = page_all(fx, NULL, 100, &n_all, 23);
+  for (size_t limit = 1; limit <= 24; limit += 4) {
+    char **paged = page_all(fx, NULL, limit, &n_paged, 23);
+    assert_int_equal(n_paged, 23);
+    for (size_t i = 0; i < 23; i++) assert_string_equal(paged[i], all[i]);
+    free_ids(paged, n_paged);
+  }
+  free_ids(all, n_all);
+}
+
+static void list_limit_and_more_flag(void **state) {
+  fixture *fx = *state;
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 0);
+  assert_false(r.more);
+  assert_int_equal(r.total, 0);
+  for (unsigned i = 0; i < 5; i++) {
+    product p = make_product(i, "p", i);
+    create_ok(fx, &p);
+  }
+  assert_int_equal(store_list(fx->s, NULL, NULL, 5, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 5);
+  assert_false(r.more);
+  assert_int_equal(store_list(fx->s, NULL, NULL, 4, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 4);
+  assert_true(r.more);
+  assert_int_equal(r.total, 5);
+  store_cursor cur = {.created_us = r.items[3].created_us};
+  memcpy(cur.id, r.items[3].id, sizeof(cur.id));
+  assert_int_equal(store_list(fx->s, NULL, &cur, 4, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 1);
+  assert_false(r.more);
+  assert_int_equal(r.total, 5);
+}
+
+static void list_continues_after_a_cursor_whose_product_was_deleted(void **state) {
+  fixture *fx = *state;
+  for (unsigned i = 0; i < 6; i++) {
+    product p = make_product(i, "p", 10 * i);
+    create_ok(fx, &p);
+  }
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 3, fx->a, &r), STORE_OK);
+  store_cursor cur = {.created_us = r.items[2].created_us};
+  memcpy(cur.id, r.items[2].id, sizeof(cur.id));
+  assert_int_equal(store_remove(fx->s, cur.id), STORE_OK);
+  assert_int_equal(store_list(fx->s, NULL, &cur, 3, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 3);
+  assert_int_equal(r.total, 5);
+  char want[PRODUCT_ID_LEN + 1];
+  make_id(3, want);
+  assert_string_equal(r.items[0].id, want);
+}
+
+static void list_with_a_filter_counts_and_pages_only_matches(void **state) {
+  fixture *fx = *state;
+  char *red[] = {"red"}, *blue_red[] = {"blue", "red"}, *blue[] = {"blue"};
+  for (unsigned i = 0; i < 30; i++) {
+    product p = make_product(i, i % 2 ? "Blue Widget" : "plain", 1000 + (int64_t)i / 4);
+    p.price = i;
+    p.categories = i % 3 == 0 ? red : i % 3 == 1 ? blue_red : blue;
+    p.n_categories = i % 3 == 1 ? 2 : 1;
+    create_ok(fx, &p);
+  }
+  const struct { const char *text; int64_t want; } cases[] = {
+      {"price >= 10 AND price < 20", 10},
+      {"categories : \"red\"", 20},
+      {"name : \"WIDGET\"", 15},
+      {"NOT categories : \"red\" OR price = 0", 11},
+      {"name = \"plain\" AND categories : \"blue\"", 10},
+  };
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    filter *f = parse(fx, cases[c].text);
+    size_t n1, n4;
+    char **one = page_all(fx, f, 1, &n1, cases[c].want);
+    char **four = page_all(fx, f, 4, &n4, cases[c].want);
+    assert_int_equal(n1, (size_t)cases[c].want);
+    assert_int_equal(n4, (size_t)cases[c].want);
+    for (size_t i = 0; i < n1; i++) {
+      assert_string_equal(one[i], four[i]);
+      product got;
+      assert_int_equal(store_get(fx->s, one[i], fx->a, &got), STORE_OK);
+      assert_true(filter_match(f, &got));
+    }
+    free_ids(one, n1);
+    free_ids(four, n4);
+  }
+}
+
+static void strings_that_look_like_sql_are_stored_verbatim(void **state) {
+  fixture *fx = *state;
+  const char *names[] = {"Robert'); DROP TABLE products;--", "\" OR 1=1 --", "%s%n%%",
+                         "back\\slash \\\" quote", "tab\tnew\nline", "?1 $1 :x @y"};
+  for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    char *cats[] = {(char *)names[i], "' OR ''='"};
+    product p = make_product(i, names[i], i);
+    p.description = (char *)names[(i + 1) % 6];
+    p.categories = cats;
+    p.n_categories = 2;
+    create_ok(fx, &p);
+  }
+  for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    char id[PRODUCT_ID_LEN + 1];
+    product got;
+    make_id(i, id);
+    assert_int_equal(store_get(fx->s, id, fx->a, &got), STORE_OK);
+    assert_string_equal(got.name, names[i]);
+    assert_string_equal(got.description, names[(i + 1) % 6]);
+    assert_string_equal(got.categories[0], names[i]);
+    assert_string_equal(got.categories[1], "' OR ''='");
+  }
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
+  assert_int_equal(r.total, 6);
+}
+
+static void categories_keep_order_and_duplicates_and_may_be_empty(void **state) {
+  fixture *fx = *state;
+  char *cats[] = {"zeta", "alpha", "zeta", "mid"};
+  product p = make_product(1, "p", 1);
+  p.categories = cats;
+  p.n_categories = 4;
+  create_ok(fx, &p);
+  product q = make_product(2, "q", 2); /* no categories */
+  create_ok(fx, &q);
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
+  assert_int_equal(r.n, 2);
+  assert_int_equal(r.items[0].n_categories, 4);
+  for (size_t i = 0; i < 4; i++) assert_string_equal(r.items[0].categories[i], cats[i]);
+  assert_int_equal(r.items[1].n_categories, 0);
+}
+
+static void unicode_round_trips_byte_for_byte(void **state) {
+  fixture *fx = *state;
+  const char *name = "Caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80 e\xcc\x81";
+  char *cats[] = {"\xd0\xba\xd0\xbd\xd0\xb8\xd0\xb3\xd0\xb8", "\xf0\x9f\x93\x9a"};
+  product p = make_product(1, name, 1);
+  p.description = "\xe2\x80\x8f\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d";
+  p.categories = cats;
+  p.n_categories = 2;
+  create_ok(fx, &p);
+  product got;
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(got.name, name);
+  assert_string_equal(got.description, p.description);
+  assert_string_equal(got.categories[0], cats[0]);
+  assert_string_equal(got.categories[1], cats[1]);
+}
+
+static void extreme_numbers_round_trip(void **state) {
+  fixture *fx = *state;
+  const double prices[] = {0.0, 0.1, 1e-300, 1.7976931348623157e308, 9007199254740993.0, 123.456};
+  const int64_t times[] = {INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, 1700000000000001};
+  for (unsigned i = 0; i < 6; i++) {
+    product p = make_product(i, "n", times[i]);
+    p.price = prices[i];
+    p.updated_us = times[5 - i];
+    create_ok(fx, &p);
+  }
+  size_t n;
+  char **ids = page_all(fx, NULL, 2, &n, 6);
+  assert_int_equal(n, 6);
+  for (unsigned i = 0; i < 6; i++) {
+    char id[PRODUCT_ID_LEN + 1];
+    product got;
+    make_id(i, id);
+    assert_string_equal(ids[i], id); /* times are ascending with i */
+    assert_int_equal(store_get(fx->s, id, fx->a, &got), STORE_OK);
+    assert_true(got.price == prices[i]);
+    assert_int_equal(got.created_us, times[i]);
+    assert_int_equal(got.updated_us, times[5 - i]);
+  }
+  free_ids(ids, n);
+}
+
+/* ---------------------------------------------------------- concurrency --- */
+
+#define STABLE 40
+#define WRITERS 3
+#define WRITER_ROUNDS 30
+
+typedef struct shared {
+  fixture *fx;
+  volatile int writers_done;
+  pthread_mutex_t mu;
+  int errors; /* failures seen off the main thread (cmocka asserts are not thread-safe) */
+  int passes;
+} shared;
+
+typedef struct writer_arg {
+  shared *sh;
+  unsigned index;
+} writer_arg;
+
+static void count_error(shared *sh, const char *what) {
+  pthread_mutex_lock(&sh->mu);
+  if (sh->errors++ < 5) fprintf(stderr, "concurrency: %s\n", what);
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* Creates products between and beside the stable ones (same timestamps, so
+ * ids break ties) and deletes them again, around the pager's cursor. */
+static void *writer_main(void *arg) {
+  writer_arg *wa = arg;
+  shared *sh = wa->sh;
+  unsigned seed = 1234 + wa->index;
+  for (unsigned k = 0; k < WRITER_ROUNDS; k++) {
+    unsigned id_n = 100000 * (wa->index + 1) + k;
+    int64_t us = (int64_t)(rand_r(&seed) % STABLE) * 100 + (rand_r(&seed) % 2 ? 0 : 50);
+    product p = make_product(id_n, "churn", us);
+    if (store_create(sh->fx->s, &p) != STORE_OK) count_error(sh, "create");
+    if (k % 2 == 1) {
+      char id[PRODUCT_ID_LEN + 1];
+      make_id(id_n - 1, id);
+      if (store_remove(sh->fx->s, id) != STORE_OK) count_error(sh, "remove");
+    }
+  }
+  return NULL;
+}
+
+static int key_cmp(const product *a, const product *b) {
+  if (a->created_us != b->created_us) return a->created_us < b->created_us ? -1 : 1;
+  return strcmp(a->id, b->id);
+}
+
+/* Pages through the whole list repeatedly: keys strictly increase (so no
+ * product is listed twice) and every stable product shows up. */
+static void *pager_main(void *arg) {
+  shared *sh = arg;
+  arena *a = arena_create(1 << 16);
+  if (!a) {
+    count_error(sh, "arena");
+    return NULL;
+  }
+  for (int pass = 0; pass < 3 || !sh->writers_done; pass++) {
+    bool seen[STABLE] = {false};
+    product last = {0};
+    bool has_last = false;
+    store_cursor cur;
+    for (;;) {
+      store_list_result r;
+      if (store_list(sh->fx->s, NULL, has_last ? &cur : NULL, 4, a, &r) != STORE_OK) {
+        count_error(sh, "list");
+        break;
+      }
+      for (size_t i = 0; i < r.n; i++) {
+        if (has_last && key_cmp(&last, &r.items[i]) >= 0) count_error(sh, "order/duplicate");
+        last = r.items[i];
+        has_last = true;
+        unsigned n = (unsigned)strtoul(r.items[i].id + 24, NULL, 10);
+        if (n < STABLE) seen[n] = true;
+      }
+      if (!r.more) break;
+      cur.created_us = last.created_us;
+      memcpy(cur.id, last.id, sizeof(cur.id));
+      last.name = last.description = NULL; /* arena memory goes away below */
+      last.categories = NULL;
+      arena_reset(a);
+    }
+    for (unsigned i = 0; i < STABLE; i++)
+      if (!seen[i]) count_error(sh, "a stable product was skipped");
+    arena_reset(a);
+    pthread_mutex_lock(&sh->mu);
+    sh->passes++;
+    pthread_mutex_unlock(&sh->mu);
+  }
+  arena_destroy(a);
+  return NULL;
+}
+
+static void paging_during_creates_and_deletes_lists_each_product_once(void **state) {
+  fixture *fx = *state;
+  for (unsigned i = 0; i < STABLE; i++) {
+    product p = make_product(i, "stable", (int64_t)i * 100);
+    create_ok(fx, &p);
+  }
+  shared sh = {.fx = fx};
+  pthread_mutex_init(&sh.mu, NULL);
+  pthread_t writers[WRITERS], pager;
+  writer_arg args[WRITERS];
+  assert_int_equal(pthread_create(&pager, NULL, pager_main, &sh), 0);
+  for (unsigned i = 0; i < WRITERS; i++) {
+    args[i] = (writer_arg){.sh = &sh, .index = i};
+    assert_int_equal(pthread_create(&writers[i], NULL, writer_main, &args[i]), 0);
+  }
+  for (unsigned i = 0; i < WRITERS; i++) pthread_join(writers[i], NULL);
+  __atomic_store_n(&sh.writers_done, 1, __ATOMIC_SEQ_CST);
+  pthread_join(pager, NULL);
+  pthread_mutex_destroy(&sh.mu);
+  assert_int_equal(sh.errors, 0);
+  assert_true(sh.passes >= 3);
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 1, fx->a, &r), STORE_OK);
+  assert_int_equal(r.total, STABLE + WRITERS * WRITER_ROUNDS / 2);
+}
+
+typedef struct patcher_arg {
+  fixture *fx;
+  const char *id;
+  unsigned field;
+  int errors;
+} patcher_arg;
+
+#define PATCH_ROUNDS 40
+
+static void *patcher_main(void *arg) {
+  patcher_arg *pa = arg;
+  arena *a = arena_create(4096);
+  for (int k = 1; a && k <= PATCH_ROUNDS; k++) {
+    char name[32];
+    snprintf(name, sizeof(name), "name-%d", k);
+    product_patch patch = {.fields = pa->field, .name = name, .price = k, .updated_us = k};
+    product out;
+    if (store_update(pa->fx->s, pa->id, &patch, a, &out) != STORE_OK) pa->errors++;
+    arena_reset(a);
+  }
+  arena_destroy(a);
+  return NULL;
+}
+
+static void concurrent_updates_of_different_fields_are_not_lost(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "name-0", 1);
+  p.price = 0;
+  create_ok(fx, &p);
+  patcher_arg names = {.fx = fx, .id = p.id, .field = PATCH_NAME};
+  patcher_arg prices = {.fx = fx, .id = p.id, .field = PATCH_PRICE};
+  pthread_t t1, t2;
+  assert_int_equal(pthread_create(&t1, NULL, patcher_main, &names), 0);
+  assert_int_equal(pthread_create(&t2, NULL, patcher_main, &prices), 0);
+  pthread_join(t1, NULL);
+  pthread_join(t2, NULL);
+  assert_int_equal(names.errors + prices.errors, 0);
+  product got;
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(got.name, "name-40");
+  assert_true(got.price == PATCH_ROUNDS);
+}
+
+typedef struct racer_arg {
+  fixture *fx;
+  const char *id;
+  int ok, not_found, other;
+} racer_arg;
+
+static void *updater_main(void *arg) {
+  racer_arg *ra = arg;
+  arena *a = arena_create(4096);
+  for (int k = 0; a && k < 30; k++) {
+    product_patch patch = {.fields = PATCH_NAME, .name = "racing", .updated_us = k};
+    product out;
+    store_status st = store_update(ra->fx->s, ra->id, &patch, a, &out);
+    if (st == STORE_OK) ra->ok++;
+    else if (st == STORE_NOT_FOUND) ra->not_found++;
+    else ra->other++;
+    arena_reset(a);
+  }
+  arena_destroy(a);
+  return NULL;
+}
+
+static void update_racing_a_remove_never_brings_the_product_back(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "victim", 1);
+  create_ok(fx, &p);
+  racer_arg ra = {.fx = fx, .id = p.id};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, updater_main, &ra), 0);
+  assert_int_equal(store_remove(fx->s, p.id), STORE_OK);
+  pthread_join(t, NULL);
+  assert_int_equal(ra.other, 0);
+  assert_int_equal(ra.ok + ra.not_found, 30);
+  product got;
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_NOT_FOUND);
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
+  assert_int_equal(r.total, 0);
+  assert_int_equal(r.n, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(create_then_get_returns_every_field, setup, teardown),
+      cmocka_unit_test_setup_teardown(get_of_unknown_id_is_not_found, setup, teardown),
+      cmocka_unit_test_setup_teardown(create_with_an_existing_id_fails_and_keeps_the_original,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(update_replaces_only_the_patched_fields, setup, teardown),
+      cmocka_unit_test_setup_teardown(update_returns_what_get_then_returns, setup, teardown),
+      cmocka_unit_test_setup_teardown(update_of_unknown_id_is_not_found, setup, teardown),
+      cmocka_unit_test_setup_teardown(remove_deletes_once_then_not_found, setup, teardown),
+      cmocka_unit_test_setup_teardown(list_orders_by_created_then_id, setup, teardown),
+      cmocka_unit_test_setup_teardown(list_pages_continue_exactly_after_the_cursor, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(list_limit_and_more_flag, setup, teardown),
+      cmocka_unit_test_setup_teardown(list_continues_after_a_cursor_whose_product_was_deleted,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(list_with_a_filter_counts_and_pages_only_matches, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(strings_that_look_like_sql_are_stored_verbatim, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(categories_keep_order_and_duplicates_and_may_be_empty,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(unicode_round_trips_byte_for_byte, setup, teardown),
+      cmocka_unit_test_setup_teardown(extreme_numbers_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(paging_during_creates_and_deletes_lists_each_product_once,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(concurrent_updates_of_different_fields_are_not_lost, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(update_racing_a_remove_never_brings_the_product_back,
+                                      setup, teardown),
+  };
+  int failed = 0;
+  for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+    current = &backends[i];
+    fixture probe = {0};
+    char spec[512];
+    if (current->make_spec(&probe, spec, sizeof(spec)) == 1) {
+      print_message("[ SKIPPED  ] %s (not configured)\n", current->name);
+      continue;
+    }
+    remove_tree(probe.dir);
+    failed += _cmocka_run_group_tests(current->name, tests, sizeof(tests) / sizeof(tests[0]),
+                                      NULL, NULL);
+  }
+  return failed;
+}
