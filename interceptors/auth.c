@@ -2,15 +2,41 @@
  * from the call; handlers never check roles. A refused call gets a generic
  * status; the precise reason (expired, bad_signature, ...) goes to the log
  * only. On public methods a valid token still names the caller in the log,
- * and an invalid one is ignored. */
+ * and an invalid one is ignored. Verified tokens are remembered in a small
+ * per-thread cache (auth/token_cache.h): a hit skips the HMAC and the JSON
+ * decode but still checks the validity window and the role. */
 #include "interceptors/interceptors.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth/bearer.h"
 #include "auth/jwt_verify.h"
+#include "auth/token_cache.h"
 #include "service/env.h"
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static bool cache_key_ok;
+
+static void cache_free(void *p) { token_cache_destroy(p); }
+static void cache_key_init(void) { cache_key_ok = pthread_key_create(&cache_key, cache_free) == 0; }
+
+/* This thread's cache, created on first use; NULL (no caching) on OOM. */
+static token_cache *thread_cache(void) {
+  pthread_once(&cache_once, cache_key_init);
+  if (!cache_key_ok) return NULL;
+  token_cache *tc = pthread_getspecific(cache_key);
+  if (!tc) {
+    tc = token_cache_create();
+    if (tc && pthread_setspecific(cache_key, tc) != 0) {
+      token_cache_destroy(tc);
+      tc = NULL;
+    }
+  }
+  return tc;
+}
 
 static void refuse(call_ctx *c, const char *reason) {
   c->auth_reason = reason;
@@ -42,10 +68,15 @@ static void auth_intercept(call_ctx *c, void *state) {
   }
 
   jwt_identity id;
-  jwt_result jr = jwt_verify(c->env->verifier, token, token_len, (int64_t)time(NULL), &id);
-  if (jr != JWT_OK) {
-    refuse(c, jwt_result_reason(jr));
-    return;
+  int64_t now = (int64_t)time(NULL);
+  token_cache *tc = thread_cache();
+  if (!tc || !token_cache_get(tc, token, token_len, now, c->env->cfg->jwt_leeway_s, &id)) {
+    jwt_result jr = jwt_verify(c->env->verifier, token, token_len, now, &id);
+    if (jr != JWT_OK) {
+      refuse(c, jwt_result_reason(jr));
+      return;
+    }
+    if (tc) token_cache_put(tc, token, token_len, &id);
   }
   c->authenticated = true;
   c->sub = call_strdup(c, id.sub);

@@ -56,15 +56,27 @@ static void write_all(const char *p, size_t n) {
 
 /* ------------------------------------------------------------ building --- */
 
-static void put(log_line *l, const char *s, size_t n) {
-  /* Keep room for the closing "}\n". */
-  if (l->len + n > LOG_LINE_MAX - 3) {
-    n = l->len < LOG_LINE_MAX - 3 ? LOG_LINE_MAX - 3 - l->len : 0;
+/* Room kept at the end of every line so that a cut line still closes: the
+ * value's quote, ',"truncated":true', '}' and the newline. */
+#define LOG_RESERVE 40
+
+static size_t room(const log_line *l) {
+  return l->len < LOG_LINE_MAX - LOG_RESERVE ? LOG_LINE_MAX - LOG_RESERVE - l->len : 0;
+}
+
+/* Appends all of s or nothing (an escape or a UTF-8 sequence is never cut). */
+static bool put(log_line *l, const char *s, size_t n) {
+  if (n > room(l)) {
     l->truncated = true;
+    return false;
   }
   memcpy(l->buf + l->len, s, n);
   l->len += n;
+  return true;
 }
+
+/* For closing characters only: may use the reserve. */
+static void put_closing(log_line *l, char c) { l->buf[l->len++] = c; }
 
 static void putc_(log_line *l, char c) { put(l, &c, 1); }
 
@@ -107,10 +119,17 @@ static void put_escaped(log_line *l, const char *s, size_t n) {
     size_t run = i;
     while (run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\') run++;
     if (run > i) {
-      put(l, s + i, run - i);
+      size_t n = run - i;
+      if (n > room(l)) n = room(l);
+      put(l, s + i, n);
+      if (n < run - i) {
+        l->truncated = true;
+        return;
+      }
       i = run;
       continue;
     }
+    if (l->truncated) return;
     unsigned char c = u[i];
     if (c == '"' || c == '\\') {
       char esc[2] = {'\\', (char)c};
@@ -139,16 +158,24 @@ static void put_escaped(log_line *l, const char *s, size_t n) {
   }
 }
 
-static void put_key(log_line *l, const char *key) {
+/* Writes the key and its separator; false (nothing written) when the line is
+ * already cut or the key and an empty value would not fit. */
+static bool put_key(log_line *l, const char *key) {
+  size_t kn = strlen(key);
+  if (l->truncated || kn + 6 > room(l)) {
+    l->truncated = true;
+    return false;
+  }
   if (l->format == LOG_FORMAT_JSON) {
     put(l, ",\"", 2);
-    put(l, key, strlen(key));
+    put(l, key, kn);
     put(l, "\":", 2);
   } else {
     putc_(l, ' ');
-    put(l, key, strlen(key));
+    put(l, key, kn);
     putc_(l, '=');
   }
+  return true;
 }
 
 /* RFC 3339 UTC with microseconds; the date part is cached per thread per second. */
@@ -200,10 +227,10 @@ void log_line_begin(log_line *l, log_level level, const char *msg) {
 }
 
 void log_line_strn(log_line *l, const char *key, const char *val, size_t len) {
-  put_key(l, key);
+  if (!put_key(l, key)) return;
   putc_(l, '"');
   put_escaped(l, val ? val : "", val ? len : 0);
-  putc_(l, '"');
+  put_closing(l, '"');
 }
 
 void log_line_str(log_line *l, const char *key, const char *val) {
@@ -213,21 +240,18 @@ void log_line_str(log_line *l, const char *key, const char *val) {
 void log_line_int(log_line *l, const char *key, int64_t val) {
   char num[32];
   int n = snprintf(num, sizeof num, "%lld", (long long)val);
-  put_key(l, key);
-  put(l, num, (size_t)n);
+  if (put_key(l, key)) put(l, num, (size_t)n);
 }
 
 void log_line_double(log_line *l, const char *key, double val, int decimals) {
   char num[64];
   int n = snprintf(num, sizeof num, "%.*f", decimals, val);
   if (n < 0 || (size_t)n >= sizeof num) n = snprintf(num, sizeof num, "0");
-  put_key(l, key);
-  put(l, num, (size_t)n);
+  if (put_key(l, key)) put(l, num, (size_t)n);
 }
 
 void log_line_bool(log_line *l, const char *key, bool val) {
-  put_key(l, key);
-  put(l, val ? "true" : "false", val ? 4 : 5);
+  if (put_key(l, key)) put(l, val ? "true" : "false", val ? 4 : 5);
 }
 
 /* ------------------------------------------------------------ emitting --- */
@@ -254,13 +278,16 @@ static void buf_flush_locked(log_buf *b) {
 }
 
 void log_line_emit(log_line *l) {
-  if (l->truncated && l->format == LOG_FORMAT_JSON) {
-    /* Still one valid JSON object: say that fields were cut. */
-    l->truncated = false;
-    log_line_bool(l, "truncated", true);
+  if (l->truncated) {
+    /* Still one valid object: say that fields were cut (fits the reserve). */
+    static const char json_mark[] = ",\"truncated\":true", text_mark[] = " truncated=true";
+    const char *m = l->format == LOG_FORMAT_JSON ? json_mark : text_mark;
+    size_t mn = strlen(m);
+    memcpy(l->buf + l->len, m, mn);
+    l->len += mn;
   }
-  if (l->format == LOG_FORMAT_JSON) l->buf[l->len++] = '}';
-  l->buf[l->len++] = '\n';
+  if (l->format == LOG_FORMAT_JSON) put_closing(l, '}');
+  put_closing(l, '\n');
 
   log_buf *b = atomic_load_explicit(&g_buffered, memory_order_relaxed) ? thread_buf() : NULL;
   if (!b) {

@@ -362,6 +362,7 @@ static store_status sq_list(store *base, const struct filter *f, const store_cur
     pool_release(s, c);
     return sq_status(rc);
   }
+  rc = SQLITE_OK;
   if (own) {
     rc = prepare_filtered(c->db,
                           "SELECT " SQ_PRODUCT_COLS " FROM products WHERE %s"
@@ -482,6 +483,7 @@ int store_sqlite_get_stats(store *base, store_sqlite_stats *out) {
   out->writes = w->writes;
   out->largest_batch = w->largest_batch;
   out->queued = w->depth;
+  out->synchronous = w->synchronous;
   pthread_mutex_unlock(&w->mu);
   return 0;
 }

@@ -18,6 +18,7 @@ typedef struct store_sqlite_stats {
   uint64_t writes;        /* create/update/remove requests they carried */
   uint64_t largest_batch; /* most requests in one transaction */
   size_t queued;          /* requests waiting for the writer now */
+  int synchronous;        /* the writer's PRAGMA synchronous (2 = FULL) */
 } store_sqlite_stats;
 
 /* Non-zero when s is not a SQLite store. */

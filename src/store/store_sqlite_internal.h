@@ -59,6 +59,7 @@ typedef struct sq_writer {
   uint64_t transactions; /* committed transactions (tests, benchmarks) */
   uint64_t writes;       /* requests that went through a commit */
   uint64_t largest_batch;
+  int synchronous; /* as the connection reports it, for tests */
   sq_conn conn;
   sqlite3_stmt *begin_immediate;
   sqlite3_stmt *savepoint, *release, *rollback_to;

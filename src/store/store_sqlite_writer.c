@@ -275,6 +275,11 @@ int sq_writer_start(sq_store *s, const char *path, bool group_commit, char *err,
     writer_close(w);
     return -1;
   }
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    w->synchronous = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->work, NULL);
   pthread_cond_init(&w->done, NULL);

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -37,7 +38,13 @@ def stubs():
                         "grpc/health/v1/health.proto"], check=True)
         sys.path.insert(0, out)
         import product_pb2  # noqa: E402
-        from grpc.health.v1 import health_pb2  # noqa: E402
+        # Loaded by path: "grpc" is grpcio's package, so grpc.health.v1 would
+        # not be found under it.
+        import importlib.util  # noqa: E402
+        spec = importlib.util.spec_from_file_location(
+            "health_pb2", os.path.join(out, "grpc", "health", "v1", "health_pb2.py"))
+        health_pb2 = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(health_pb2)
         _stubs = (product_pb2, health_pb2)
     return _stubs
 
@@ -73,6 +80,7 @@ class Server:
         self.secret = secret or secrets.token_hex(24)
         self.ready = os.path.join(self.tmp, "ready")
         self.stderr_path = os.path.join(self.tmp, "stderr.log")
+        self.stdout_path = os.path.join(self.tmp, "stdout.log")
         self.env = dict(os.environ)
         self.env.update({"JWT_SECRET": self.secret})
         self.env.pop("PRODUCT_TOKEN", None)
@@ -92,7 +100,8 @@ class Server:
 
     def start(self, timeout=20):
         self._err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL,
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._out,
                                      stderr=self._err)
         deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
@@ -116,6 +125,13 @@ class Server:
     def stderr(self):
         try:
             with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stdout(self):
+        try:
+            with open(self.stdout_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
@@ -171,6 +187,8 @@ class Server:
         self.kill()
         if getattr(self, "_err", None):
             self._err.close()
+        if getattr(self, "_out", None):
+            self._out.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
@@ -194,6 +212,233 @@ def run_client(server, *args, token=None, timeout=20, extra_env=None):
     cmd += list(args)
     p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout * SLOW)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+# ------------------------------------------------------------- gRPC side ---
+
+SERVICE = "/product.ProductService/"
+HEALTH = "/grpc.health.v1.Health/"
+# method -> (request message, response message) names in product_pb2
+# (DeleteProduct answers google.protobuf.Empty).
+METHODS = {
+    "CreateProduct": ("CreateProductRequest", "Product"),
+    "GetProduct": ("GetProductRequest", "Product"),
+    "UpdateProduct": ("UpdateProductRequest", "Product"),
+    "DeleteProduct": ("DeleteProductRequest", "Empty"),
+    "ListProducts": ("ListProductsRequest", "ListProductsResponse"),
+}
+UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# Every call gets a deadline: a hung server fails the test instead of hanging it.
+CALL_TIMEOUT = 10
+
+
+def grpc_mod():
+    import grpc  # noqa: E402 - only the gRPC tests need it
+    return grpc
+
+
+def _identity(b):
+    return b
+
+
+class Api:
+    """A grpcio channel to server with generic stubs (no generated _grpc
+    modules needed). call() returns the decoded reply or raises
+    grpc.RpcError; code() returns the grpc.StatusCode instead."""
+
+    def __init__(self, server, options=None):
+        grpc = grpc_mod()
+        self.pb, self.health_pb = stubs()
+        addr = server if isinstance(server, str) else server.addr
+        self.channel = grpc.insecure_channel(addr, options=options or [])
+        self._stubs = {}
+
+    def close(self):
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def response_class(self, method):
+        name = METHODS[method][1]
+        if name == "Empty":
+            from google.protobuf import empty_pb2  # noqa: E402
+            return empty_pb2.Empty
+        return getattr(self.pb, name)
+
+    def request(self, method, **fields):
+        """A request message of method's type; update_mask=[paths] builds
+        the FieldMask."""
+        mask = fields.pop("update_mask", None)
+        req = getattr(self.pb, METHODS[method][0])(**fields)
+        if mask is not None:
+            req.update_mask.paths.extend(mask)
+            req.update_mask.SetInParent()
+        return req
+
+    def _stub(self, method):
+        if method not in self._stubs:
+            resp = self.response_class(method)
+            self._stubs[method] = self.channel.unary_unary(
+                SERVICE + method, request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=resp.FromString)
+        return self._stubs[method]
+
+    def call(self, method, req=None, token=None, metadata=(), timeout=None, **fields):
+        if req is None:
+            req = self.request(method, **fields)
+        md = list(metadata)
+        if token is not None:
+            md.append(("authorization", "Bearer " + token))
+        return self._stub(method)(req, metadata=md or None,
+                                  timeout=(timeout or CALL_TIMEOUT) * SLOW)
+
+    def call_full(self, method, req=None, token=None, metadata=(), timeout=None, **fields):
+        """Like call() but returns (response, grpc.Call) so tests can read
+        trailing metadata and the status."""
+        if req is None:
+            req = self.request(method, **fields)
+        md = list(metadata)
+        if token is not None:
+            md.append(("authorization", "Bearer " + token))
+        return self._stub(method).with_call(req, metadata=md or None,
+                                            timeout=(timeout or CALL_TIMEOUT) * SLOW)
+
+    def code(self, method, req=None, **kw):
+        """The status code of one call (grpc.StatusCode.OK on success)."""
+        return status_of(lambda: self.call(method, req, **kw))[0]
+
+    def raw(self, path, body, metadata=(), timeout=None):
+        """Sends body (bytes, sent as is) to any method path; returns the
+        reply bytes or raises grpc.RpcError."""
+        fn = self.channel.unary_unary(path, request_serializer=_identity,
+                                      response_deserializer=_identity)
+        return fn(body, metadata=list(metadata) or None,
+                  timeout=(timeout or CALL_TIMEOUT) * SLOW)
+
+    def health_check(self, service="", timeout=None):
+        fn = self.channel.unary_unary(
+            HEALTH + "Check", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=self.health_pb.HealthCheckResponse.FromString)
+        return fn(self.health_pb.HealthCheckRequest(service=service),
+                  timeout=(timeout or CALL_TIMEOUT) * SLOW)
+
+    def health_watch(self, service="", timeout=None):
+        """The Watch stream (an iterator of HealthCheckResponse that is also
+        a grpc.Call: .cancel(), .code())."""
+        fn = self.channel.unary_stream(
+            HEALTH + "Watch", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=self.health_pb.HealthCheckResponse.FromString)
+        return fn(self.health_pb.HealthCheckRequest(service=service), timeout=timeout)
+
+    def create(self, token, name="thing", description="", price=1.0, categories=()):
+        return self.call("CreateProduct", token=token, name=name, description=description,
+                         price=price, categories=list(categories))
+
+
+def status_of(fn):
+    """Runs fn; returns (grpc.StatusCode, details or None, result or None)."""
+    grpc = grpc_mod()
+    try:
+        r = fn()
+    except grpc.RpcError as e:
+        return e.code(), e.details(), None
+    return grpc.StatusCode.OK, None, r
+
+
+def expect_code(code, fn, what=""):
+    """Asserts fn() ends with status code (a grpc.StatusCode or its name);
+    returns the status details (or the result when code is OK)."""
+    grpc = grpc_mod()
+    if isinstance(code, str):
+        code = getattr(grpc.StatusCode, code)
+    got, details, result = status_of(fn)
+    if got != code:
+        raise AssertionError("%sexpected %s, got %s (%r)" % (what + ": " if what else "",
+                                                             code.name, got.name, details))
+    return result if code == grpc.StatusCode.OK else details
+
+
+def expect_eq(got, want, what=""):
+    if got != want:
+        raise AssertionError("%sexpected %r, got %r" % (what + ": " if what else "", want, got))
+
+
+def pb_string(field, value):
+    """One length-delimited protobuf field (wire type 2) with raw bytes, for
+    handcrafted (possibly invalid) request bodies."""
+    return _varint((field << 3) | 2) + _varint(len(value)) + value
+
+
+def pb_double(field, value):
+    import struct  # noqa: E402
+    return _varint((field << 3) | 1) + struct.pack("<d", value)
+
+
+def pb_varint(field, value):
+    return _varint(field << 3) + _varint(value & 0xFFFFFFFFFFFFFFFF)
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def mint_token(*args, secret=None, env=None, timeout=20):
+    """Runs the built mint-token; returns (exit code, stdout, stderr)."""
+    e = dict(os.environ)
+    for k in ("JWT_SECRET", "JWT_SECRET_FILE"):
+        e.pop(k, None)
+    if secret is not None:
+        e["JWT_SECRET"] = secret
+    e.update(env or {})
+    p = subprocess.run([os.path.join(BIN, "mint-token")] + list(args), env=e,
+                       capture_output=True, timeout=timeout * SLOW)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def wait_port_closed(port, timeout=5):
+    """True when nothing accepts connections on 127.0.0.1:port (bounded)."""
+    import socket  # noqa: E402
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run_server_once(*args, env=None, timeout=20):
+    """Runs product-server to completion (for start-up refusals); returns
+    (exit code, stdout, stderr). env replaces JWT_* variables of ours."""
+    e = dict(os.environ)
+    for k in list(e):
+        if k in ("JWT_SECRET", "JWT_SECRET_FILE", "LISTEN_ADDR", "INSECURE", "TLS_CERT_FILE",
+                 "TLS_KEY_FILE", "STORE", "READY_FILE"):
+            e.pop(k)
+    e.update(env or {})
+    p = subprocess.run([os.path.join(BIN, "product-server")] + list(args), env=e,
+                       capture_output=True, timeout=timeout * SLOW)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def skip(reason):
+    """Ends a test script that cannot run here: the reason, exit 0."""
+    print("SKIP: %s" % reason)
+    print("0 passed, 0 failed")
+    sys.exit(0)
 
 
 def main(tests):

@@ -484,7 +484,7 @@ static void unicode_round_trips_byte_for_byte(void **state) {
 static void extreme_numbers_round_trip(void **state) {
   fixture *fx = *state;
   const double prices[] = {0.0, 0.1, 1e-300, 1.7976931348623157e308, 9007199254740993.0, 123.456};
-  const int64_t times[] = {INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, 1700000000000001};
+  const int64_t times[] = {INT64_MIN + 1, -1, 0, 1, 1700000000000001, INT64_MAX - 1};
   for (unsigned i = 0; i < 6; i++) {
     product p = make_product(i, "n", times[i]);
     p.price = prices[i];
@@ -515,7 +515,7 @@ static void extreme_numbers_round_trip(void **state) {
 
 typedef struct shared {
   fixture *fx;
-  volatile int writers_done;
+  int writers_done;
   pthread_mutex_t mu;
   int errors; /* failures seen off the main thread (cmocka asserts are not thread-safe) */
   int passes;
@@ -566,7 +566,7 @@ static void *pager_main(void *arg) {
     count_error(sh, "arena");
     return NULL;
   }
-  for (int pass = 0; pass < 3 || !sh->writers_done; pass++) {
+  for (int pass = 0; pass < 3 || !__atomic_load_n(&sh->writers_done, __ATOMIC_SEQ_CST); pass++) {
     bool seen[STABLE] = {false};
     product last = {0};
     bool has_last = false;

@@ -83,10 +83,9 @@ static int option_error(int c, char **argv, const struct option *opts, const cha
 static int parse_decimal(const char *s, double *out) {
   if (!s[0] || strspn(s, "0123456789+-.eE") != strlen(s))
     return -1;
-  errno = 0;
   char *end;
-  double v = strtod(s, &end);
-  if (*end || errno == ERANGE || !isfinite(v))
+  double v = strtod(s, &end); /* overflow gives inf; underflow a tiny value: fine */
+  if (*end || !isfinite(v))
     return -1;
   *out = v;
   return 0;
@@ -149,44 +148,57 @@ static int check_global(const pc_global *g) {
   return -1;
 }
 
+/* Applies one global option. Returns -1 when done, -2 when c is not a
+ * global option, or an exit status (after printing why). */
+static int apply_global(pc_global *g, int c) {
+  double seconds;
+  switch (c) {
+  case OPT_ADDR: g->addr = optarg; return -1;
+  case OPT_DISCOVER: g->discover = optarg; return -1;
+  case OPT_CA: g->ca = optarg; return -1;
+  case OPT_INSECURE: g->insecure = true; return -1;
+  case OPT_CERT: g->cert = optarg; return -1;
+  case OPT_KEY: g->key = optarg; return -1;
+  case OPT_SERVER_NAME: g->server_name = optarg; return -1;
+  case OPT_TOKEN: g->token = optarg; return -1;
+  case OPT_TIMEOUT:
+    if (parse_decimal(optarg, &seconds) != 0 || seconds <= 0 || seconds > PC_MAX_TIMEOUT_S)
+      return pc_usage_error("--timeout: '%s' is not a positive number of seconds", optarg);
+    /* round up so that 0.0001 is 1 ms, not "no deadline" */
+    g->timeout_ms = (int64_t)ceil(seconds * 1000.0);
+    return -1;
+  case 'V':
+    printf("product-client %s\n", PRODUCT_VERSION);
+    return fflush(stdout) == 0 ? PC_EXIT_OK : PC_EXIT_FAILED;
+  default:
+    return -2;
+  }
+}
+
 int pc_parse_global(int argc, char **argv, pc_global *g, int *command_index) {
   *g = (pc_global){.timeout_ms = PC_DEFAULT_TIMEOUT_MS};
-  const char *token = NULL;
-  bool have_token = false;
-  double seconds;
   int c;
-
   opterr = 0;
   optind = 0; /* full re-initialisation in glibc */
   while ((c = getopt_long(argc, argv, "+:hV", global_options, NULL)) != -1) {
-    switch (c) {
-    case OPT_ADDR: g->addr = optarg; break;
-    case OPT_DISCOVER: g->discover = optarg; break;
-    case OPT_CA: g->ca = optarg; break;
-    case OPT_INSECURE: g->insecure = true; break;
-    case OPT_CERT: g->cert = optarg; break;
-    case OPT_KEY: g->key = optarg; break;
-    case OPT_SERVER_NAME: g->server_name = optarg; break;
-    case OPT_TOKEN:
-      token = optarg;
-      have_token = true;
-      break;
-    case OPT_TIMEOUT:
-      if (parse_decimal(optarg, &seconds) != 0 || seconds <= 0 || seconds > PC_MAX_TIMEOUT_S)
-        return pc_usage_error("--timeout: '%s' is not a positive number of seconds", optarg);
-      /* round up so that 0.0001 is 1 ms, not "no deadline" */
-      g->timeout_ms = (int64_t)ceil(seconds * 1000.0);
-      break;
-    case 'h':
+    if (c == 'h') {
       fputs(usage_text, stdout);
       return fflush(stdout) == 0 ? PC_EXIT_OK : PC_EXIT_FAILED;
-    case 'V':
-      printf("product-client %s\n", PRODUCT_VERSION);
-      return fflush(stdout) == 0 ? PC_EXIT_OK : PC_EXIT_FAILED;
-    default:
-      return option_error(c, argv, global_options, "");
     }
+    int rc = apply_global(g, c);
+    if (rc == -2)
+      return option_error(c, argv, global_options, "");
+    if (rc >= 0)
+      return rc;
   }
+  if (optind >= argc)
+    return pc_usage_error("missing command (create, get, update, delete, list or demo); "
+                          "see --help");
+  *command_index = optind;
+  return -1;
+}
+
+int pc_finish_global(pc_global *g) {
   int rc = check_global(g);
   if (rc >= 0)
     return rc;
@@ -197,11 +209,8 @@ int pc_parse_global(int argc, char **argv, pc_global *g, int *command_index) {
       return pc_usage_error("PRODUCT_ADDR: '%s' is not HOST:PORT with a port in 1..65535",
                             g->addr);
   }
-  g->token = have_token ? token : getenv("PRODUCT_TOKEN");
-  if (optind >= argc)
-    return pc_usage_error("missing command (create, get, update, delete, list or demo); "
-                          "see --help");
-  *command_index = optind;
+  if (!g->token) /* an explicit --token "" means no token, not the environment's */
+    g->token = getenv("PRODUCT_TOKEN");
   return -1;
 }
 
@@ -362,7 +371,19 @@ static int parse_option(pc_command *cmd, const command_spec *spec, int c) {
   }
 }
 
-int pc_parse_command(int argc, char **argv, pc_command *cmd) {
+/* The command's options followed by the global ones (but --help, which
+ * means the command's help here). */
+static void merge_options(const struct option *cmd_opts, struct option *all, size_t cap) {
+  size_t n = 0;
+  for (; cmd_opts->name && n + 1 < cap; cmd_opts++)
+    all[n++] = *cmd_opts;
+  for (const struct option *o = global_options; o->name && n + 1 < cap; o++)
+    if (strcmp(o->name, "help") != 0)
+      all[n++] = *o;
+  all[n] = (struct option){NULL, 0, NULL, 0};
+}
+
+int pc_parse_command(int argc, char **argv, pc_global *g, pc_command *cmd) {
   *cmd = (pc_command){.id = NULL};
   const command_spec *spec = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -376,14 +397,19 @@ int pc_parse_command(int argc, char **argv, pc_command *cmd) {
   char where[32];
   snprintf(where, sizeof where, "%s: ", spec->name);
   /* Permuting pass: "update ID --name N" and "update --name N ID" both work;
-   * "--" ends the options (for an ID that starts with '-'). */
+   * "--" ends the options (for an ID that starts with '-'). Global options
+   * are accepted here too, so "get ID --addr X" works. */
+  struct option options[32];
+  merge_options(spec->options, options, sizeof options / sizeof options[0]);
   opterr = 0;
   optind = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":h", spec->options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
     int rc = parse_option(cmd, spec, c);
+    if (rc == -2) /* global options may also follow the command */
+      rc = apply_global(g, c);
     if (rc == -2)
-      rc = option_error(c, argv, spec->options, where);
+      rc = option_error(c, argv, options, where);
     if (rc >= 0)
       return rc;
   }

@@ -78,7 +78,9 @@ int main(int argc, char **argv) {
   int rc = pc_parse_global(argc, argv, &g, &command_index);
   if (rc >= 0)
     return rc;
-  rc = pc_parse_command(argc - command_index, argv + command_index, &cmd);
+  rc = pc_parse_command(argc - command_index, argv + command_index, &g, &cmd);
+  if (rc < 0)
+    rc = pc_finish_global(&g);
   if (rc < 0)
     rc = run(&g, &cmd);
   pc_command_free(&cmd);

@@ -57,10 +57,15 @@ typedef struct pc_command {
   const char *page_token, *filter;
 } pc_command;
 
-/* args.c. Both return -1 to go on, or the exit status to end with (after
- * printing help, the version, or a "product-client: <problem>" line). */
+/* args.c. Each returns -1 to go on, or the exit status to end with (after
+ * printing help, the version, or a "product-client: <problem>" line).
+ * pc_parse_global stops at the command word; pc_parse_command parses the
+ * command's options (argv[0] is the command word) and any global options
+ * that follow it; pc_finish_global then checks the combination and fills in
+ * defaults from the environment. */
 int pc_parse_global(int argc, char **argv, pc_global *g, int *command_index);
-int pc_parse_command(int argc, char **argv, pc_command *cmd);
+int pc_parse_command(int argc, char **argv, pc_global *g, pc_command *cmd);
+int pc_finish_global(pc_global *g);
 void pc_command_free(pc_command *cmd);
 /* Prints "product-client: <problem>" on stderr; returns PC_EXIT_USAGE. */
 int pc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

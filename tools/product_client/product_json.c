@@ -142,15 +142,23 @@ fail:
   return NULL;
 }
 
-/* Fewest significant digits (1..17) that read back as exactly v. */
+/* Fewest significant digits (1..17) that read back as exactly v, and at
+ * least as many as its integer part has, so that %g keeps 10 as "10" (which
+ * jansson prints as 10.0) instead of "1e+01". */
 static int shortest_digits(double v) {
-  char buf[40];
-  for (int p = 1; p < 17; p++) {
+  char buf[400];
+  int p = 1;
+  for (; p < 17; p++) {
     snprintf(buf, sizeof buf, "%.*g", p, v);
     if (strtod(buf, NULL) == v)
-      return p;
+      break;
   }
-  return 17;
+  if (fabs(v) >= 10 && fabs(v) < 1e17) {
+    int int_digits = snprintf(buf, sizeof buf, "%.0f", fabs(v));
+    if (int_digits > p)
+      p = int_digits > 17 ? 17 : int_digits;
+  }
+  return p;
 }
 
 /* jansson prints every real with one precision; use the largest that any
