@@ -7,6 +7,7 @@
 
 extern const interceptor interceptor_recovery; /* recovery.c */
 extern const interceptor interceptor_logging;  /* logging.c */
+extern const interceptor interceptor_metrics;  /* metrics.c */
 extern const interceptor interceptor_auth;     /* auth.c */
 
 #endif

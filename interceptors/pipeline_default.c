@@ -5,6 +5,7 @@
 static const interceptor *const chain[] = {
     &interceptor_recovery,
     &interceptor_logging,
+    &interceptor_metrics,
     &interceptor_auth,
 };
 

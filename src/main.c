@@ -17,6 +17,9 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "interceptors/pipeline.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_http.h"
+#include "metrics/metrics_store.h"
 #include "service/env.h"
 #include "service/methods.h"
 #include "store/page_token.h"
@@ -40,6 +43,9 @@ typedef struct app {
   rpc_server *api;
   rpc_server *health_srv;
   tls_reloader *tls;
+  metrics *metrics;
+  metrics_http *metrics_http;
+  int metrics_port;
   service_env env;
   bool grpc_up;
 } app;
@@ -74,7 +80,9 @@ static void log_startup(const app *a, int port) {
   log_line_str(&l, "version", PRODUCT_VERSION);
   log_line_str(&l, "grpc_core", grpc_version_string());
   log_line_int(&l, "port", port);
+  if (a->metrics_http) log_line_int(&l, "metrics_port", a->metrics_port);
   config_describe(a->cfg, &l);
+  tls_reloader_describe(a->tls, &l); /* the certificate in use (no-op for plaintext) */
   log_line_emit(&l);
 }
 
@@ -89,6 +97,15 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
   store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
   if (store_open(cfg->store_spec, &so, &a->store, err, errlen) != 0) return -1;
+  if (cfg->metrics_listen.set) {
+    store *timed = NULL;
+    if (metrics_create_default(&a->metrics) != 0 ||
+        !(timed = metrics_store_wrap(a->metrics, a->store))) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+    a->store = timed;
+  }
 
   jwt_verifier_options vo = {
       .secret = cfg->jwt_secret.bytes,
@@ -110,7 +127,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   }
   a->env = (service_env){
       .cfg = cfg, .store = a->store, .verifier = a->verifier, .page_key = a->page_key,
-      .health = a->health,
+      .health = a->health, .metrics = a->metrics,
   };
 
   if (rpc_workers_create(1, threads_for(cfg), &a->workers) != 0) {
@@ -127,7 +144,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .methods = service_methods,
       .n_methods = service_methods_count,
       .serve_health_watch = true,
-      .serve_reflection = false,
+      .serve_reflection = true,
       .workers = a->workers,
       .health = a->health,
       .env = &a->env,
@@ -148,6 +165,9 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     if (rpc_server_create(&ho, &a->health_srv, err, errlen) != 0) return -1;
   }
 
+  if (a->metrics && metrics_http_start(a->metrics, &cfg->metrics_listen, &a->metrics_http,
+                                       &a->metrics_port, err, errlen) != 0)
+    return -1;
   if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
   int hport;
   if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
@@ -170,6 +190,7 @@ static void drain(app *a) {
 }
 
 static void teardown(app *a) {
+  metrics_http_stop(a->metrics_http);
   /* Servers first (they own requests on the queues), then the queues. */
   rpc_server_destroy(a->api);
   rpc_server_destroy(a->health_srv);
@@ -185,6 +206,7 @@ static void teardown(app *a) {
   jwt_verifier_destroy(a->verifier);
   page_key_destroy(a->page_key);
   health_state_destroy(a->health);
+  metrics_destroy(a->metrics); /* after the store: the timing wrapper uses it */
   if (a->grpc_up) grpc_shutdown();
   config_destroy(a->cfg);
 }

@@ -44,8 +44,17 @@ static void set_err(char *err, size_t errlen, const char *msg, const char *spec)
     snprintf(err, errlen, "%s", msg);
     return;
   }
-  char safe[512];
-  store_spec_redact(spec, safe, sizeof(safe));
+  /* Redacted, then control bytes escaped: the message stays one line. */
+  char redacted[512], safe[1024];
+  store_spec_redact(spec, redacted, sizeof(redacted));
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)redacted; *p && o + 5 < sizeof(safe); p++) {
+    if (*p < 0x20 || *p == 0x7f)
+      o += (size_t)snprintf(safe + o, sizeof(safe) - o, "\\x%02x", *p);
+    else
+      safe[o++] = (char)*p;
+  }
+  safe[o] = '\0';
   snprintf(err, errlen, "%s: '%s'", msg, safe);
 }
 

@@ -1,113 +1,452 @@
-/* See tls.h. */
+/* See tls.h. TLS 1.2 as the minimum and 1.3 as the maximum are the core's
+ * own bounds for ssl server credentials in 1.51 (the C API has no setter for
+ * them); tests/integration/test_tls.py checks that TLS 1.1 is refused. */
 #include "transport/tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <grpc/grpc_security.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-static char *read_file(const char *path, const char *what, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot read %s %s", what, path);
+#include "core/call.h"
+
+#define TLS_MAX_FILE (1u << 20)
+#define TLS_DEFAULT_INTERVAL_MS 1000
+
+enum { F_CERT, F_KEY, F_CA, F_COUNT };
+static const char *const file_what[F_COUNT] = {"TLS certificate", "TLS key", "client CA"};
+
+/* What stat() said about a file; equal signatures mean "unchanged". */
+typedef struct file_sig {
+  int err; /* errno of a failed stat, else 0 */
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime, ctime;
+} file_sig;
+
+/* Facts about the certificate in use, for logs. */
+typedef struct cert_info {
+  char subject[256];
+  char serial[96];
+  char not_after[32];
+  bool expired;
+} cert_info;
+
+/* A checked certificate chain, key and (optional) client CA as read. */
+typedef struct tls_material {
+  char *pem[F_COUNT]; /* pem[F_KEY] is wiped when freed */
+  cert_info info;
+  unsigned char digest[32]; /* of all three, to skip reloads of equal content */
+} tls_material;
+
+struct tls_reloader {
+  pthread_mutex_t mu; /* the fetcher runs on core threads */
+  char *path[F_COUNT]; /* path[F_CA] is NULL without mutual TLS */
+  int64_t interval_ns;
+  int64_t next_check_ns;
+  file_sig sig[F_COUNT]; /* the files as last looked at */
+  unsigned char digest[32];
+  cert_info info; /* of the material last handed to the core */
+  /* The start-up config: the core takes it at its first fetch (when the
+   * port is added); NULL afterwards. */
+  grpc_ssl_server_certificate_config *pending;
+};
+
+/* ------------------------------------------------------------ files --- */
+
+static void wipe_free(char *p, size_t n) {
+  if (!p) return;
+  OPENSSL_cleanse(p, n);
+  free(p);
+}
+
+/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer. Every
+ * buffer it drops on the way is wiped: the file may hold a private key. */
+static char *read_pem(const char *path, int which, char *err, size_t errlen) {
+  const char *what = file_what[which];
+  char eb[128];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
     return NULL;
   }
+  struct stat st;
+  size_t cap = 8192, len = 0;
   char *buf = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (len + 4096 + 1 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      if (cap > (1u << 20)) {
-        snprintf(err, errlen, "%s %s is too large", what, path);
-        goto fail;
-      }
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        snprintf(err, errlen, "out of memory reading %s", path);
-        goto fail;
-      }
-      buf = nb;
-    }
-    size_t n = fread(buf + len, 1, 4096, f);
-    len += n;
-    if (n < 4096) break;
-  }
-  if (ferror(f)) {
-    snprintf(err, errlen, "cannot read %s %s", what, path);
+  if (fstat(fd, &st) != 0) {
+    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
     goto fail;
   }
-  fclose(f);
+  if (S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "cannot read %s %s: it is a directory", what, path);
+    goto fail;
+  }
+  if (!(buf = malloc(cap))) goto oom;
+  for (;;) {
+    if (len + 1 == cap) {
+      if (cap >= TLS_MAX_FILE) {
+        snprintf(err, errlen, "%s %s is larger than 1 MiB", what, path);
+        goto fail;
+      }
+      char *nb = malloc(cap * 2);
+      if (!nb) goto oom;
+      memcpy(nb, buf, len);
+      wipe_free(buf, cap);
+      buf = nb;
+      cap *= 2;
+    }
+    ssize_t n = read(fd, buf + len, cap - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
+      goto fail;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(fd);
   buf[len] = '\0';
+  if (len == 0) {
+    snprintf(err, errlen, "%s %s is empty", what, path);
+    wipe_free(buf, cap);
+    return NULL;
+  }
   return buf;
+oom:
+  snprintf(err, errlen, "out of memory reading %s %s", what, path);
 fail:
-  fclose(f);
-  free(buf);
+  close(fd);
+  wipe_free(buf, cap);
   return NULL;
 }
 
-static void free_secret(char *s) {
-  if (!s) return;
-  OPENSSL_cleanse(s, strlen(s));
-  free(s);
+static void take_sig(const char *path, file_sig *s) {
+  memset(s, 0, sizeof *s);
+  if (!path) return;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    s->err = errno ? errno : EIO;
+    return;
+  }
+  s->dev = st.st_dev;
+  s->ino = st.st_ino;
+  s->size = st.st_size;
+  s->mtime = st.st_mtim;
+  s->ctime = st.st_ctim;
 }
 
-/* Whether cert_pem's first certificate and key_pem's key form a pair. */
-static int check_pair(const char *cert_pem, const char *key_pem, const config *cfg, char *err,
-                      size_t errlen) {
-  int rc = -1;
-  BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
-  X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-  EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-  if (!x) snprintf(err, errlen, "no PEM certificate in %s", cfg->tls_cert);
-  else if (!k) snprintf(err, errlen, "no PEM private key in %s", cfg->tls_key);
-  else if (X509_check_private_key(x, k) != 1)
-    snprintf(err, errlen, "the key %s does not match the certificate %s", cfg->tls_key, cfg->tls_cert);
+static bool sig_equal(const file_sig *a, const file_sig *b) {
+  return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+         a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+         a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* ------------------------------------------------------------ checks --- */
+
+/* Parses every certificate of a PEM chain; *leaf (when asked) gets the first. */
+static int check_chain(const char *pem, const char *what, const char *path, X509 **leaf,
+                       char *err, size_t errlen) {
+  int rc = -1, n = 0;
+  ERR_clear_error();
+  BIO *b = BIO_new_mem_buf(pem, -1);
+  X509 *x;
+  while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+    if (n++ == 0 && leaf) *leaf = x;
+    else X509_free(x);
+  }
+  unsigned long e = ERR_peek_last_error();
+  bool clean_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+  if (!b) snprintf(err, errlen, "out of memory reading %s %s", what, path);
+  else if (n == 0) snprintf(err, errlen, "%s %s holds no valid PEM certificate", what, path);
+  else if (!clean_end)
+    snprintf(err, errlen, "%s %s: certificate %d is not valid PEM (truncated?)", what, path, n + 1);
   else rc = 0;
   ERR_clear_error();
-  X509_free(x);
-  EVP_PKEY_free(k);
-  BIO_free(cb);
-  BIO_free(kb);
+  BIO_free(b);
+  if (rc != 0 && leaf && *leaf) {
+    X509_free(*leaf);
+    *leaf = NULL;
+  }
   return rc;
+}
+
+/* Never prompts for a passphrase (OpenSSL's default would ask the tty). */
+static int no_passphrase(char *buf, int size, int rwflag, void *asked) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  *(bool *)asked = true;
+  return -1;
+}
+
+static void cert_facts(X509 *x, cert_info *ci) {
+  memset(ci, 0, sizeof *ci);
+  BIO *b = BIO_new(BIO_s_mem());
+  if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+    int n = BIO_read(b, ci->subject, (int)sizeof ci->subject - 1);
+    ci->subject[n > 0 ? n : 0] = '\0';
+  }
+  BIO_free(b);
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+  char *hex = bn ? BN_bn2hex(bn) : NULL;
+  snprintf(ci->serial, sizeof ci->serial, "%s", hex ? hex : "?");
+  OPENSSL_free(hex);
+  BN_free(bn);
+  struct tm tm;
+  const ASN1_TIME *na = X509_get0_notAfter(x);
+  if (ASN1_TIME_to_tm(na, &tm) == 1) strftime(ci->not_after, sizeof ci->not_after, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  ci->expired = X509_cmp_current_time(na) < 0;
+}
+
+static void material_free(tls_material *m) {
+  for (int i = 0; i < F_COUNT; i++) {
+    if (m->pem[i]) wipe_free(m->pem[i], strlen(m->pem[i]));
+    m->pem[i] = NULL;
+  }
+}
+
+/* Reads and checks the files: the chain parses, the key parses and belongs
+ * to the first certificate, the client CA parses. One line in err says
+ * which file and why; it never holds key material. */
+static int material_load(char *const path[F_COUNT], tls_material *m, char *err, size_t errlen) {
+  memset(m, 0, sizeof *m);
+  int rc = -1;
+  X509 *leaf = NULL;
+  EVP_PKEY *key = NULL;
+  BIO *kb = NULL;
+  EVP_MD_CTX *md = NULL;
+  for (int i = 0; i < F_COUNT; i++)
+    if (path[i] && !(m->pem[i] = read_pem(path[i], i, err, errlen))) goto done;
+  if (check_chain(m->pem[F_CERT], file_what[F_CERT], path[F_CERT], &leaf, err, errlen) != 0)
+    goto done;
+  bool asked = false;
+  ERR_clear_error();
+  kb = BIO_new_mem_buf(m->pem[F_KEY], -1);
+  key = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, &asked) : NULL;
+  ERR_clear_error();
+  if (!key) {
+    snprintf(err, errlen,
+             asked ? "%s %s is encrypted: the server needs a key without a passphrase"
+                   : "%s %s holds no valid PEM private key",
+             file_what[F_KEY], path[F_KEY]);
+    goto done;
+  }
+  if (X509_check_private_key(leaf, key) != 1) {
+    ERR_clear_error();
+    snprintf(err, errlen, "%s %s does not match the certificate in %s", file_what[F_KEY],
+             path[F_KEY], path[F_CERT]);
+    goto done;
+  }
+  if (path[F_CA] &&
+      check_chain(m->pem[F_CA], file_what[F_CA], path[F_CA], NULL, err, errlen) != 0)
+    goto done;
+  cert_facts(leaf, &m->info);
+  md = EVP_MD_CTX_new();
+  unsigned int dlen = 0;
+  bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+  for (int i = 0; ok && i < F_COUNT; i++) {
+    const char *p = m->pem[i] ? m->pem[i] : "";
+    ok = EVP_DigestUpdate(md, p, strlen(p) + 1) == 1; /* the NUL separates them */
+  }
+  if (!ok || EVP_DigestFinal_ex(md, m->digest, &dlen) != 1 || dlen != sizeof m->digest) {
+    snprintf(err, errlen, "cannot hash the TLS material");
+    goto done;
+  }
+  rc = 0;
+done:
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(key);
+  BIO_free(kb);
+  X509_free(leaf);
+  if (rc != 0) material_free(m);
+  return rc;
+}
+
+/* A core config of the material; the core copies the strings. The 1.51 core
+ * asserts (and aborts) when a fetched config has no root certificates, even
+ * when it never asks clients for a certificate; without mutual TLS we give it
+ * our own chain, which is never used: no client certificate is requested. */
+static grpc_ssl_server_certificate_config *material_config(const tls_material *m) {
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = m->pem[F_KEY], .cert_chain = m->pem[F_CERT]};
+  const char *roots = m->pem[F_CA] ? m->pem[F_CA] : m->pem[F_CERT];
+  return grpc_ssl_server_certificate_config_create(roots, &pair, 1);
+}
+
+/* --------------------------------------------------------- rotation --- */
+
+static void log_reload(log_level level, const char *msg, const cert_info *ci, const char *why) {
+  log_line l;
+  log_line_begin(&l, level, msg);
+  if (ci) {
+    log_line_str(&l, "tls_subject", ci->subject);
+    log_line_str(&l, "tls_serial", ci->serial);
+    log_line_str(&l, "tls_not_after", ci->not_after);
+    if (ci->expired) log_line_bool(&l, "tls_expired", true);
+  }
+  if (why) log_line_str(&l, "reason", why);
+  log_line_emit(&l);
+}
+
+/* The core calls this at the start of every handshake (under its own lock
+ * per port, but on any core thread): it must be cheap when nothing changed.
+ * A broken replacement is reported as UNCHANGED, not FAIL, so that the core
+ * does not log an error per handshake; we log it once per file change. */
+static grpc_ssl_certificate_config_reload_status fetch(void *user_data,
+                                                       grpc_ssl_server_certificate_config **config) {
+  tls_reloader *r = user_data;
+  grpc_ssl_certificate_config_reload_status st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+  *config = NULL;
+  pthread_mutex_lock(&r->mu);
+  if (r->pending) {
+    *config = r->pending;
+    r->pending = NULL;
+    st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+    goto out;
+  }
+  int64_t now = clock_mono_ns();
+  if (now < r->next_check_ns) goto out;
+  r->next_check_ns = now + r->interval_ns;
+  file_sig sig[F_COUNT];
+  bool changed = false;
+  for (int i = 0; i < F_COUNT; i++) {
+    take_sig(r->path[i], &sig[i]);
+    changed = changed || !sig_equal(&sig[i], &r->sig[i]);
+  }
+  if (!changed) goto out;
+  /* Signatures taken before reading: a write during the read is seen next time. */
+  memcpy(r->sig, sig, sizeof sig);
+  tls_material m;
+  char why[512];
+  if (material_load(r->path, &m, why, sizeof why) != 0) {
+    log_reload(LOG_WARN, "TLS certificate reload failed; keeping the previous certificate",
+               &r->info, why);
+    goto out;
+  }
+  if (memcmp(m.digest, r->digest, sizeof m.digest) != 0) {
+    grpc_ssl_server_certificate_config *c = material_config(&m);
+    if (c) {
+      memcpy(r->digest, m.digest, sizeof r->digest);
+      r->info = m.info;
+      *config = c;
+      st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+      log_reload(LOG_INFO, "TLS certificate reloaded", &r->info, NULL);
+    }
+  }
+  material_free(&m);
+out:
+  pthread_mutex_unlock(&r->mu);
+  return st;
+}
+
+/* ------------------------------------------------------------ public --- */
+
+void tls_reloader_destroy(tls_reloader *r) {
+  if (!r) return;
+  if (r->pending) grpc_ssl_server_certificate_config_destroy(r->pending);
+  for (int i = 0; i < F_COUNT; i++) free(r->path[i]);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+static tls_reloader *reloader_create(const config *cfg) {
+  tls_reloader *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  pthread_mutex_init(&r->mu, NULL);
+  const char *p[F_COUNT] = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca};
+  for (int i = 0; i < F_COUNT; i++) {
+    if (p[i] && !(r->path[i] = strdup(p[i]))) {
+      tls_reloader_destroy(r);
+      return NULL;
+    }
+  }
+  r->interval_ns = (int64_t)TLS_DEFAULT_INTERVAL_MS * 1000000;
+  return r;
 }
 
 int tls_server_credentials(const config *cfg, grpc_server_credentials **out, tls_reloader **reloader,
                            char *err, size_t errlen) {
   *reloader = NULL;
-  if (cfg->insecure && !cfg->tls_cert) {
+  *out = NULL;
+  if (!cfg->tls_cert) { /* config allows this only with --insecure */
     *out = grpc_insecure_server_credentials_create();
+    if (!*out) snprintf(err, errlen, "cannot create plaintext credentials");
     return *out ? 0 : -1;
   }
-  int rc = -1;
-  char *cert = NULL, *key = NULL, *ca = NULL;
-  cert = read_file(cfg->tls_cert, "TLS certificate", err, errlen);
-  if (!cert) goto done;
-  key = read_file(cfg->tls_key, "TLS key", err, errlen);
-  if (!key) goto done;
-  if (cfg->tls_client_ca) {
-    ca = read_file(cfg->tls_client_ca, "client CA", err, errlen);
-    if (!ca) goto done;
+  tls_reloader *r = reloader_create(cfg);
+  if (!r) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
   }
-  if (check_pair(cert, key, cfg, err, errlen) != 0) goto done;
-  grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
-  grpc_ssl_server_credentials_options *opts = grpc_ssl_server_credentials_create_options_using_config(
-      ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-         : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-      grpc_ssl_server_certificate_config_create(ca, &pair, 1));
-  *out = grpc_ssl_server_credentials_create_with_options(opts);
+  for (int i = 0; i < F_COUNT; i++) take_sig(r->path[i], &r->sig[i]);
+  tls_material m;
+  if (material_load(r->path, &m, err, errlen) != 0) goto fail;
+  r->info = m.info;
+  memcpy(r->digest, m.digest, sizeof r->digest);
+  r->pending = material_config(&m);
+  material_free(&m);
+  if (!r->pending) {
+    snprintf(err, errlen, "cannot create the TLS certificate config");
+    goto fail;
+  }
+  r->next_check_ns = clock_mono_ns() + r->interval_ns;
+  grpc_ssl_server_credentials_options *opts =
+      grpc_ssl_server_credentials_create_options_using_config_fetcher(
+          r->path[F_CA] ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                        : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+          fetch, r);
+  *out = opts ? grpc_ssl_server_credentials_create_with_options(opts) : NULL;
   if (!*out) {
     snprintf(err, errlen, "cannot create TLS credentials");
-    goto done;
+    goto fail;
   }
-  rc = 0;
-done:
-  free(cert);
-  free_secret(key);
-  free(ca);
-  return rc;
+  *reloader = r;
+  return 0;
+fail:
+  tls_reloader_destroy(r);
+  return -1;
 }
 
-void tls_reloader_destroy(tls_reloader *r) { (void)r; }
+void tls_reloader_describe(tls_reloader *r, log_line *l) {
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  log_line_str(l, "tls_subject", r->info.subject);
+  log_line_str(l, "tls_serial", r->info.serial);
+  log_line_str(l, "tls_not_after", r->info.not_after);
+  if (r->info.expired) log_line_bool(l, "tls_expired", true);
+  log_line_bool(l, "mtls", r->path[F_CA] != NULL);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void tls_reloader_set_interval_ms(tls_reloader *r, int64_t ms) {
+  pthread_mutex_lock(&r->mu);
+  r->interval_ns = ms * 1000000;
+  r->next_check_ns = clock_mono_ns() + r->interval_ns;
+  pthread_mutex_unlock(&r->mu);
+}
+
+int tls_reloader_poll(tls_reloader *r) {
+  grpc_ssl_server_certificate_config *c = NULL;
+  grpc_ssl_certificate_config_reload_status st = fetch(r, &c);
+  if (c) grpc_ssl_server_certificate_config_destroy(c);
+  return st == GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+}
+
+void tls_reloader_serial(tls_reloader *r, char *out, size_t outlen) {
+  pthread_mutex_lock(&r->mu);
+  snprintf(out, outlen, "%s", r->info.serial);
+  pthread_mutex_unlock(&r->mu);
+}

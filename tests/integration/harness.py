@@ -205,7 +205,7 @@ def run_client(server, *args, token=None, timeout=20, extra_env=None):
     env.update(extra_env or {})
     cmd = [os.path.join(BIN, "product-client"), "--addr", server.addr]
     if "--ca" not in args and "--insecure" not in args and not any(
-            a.startswith("--ca") for a in args):
+            a.startswith("--ca=") for a in args):
         cmd.append("--insecure")
     if token:
         cmd += ["--token", token]
@@ -407,6 +407,14 @@ def mint_token(*args, secret=None, env=None, timeout=20):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+def free_port():
+    """A loopback port that was free a moment ago."""
+    import socket  # noqa: E402
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
 def wait_port_closed(port, timeout=5):
     """True when nothing accepts connections on 127.0.0.1:port (bounded)."""
     import socket  # noqa: E402
@@ -429,8 +437,12 @@ def run_server_once(*args, env=None, timeout=20):
                  "TLS_KEY_FILE", "STORE", "READY_FILE"):
             e.pop(k)
     e.update(env or {})
-    p = subprocess.run([os.path.join(BIN, "product-server")] + list(args), env=e,
-                       capture_output=True, timeout=timeout * SLOW)
+    try:
+        p = subprocess.run([os.path.join(BIN, "product-server")] + list(args), env=e,
+                           capture_output=True, timeout=timeout * SLOW)
+    except subprocess.TimeoutExpired as ex:  # it started instead of refusing (killed)
+        raise AssertionError("product-server %s did not exit within %ss: %r" % (
+            " ".join(args), timeout * SLOW, (ex.stderr or b"")[-500:]))
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 

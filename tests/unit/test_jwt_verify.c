@@ -285,6 +285,26 @@ static void test_alg_must_be_exactly_hs256(void **state) {
     assert_int_equal(verify_header(bad[i], "SHA256"), JWT_BAD_ALG);
 }
 
+/* The verifier recognises the usual header encodings without parsing them;
+ * these are the texts they stand for, and other spellings of the same JSON
+ * still pass the full parse. */
+static void test_usual_and_unusual_hs256_headers_verify(void **state) {
+  (void)state;
+  const char *usual[][2] = {
+      {"{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"},
+      {"{\"typ\":\"JWT\",\"alg\":\"HS256\"}", "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"},
+      {"{\"alg\":\"HS256\"}", "eyJhbGciOiJIUzI1NiJ9"},
+  };
+  for (size_t i = 0; i < 3; i++) {
+    char b64[128];
+    forge_b64url(usual[i][0], strlen(usual[i][0]), b64, sizeof(b64));
+    assert_string_equal(b64, usual[i][1]);
+    assert_int_equal(verify_header(usual[i][0], "SHA256"), JWT_OK);
+  }
+  assert_int_equal(verify_header("{ \"alg\" : \"HS256\" , \"typ\" : \"JWT\" }", "SHA256"), JWT_OK);
+  assert_int_equal(verify_header("{\"alg\":\"HS256\",\"kid\":\"k1\"}", "SHA256"), JWT_OK);
+}
+
 static void test_alg_none_with_empty_signature_is_rejected(void **state) {
   (void)state;
   const char *headers[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\"}"};
@@ -584,6 +604,7 @@ int main(void) {
       cmocka_unit_test(test_header_and_payload_must_be_json_objects),
       cmocka_unit_test(test_length_cap_is_8_kib),
       cmocka_unit_test(test_alg_must_be_exactly_hs256),
+      cmocka_unit_test(test_usual_and_unusual_hs256_headers_verify),
       cmocka_unit_test(test_alg_none_with_empty_signature_is_rejected),
       cmocka_unit_test(test_hs384_and_hs512_with_right_secret_are_bad_alg),
       cmocka_unit_test(test_crit_header_is_unsupported),

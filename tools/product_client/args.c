@@ -41,7 +41,8 @@ static const char usage_text[] =
     "  list [--page-size N] [--page-token T] [--filter F]\n"
     "  demo                  create, get, update, list and delete one product\n"
     "\n"
-    "Each command prints its result as one JSON object on stdout.\n"
+    "Options may also follow the command. Each command prints its result as\n"
+    "one JSON object on stdout.\n"
     "Exit status: 0 done; 1 the call failed (\"error: CODE: message\" on stderr);\n"
     "2 bad usage.\n";
 

@@ -1,0 +1,89 @@
+#ifndef PRODUCT_METRICS_METRICS_H
+#define PRODUCT_METRICS_METRICS_H
+/* The metrics registry: go-grpc-prometheus' server metrics, our own
+ * (auth refusals, recovered faults, store latency) and the process basics,
+ * rendered in the Prometheus text format.
+ *
+ * Counting takes no lock: every counter lives in a fixed number of shards,
+ * each thread adds to the shard it picked on first use with a relaxed atomic
+ * add, and a scrape sums the shards. A scrape may see a call's `started`
+ * without its `handled`; each counter on its own never goes backwards.
+ *
+ * The set of methods, auth reasons and store operations is fixed at creation,
+ * and every series exists (at 0) from the start, as go-grpc-prometheus'
+ * InitializeMetrics does. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/call.h"
+#include "core/rpc_status.h"
+
+typedef struct metrics metrics;
+
+typedef enum metrics_rpc_type {
+  METRICS_UNARY = 0,
+  METRICS_CLIENT_STREAM,
+  METRICS_SERVER_STREAM,
+  METRICS_BIDI_STREAM,
+} metrics_rpc_type;
+
+/* One method whose calls are counted. */
+typedef struct metrics_method {
+  const char *service; /* "product.ProductService" */
+  const char *name;    /* "GetProduct" */
+  metrics_rpc_type type;
+  const method_desc *desc; /* the method-table row (unary methods), else NULL */
+} metrics_method;
+
+/* The store operations whose latency is observed. */
+typedef enum metrics_store_op {
+  METRICS_STORE_CREATE = 0,
+  METRICS_STORE_GET,
+  METRICS_STORE_UPDATE,
+  METRICS_STORE_REMOVE,
+  METRICS_STORE_LIST,
+  METRICS_STORE_FLUSH,
+  METRICS_STORE_OP_COUNT
+} metrics_store_op;
+
+typedef struct metrics_options {
+  const metrics_method *methods;
+  size_t n_methods;
+  /* Reasons the auth interceptor refuses a call with ("expired", ...);
+   * duplicates are merged, anything else is counted as "other". */
+  const char *const *auth_reasons;
+  size_t n_auth_reasons;
+} metrics_options;
+
+/* The strings in opt must outlive the registry (string literals, the method
+ * table). Non-zero on out of memory or an empty method name. */
+int metrics_create(const metrics_options *opt, metrics **out);
+void metrics_destroy(metrics *m);
+
+/* The server's registry: every row of the method table, both reflection
+ * streams, and every reason the auth interceptor can give (metrics_default.c). */
+int metrics_create_default(metrics **out);
+
+/* A method's id for the counting calls, or -1 when it is not counted. */
+int metrics_method_of(const metrics *m, const method_desc *desc);
+int metrics_method_find(const metrics *m, const char *service, const char *name);
+
+/* Counting; cheap and lock-free. An id of -1 is ignored. */
+void metrics_started(metrics *m, int method);
+void metrics_msg_received(metrics *m, int method);
+void metrics_msg_sent(metrics *m, int method);
+void metrics_handled(metrics *m, int method, rpc_code code, int64_t duration_ns);
+void metrics_auth_rejected(metrics *m, const char *reason);
+void metrics_fault_recovered(metrics *m, int method);
+void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns);
+
+/* Everything in the Prometheus text exposition format 0.0.4, process
+ * metrics included. *out is malloc'd (NUL-terminated); the caller frees it.
+ * Non-zero on out of memory. */
+int metrics_render(const metrics *m, char **out, size_t *len);
+
+/* The Content-Type of what metrics_render produces. */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+#endif

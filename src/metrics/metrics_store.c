@@ -1,0 +1,91 @@
+/* The timing store decorator; see metrics_store.h. */
+#include "metrics/metrics_store.h"
+
+#include <stdlib.h>
+
+typedef struct timed_store {
+  store base; /* first: a store * is a timed_store * */
+  store_ops ops; /* timed_ops under the inner backend's name */
+  store *inner;
+  metrics *m;
+} timed_store;
+
+static timed_store *timed(store *s) { return (timed_store *)s; }
+
+static void observe(timed_store *t, metrics_store_op op, int64_t start_ns) {
+  metrics_store_observe(t->m, op, clock_mono_ns() - start_ns);
+}
+
+static store_status t_create(store *s, const product *p) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_create(timed(s)->inner, p);
+  observe(timed(s), METRICS_STORE_CREATE, start);
+  return st;
+}
+
+static store_status t_get(store *s, const char *id, arena *a, product *out) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_get(timed(s)->inner, id, a, out);
+  observe(timed(s), METRICS_STORE_GET, start);
+  return st;
+}
+
+static store_status t_update(store *s, const char *id, const product_patch *patch, arena *a,
+                             product *out) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_update(timed(s)->inner, id, patch, a, out);
+  observe(timed(s), METRICS_STORE_UPDATE, start);
+  return st;
+}
+
+static store_status t_remove(store *s, const char *id) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_remove(timed(s)->inner, id);
+  observe(timed(s), METRICS_STORE_REMOVE, start);
+  return st;
+}
+
+static store_status t_list(store *s, const struct filter *f, const store_cursor *after,
+                           size_t limit, arena *a, store_list_result *out) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_list(timed(s)->inner, f, after, limit, a, out);
+  observe(timed(s), METRICS_STORE_LIST, start);
+  return st;
+}
+
+static store_status t_flush(store *s) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_flush(timed(s)->inner);
+  observe(timed(s), METRICS_STORE_FLUSH, start);
+  return st;
+}
+
+static bool t_healthy(store *s) { return store_healthy(timed(s)->inner); }
+
+static void t_destroy(store *s) {
+  store_destroy(timed(s)->inner);
+  free(s);
+}
+
+static const store_ops timed_ops = {
+    .name = "timed", /* replaced by the inner backend's name */
+    .create = t_create,
+    .get = t_get,
+    .update = t_update,
+    .remove = t_remove,
+    .list = t_list,
+    .flush = t_flush,
+    .healthy = t_healthy,
+    .destroy = t_destroy,
+};
+
+store *metrics_store_wrap(metrics *m, store *inner) {
+  timed_store *t = calloc(1, sizeof(*t));
+  if (!t) return NULL;
+  t->ops = timed_ops;
+  t->ops.name = inner->ops->name;
+  t->base.ops = &t->ops;
+  t->inner = inner;
+  t->m = m;
+  return &t->base;
+}
