@@ -108,10 +108,22 @@ void mtext_format_f64(char *out, size_t outlen, double v) {
     snprintf(out, outlen, v > 0 ? "+Inf" : "-Inf");
     return;
   }
-  /* The shortest %g that reads back exactly, like strconv.FormatFloat(v,
-   * 'g', -1, 64) in Go. */
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(out, outlen, "%.*g", prec, v);
-    if (strtod(out, NULL) == v) return;
+  /* Like strconv.FormatFloat(v, 'g', -1, 64), which the Go client uses: the
+   * fewest digits that read back exactly, in exponent form only when the
+   * exponent is below -4 or at least 6. */
+  char e[40];
+  int prec = 1;
+  for (; prec <= 17; prec++) {
+    snprintf(e, sizeof e, "%.*e", prec - 1, v);
+    if (strtod(e, NULL) == v) break;
   }
+  if (prec > 17) prec = 17;
+  const char *ep = strchr(e, 'e');
+  int exp = ep ? (int)strtol(ep + 1, NULL, 10) : 0;
+  if (exp < -4 || exp >= 6) {
+    snprintf(out, outlen, "%s", e);
+    return;
+  }
+  int decimals = prec - 1 - exp;
+  snprintf(out, outlen, "%.*f", decimals > 0 ? decimals : 0, v);
 }

@@ -30,8 +30,9 @@ void mtext_family(mtext *t, const char *name, const char *type, const char *help
 void mtext_sample_u64(mtext *t, const char *name, const mlabel *labels, size_t n, uint64_t v);
 void mtext_sample_f64(mtext *t, const char *name, const mlabel *labels, size_t n, double v);
 
-/* A double as the Go client prints it: shortest text that reads back the
- * same ("0.005", "2.5", "10", "1.5e+09"), "+Inf", "-Inf", "NaN". */
+/* A double as the Go client prints it: the shortest text that reads back
+ * the same ("0.005", "2.5", "10", "20000", "1.5e+09"), "+Inf", "-Inf",
+ * "NaN". */
 void mtext_format_f64(char *out, size_t outlen, double v);
 
 /* Appends the process_* metrics read from /proc/self (metrics_process.c);

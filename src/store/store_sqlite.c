@@ -168,7 +168,11 @@ int sq_conn_open(sq_conn *c, const char *path, bool writer, char *err, size_t er
   }
   if (sq_prepare(c->db, "BEGIN", &c->begin) || sq_prepare(c->db, "COMMIT", &c->commit) ||
       sq_prepare(c->db, "ROLLBACK", &c->rollback) ||
-      sq_prepare(c->db, "SELECT " SQ_PRODUCT_COLS " FROM products WHERE id = ?1", &c->get) ||
+      sq_prepare(c->db,
+                 "SELECT p.id, p.name, p.description, p.price, p.created_us, p.updated_us,"
+                 " c.value FROM products p LEFT JOIN product_categories c"
+                 " ON c.product_id = p.id WHERE p.id = ?1 ORDER BY c.position",
+                 &c->get) ||
       sq_prepare(c->db,
                  "SELECT value FROM product_categories WHERE product_id = ?1 ORDER BY position",
                  &c->cats) ||
@@ -243,18 +247,40 @@ cleanup:
   return status;
 }
 
+/* One statement (so one snapshot) for the row and its categories: a join
+ * that yields the product once per category, or once with a NULL value. */
 store_status sq_load_product(sq_conn *c, const char *id, arena *a, product *out) {
   sqlite3_stmt *st = c->get;
-  store_status status;
+  store_status status = STORE_NOT_FOUND;
+  size_t cap = 0;
+  int rc;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    status = sq_row_product(st, a, out);
-  else
-    status = rc == SQLITE_DONE ? STORE_NOT_FOUND : sq_status(rc);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (status == STORE_NOT_FOUND) {
+      status = sq_row_product(st, a, out);
+      if (status != STORE_OK) goto cleanup;
+    }
+    if (sqlite3_column_type(st, 6) == SQLITE_NULL) continue;
+    if (out->n_categories == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      char **grown = arena_alloc(a, ncap * sizeof(char *));
+      if (!grown) {
+        status = STORE_ERROR;
+        goto cleanup;
+      }
+      if (cap) memcpy(grown, out->categories, cap * sizeof(char *));
+      out->categories = grown;
+      cap = ncap;
+    }
+    if (!(out->categories[out->n_categories++] = col_text(st, 6, a))) {
+      status = STORE_ERROR;
+      goto cleanup;
+    }
+  }
+  if (rc != SQLITE_DONE) status = sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
+cleanup:
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  if (status == STORE_OK) status = sq_load_categories(c, a, out);
   return status;
 }
 
@@ -282,12 +308,11 @@ static void read_end(sq_conn *c) {
     sq_exec_stmt(c->rollback);
 }
 
+/* The hottest path: one statement, no explicit transaction. */
 static store_status sq_get(store *base, const char *id, arena *a, product *out) {
   sq_store *s = (sq_store *)base;
   sq_conn *c = pool_acquire(s);
-  int rc = sq_exec_stmt(c->begin);
-  store_status status = rc == SQLITE_DONE ? sq_load_product(c, id, a, out) : sq_status(rc);
-  read_end(c);
+  store_status status = sq_load_product(c, id, a, out);
   pool_release(s, c);
   return status;
 }

@@ -21,8 +21,8 @@ typedef struct sq_conn {
   sqlite3_stmt *begin;     /* BEGIN (deferred: a read snapshot) */
   sqlite3_stmt *commit;
   sqlite3_stmt *rollback;
-  sqlite3_stmt *get;       /* one product by id */
-  sqlite3_stmt *cats;      /* its categories in order */
+  sqlite3_stmt *get;       /* one product by id, joined with its categories */
+  sqlite3_stmt *cats;      /* a product's categories in order (list pages) */
   sqlite3_stmt *list;      /* a keyset page, no filter */
   sqlite3_stmt *count_all; /* the maintained product count */
   struct sq_conn *next_free;
@@ -82,8 +82,7 @@ int sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
 /* Steps a statement that returns no rows, then resets it. */
 int sq_exec_stmt(sqlite3_stmt *st);
 
-/* Reads product `id` (row and categories) through c; the caller has opened
- * a transaction so that both reads see one snapshot. */
+/* Reads product `id` (row and categories, one snapshot) through c. */
 store_status sq_load_product(sq_conn *c, const char *id, arena *a, product *out);
 
 /* The writer thread (store_sqlite_writer.c). */

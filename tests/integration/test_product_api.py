@@ -313,6 +313,13 @@ def test_list_filter_name_substring_and_others():
                     "price > 1 and price < 2", 'name : "x" AND', "x" * 1025):
             expect_code("INVALID_ARGUMENT", lambda: api.call("ListProducts", filter=bad),
                         "bad filter %r" % bad[:40])
+        # The message names the byte offset of the problem.
+        for bad, pos in (('price > 1 AND bogus = 2', 14), ('name ~ "x"', 5),
+                         ('price >= 1 AND name = 17', 22)):
+            d = expect_code("INVALID_ARGUMENT", lambda: api.call("ListProducts", filter=bad),
+                            "bad filter %r" % bad)
+            assert str(pos) in (d or ""), "message for %r does not name offset %d: %r" % (
+                bad, pos, d)
     finally:
         srv.cleanup()
 
