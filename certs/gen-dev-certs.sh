@@ -17,7 +17,9 @@ Writes into DIR (default: certs/dev next to this script, or $DEV_CERTS_DIR):
 
 Options:
   --out DIR       output folder (created 0700 when missing)
-  --force         replace files that already exist (otherwise: refuse, exit 1)
+  --force         replace files that already exist; without it a complete set
+                  in DIR is left alone (exit 0) and a partial one is refused
+                  (exit 1)
   --server-only   issue only a new server certificate and key with the CA that
                   is already in DIR (for rotation); needs --force when
                   server.crt exists
@@ -83,6 +85,13 @@ else
   files=(ca.crt ca.key server.crt server.key client.crt client.key)
 fi
 if [ "$force" = 0 ]; then
+  present=0
+  for f in "${files[@]}"; do [ -e "$out/$f" ] && present=$((present + 1)); done
+  if [ "$server_only" = 0 ] && [ "$present" = "${#files[@]}" ]; then
+    # A complete set is already there (tools/run.sh calls us on every run).
+    echo "gen-dev-certs: $out already holds a complete set; nothing done (--force replaces it)" >&2
+    exit 0
+  fi
   for f in "${files[@]}"; do
     if [ -e "$out/$f" ]; then
       echo "gen-dev-certs: $out/$f exists; use --force to replace it" >&2

@@ -29,7 +29,7 @@ cmake --build build-asan -j"$jobs"
 step "fuzz build (build-fuzz/)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_FUZZ=ON \
   -DPRODUCT_SANITIZE=ON -DFUZZ_SECONDS="$fuzz_seconds" >/dev/null
-cmake --build build-fuzz -j"$jobs"
+cmake --build build-fuzz -j"$jobs" --target fuzzers
 
 status=0
 step "tests: plain build"

@@ -34,6 +34,7 @@ typedef struct parser {
   token tok; /* the current (lookahead) token */
   char *err;
   size_t errlen;
+  bool oom; /* the failure was the arena's, not the filter's */
 } parser;
 
 static const char *const field_names[] = {
@@ -60,6 +61,7 @@ __attribute__((format(printf, 3, 4))) static int fail_at(parser *p, size_t off, 
 }
 
 static int fail_oom(parser *p) {
+  p->oom = true;
   if (p->errlen) snprintf(p->err, p->errlen, "filter: out of memory");
   return -1;
 }
@@ -484,18 +486,22 @@ int filter_parse(const char *text, size_t len, arena *a, filter **out, char *err
   if (p.errlen) err[0] = '\0';
   if (!out || !a || (!text && len)) {
     if (p.errlen) snprintf(err, errlen, "filter: invalid arguments");
-    return -1;
+    return FILTER_EINVAL;
   }
   *out = NULL;
-  if (len > FILTER_MAX_BYTES) return fail_at(&p, FILTER_MAX_BYTES, "longer than %d bytes", FILTER_MAX_BYTES);
-  if (lex(&p)) return -1;
+  if (len > FILTER_MAX_BYTES) {
+    fail_at(&p, FILTER_MAX_BYTES, "longer than %d bytes", FILTER_MAX_BYTES);
+    return FILTER_EINVAL;
+  }
+  if (lex(&p)) return p.oom ? FILTER_ENOMEM : FILTER_EINVAL;
   if (p.tok.kind == TOK_EOF) return 0;
   filter *f = parse_or(&p, 0);
-  if (!f) return -1;
+  if (!f) return p.oom ? FILTER_ENOMEM : FILTER_EINVAL;
   if (p.tok.kind != TOK_EOF) {
     char what[64];
     describe_token(&p, what, sizeof what);
-    return fail_at(&p, p.tok.off, "expected AND, OR or the end, found %s", what);
+    fail_at(&p, p.tok.off, "expected AND, OR or the end, found %s", what);
+    return FILTER_EINVAL;
   }
   *out = f;
   return 0;

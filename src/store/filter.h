@@ -14,8 +14,8 @@
  *   products columns it reads, all NOT NULL (NULL would turn NOT into
  *   "unknown" and diverge from filter_match):
  *     id          TEXT                 product id
- *     name        TEXT                 default (byte-wise/BINARY) collation;
- *     description TEXT                 '' when empty, never NULL
+ *     name        TEXT                 default collation (SQLite BINARY;
+ *     description TEXT                 PostgreSQL deterministic); '' when empty
  *     price       REAL / DOUBLE PRECISION (a double, not a decimal type)
  *     created_us  INTEGER / BIGINT     microseconds since the Unix epoch
  *     updated_us  INTEGER / BIGINT     microseconds since the Unix epoch
@@ -49,13 +49,17 @@
 
 typedef struct filter filter;
 
+/* filter_parse results besides 0 (success). */
+#define FILTER_EINVAL (-1) /* the filter is bad: INVALID_ARGUMENT, err says why and where */
+#define FILTER_ENOMEM (-2) /* the arena ran out: an internal error, not the caller's */
+
 /* Parses text[0..len) (text need not be NUL-terminated; NUL bytes count as
  * bytes). *out is NULL for an empty (or all-whitespace) filter. The tree and
  * everything it points to live in `a`. On a syntax or type error returns
- * non-zero and writes one line naming the 0-based byte offset
+ * FILTER_EINVAL and writes one line naming the 0-based byte offset
  * ("filter: unknown field 'foo' at offset 0") into err (if errlen > 0); the
- * line never quotes user strings or non-printable bytes. Out of memory is
- * also non-zero ("filter: out of memory"). Recursion depth is bounded by
+ * line never quotes user strings or non-printable bytes. Out of memory gives
+ * FILTER_ENOMEM ("filter: out of memory"). Recursion depth is bounded by
  * FILTER_MAX_DEPTH (chains of NOT are folded iteratively). */
 int filter_parse(const char *text, size_t len, arena *a, filter **out, char *err, size_t errlen);
 

@@ -20,6 +20,11 @@ typedef struct rpc_client_options {
   const char *key_file;
   const char *server_name_override; /* tests only */
   bool wait_for_ready;   /* calls wait for a connection until their deadline */
+  /* Upper bound of the channel's reconnect backoff; 0 = gRPC's default
+   * (120 s). A long-lived client of a peer that may restart (the etcd
+   * registration) sets a few seconds, so it notices the peer soon after it
+   * is back. */
+  int reconnect_backoff_max_ms;
 } rpc_client_options;
 
 /* Reads the PEM files (a missing file is an error here, not at the first call). */
@@ -52,5 +57,51 @@ void rpc_client_set_core_log(const char *prefix);
 int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size_t req_len,
                      const rpc_metadata *md, size_t n_md, int64_t timeout_ms, rpc_result *out);
 void rpc_result_free(rpc_result *r);
+
+/* ------------------------------------------------------------ streams ---- */
+
+/* A streaming call (client, server or bidi streaming) on a client's channel,
+ * e.g. etcd's LeaseKeepAlive. One thread drives a stream (open, send, recv,
+ * close) and may make unary calls on the same client between those steps;
+ * rpc_stream_cancel alone may be called from another thread while the
+ * stream is open. The client must outlive its streams. */
+typedef struct rpc_stream rpc_stream;
+
+typedef enum rpc_stream_event {
+  RPC_STREAM_MESSAGE = 0, /* a message arrived */
+  RPC_STREAM_TIMEOUT,     /* nothing within wait_ms; the receive stays posted */
+  RPC_STREAM_ENDED,       /* no more messages: rpc_stream_close tells why */
+} rpc_stream_event;
+
+/* Starts the call (initial metadata only; no message yet). With the
+ * client's wait_for_ready the call waits for a connection until its
+ * deadline; timeout_ms <= 0 means none (end it with rpc_stream_close).
+ * Non-zero with a reason in err when the call could not be started. */
+int rpc_stream_open(rpc_client *c, const char *method, const rpc_metadata *md, size_t n_md,
+                    int64_t timeout_ms, rpc_stream **out, char *err, size_t errlen);
+
+/* Sends one message and waits (at most wait_ms; <= 0: until the call ends)
+ * until the transport took it. Non-zero when the stream has ended, the send
+ * failed, or it did not complete within wait_ms (then the stream is no good
+ * for sending: close it). */
+int rpc_stream_send(rpc_stream *s, const uint8_t *msg, size_t len, int64_t wait_ms);
+
+/* Half-closes the sending side (for client and bidi streaming). */
+int rpc_stream_close_send(rpc_stream *s, int64_t wait_ms);
+
+/* Waits at most wait_ms (<= 0: until something happens) for the next
+ * message. RPC_STREAM_MESSAGE: *body (malloc'd, the caller frees) and *len
+ * hold it. After a TIMEOUT the same receive stays posted, so calling again
+ * keeps waiting for it. */
+rpc_stream_event rpc_stream_recv(rpc_stream *s, int64_t wait_ms, uint8_t **body, size_t *len);
+
+/* Cancels the call (thread-safe): a receive in progress returns
+ * RPC_STREAM_ENDED at once and the status becomes CANCELLED. */
+void rpc_stream_cancel(rpc_stream *s);
+
+/* Ends the stream and frees it: if the server has not ended it, the call is
+ * cancelled; then every posted operation is awaited. out (may be NULL) gets
+ * the final status (code and message; no body). */
+void rpc_stream_close(rpc_stream *s, rpc_result *out);
 
 #endif

@@ -44,7 +44,9 @@ static filter *parse(const char *text) { return parse_len(text, strlen(text)); }
 static void assert_error_len(const char *text, size_t len, size_t offset, const char *needle) {
   filter *f = NULL;
   char err[256];
-  if (filter_parse(text, len, A, &f, err, sizeof err) == 0) fail_msg("[%.*s] parsed, want an error", (int)len, text);
+  int rc = filter_parse(text, len, A, &f, err, sizeof err);
+  if (rc == 0) fail_msg("[%.*s] parsed, want an error", (int)len, text);
+  assert_int_equal(rc, FILTER_EINVAL);
   char want[48];
   snprintf(want, sizeof want, " at offset %zu", offset);
   size_t el = strlen(err), wl = strlen(want);

@@ -713,36 +713,29 @@ static void update_racing_a_remove_never_brings_the_product_back(void **state) {
 }
 
 int main(void) {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(create_then_get_returns_every_field, setup, teardown),
-      cmocka_unit_test_setup_teardown(get_of_unknown_id_is_not_found, setup, teardown),
-      cmocka_unit_test_setup_teardown(create_with_an_existing_id_fails_and_keeps_the_original,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(update_replaces_only_the_patched_fields, setup, teardown),
-      cmocka_unit_test_setup_teardown(update_returns_what_get_then_returns, setup, teardown),
-      cmocka_unit_test_setup_teardown(update_of_unknown_id_is_not_found, setup, teardown),
-      cmocka_unit_test_setup_teardown(remove_deletes_once_then_not_found, setup, teardown),
-      cmocka_unit_test_setup_teardown(list_orders_by_created_then_id, setup, teardown),
-      cmocka_unit_test_setup_teardown(list_pages_continue_exactly_after_the_cursor, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(list_limit_and_more_flag, setup, teardown),
-      cmocka_unit_test_setup_teardown(list_continues_after_a_cursor_whose_product_was_deleted,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(list_with_a_filter_counts_and_pages_only_matches, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(strings_that_look_like_sql_are_stored_verbatim, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(categories_keep_order_and_duplicates_and_may_be_empty,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(unicode_round_trips_byte_for_byte, setup, teardown),
-      cmocka_unit_test_setup_teardown(extreme_numbers_round_trip, setup, teardown),
-      cmocka_unit_test_setup_teardown(paging_during_creates_and_deletes_lists_each_product_once,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(concurrent_updates_of_different_fields_are_not_lost, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(update_racing_a_remove_never_brings_the_product_back,
-                                      setup, teardown),
+      T(create_then_get_returns_every_field),
+      T(get_of_unknown_id_is_not_found),
+      T(create_with_an_existing_id_fails_and_keeps_the_original),
+      T(update_replaces_only_the_patched_fields),
+      T(update_returns_what_get_then_returns),
+      T(update_of_unknown_id_is_not_found),
+      T(remove_deletes_once_then_not_found),
+      T(list_orders_by_created_then_id),
+      T(list_pages_continue_exactly_after_the_cursor),
+      T(list_limit_and_more_flag),
+      T(list_continues_after_a_cursor_whose_product_was_deleted),
+      T(list_with_a_filter_counts_and_pages_only_matches),
+      T(strings_that_look_like_sql_are_stored_verbatim),
+      T(categories_keep_order_and_duplicates_and_may_be_empty),
+      T(unicode_round_trips_byte_for_byte),
+      T(extreme_numbers_round_trip),
+      T(paging_during_creates_and_deletes_lists_each_product_once),
+      T(concurrent_updates_of_different_fields_are_not_lost),
+      T(update_racing_a_remove_never_brings_the_product_back),
   };
+#undef T
   int failed = 0;
   for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
     current = &backends[i];
@@ -753,6 +746,7 @@ int main(void) {
       continue;
     }
     remove_tree(probe.dir);
+    print_message("[ BACKEND  ] %s\n", current->name);
     failed += _cmocka_run_group_tests(current->name, tests, sizeof(tests) / sizeof(tests[0]),
                                       NULL, NULL);
   }
