@@ -161,6 +161,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     ho.creds = grpc_insecure_server_credentials_create();
     ho.methods = health_only;
     ho.n_methods = 1;
+    ho.serve_reflection = false; /* health and nothing else */
     ho.requests_per_method = 2;
     if (rpc_server_create(&ho, &a->health_srv, err, errlen) != 0) return -1;
   }
@@ -232,6 +233,7 @@ int main(int argc, char **argv) {
   log_set_format(a.cfg->log_format);
 
   grpc_log_install();
+  grpc_log_set_quiet(true); /* until serving: our own line says why start-up failed */
   grpc_init();
   a.grpc_up = true;
 
@@ -246,6 +248,7 @@ int main(int argc, char **argv) {
     teardown(&a);
     return refuse(err);
   }
+  grpc_log_set_quiet(false);
   log_startup(&a, port);
   log_start_buffering();
 

@@ -15,10 +15,26 @@
 
 #define ERR_MAX 200
 
+/* The client's id, fit to echo in a status message: at most 64 bytes, control
+ * characters replaced. */
+static const char *printable_id(const char *id, char *buf, size_t n) {
+  size_t i = 0;
+  for (; id && id[i] && i + 1 < n && i < 64; i++)
+    buf[i] = ((unsigned char)id[i] < 0x20 || id[i] == 0x7f) ? '?' : id[i];
+  buf[i] = '\0';
+  if (id && id[i] && i >= 3) { /* cut, at a UTF-8 character boundary */
+    size_t j = i - 3;
+    while (j > 0 && ((unsigned char)buf[j] & 0xc0) == 0x80) j--;
+    memcpy(buf + j, "...", 4);
+  }
+  return buf;
+}
+
 static void fail_store(call_ctx *c, store_status st, const char *id) {
+  char shown[72];
   switch (st) {
     case STORE_NOT_FOUND:
-      call_fail(c, RPC_NOT_FOUND, "product %s not found", id ? id : "");
+      call_fail(c, RPC_NOT_FOUND, "product %s not found", printable_id(id, shown, sizeof shown));
       return;
     case STORE_UNAVAILABLE:
       call_fail(c, RPC_UNAVAILABLE, "the product store is unavailable, retry later");
@@ -144,7 +160,9 @@ void product_ListProducts(call_ctx *c) {
   const char *text = req->filter ? req->filter : "";
   size_t text_len = strlen(text);
   filter *f = NULL;
-  if (!check(c, filter_parse(text, text_len, c->arena, &f, err, sizeof err), err)) return;
+  int frc = filter_parse(text, text_len, c->arena, &f, err, sizeof err);
+  if (frc == FILTER_ENOMEM) call_panic("out of memory parsing a filter");
+  if (!check(c, frc, err)) return;
 
   store_cursor after;
   const char *tok = req->page_token ? req->page_token : "";

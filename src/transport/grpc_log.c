@@ -2,11 +2,17 @@
 #include "transport/grpc_log.h"
 
 #include <grpc/support/log.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/log.h"
 
+static atomic_bool quiet;
+
+void grpc_log_set_quiet(bool q) { atomic_store(&quiet, q); }
+
 static void forward(gpr_log_func_args *args) {
+  if (atomic_load(&quiet)) return;
   log_level level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LOG_ERROR
                     : args->severity == GPR_LOG_SEVERITY_INFO ? LOG_INFO
                                                               : LOG_DEBUG;

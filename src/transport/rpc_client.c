@@ -3,6 +3,7 @@
  * everything and receives everything, and the caller's thread waits on the
  * queue until the status arrives (the deadline bounds the wait). */
 #include "transport/rpc_client.h"
+#include "transport/rpc_client_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,11 @@ void rpc_client_set_core_log(const char *prefix) {
   snprintf(core_log_prefix, sizeof core_log_prefix, "%s", prefix ? prefix : "");
   gpr_set_log_function(core_log_sink);
 }
+
+/* For rpc_stream.c, which posts its batches on the same channel and queue. */
+grpc_channel *rpc_client_channel(rpc_client *c) { return c->channel; }
+grpc_completion_queue *rpc_client_queue(rpc_client *c) { return c->cq; }
+bool rpc_client_waits_for_ready(const rpc_client *c) { return c->wait_for_ready; }
 
 /* ------------------------------------------------------------- create ---- */
 
@@ -203,14 +209,25 @@ int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err
     snprintf(err, errlen, "cannot create channel credentials");
     goto cleanup;
   }
-  grpc_arg arg = {.type = GRPC_ARG_STRING,
-                  .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
-                  .value.string = (char *)opt->server_name_override};
-  grpc_channel_args args = {.num_args = 1, .args = &arg};
-  bool override = !opt->insecure && opt->server_name_override && opt->server_name_override[0];
+  grpc_arg arg[3];
+  grpc_channel_args args = {.num_args = 0, .args = arg};
+  if (!opt->insecure && opt->server_name_override && opt->server_name_override[0])
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
+                                      .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+                                      .value.string = (char *)opt->server_name_override};
+  if (opt->reconnect_backoff_max_ms > 0) {
+    int max = opt->reconnect_backoff_max_ms;
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                      .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                                      .value.integer = max};
+    /* The default first step (1 s) would exceed a smaller cap. */
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                      .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                                      .value.integer = max < 1000 ? max : 1000};
+  }
   /* The channel copies target, args and a ref to creds. A bad target gives
    * a lame channel whose calls fail with a status, never NULL. */
-  c->channel = grpc_channel_create(opt->target, creds, override ? &args : NULL);
+  c->channel = grpc_channel_create(opt->target, creds, args.num_args ? &args : NULL);
   grpc_channel_credentials_release(creds);
   if (!c->channel) {
     snprintf(err, errlen, "cannot create a channel to %s", opt->target);

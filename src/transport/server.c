@@ -11,6 +11,10 @@
 #include "core/log.h"
 
 #define MAX_RECEIVE_BYTES (4 * 1024 * 1024)
+/* Above the core's 8 KiB default, so an oversized authorization value reaches
+ * the auth interceptor (UNAUTHENTICATED) instead of the transport closing the
+ * connection, and every other call on it, with RESOURCE_EXHAUSTED. */
+#define MAX_METADATA_BYTES (256 * 1024)
 #define GENERIC_REQUESTS_PER_CQ 2
 #define WATCH_REQUESTS_PER_CQ 2
 #define REFLECTION_REQUESTS_PER_CQ 1
@@ -71,6 +75,8 @@ int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err
       {.type = GRPC_ARG_INTEGER,
        .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
        .value.integer = MAX_RECEIVE_BYTES},
+      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_METADATA_SIZE,
+       .value.integer = MAX_METADATA_BYTES},
       /* grpc turns SO_REUSEPORT on by default: a second server would share
        * our port silently, and "port in use" must be an error. */
       {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},

@@ -39,7 +39,6 @@ def drive_calls():
     srv = S["srv"] = h.Server().start()
     tok = S["tokens"] = tokens(srv.secret)
     api = h.Api(srv)
-    grpc = h.grpc_mod()
     p = api.create(tok["user"], name="logged", description="body text must not be logged")
     S["product_id"] = p.id
     counts = {"get_valid": 0, "get_anon": 0}

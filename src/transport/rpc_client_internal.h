@@ -1,0 +1,16 @@
+#ifndef PRODUCT_TRANSPORT_RPC_CLIENT_INTERNAL_H
+#define PRODUCT_TRANSPORT_RPC_CLIENT_INTERNAL_H
+/* What rpc_stream.c needs of a client; only src/transport/ includes this. */
+#include <stdbool.h>
+
+#include <grpc/grpc.h>
+
+#include "transport/rpc_client.h"
+
+grpc_channel *rpc_client_channel(rpc_client *c);
+/* The client's pluck queue: every call and stream of the client posts its
+ * batches here with tags that are unique while they are outstanding. */
+grpc_completion_queue *rpc_client_queue(rpc_client *c);
+bool rpc_client_waits_for_ready(const rpc_client *c);
+
+#endif
