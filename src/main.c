@@ -20,6 +20,7 @@
 #include "metrics/metrics.h"
 #include "metrics/metrics_http.h"
 #include "metrics/metrics_store.h"
+#include "registry/registry.h"
 #include "service/env.h"
 #include "service/methods.h"
 #include "store/page_token.h"
@@ -46,6 +47,7 @@ typedef struct app {
   metrics *metrics;
   metrics_http *metrics_http;
   int metrics_port;
+  registry *registry; /* etcd registration, when --etcd-endpoints is given */
   service_env env;
   bool grpc_up;
 } app;
@@ -74,24 +76,26 @@ static int write_ready_file(const char *path, const config_addr *listen, int por
   return 0;
 }
 
-static void log_startup(const app *a, int port) {
-  log_line l;
-  log_line_begin(&l, LOG_INFO, "product-server serving");
-  log_line_str(&l, "version", PRODUCT_VERSION);
-  log_line_str(&l, "grpc_core", grpc_version_string());
-  log_line_int(&l, "port", port);
-  if (a->metrics_http) log_line_int(&l, "metrics_port", a->metrics_port);
-  config_describe(a->cfg, &l);
-  tls_reloader_describe(a->tls, &l); /* the certificate in use (no-op for plaintext) */
-  log_line_emit(&l);
-}
-
 static int threads_for(const config *cfg) {
   if (cfg->threads > 0) return cfg->threads;
   /* Handlers may block on storage: a shared queue polled by two threads per
    * CPU lets a free thread take calls queued behind a blocked one. */
   return 2 * rpc_cpu_count();
 }
+
+static void log_startup(const app *a, int port) {
+  log_line l;
+  log_line_begin(&l, LOG_INFO, "product-server serving");
+  log_line_str(&l, "version", PRODUCT_VERSION);
+  log_line_str(&l, "grpc_core", grpc_version_string());
+  log_line_int(&l, "port", port);
+  log_line_int(&l, "workers", threads_for(a->cfg));
+  if (a->metrics_http) log_line_int(&l, "metrics_port", a->metrics_port);
+  config_describe(a->cfg, &l);
+  tls_reloader_describe(a->tls, &l); /* the certificate in use (no-op for plaintext) */
+  log_line_emit(&l);
+}
+
 
 static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
@@ -179,7 +183,26 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   return 0;
 }
 
+/* Registers in etcd once the server serves: the advertise address, by
+ * default the bound one as the ready file has it. */
+static int start_registry(app *a, int port, char *err, size_t errlen) {
+  const config *cfg = a->cfg;
+  if (!cfg->etcd_endpoints || cfg->n_etcd_endpoints == 0) return 0;
+  char bound[320];
+  bool v6 = strchr(cfg->listen.host, ':') != NULL;
+  snprintf(bound, sizeof bound, v6 ? "[%s]:%d" : "%s:%d", cfg->listen.host, port);
+  registry_options ro = {
+      .endpoints = (const char *const *)cfg->etcd_endpoints,
+      .n_endpoints = cfg->n_etcd_endpoints,
+      .advertise = cfg->advertise.set ? cfg->advertise.text : bound,
+  };
+  return registry_start(&ro, &a->registry, err, errlen);
+}
+
 static void drain(app *a) {
+  /* Deregister first, so that no new client finds a server that drains. */
+  registry_stop(a->registry);
+  a->registry = NULL;
   log_flush(); /* the call lines so far come before the shutdown line */
   log_msg(LOG_INFO, "shutting down: draining calls in flight");
   if (a->health) health_finish(a->health);
@@ -251,6 +274,12 @@ int main(int argc, char **argv) {
   grpc_log_set_quiet(false);
   log_startup(&a, port);
   log_start_buffering();
+  if (start_registry(&a, port, err, sizeof err) != 0) {
+    drain(&a);
+    teardown(&a);
+    log_stop_buffering();
+    return refuse(err);
+  }
 
   int sig = 0;
   while (sigwait(&stop, &sig) != 0) {

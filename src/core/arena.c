@@ -6,6 +6,9 @@
 #include <string.h>
 
 #define ARENA_ALIGN 16
+/* No call needs more in one piece (requests are capped at 4 MiB); larger asks
+ * are bugs or hostile sizes and fail cleanly instead of reaching malloc. */
+#define ARENA_MAX_ALLOC ((size_t)64 << 20)
 
 typedef struct arena_block {
   struct arena_block *next;
@@ -81,7 +84,7 @@ void arena_reset(arena *a) {
 
 void *arena_alloc(arena *a, size_t size) {
   if (size == 0) size = 1;
-  if (size > SIZE_MAX / 2) return NULL;
+  if (size > ARENA_MAX_ALLOC) return NULL;
   size = align_up(size);
   arena_block *b = a->head;
   if (b->size - b->used < size) {

@@ -162,24 +162,24 @@ int sq_conn_open(sq_conn *c, const char *path, bool writer, char *err, size_t er
       goto fail;
     }
     if (sq_migrate(c->db, err, errlen) != 0) goto fail;
-  } else if (sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK) {
-    sq_fail(c->db, "PRAGMA query_only", err, errlen);
+  } else if (sqlite3_exec(c->db,
+                          /* Readers map the file: a page read is a memory
+                           * access, not a read() into a private cache. */
+                          "PRAGMA query_only=1; PRAGMA mmap_size=268435456", NULL, NULL,
+                          NULL) != SQLITE_OK) {
+    sq_fail(c->db, "reader pragmas", err, errlen);
     goto fail;
   }
   if (sq_prepare(c->db, "BEGIN", &c->begin) || sq_prepare(c->db, "COMMIT", &c->commit) ||
       sq_prepare(c->db, "ROLLBACK", &c->rollback) ||
       sq_prepare(c->db,
-                 "SELECT p.id, p.name, p.description, p.price, p.created_us, p.updated_us,"
-                 " c.value FROM products p LEFT JOIN product_categories c"
+                 "SELECT " SQ_JOINED_COLS " FROM products p LEFT JOIN product_categories c"
                  " ON c.product_id = p.id WHERE p.id = ?1 ORDER BY c.position",
                  &c->get) ||
       sq_prepare(c->db,
                  "SELECT value FROM product_categories WHERE product_id = ?1 ORDER BY position",
                  &c->cats) ||
-      sq_prepare(c->db,
-                 "SELECT " SQ_PRODUCT_COLS " FROM products WHERE (created_us, id) > (?1, ?2)"
-                 " ORDER BY created_us, id LIMIT ?3",
-                 &c->list) ||
+      sq_prepare(c->db, SQ_PAGE_SQL("1 = 1"), &c->list) ||
       sq_prepare(c->db, "SELECT n FROM product_count", &c->count_all)) {
     sq_fail(c->db, "prepare", err, errlen);
     goto fail;
@@ -198,7 +198,7 @@ static char *col_text(sqlite3_stmt *st, int col, arena *a) {
   return arena_strndup(a, t ? (const char *)t : "", t ? (size_t)n : 0);
 }
 
-/* Fills out from a row of SQ_PRODUCT_COLS (categories not included). */
+/* Fills out from the first six columns of a SQ_JOINED_COLS row. */
 static store_status sq_row_product(sqlite3_stmt *st, arena *a, product *out) {
   memset(out, 0, sizeof(*out));
   const unsigned char *id = sqlite3_column_text(st, 0);
@@ -215,72 +215,110 @@ static store_status sq_row_product(sqlite3_stmt *st, arena *a, product *out) {
   return STORE_OK;
 }
 
+/* Appends the row's category (column 6; NULL when the product has none) to
+ * p; *cap is the capacity of p's array so far. */
+static store_status sq_row_category(sqlite3_stmt *st, int col, arena *a, product *p,
+                                    size_t *cap) {
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return STORE_OK;
+  if (p->n_categories == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 8;
+    char **grown = arena_alloc(a, ncap * sizeof(char *));
+    if (!grown) return STORE_ERROR;
+    if (*cap) memcpy(grown, p->categories, *cap * sizeof(char *));
+    p->categories = grown;
+    *cap = ncap;
+  }
+  char *v = col_text(st, col, a);
+  if (!v) return STORE_ERROR;
+  p->categories[p->n_categories++] = v;
+  return STORE_OK;
+}
+
+/* Reads joined rows into products: consecutive rows with one id are one
+ * product. Stops after `limit` products and sets *more when another
+ * follows. *n counts what is in items (capacity *cap, grown in a). */
+static store_status sq_read_products(sqlite3_stmt *st, size_t limit, arena *a, product **items,
+                                     size_t *n, size_t *cap, bool *more) {
+  size_t cat_cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    product *p = *n ? &(*items)[*n - 1] : NULL;
+    if (!p || !id || strcmp(p->id, id) != 0) {
+      if (*n == limit) {
+        if (more) *more = true;
+        return STORE_OK;
+      }
+      if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : (limit < 16 ? limit : 16);
+        product *grown = arena_alloc(a, ncap * sizeof(product));
+        if (!grown) return STORE_ERROR;
+        if (*cap) memcpy(grown, *items, *cap * sizeof(product));
+        *items = grown;
+        *cap = ncap;
+      }
+      p = &(*items)[(*n)++];
+      cat_cap = 0;
+      store_status status = sq_row_product(st, a, p);
+      if (status != STORE_OK) return status;
+    }
+    if (sq_row_category(st, 6, a, p, &cat_cap) != STORE_OK) return STORE_ERROR;
+  }
+  return rc == SQLITE_DONE ? STORE_OK : sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
+}
+
 static store_status sq_load_categories(sq_conn *c, arena *a, product *p) {
   sqlite3_stmt *st = c->cats;
   store_status status = STORE_OK;
   size_t cap = 0;
   int rc;
   sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (p->n_categories == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      char **grown = arena_alloc(a, ncap * sizeof(char *));
-      if (!grown) {
-        status = STORE_ERROR;
-        goto cleanup;
-      }
-      if (cap) memcpy(grown, p->categories, cap * sizeof(char *));
-      p->categories = grown;
-      cap = ncap;
-    }
-    char *v = col_text(st, 0, a);
-    if (!v) {
-      status = STORE_ERROR;
-      goto cleanup;
-    }
-    p->categories[p->n_categories++] = v;
-  }
-  if (rc != SQLITE_DONE) status = sq_status(rc);
-cleanup:
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && status == STORE_OK)
+    status = sq_row_category(st, 0, a, p, &cap);
+  if (status == STORE_OK && rc != SQLITE_DONE) status = sq_status(rc);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return status;
 }
 
-/* One statement (so one snapshot) for the row and its categories: a join
- * that yields the product once per category, or once with a NULL value. */
-store_status sq_load_product(sq_conn *c, const char *id, arena *a, product *out) {
-  sqlite3_stmt *st = c->get;
-  store_status status = STORE_NOT_FOUND;
+/* Reads a page (SQ_PAGE_SQL rows) and each product's categories, inside
+ * the caller's read transaction. */
+static store_status sq_read_page(sq_conn *c, sqlite3_stmt *st, size_t limit, arena *a,
+                                 store_list_result *out) {
   size_t cap = 0;
   int rc;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (status == STORE_NOT_FOUND) {
-      status = sq_row_product(st, a, out);
-      if (status != STORE_OK) goto cleanup;
+    if (out->n == limit) {
+      out->more = true;
+      return STORE_OK;
     }
-    if (sqlite3_column_type(st, 6) == SQLITE_NULL) continue;
-    if (out->n_categories == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      char **grown = arena_alloc(a, ncap * sizeof(char *));
-      if (!grown) {
-        status = STORE_ERROR;
-        goto cleanup;
-      }
-      if (cap) memcpy(grown, out->categories, cap * sizeof(char *));
-      out->categories = grown;
+    if (out->n == cap) {
+      size_t ncap = cap ? cap * 2 : (limit < 16 ? limit : 16);
+      product *grown = arena_alloc(a, ncap * sizeof(product));
+      if (!grown) return STORE_ERROR;
+      if (cap) memcpy(grown, out->items, cap * sizeof(product));
+      out->items = grown;
       cap = ncap;
     }
-    if (!(out->categories[out->n_categories++] = col_text(st, 6, a))) {
-      status = STORE_ERROR;
-      goto cleanup;
-    }
+    product *p = &out->items[out->n];
+    store_status status = sq_row_product(st, a, p);
+    if (status == STORE_OK) status = sq_load_categories(c, a, p);
+    if (status != STORE_OK) return status;
+    out->n++;
   }
-  if (rc != SQLITE_DONE) status = sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
-cleanup:
+  return rc == SQLITE_DONE ? STORE_OK : sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
+}
+
+/* One statement (so one snapshot) for the row and its categories. */
+store_status sq_load_product(sq_conn *c, const char *id, arena *a, product *out) {
+  sqlite3_stmt *st = c->get;
+  product *items = out;
+  size_t n = 0, cap = 1;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_status status = sq_read_products(st, 1, a, &items, &n, &cap, NULL);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
+  if (status == STORE_OK && n == 0) status = STORE_NOT_FOUND;
   return status;
 }
 
@@ -345,32 +383,6 @@ static int prepare_filtered(sqlite3 *db, const char *fmt, const filter_sql *fs, 
   return rc;
 }
 
-static store_status list_rows(sq_conn *c, sqlite3_stmt *st, size_t limit, arena *a,
-                              store_list_result *out) {
-  size_t cap = 0;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (out->n == limit) {
-      out->more = true;
-      break;
-    }
-    if (out->n == cap) {
-      size_t ncap = cap ? cap * 2 : (limit < 16 ? limit : 16);
-      product *grown = arena_alloc(a, ncap * sizeof(product));
-      if (!grown) return STORE_ERROR;
-      if (cap) memcpy(grown, out->items, cap * sizeof(product));
-      out->items = grown;
-      cap = ncap;
-    }
-    product *p = &out->items[out->n];
-    store_status status = sq_row_product(st, a, p);
-    if (status == STORE_OK) status = sq_load_categories(c, a, p);
-    if (status != STORE_OK) return status;
-    out->n++;
-  }
-  return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : sq_status(rc);
-}
-
 static store_status sq_list(store *base, const struct filter *f, const store_cursor *after,
                             size_t limit, arena *a, store_list_result *out) {
   sq_store *s = (sq_store *)base;
@@ -389,10 +401,7 @@ static store_status sq_list(store *base, const struct filter *f, const store_cur
   }
   rc = SQLITE_OK;
   if (own) {
-    rc = prepare_filtered(c->db,
-                          "SELECT " SQ_PRODUCT_COLS " FROM products WHERE %s"
-                          " AND (created_us, id) > (?1, ?2) ORDER BY created_us, id LIMIT ?3",
-                          &fs, a, &page);
+    rc = prepare_filtered(c->db, SQ_PAGE_SQL("%s"), &fs, a, &page);
     if (rc == SQLITE_OK)
       rc = prepare_filtered(c->db, "SELECT COUNT(*) FROM products WHERE %s", &fs, a, &count);
   } else {
@@ -407,7 +416,7 @@ static store_status sq_list(store *base, const struct filter *f, const store_cur
   sqlite3_bind_int64(page, 1, after ? after->created_us : INT64_MIN);
   sqlite3_bind_text(page, 2, after ? after->id : "", -1, SQLITE_STATIC);
   sqlite3_bind_int64(page, 3, (sqlite3_int64)limit + 1);
-  status = list_rows(c, page, limit, a, out);
+  status = sq_read_page(c, page, limit, a, out);
   if (status != STORE_OK) goto cleanup;
   rc = sqlite3_step(count);
   if (rc == SQLITE_ROW)

@@ -10,8 +10,17 @@
 
 #include "store/store.h"
 
-/* The columns every product query selects, in this order (sq_row_product). */
-#define SQ_PRODUCT_COLS "id, name, description, price, created_us, updated_us"
+/* A get returns one row per category (or one with a NULL category): the
+ * product's columns, then the category, in position order. */
+#define SQ_JOINED_COLS \
+  "p.id, p.name, p.description, p.price, p.created_us, p.updated_us, c.value"
+
+/* A keyset page: products after (?1, ?2) matching WHERE_SQL, at most ?3.
+ * WHERE_SQL sees the table as `products` (filter.h's schema contract). */
+#define SQ_PAGE_SQL(WHERE_SQL)                                                     \
+  "SELECT id, name, description, price, created_us, updated_us FROM products"     \
+  " WHERE " WHERE_SQL " AND (created_us, id) > (?1, ?2)"                          \
+  " ORDER BY created_us, id LIMIT ?3"
 
 /* One connection and the statements it keeps prepared. A connection is used
  * by one thread at a time: a reader holds it from the pool, the writer owns
@@ -21,9 +30,9 @@ typedef struct sq_conn {
   sqlite3_stmt *begin;     /* BEGIN (deferred: a read snapshot) */
   sqlite3_stmt *commit;
   sqlite3_stmt *rollback;
-  sqlite3_stmt *get;       /* one product by id, joined with its categories */
-  sqlite3_stmt *cats;      /* a product's categories in order (list pages) */
-  sqlite3_stmt *list;      /* a keyset page, no filter */
+  sqlite3_stmt *get;       /* one product by id (SQ_JOINED_COLS) */
+  sqlite3_stmt *cats;      /* a product's categories, in order */
+  sqlite3_stmt *list;      /* a keyset page, no filter (SQ_PAGE_SQL) */
   sqlite3_stmt *count_all; /* the maintained product count */
   struct sq_conn *next_free;
 } sq_conn;

@@ -62,6 +62,7 @@ static void test_calloc_zeroes_and_rejects_overflow(void **state) {
   for (int i = 0; i < 100; i++) assert_int_equal(p[i], 0);
   assert_null(arena_calloc(a, SIZE_MAX / 2, 4));
   assert_null(arena_alloc(a, SIZE_MAX - 8));
+  assert_null(arena_alloc(a, (size_t)1 << 30)); /* over the per-allocation cap */
   arena_destroy(a);
 }
 

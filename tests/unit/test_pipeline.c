@@ -66,7 +66,7 @@ static void handler_panics(call_ctx *c) {
   (void)panic_deep(10);
 }
 static void handler_forgets(call_ctx *c) { (void)c; }
-static void handler_ooms(call_ctx *c) { call_alloc(c, SIZE_MAX / 2); }
+static void handler_ooms(call_ctx *c) { call_alloc(c, (size_t)1 << 30); }
 
 static method_desc method(handler_fn h, method_policy policy) {
   method_desc m = {.path = "/test.Svc/M", .service = "test.Svc", .name = "M",

@@ -1,0 +1,364 @@
+/* The registration thread. Its life is a loop: grant a lease and put the key
+ * (a "session"), keep the lease alive on a LeaseKeepAlive stream until the
+ * stream or the lease is lost, back off, start again with a new lease. Stop
+ * cancels the stream from the main thread (the one cross-thread call, under
+ * the registry's mutex); the thread then revokes the lease and exits.
+ *
+ * Every wait is bounded: unary calls by REG_CALL_TIMEOUT_MS, backoff sleeps
+ * by a condition variable that stop signals, the stream by its cancel. */
+#include "registry/registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "registry/etcd.h"
+
+#define REG_BACKOFF_MIN_MS 500
+#define REG_BACKOFF_MAX_MS 5000
+/* Grant and Put wait this long for etcd (they wait for a connection too). */
+#define REG_CALL_TIMEOUT_MS 2000
+/* Revoking at shutdown delays the drain by at most this much. */
+#define REG_REVOKE_TIMEOUT_MS 1000
+#define REG_SEND_WAIT_MS 1000
+/* Failed attempts in a row are logged at the first and then every Nth
+ * (about once a minute at the backoff cap), so an outage does not flood. */
+#define REG_LOG_EVERY 12
+
+struct registry {
+  char **endpoints;
+  size_t n_endpoints;
+  size_t current; /* the endpoint in use; the next one after a failure */
+  char *key;
+  char *value;
+  int64_t ttl_s;
+  int64_t backoff_min_ms, backoff_max_ms;
+
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled by stop */
+  bool stopping;         /* under mu */
+  etcd_keepalive *ka;    /* the open stream, under mu, so stop can cancel it */
+};
+
+/* What the thread knows about etcd; only the thread touches it. */
+typedef struct session {
+  etcd_client *ec;
+  int64_t lease;     /* the lease our key is attached to; 0 = not registered */
+  int64_t ttl_s;     /* as granted */
+  int64_t stale;     /* a lost session's lease, revoked once a new one holds the key */
+  int failures;      /* attempts that failed in a row */
+  bool registered_before;
+} session;
+
+int64_t registry_next_backoff(int64_t current, int64_t min, int64_t max) {
+  if (current < min)
+    return min;
+  return current > max / 2 ? max : current * 2;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool is_stopping(registry *r) {
+  pthread_mutex_lock(&r->mu);
+  bool s = r->stopping;
+  pthread_mutex_unlock(&r->mu);
+  return s;
+}
+
+/* Sleeps ms, or less when stop comes; true when stopping. */
+static bool pause_for(registry *r, int64_t ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&r->mu);
+  while (!r->stopping)
+    if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
+      break;
+  bool s = r->stopping;
+  pthread_mutex_unlock(&r->mu);
+  return s;
+}
+
+static void lease_hex(int64_t id, char *buf, size_t n) {
+  snprintf(buf, n, "%" PRIx64, (uint64_t)id); /* as etcdctl prints lease IDs */
+}
+
+static void log_event(log_level level, const char *msg, const registry *r, const session *s,
+                      int64_t lease, const char *error) {
+  log_line l;
+  char hex[24];
+  log_line_begin(&l, level, msg);
+  log_line_str(&l, "key", r->key);
+  if (s->ec)
+    log_line_str(&l, "endpoint", etcd_client_endpoint(s->ec));
+  if (lease) {
+    lease_hex(lease, hex, sizeof hex);
+    log_line_str(&l, "lease_id", hex);
+  }
+  if (error)
+    log_line_str(&l, "error", error);
+  log_line_emit(&l);
+}
+
+/* A client for the current endpoint, when there is none. */
+static int connect_current(registry *r, session *s, char *err, size_t errlen) {
+  if (s->ec)
+    return 0;
+  etcd_client_options o = {
+      .endpoint = r->endpoints[r->current],
+      .wait_for_ready = true,
+      .reconnect_backoff_max_ms = (int)r->backoff_max_ms,
+  };
+  return etcd_client_create(&o, &s->ec, err, errlen);
+}
+
+/* Moves to the next endpoint (a new channel) after a failure. */
+static void rotate(registry *r, session *s) {
+  if (r->n_endpoints < 2)
+    return; /* one channel keeps reconnecting by itself */
+  etcd_client_destroy(s->ec);
+  s->ec = NULL;
+  r->current = (r->current + 1) % r->n_endpoints;
+}
+
+/* Grant a lease and put the key on it. */
+static int register_once(registry *r, session *s, char *err, size_t errlen) {
+  if (connect_current(r, s, err, errlen) != 0)
+    return -1;
+  int64_t id = 0, ttl = 0;
+  if (etcd_lease_grant(s->ec, r->ttl_s, REG_CALL_TIMEOUT_MS, &id, &ttl, err, errlen) != 0)
+    return -1;
+  /* Should the put fail, the lease holds nothing and expires by itself. */
+  if (etcd_put(s->ec, r->key, r->value, id, REG_CALL_TIMEOUT_MS, err, errlen) != 0)
+    return -1;
+  s->lease = id;
+  s->ttl_s = ttl > 0 ? ttl : r->ttl_s;
+  return 0;
+}
+
+/* Refreshes the lease every third of its TTL until the stream ends, the
+ * lease is gone, etcd stops answering for a whole TTL, or stop. *why says
+ * which (for the log). */
+static void keep_alive(registry *r, session *s, char *why, size_t whylen) {
+  etcd_keepalive *ka = NULL;
+  if (etcd_keepalive_open(s->ec, &ka, why, whylen) != 0)
+    return;
+  pthread_mutex_lock(&r->mu);
+  bool stop = r->stopping;
+  if (!stop)
+    r->ka = ka;
+  pthread_mutex_unlock(&r->mu);
+  if (stop) {
+    etcd_keepalive_close(ka, NULL, 0);
+    return;
+  }
+
+  int64_t ttl_ms = s->ttl_s * 1000;
+  int64_t interval = ttl_ms / 3 > 500 ? ttl_ms / 3 : 500;
+  int64_t next_send = now_ms(), last_reply = now_ms();
+  bool ended = false;
+  for (;;) {
+    int64_t t = now_ms();
+    if (t >= next_send) {
+      if (etcd_keepalive_send(ka, s->lease, REG_SEND_WAIT_MS) != 0) {
+        ended = true;
+        break;
+      }
+      next_send = t + interval;
+    }
+    int64_t ttl = 0, wait = next_send - now_ms();
+    etcd_keepalive_event ev = etcd_keepalive_recv(ka, wait > 0 ? wait : 1, &ttl);
+    if (ev == ETCD_KEEPALIVE_ENDED) {
+      ended = true;
+      break;
+    }
+    if (ev == ETCD_KEEPALIVE_RESPONSE) {
+      if (ttl <= 0) {
+        snprintf(why, whylen, "the lease expired");
+        break;
+      }
+      last_reply = now_ms();
+    } else if (now_ms() - last_reply > ttl_ms) {
+      snprintf(why, whylen, "no keep-alive reply for %" PRId64 " s", s->ttl_s);
+      break;
+    }
+  }
+
+  pthread_mutex_lock(&r->mu);
+  r->ka = NULL;
+  pthread_mutex_unlock(&r->mu);
+  char status[256];
+  etcd_keepalive_close(ka, status, sizeof status);
+  if (ended)
+    snprintf(why, whylen, "keep-alive stream ended: %s", status);
+}
+
+/* Best effort at the end or after a new registration; logs the outcome. */
+static void revoke(registry *r, session *s, int64_t lease, const char *what) {
+  char err[256];
+  if (etcd_lease_revoke(s->ec, lease, REG_REVOKE_TIMEOUT_MS, err, sizeof err) == 0)
+    log_event(LOG_INFO, what, r, s, lease, NULL);
+  else
+    log_event(LOG_WARN, "etcd: cannot revoke the lease", r, s, lease, err);
+}
+
+static void *registry_main(void *arg) {
+  registry *r = arg;
+  session s = {.ec = NULL};
+  int64_t backoff = 0;
+  char err[512];
+
+  while (!is_stopping(r)) {
+    if (register_once(r, &s, err, sizeof err) != 0) {
+      s.failures++;
+      backoff = registry_next_backoff(backoff, r->backoff_min_ms, r->backoff_max_ms);
+      if (s.failures == 1 || s.failures % REG_LOG_EVERY == 0) {
+        log_line l;
+        log_line_begin(&l, LOG_WARN, "etcd: registration failed, retrying");
+        log_line_str(&l, "key", r->key);
+        log_line_str(&l, "endpoint", r->endpoints[r->current]);
+        log_line_str(&l, "error", err);
+        log_line_int(&l, "attempt", s.failures);
+        log_line_int(&l, "retry_in_ms", backoff);
+        log_line_emit(&l);
+      }
+      rotate(r, &s);
+      if (pause_for(r, backoff))
+        break;
+      continue;
+    }
+    log_event(LOG_INFO, s.registered_before ? "etcd: registered again" : "etcd: registered", r,
+              &s, s.lease, NULL);
+    s.registered_before = true;
+    s.failures = 0;
+    backoff = 0;
+    if (s.stale) { /* it may still be alive in etcd; it holds nothing of ours now */
+      revoke(r, &s, s.stale, "etcd: old lease revoked");
+      s.stale = 0;
+    }
+
+    char why[320] = "stopped";
+    keep_alive(r, &s, why, sizeof why);
+    if (is_stopping(r))
+      break;
+    log_event(LOG_WARN, "etcd: registration lost, registering again", r, &s, s.lease, why);
+    s.stale = s.lease;
+    s.lease = 0;
+    backoff = registry_next_backoff(backoff, r->backoff_min_ms, r->backoff_max_ms);
+    rotate(r, &s);
+    if (pause_for(r, backoff))
+      break;
+  }
+
+  /* Stop: the key goes first, before the server drains. A lost session's
+   * lease may still hold it if etcd never noticed the loss. */
+  int64_t last = s.lease ? s.lease : s.stale;
+  if (last && connect_current(r, &s, err, sizeof err) == 0)
+    revoke(r, &s, last, "etcd: lease revoked, deregistered");
+  etcd_client_destroy(s.ec);
+  return NULL;
+}
+
+static void registry_free(registry *r) {
+  if (!r)
+    return;
+  if (r->endpoints) {
+    for (size_t i = 0; i < r->n_endpoints; i++)
+      free(r->endpoints[i]);
+    free(r->endpoints);
+  }
+  free(r->key);
+  free(r->value);
+  free(r);
+}
+
+int registry_start(const registry_options *opt, registry **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (!opt || !opt->endpoints || opt->n_endpoints == 0 || !opt->advertise ||
+      !opt->advertise[0]) {
+    snprintf(err, errlen, "etcd registration needs an endpoint and an advertise address");
+    return -1;
+  }
+  registry *r = calloc(1, sizeof *r);
+  if (!r)
+    goto oom;
+  r->ttl_s = opt->ttl_s > 0 ? opt->ttl_s : REGISTRY_DEFAULT_TTL_S;
+  r->backoff_min_ms = opt->backoff_min_ms > 0 ? opt->backoff_min_ms : REG_BACKOFF_MIN_MS;
+  r->backoff_max_ms = opt->backoff_max_ms > 0 ? opt->backoff_max_ms : REG_BACKOFF_MAX_MS;
+  if (r->backoff_max_ms < r->backoff_min_ms)
+    r->backoff_max_ms = r->backoff_min_ms;
+  r->endpoints = calloc(opt->n_endpoints, sizeof *r->endpoints);
+  if (!r->endpoints)
+    goto oom;
+  for (; r->n_endpoints < opt->n_endpoints; r->n_endpoints++)
+    if (!(r->endpoints[r->n_endpoints] = strdup(opt->endpoints[r->n_endpoints])))
+      goto oom;
+  size_t klen = strlen(REGISTRY_KEY_PREFIX) + strlen(opt->advertise) + 1;
+  r->key = malloc(klen);
+  r->value = strdup(opt->advertise);
+  if (!r->key || !r->value)
+    goto oom;
+  snprintf(r->key, klen, "%s%s", REGISTRY_KEY_PREFIX, opt->advertise);
+
+  if (strncmp(opt->advertise, "0.0.0.0:", 8) == 0 || strncmp(opt->advertise, "[::]:", 5) == 0) {
+    log_line l;
+    log_line_begin(&l, LOG_WARN, "etcd: the advertise address is a wildcard; clients cannot dial "
+                                 "it (set --advertise-addr)");
+    log_line_str(&l, "advertise_addr", opt->advertise);
+    log_line_emit(&l);
+  }
+
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0)
+    goto oom;
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(&r->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (rc != 0)
+    goto oom;
+  pthread_mutex_init(&r->mu, NULL);
+  if (pthread_create(&r->thread, NULL, registry_main, r) != 0) {
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    registry_free(r);
+    snprintf(err, errlen, "cannot start the etcd registration thread");
+    return -1;
+  }
+  *out = r;
+  return 0;
+oom:
+  registry_free(r);
+  snprintf(err, errlen, "out of memory");
+  return -1;
+}
+
+void registry_stop(registry *r) {
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->mu);
+  r->stopping = true;
+  if (r->ka)
+    etcd_keepalive_cancel(r->ka);
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->thread, NULL);
+  pthread_cond_destroy(&r->cv);
+  pthread_mutex_destroy(&r->mu);
+  registry_free(r);
+}
