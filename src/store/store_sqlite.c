@@ -198,7 +198,8 @@ static char *col_text(sqlite3_stmt *st, int col, arena *a) {
   return arena_strndup(a, t ? (const char *)t : "", t ? (size_t)n : 0);
 }
 
-/* Fills out from the first six columns of a SQ_JOINED_COLS row. */
+/* Fills out from the first six columns of a row (SQ_JOINED_COLS or
+ * SQ_PAGE_SQL: id, name, description, price, created_us, updated_us). */
 static store_status sq_row_product(sqlite3_stmt *st, arena *a, product *out) {
   memset(out, 0, sizeof(*out));
   const unsigned char *id = sqlite3_column_text(st, 0);
@@ -215,8 +216,8 @@ static store_status sq_row_product(sqlite3_stmt *st, arena *a, product *out) {
   return STORE_OK;
 }
 
-/* Appends the row's category (column 6; NULL when the product has none) to
- * p; *cap is the capacity of p's array so far. */
+/* Appends the row's category (column col; NULL in a join when the product
+ * has none) to p; *cap is the capacity of p's array so far. */
 static store_status sq_row_category(sqlite3_stmt *st, int col, arena *a, product *p,
                                     size_t *cap) {
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return STORE_OK;
@@ -232,39 +233,6 @@ static store_status sq_row_category(sqlite3_stmt *st, int col, arena *a, product
   if (!v) return STORE_ERROR;
   p->categories[p->n_categories++] = v;
   return STORE_OK;
-}
-
-/* Reads joined rows into products: consecutive rows with one id are one
- * product. Stops after `limit` products and sets *more when another
- * follows. *n counts what is in items (capacity *cap, grown in a). */
-static store_status sq_read_products(sqlite3_stmt *st, size_t limit, arena *a, product **items,
-                                     size_t *n, size_t *cap, bool *more) {
-  size_t cat_cap = 0;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    product *p = *n ? &(*items)[*n - 1] : NULL;
-    if (!p || !id || strcmp(p->id, id) != 0) {
-      if (*n == limit) {
-        if (more) *more = true;
-        return STORE_OK;
-      }
-      if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : (limit < 16 ? limit : 16);
-        product *grown = arena_alloc(a, ncap * sizeof(product));
-        if (!grown) return STORE_ERROR;
-        if (*cap) memcpy(grown, *items, *cap * sizeof(product));
-        *items = grown;
-        *cap = ncap;
-      }
-      p = &(*items)[(*n)++];
-      cat_cap = 0;
-      store_status status = sq_row_product(st, a, p);
-      if (status != STORE_OK) return status;
-    }
-    if (sq_row_category(st, 6, a, p, &cat_cap) != STORE_OK) return STORE_ERROR;
-  }
-  return rc == SQLITE_DONE ? STORE_OK : sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
 }
 
 static store_status sq_load_categories(sq_conn *c, arena *a, product *p) {
@@ -309,16 +277,23 @@ static store_status sq_read_page(sq_conn *c, sqlite3_stmt *st, size_t limit, are
   return rc == SQLITE_DONE ? STORE_OK : sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
 }
 
-/* One statement (so one snapshot) for the row and its categories. */
+/* One statement (so one snapshot) for the row and its categories: the join
+ * repeats the product on each category row. */
 store_status sq_load_product(sq_conn *c, const char *id, arena *a, product *out) {
   sqlite3_stmt *st = c->get;
-  product *items = out;
-  size_t n = 0, cap = 1;
+  store_status status = STORE_NOT_FOUND;
+  size_t cap = 0;
+  int rc;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  store_status status = sq_read_products(st, 1, a, &items, &n, &cap, NULL);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (status == STORE_NOT_FOUND) status = sq_row_product(st, a, out);
+    if (status == STORE_OK) status = sq_row_category(st, 6, a, out, &cap);
+    if (status != STORE_OK) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) status = sq_status(rc) == STORE_OK ? STORE_ERROR
+                                                                                : sq_status(rc);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  if (status == STORE_OK && n == 0) status = STORE_NOT_FOUND;
   return status;
 }
 

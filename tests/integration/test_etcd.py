@@ -144,8 +144,19 @@ class Etcd:
             key, "did not appear" if present else "was still there", timeout * h.SLOW, last))
 
 
+class Registered(h.Server):
+    """A server that leaves with SIGTERM (so it deregisters) instead of the
+    harness' kill, so that no test leaves a stale key for the next."""
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
+        finally:
+            self.cleanup()
+
+
 def server(etcd_urls, *extra, **kw):
-    return h.Server("--etcd-endpoints", etcd_urls, *extra, **kw)
+    return Registered("--etcd-endpoints", etcd_urls, *extra, **kw)
 
 
 def key_of(srv):
@@ -154,6 +165,17 @@ def key_of(srv):
 
 def msgs(srv):
     return [l.get("msg") for l in srv.log_lines() if "method" not in l]
+
+
+class etcd_cleanup:
+    def __init__(self, etcd):
+        self.etcd = etcd
+
+    def __enter__(self):
+        return self.etcd
+
+    def __exit__(self, *exc):
+        self.etcd.cleanup()
 
 
 # ---------------------------------------------------------------- tests ---
@@ -211,8 +233,9 @@ def test_advertise_addr_flag_and_env_name_the_key():
         expect_eq(kv.value, b"10.1.2.3:7000", "value")
         expect_eq(etcd.get(key_of(srv)), None, "the bound address is not registered")
     etcd.wait_key(PREFIX + "10.1.2.3:7000", present=False, timeout=3)
-    with h.Server(env={"ETCD_ENDPOINTS": etcd.url, "ADVERTISE_ADDR": "svc.example:50051"}):
+    with Registered(env={"ETCD_ENDPOINTS": etcd.url, "ADVERTISE_ADDR": "svc.example:50051"}):
         etcd.wait_key(PREFIX + "svc.example:50051")
+    etcd.wait_key(PREFIX + "svc.example:50051", present=False, timeout=3)
 
 
 def test_sigterm_revokes_the_lease_before_draining():
@@ -261,9 +284,10 @@ def test_etcd_restart_registers_again_on_a_new_lease_and_serving_goes_on():
             srv.wait_log(lambda l: l.get("msg") == "etcd: registration lost, registering again")
             # etcd is away: the server still answers.
             expect_eq(len(api.call("ListProducts").products), 0, "ListProducts while etcd is down")
+            t0 = time.monotonic()
             etcd.start()
-            new, took = etcd.wait_key(key_of(srv), timeout=20,
-                                      pred=lambda k: k.lease != kv.lease)
+            new, _ = etcd.wait_key(key_of(srv), timeout=20, pred=lambda k: k.lease != kv.lease)
+            took = time.monotonic() - t0
             expect_eq(new.value.decode(), srv.addr, "value")
             if etcd.lease_ttl(new.lease).TTL <= 0:
                 raise AssertionError("new lease not alive")
@@ -272,9 +296,27 @@ def test_etcd_restart_registers_again_on_a_new_lease_and_serving_goes_on():
             srv.wait_log(lambda l: l.get("msg") == "etcd: old lease revoked")
             if etcd.lease_ttl(kv.lease).TTL > 0:
                 raise AssertionError("the old lease is still alive")
-            print("     registered again %.1fs after etcd came back" % took)
+            print("     registered again %.1fs after etcd was started again" % took)
         finally:
             api.close()
+
+
+def test_etcd_that_hangs_is_given_up_and_registered_again():
+    """etcd stopped (SIGSTOP) for longer than the TTL: no keep-alive reply
+    for a whole TTL ends the session; after SIGCONT the key comes back on a
+    new lease."""
+    etcd = Etcd().start()
+    with etcd_cleanup(etcd), server(etcd.url) as srv:
+        kv, _ = etcd.wait_key(key_of(srv))
+        etcd.proc.send_signal(signal.SIGSTOP)
+        try:
+            line = srv.wait_log(lambda l: l.get("msg") ==
+                                "etcd: registration lost, registering again", timeout=20)
+            if "no keep-alive reply" not in line.get("error", ""):
+                raise AssertionError("reason %r" % line)
+        finally:
+            etcd.proc.send_signal(signal.SIGCONT)
+        etcd.wait_key(key_of(srv), timeout=20, pred=lambda k: k.lease != kv.lease)
 
 
 def test_etcd_down_at_start_server_serves_and_registers_when_it_comes():
@@ -287,9 +329,11 @@ def test_etcd_down_at_start_server_serves_and_registers_when_it_comes():
         line = srv.wait_log(lambda l: l.get("msg") == "etcd: registration failed, retrying")
         if not 500 <= line["retry_in_ms"] <= 5000:
             raise AssertionError("retry delay %r" % line["retry_in_ms"])
+        t0 = time.monotonic()
         late.start()
-        _, took = late.wait_key(key_of(srv), timeout=15)
-        print("     registered %.1fs after etcd started" % took)
+        late.wait_key(key_of(srv), timeout=15)
+        took = time.monotonic() - t0
+        print("     registered %.1fs after etcd was started" % took)
         expect_eq(srv.stop(), 0, "exit status")
         late.wait_key(key_of(srv), present=False, timeout=1)
     finally:
@@ -307,10 +351,11 @@ def test_second_endpoint_is_used_when_the_first_is_dead():
 
 
 def test_discover_finds_and_calls_a_registered_server():
-    etcd = E["etcd"]
     client = os.path.join(h.BIN, "product-client")
     secret = "d" * 40
-    with server(etcd.url, secret=secret) as a, server(etcd.url, secret=secret) as b:
+    etcd = Etcd().start()  # its own: only these two servers are registered
+    with etcd_cleanup(etcd), server(etcd.url, secret=secret) as a, \
+            server(etcd.url, secret=secret) as b:
         etcd.wait_key(key_of(a))
         etcd.wait_key(key_of(b))
         tok = h.make_token(secret, sub="disc")
@@ -398,6 +443,7 @@ if __name__ == "__main__":
             test_sigterm_revokes_the_lease_before_draining,
             test_kill9_key_expires_within_the_ttl,
             test_etcd_restart_registers_again_on_a_new_lease_and_serving_goes_on,
+            test_etcd_that_hangs_is_given_up_and_registered_again,
             test_etcd_down_at_start_server_serves_and_registers_when_it_comes,
             test_second_endpoint_is_used_when_the_first_is_dead,
             test_discover_finds_and_calls_a_registered_server,

@@ -262,7 +262,9 @@ def test_tls_1_1_is_refused_and_1_2_and_1_3_work():
         for v, name in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
             rc, out = s_client(srv.addr, v, "-alpn", "h2", "-CAfile", pki("ca.crt"))
             expect_eq(rc, 0, "s_client %s:\n%s" % (v, out[-800:]))
-            expect_in(out, "Protocol  : " + name, "Verify return code: 0 (ok)")
+            # "New, ..." is printed at the handshake (the session block with
+            # "Protocol :" may be missing in TLS 1.3 when the ticket is late).
+            expect_in(out, "New, %s, Cipher is " % name, "Verify return code: 0 (ok)")
         # SECLEVEL=0 lets the local client really offer TLS 1.1, so that the
         # refusal is the server's.
         rc, out = s_client(srv.addr, "-tls1_1", "-alpn", "h2", "-cipher", "DEFAULT@SECLEVEL=0")

@@ -1,0 +1,83 @@
+#ifndef PRODUCT_STORE_STORE_POSTGRES_INTERNAL_H
+#define PRODUCT_STORE_STORE_POSTGRES_INTERNAL_H
+/* Shared between store_postgres.c (connections, pool, probe, schema, open)
+ * and store_postgres_ops.c (the five operations). Private to those two. */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* One pooled connection: used by one call at a time. db is NULL while it is
+ * not connected; it (re)connects on the next use once PostgreSQL answers. */
+typedef struct pg_conn {
+  PGconn *db;
+  struct pg_conn *next_free;
+} pg_conn;
+
+#define PG_MAX_PARAMS 8 /* connection keywords we pass besides the URI */
+
+typedef struct pg_store {
+  store base;
+  char *uri;      /* as given; handed to libpq as dbname with expand_dbname */
+  char *safe_uri; /* the URI with its password redacted, for log lines */
+  const char *kw[PG_MAX_PARAMS + 1], *val[PG_MAX_PARAMS + 1];
+  char connect_timeout[16];
+
+  pthread_mutex_t pool_mu;
+  pthread_cond_t pool_cv;
+  pg_conn *conns;
+  size_t n_conns;
+  pg_conn *free_list;
+
+  /* up: PostgreSQL answered the probe's last query and the schema is
+   * current. Calls reconnect a pooled connection only while up; otherwise
+   * they fail fast with STORE_UNAVAILABLE. */
+  atomic_bool up;
+  atomic_bool migrated;
+  atomic_llong probe_started_ns; /* monotonic; 0 when no probe runs */
+
+  pthread_t prober;
+  bool prober_started;
+  pthread_mutex_t probe_mu;
+  pthread_cond_t probe_cv; /* CLOCK_MONOTONIC */
+  bool stopping, kicked;
+  PGconn *probe_db; /* the probe's own connection (never pooled) */
+  bool down_logged; /* the current outage has been logged */
+} pg_store;
+
+/* Connects with the store's parameters; the result may be in
+ * CONNECTION_BAD state (never NULL unless out of memory). Also sets the
+ * session up (extra_float_digits) and, when `prepare`, prepares the
+ * statements of store_postgres_ops.c. Returns NULL on any failure, with the
+ * first line of libpq's message in why. */
+PGconn *pg_connect(pg_store *s, bool prepare, char *why, size_t whylen);
+
+/* Prepares every named statement store_postgres_ops.c uses on db. */
+int pg_prepare_statements(PGconn *db);
+
+/* The status a failed result means: UNAVAILABLE for a lost connection or a
+ * transient server state (shutdown, too many connections, serialization
+ * failure, read-only standby), ERROR otherwise. r may be NULL. */
+store_status pg_classify(PGconn *db, const PGresult *r);
+
+/* A pooled connection that is connected and prepared, or NULL with *st set
+ * (STORE_UNAVAILABLE while PostgreSQL does not answer). */
+pg_conn *pg_acquire(pg_store *s, store_status *st);
+/* Returns c to the pool. A connection left inside a transaction is rolled
+ * back; one that is broken is closed (it reconnects on its next use) and
+ * the probe is woken to look at PostgreSQL at once. */
+void pg_release(pg_store *s, pg_conn *c);
+
+/* The operations (store_postgres_ops.c). */
+store_status pg_create(store *base, const product *p);
+store_status pg_get(store *base, const char *id, arena *a, product *out);
+store_status pg_update(store *base, const char *id, const product_patch *patch, arena *a,
+                       product *out);
+store_status pg_remove(store *base, const char *id);
+store_status pg_list(store *base, const struct filter *f, const store_cursor *after,
+                     size_t limit, arena *a, store_list_result *out);
+
+#endif

@@ -1,0 +1,189 @@
+/* Tests for registry/registry.c and registry/etcd.c without an etcd (the
+ * integration test test_etcd.py has a real one): the backoff sequence, bad
+ * options, a stop that comes while etcd cannot be reached (bounded, nothing
+ * leaked), and etcd calls to a port that refuses connections. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "core/rpc_status.h"
+#include "registry/etcd.h"
+#include "registry/registry.h"
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A loopback port with nothing listening (bound, then closed). */
+static int closed_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static void test_backoff_doubles_from_min_and_stops_at_max(void **state) {
+  (void)state;
+  int64_t b = 0;
+  const int64_t want[] = {500, 1000, 2000, 4000, 5000, 5000};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    b = registry_next_backoff(b, 500, 5000);
+    assert_int_equal(b, want[i]);
+  }
+  /* A cap that is not a power-of-two multiple is still reached exactly. */
+  assert_int_equal(registry_next_backoff(3000, 500, 5000), 5000);
+  assert_int_equal(registry_next_backoff(INT64_MAX / 2 + 1, 500, INT64_MAX), INT64_MAX);
+}
+
+static void test_start_refuses_missing_endpoint_or_address(void **state) {
+  (void)state;
+  char err[200];
+  registry *r = NULL;
+  const char *eps[] = {"http://127.0.0.1:1"};
+  registry_options no_eps = {.endpoints = eps, .n_endpoints = 0, .advertise = "h:1"};
+  assert_int_not_equal(registry_start(&no_eps, &r, err, sizeof err), 0);
+  assert_null(r);
+  assert_true(strlen(err) > 0);
+  registry_options no_addr = {.endpoints = eps, .n_endpoints = 1, .advertise = ""};
+  assert_int_not_equal(registry_start(&no_addr, &r, err, sizeof err), 0);
+  assert_null(r);
+  registry_stop(NULL); /* a no-op */
+}
+
+/* etcd cannot be reached: the thread retries; stop still returns within the
+ * bound of one call in flight (2 s), with nothing left behind. */
+static void test_stop_while_etcd_is_unreachable_is_bounded(void **state) {
+  (void)state;
+  char ep[64], err[200];
+  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", closed_port());
+  const char *eps[] = {ep};
+  registry_options o = {.endpoints = eps, .n_endpoints = 1, .advertise = "127.0.0.1:50051",
+                        .backoff_min_ms = 50, .backoff_max_ms = 100};
+  registry *r = NULL;
+  assert_int_equal(registry_start(&o, &r, err, sizeof err), 0);
+  assert_non_null(r);
+  usleep(300 * 1000); /* a few failed attempts and backoff sleeps */
+  int64_t t0 = now_ms();
+  registry_stop(r);
+  assert_true(now_ms() - t0 < 3000);
+}
+
+/* Two endpoints, both dead, and an IPv6 advertise address: a clean stop. */
+static void test_stop_with_two_dead_endpoints_is_clean(void **state) {
+  (void)state;
+  char a[64], b[64], err[200];
+  snprintf(a, sizeof a, "http://127.0.0.1:%d", closed_port());
+  snprintf(b, sizeof b, "127.0.0.1:%d", closed_port());
+  const char *eps[] = {a, b};
+  registry_options o = {.endpoints = eps, .n_endpoints = 2, .advertise = "[::1]:50051",
+                        .backoff_min_ms = 20, .backoff_max_ms = 40};
+  registry *r = NULL;
+  assert_int_equal(registry_start(&o, &r, err, sizeof err), 0);
+  usleep(300 * 1000);
+  registry_stop(r);
+}
+
+static void test_etcd_calls_to_a_closed_port_are_unavailable(void **state) {
+  (void)state;
+  char ep[64], err[300];
+  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", closed_port());
+  etcd_client_options o = {.endpoint = ep, .wait_for_ready = false};
+  etcd_client *e = NULL;
+  assert_int_equal(etcd_client_create(&o, &e, err, sizeof err), 0);
+  assert_string_equal(etcd_client_endpoint(e), ep);
+
+  int64_t id = 0, ttl = 0;
+  assert_int_equal(etcd_lease_grant(e, 10, 2000, &id, &ttl, err, sizeof err), RPC_UNAVAILABLE);
+  assert_non_null(strstr(err, "LeaseGrant"));
+  assert_int_equal(etcd_put(e, "/k", "v", 0, 2000, err, sizeof err), RPC_UNAVAILABLE);
+  assert_int_equal(etcd_lease_revoke(e, 1, 2000, err, sizeof err), RPC_UNAVAILABLE);
+  etcd_kv *kvs = NULL;
+  size_t n = 7;
+  assert_int_equal(etcd_range_prefix(e, "/services/", 0, 2000, &kvs, &n, err, sizeof err),
+                   RPC_UNAVAILABLE);
+  assert_null(kvs);
+  assert_int_equal(n, 0);
+
+  /* The keep-alive stream ends (it does not hang) and reports why. */
+  etcd_keepalive *k = NULL;
+  assert_int_equal(etcd_keepalive_open(e, &k, err, sizeof err), 0);
+  etcd_keepalive_send(k, 1, 2000); /* may fail already: the stream is dead */
+  int64_t got = 0;
+  assert_int_equal(etcd_keepalive_recv(k, 5000, &got), ETCD_KEEPALIVE_ENDED);
+  etcd_keepalive_close(k, err, sizeof err);
+  assert_non_null(strstr(err, "UNAVAILABLE"));
+  etcd_client_destroy(e);
+}
+
+/* A stream cancelled while its receive waits ends at once. */
+static void test_keepalive_cancel_ends_a_waiting_receive(void **state) {
+  (void)state;
+  /* A listener that accepts TCP but never speaks HTTP/2: the call hangs. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  char ep[64], err[300];
+  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", ntohs(a.sin_port));
+
+  etcd_client_options o = {.endpoint = ep, .wait_for_ready = true};
+  etcd_client *e = NULL;
+  assert_int_equal(etcd_client_create(&o, &e, err, sizeof err), 0);
+  etcd_keepalive *k = NULL;
+  assert_int_equal(etcd_keepalive_open(e, &k, err, sizeof err), 0);
+  int64_t ttl = 0;
+  assert_int_equal(etcd_keepalive_recv(k, 200, &ttl), ETCD_KEEPALIVE_TIMEOUT);
+  etcd_keepalive_cancel(k);
+  int64_t t0 = now_ms();
+  assert_int_equal(etcd_keepalive_recv(k, 10000, &ttl), ETCD_KEEPALIVE_ENDED);
+  assert_true(now_ms() - t0 < 2000);
+  etcd_keepalive_close(k, err, sizeof err);
+  assert_non_null(strstr(err, "CANCELLED"));
+  etcd_client_destroy(e);
+  close(fd);
+}
+
+static void test_client_refuses_an_empty_endpoint(void **state) {
+  (void)state;
+  char err[200];
+  etcd_client *e = NULL;
+  etcd_client_options o = {.endpoint = ""};
+  assert_int_not_equal(etcd_client_create(&o, &e, err, sizeof err), 0);
+  assert_null(e);
+  etcd_client_options slash = {.endpoint = "http:///x"};
+  assert_int_not_equal(etcd_client_create(&slash, &e, err, sizeof err), 0);
+  assert_null(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_backoff_doubles_from_min_and_stops_at_max),
+      cmocka_unit_test(test_start_refuses_missing_endpoint_or_address),
+      cmocka_unit_test(test_stop_while_etcd_is_unreachable_is_bounded),
+      cmocka_unit_test(test_stop_with_two_dead_endpoints_is_clean),
+      cmocka_unit_test(test_etcd_calls_to_a_closed_port_are_unavailable),
+      cmocka_unit_test(test_keepalive_cancel_ends_a_waiting_receive),
+      cmocka_unit_test(test_client_refuses_an_empty_endpoint),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
