@@ -26,6 +26,7 @@
 #include "store/page_token.h"
 #include "store/store.h"
 #include "transport/grpc_log.h"
+#include "transport/grpc_tuning.h"
 #include "transport/health.h"
 #include "transport/server.h"
 #include "transport/tls.h"
@@ -76,11 +77,27 @@ static int write_ready_file(const char *path, const config_addr *listen, int por
   return 0;
 }
 
+typedef struct worker_layout {
+  int queues;
+  int threads_per_queue;
+} worker_layout;
+
+/* Sized from the CPU affinity mask (taskset), not the machine. The memory
+ * store never blocks: one queue per thread, one thread per CPU, so all of a
+ * call's events stay on one thread (the fastest layout measured, see
+ * docs/performance.md). Durable stores block in handlers (fsync, network):
+ * one shared queue polled by two threads per CPU lets a free thread take
+ * calls queued behind a blocked one. */
+static worker_layout layout_for(const config *cfg) {
+  int cpus = rpc_cpu_count();
+  if (strcmp(cfg->store_spec, "memory") == 0)
+    return (worker_layout){.queues = cfg->threads > 0 ? cfg->threads : cpus, .threads_per_queue = 1};
+  return (worker_layout){.queues = 1, .threads_per_queue = cfg->threads > 0 ? cfg->threads : 2 * cpus};
+}
+
 static int threads_for(const config *cfg) {
-  if (cfg->threads > 0) return cfg->threads;
-  /* Handlers may block on storage: a shared queue polled by two threads per
-   * CPU lets a free thread take calls queued behind a blocked one. */
-  return 2 * rpc_cpu_count();
+  worker_layout w = layout_for(cfg);
+  return w.queues * w.threads_per_queue;
 }
 
 static void log_startup(const app *a, int port) {
@@ -134,7 +151,8 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .health = a->health, .metrics = a->metrics,
   };
 
-  if (rpc_workers_create(1, threads_for(cfg), &a->workers) != 0) {
+  worker_layout wl = layout_for(cfg);
+  if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
     snprintf(err, errlen, "cannot create completion queues");
     return -1;
   }
@@ -256,6 +274,7 @@ int main(int argc, char **argv) {
   log_set_format(a.cfg->log_format);
 
   grpc_log_install();
+  grpc_tuning_apply();
   grpc_log_set_quiet(true); /* until serving: our own line says why start-up failed */
   grpc_init();
   a.grpc_up = true;

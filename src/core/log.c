@@ -237,10 +237,39 @@ void log_line_str(log_line *l, const char *key, const char *val) {
   log_line_strn(l, key, val, val ? strlen(val) : 0);
 }
 
+/* Decimal digits of v, right-aligned ending at end; returns the start.
+ * Hand-rolled: snprintf's float and integer paths cost more than the rest
+ * of a log line (measured with perf on GetProduct). */
+static char *format_u64(uint64_t v, char *end) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return end;
+}
+
 void log_line_int(log_line *l, const char *key, int64_t val) {
+  char num[24];
+  char *end = num + sizeof num;
+  uint64_t mag = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
+  char *p = format_u64(mag, end);
+  if (val < 0) *--p = '-';
+  if (put_key(l, key)) put(l, p, (size_t)(end - p));
+}
+
+void log_line_fixed(log_line *l, const char *key, int64_t val, int decimals) {
   char num[32];
-  int n = snprintf(num, sizeof num, "%lld", (long long)val);
-  if (put_key(l, key)) put(l, num, (size_t)n);
+  char *end = num + sizeof num;
+  uint64_t mag = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
+  char *p = end;
+  for (int i = 0; i < decimals; i++) {
+    *--p = (char)('0' + mag % 10);
+    mag /= 10;
+  }
+  if (decimals > 0) *--p = '.';
+  p = format_u64(mag, p);
+  if (val < 0) *--p = '-';
+  if (put_key(l, key)) put(l, p, (size_t)(end - p));
 }
 
 void log_line_double(log_line *l, const char *key, double val, int decimals) {

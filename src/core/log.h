@@ -31,6 +31,9 @@ void log_line_str(log_line *l, const char *key, const char *val);
 void log_line_strn(log_line *l, const char *key, const char *val, size_t len);
 void log_line_int(log_line *l, const char *key, int64_t val);
 void log_line_double(log_line *l, const char *key, double val, int decimals);
+/* val / 10^decimals printed exactly, e.g. (1234, 3) -> 1.234: the cheap way to
+ * print a duration kept as an integer. */
+void log_line_fixed(log_line *l, const char *key, int64_t val, int decimals);
 void log_line_bool(log_line *l, const char *key, bool val);
 /* Finishes the line and writes it to stderr in one piece. */
 void log_line_emit(log_line *l);

@@ -45,7 +45,7 @@ void server_log_call(const char *method, size_t method_len, rpc_code code, int64
   log_line_begin(&l, level, NULL);
   log_line_strn(&l, "method", method, method_len);
   log_line_str(&l, "code", rpc_code_name(code));
-  log_line_double(&l, "duration_ms", (double)(clock_mono_ns() - start_ns) / 1e6, 3);
+  log_line_fixed(&l, "duration_ms", (clock_mono_ns() - start_ns) / 1000, 3);
   log_line_str(&l, "peer", peer ? peer : "");
   if (detail) log_line_str(&l, "error", detail);
   log_line_emit(&l);

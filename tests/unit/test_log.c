@@ -52,6 +52,10 @@ static void test_json_line_has_time_level_and_fields(void **state) {
   log_line_str(&l, "method", "/a.B/C");
   log_line_int(&l, "n", -42);
   log_line_double(&l, "ms", 1.5, 3);
+  log_line_fixed(&l, "f1", 1234, 3);
+  log_line_fixed(&l, "f2", 5, 3);
+  log_line_fixed(&l, "f3", -1500, 3);
+  log_line_int(&l, "big", INT64_MIN);
   log_line_emit(&l);
   char *out = captured();
   json_error_t err;
@@ -62,6 +66,8 @@ static void test_json_line_has_time_level_and_fields(void **state) {
   assert_string_equal(json_string_value(json_object_get(j, "method")), "/a.B/C");
   assert_int_equal(json_integer_value(json_object_get(j, "n")), -42);
   assert_true(json_real_value(json_object_get(j, "ms")) == 1.5);
+  assert_non_null(strstr(out, "\"f1\":1.234,\"f2\":0.005,\"f3\":-1.500,"));
+  assert_non_null(strstr(out, "\"big\":-9223372036854775808"));
   const char *t = json_string_value(json_object_get(j, "time"));
   assert_int_equal(strlen(t), strlen("2026-11-25T07:00:00.123456Z"));
   assert_int_equal(t[strlen(t) - 1], 'Z');

@@ -1,0 +1,479 @@
+/* The PostgreSQL backend ("--store postgres://..."): one catalog shared by
+ * many replicas. This file: connections, the pool, the probe, the schema and
+ * open/close; the five operations are in store_postgres_ops.c.
+ *
+ * The URI goes to libpq as given (PQconnectdbParams with expand_dbname), so
+ * sslmode, host=/run/postgresql sockets, multiple hosts and the PG*
+ * environment variables behave as in psql. Around it we pass only defaults
+ * the URI or environment can override (connect_timeout, application_name)
+ * and one setting it cannot (client_encoding UTF8: our strings are UTF-8).
+ *
+ * Availability: a PostgreSQL that does not answer never stops the server.
+ * A probe thread owns the question "does it answer?": every
+ * STORE_POSTGRES_PROBE_MS (and at once when a call lost its connection) it
+ * runs SELECT 1 on its own connection, first bringing the schema up to date
+ * if that has not happened yet. healthy() reports its answer (so health can
+ * say NOT_SERVING), and while the answer is no, calls that would need a new
+ * connection fail fast with STORE_UNAVAILABLE instead of each waiting for a
+ * connect timeout. A pooled connection that PostgreSQL closed (restart,
+ * failover) is noticed before use and replaced; a call whose connection dies
+ * under it gets STORE_UNAVAILABLE, never a guess.
+ *
+ * Schema: the same schema_version table and forward-migration scheme as the
+ * SQLite backend, applied in one transaction under an advisory lock, so
+ * replicas that start together do not race to create tables. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "store/store_backends.h"
+#include "store/store_postgres.h"
+#include "store/store_postgres_internal.h"
+
+#define PG_DEFAULT_POOL 4
+#define PG_MAX_POOL 64
+#define PG_CONNECT_TIMEOUT_S "5"
+/* A probe that has not come back within this long counts as "no answer"
+ * (a host that drops packets makes connect or SELECT 1 hang). */
+#define PG_PROBE_STUCK_NS (3 * INT64_C(1000000000))
+/* However often calls wake the probe, it runs at most this often. */
+#define PG_PROBE_MIN_GAP_MS 200
+
+/* Forward migrations: migration k takes a database from version k-1 to k.
+ * Never edit a released one; append. Names and columns are the schema
+ * contract in filter.h. Ids and categories compare byte-wise (COLLATE "C"),
+ * as in the other backends, whatever the database's locale; names and
+ * descriptions keep the default (deterministic) collation. */
+static const char *const pg_migrations[STORE_POSTGRES_SCHEMA_VERSION] = {
+    /* 1: products and their ordered categories; deleting a product deletes
+     * its categories in the same statement. */
+    "CREATE TABLE products ("
+    "  id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  price DOUBLE PRECISION NOT NULL,"
+    "  created_us BIGINT NOT NULL,"
+    "  updated_us BIGINT NOT NULL);"
+    "CREATE INDEX products_by_created ON products (created_us, id);"
+    "CREATE TABLE product_categories ("
+    "  product_id TEXT COLLATE \"C\" NOT NULL REFERENCES products (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL,"
+    "  value TEXT COLLATE \"C\" NOT NULL,"
+    "  PRIMARY KEY (product_id, position));"
+    "CREATE INDEX product_categories_by_value ON product_categories (value, product_id);",
+};
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The first line of a libpq message (they end in '\n' and may run on). */
+static void first_line(char *out, size_t outlen, const char *msg) {
+  if (!out || outlen == 0) return;
+  if (!msg || !*msg) msg = "no answer";
+  size_t n = strcspn(msg, "\n");
+  if (n >= outlen) n = outlen - 1;
+  memcpy(out, msg, n);
+  out[n] = '\0';
+}
+
+/* Server notices (CREATE ... IF NOT EXISTS and the like) would otherwise be
+ * printed on stderr by libpq, where every line must be one JSON object. */
+static void pg_ignore_notice(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
+store_status pg_classify(PGconn *db, const PGresult *r) {
+  if (!db || PQstatus(db) != CONNECTION_OK) return STORE_UNAVAILABLE;
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  if (!state) return r ? STORE_ERROR : STORE_UNAVAILABLE;
+  /* 08: connection exception; 53: insufficient resources (too many
+   * connections, disk full); 57: operator intervention (shutdown, cannot
+   * connect now, statement timeout); 40001/40P01: retry the transaction;
+   * 25006: a read-only standby (mid-failover). */
+  if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+      strncmp(state, "57", 2) == 0 || strcmp(state, "40001") == 0 ||
+      strcmp(state, "40P01") == 0 || strcmp(state, "25006") == 0)
+    return STORE_UNAVAILABLE;
+  return STORE_ERROR;
+}
+
+PGconn *pg_connect(pg_store *s, bool prepare, char *why, size_t whylen) {
+  PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
+  if (!db) {
+    first_line(why, whylen, "out of memory");
+    return NULL;
+  }
+  PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
+  bool ok = PQstatus(db) == CONNECTION_OK;
+  if (ok) {
+    /* Doubles as text round-trip exactly only with extra_float_digits > 0
+     * (the default since PostgreSQL 12; older servers default to 0). */
+    PGresult *r = PQexec(db, "SET extra_float_digits = 3");
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+  }
+  if (ok && prepare) ok = pg_prepare_statements(db) == 0;
+  if (!ok) {
+    first_line(why, whylen, PQerrorMessage(db));
+    PQfinish(db);
+    return NULL;
+  }
+  return db;
+}
+
+/* Whether an idle connection is still there. PostgreSQL closes the socket
+ * when it shuts down or restarts: then the socket reads EOF (often after a
+ * FATAL message), which libpq turns into CONNECTION_BAD. Nothing has been
+ * sent on it yet, so replacing it is safe. */
+static bool pg_alive(PGconn *db) {
+  if (PQstatus(db) != CONNECTION_OK) return false;
+  struct pollfd p = {.fd = PQsocket(db), .events = POLLIN};
+  if (p.fd < 0) return false;
+  int n = poll(&p, 1, 0);
+  if (n == 0) return true;
+  if (n < 0) return errno == EINTR;
+  if (!PQconsumeInput(db)) return false;
+  PGnotify *note;
+  while ((note = PQnotifies(db)) != NULL) PQfreemem(note);
+  return PQstatus(db) == CONNECTION_OK;
+}
+
+static void pg_kick(pg_store *s) {
+  pthread_mutex_lock(&s->probe_mu);
+  s->kicked = true;
+  pthread_cond_signal(&s->probe_cv);
+  pthread_mutex_unlock(&s->probe_mu);
+}
+
+pg_conn *pg_acquire(pg_store *s, store_status *st) {
+  pthread_mutex_lock(&s->pool_mu);
+  while (!s->free_list) pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+  pg_conn *c = s->free_list;
+  s->free_list = c->next_free;
+  pthread_mutex_unlock(&s->pool_mu);
+  if (c->db && !pg_alive(c->db)) {
+    PQfinish(c->db);
+    c->db = NULL;
+    pg_kick(s);
+  }
+  if (!c->db && atomic_load(&s->up)) {
+    char why[256];
+    c->db = pg_connect(s, true, why, sizeof why);
+    if (!c->db) pg_kick(s);
+  }
+  if (!c->db) {
+    pg_release(s, c);
+    *st = STORE_UNAVAILABLE;
+    return NULL;
+  }
+  *st = STORE_OK;
+  return c;
+}
+
+void pg_release(pg_store *s, pg_conn *c) {
+  if (c->db && PQstatus(c->db) == CONNECTION_OK &&
+      PQtransactionStatus(c->db) != PQTRANS_IDLE) {
+    PGresult *r = PQexec(c->db, "ROLLBACK");
+    PQclear(r);
+  }
+  if (c->db &&
+      (PQstatus(c->db) != CONNECTION_OK || PQtransactionStatus(c->db) != PQTRANS_IDLE)) {
+    PQfinish(c->db);
+    c->db = NULL;
+    pg_kick(s);
+  }
+  pthread_mutex_lock(&s->pool_mu);
+  c->next_free = s->free_list;
+  s->free_list = c;
+  pthread_cond_signal(&s->pool_cv);
+  pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* ---------------------------------------------------------------- schema --- */
+
+typedef enum pg_migrate_result { PG_MIGRATED, PG_MIGRATE_UNAVAILABLE, PG_MIGRATE_FAILED } pg_migrate_result;
+
+/* Runs sql; true when it ended with `want`. On failure fills why and *res. */
+static bool exec_step(PGconn *db, const char *sql, ExecStatusType want, PGresult **keep,
+                      char *why, size_t whylen, pg_migrate_result *res) {
+  PGresult *r = PQexec(db, sql);
+  bool ok = PQresultStatus(r) == want;
+  if (!ok) {
+    first_line(why, whylen, r && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r)
+                                                              : PQerrorMessage(db));
+    *res = pg_classify(db, r) == STORE_UNAVAILABLE ? PG_MIGRATE_UNAVAILABLE : PG_MIGRATE_FAILED;
+  }
+  if (ok && keep)
+    *keep = r;
+  else
+    PQclear(r);
+  return ok;
+}
+
+/* Brings the schema to STORE_POSTGRES_SCHEMA_VERSION in one transaction
+ * (PostgreSQL's DDL is transactional: a failure leaves the old version).
+ * The transaction-scoped advisory lock makes concurrent starts take turns;
+ * the second one finds the work done. It is released by COMMIT or ROLLBACK,
+ * also when the connection dies. */
+static pg_migrate_result pg_migrate(PGconn *db, char *why, size_t whylen) {
+  pg_migrate_result res = PG_MIGRATE_FAILED;
+  PGresult *r = NULL;
+  char sql[320];
+  snprintf(sql, sizeof sql,
+           "BEGIN; SELECT pg_advisory_xact_lock(%lld);"
+           " CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+           " SELECT COALESCE(MAX(version), 0) FROM schema_version",
+           (long long)STORE_POSTGRES_MIGRATION_LOCK);
+  if (!exec_step(db, sql, PGRES_TUPLES_OK, &r, why, whylen, &res)) goto fail;
+  long version = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+  PQclear(r);
+  if (version < 0 || version > STORE_POSTGRES_SCHEMA_VERSION) {
+    snprintf(why, whylen, "the database is at schema version %ld, newer than this build (%d)",
+             version, STORE_POSTGRES_SCHEMA_VERSION);
+    res = PG_MIGRATE_FAILED;
+    goto fail;
+  }
+  for (long v = version + 1; v <= STORE_POSTGRES_SCHEMA_VERSION; v++)
+    if (!exec_step(db, pg_migrations[v - 1], PGRES_COMMAND_OK, NULL, why, whylen, &res))
+      goto fail;
+  if (version < STORE_POSTGRES_SCHEMA_VERSION) {
+    snprintf(sql, sizeof sql,
+             "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (%d)",
+             STORE_POSTGRES_SCHEMA_VERSION);
+    if (!exec_step(db, sql, PGRES_COMMAND_OK, NULL, why, whylen, &res)) goto fail;
+  }
+  if (!exec_step(db, "COMMIT", PGRES_COMMAND_OK, NULL, why, whylen, &res)) goto fail;
+  return PG_MIGRATED;
+fail:
+  if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE)
+    PQclear(PQexec(db, "ROLLBACK"));
+  return res;
+}
+
+/* ----------------------------------------------------------------- probe --- */
+
+/* One look at PostgreSQL through the probe's connection: connect if needed,
+ * migrate if not done yet, SELECT 1. *hard is set when the schema cannot be
+ * brought up to date for a reason other than availability. */
+static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
+  bool ok = false;
+  *hard = false;
+  atomic_store(&s->probe_started_ns, (long long)now_ns());
+  if (s->probe_db && !pg_alive(s->probe_db)) {
+    PQfinish(s->probe_db);
+    s->probe_db = NULL;
+  }
+  if (!s->probe_db) s->probe_db = pg_connect(s, false, why, whylen);
+  if (s->probe_db) {
+    if (!atomic_load(&s->migrated)) {
+      pg_migrate_result m = pg_migrate(s->probe_db, why, whylen);
+      if (m == PG_MIGRATED) atomic_store(&s->migrated, true);
+      *hard = m == PG_MIGRATE_FAILED;
+    }
+    if (atomic_load(&s->migrated)) {
+      PGresult *r = PQexec(s->probe_db, "SELECT 1");
+      ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+      if (!ok) first_line(why, whylen, PQerrorMessage(s->probe_db));
+      PQclear(r);
+    }
+    if (PQstatus(s->probe_db) != CONNECTION_OK) {
+      PQfinish(s->probe_db);
+      s->probe_db = NULL;
+    }
+  }
+  atomic_store(&s->probe_started_ns, 0);
+  return ok;
+}
+
+/* Records the probe's answer; logs each outage once, and the recovery. */
+static void set_up(pg_store *s, bool up, const char *why) {
+  bool was = atomic_exchange(&s->up, up);
+  if (up == was && (up || s->down_logged)) return;
+  log_line l;
+  if (up) {
+    log_line_begin(&l, LOG_INFO, "store: postgres answers again; serving");
+  } else {
+    log_line_begin(&l, LOG_WARN, "store: postgres does not answer; calls get UNAVAILABLE");
+    log_line_str(&l, "error", why);
+  }
+  log_line_str(&l, "store", s->safe_uri);
+  log_line_emit(&l);
+  s->down_logged = !up;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  int64_t ns = ts->tv_nsec + (ms % 1000) * 1000000;
+  ts->tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+  ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+static void *prober_main(void *arg) {
+  pg_store *s = arg;
+  char why[256];
+  pthread_mutex_lock(&s->probe_mu);
+  while (!s->stopping) {
+    s->kicked = false;
+    pthread_mutex_unlock(&s->probe_mu);
+    bool hard = false;
+    why[0] = '\0';
+    set_up(s, probe_once(s, why, sizeof why, &hard), why);
+    pthread_mutex_lock(&s->probe_mu);
+    /* A short gap however often calls kick, then up to a full period. */
+    struct timespec gap, period;
+    deadline_after(&gap, PG_PROBE_MIN_GAP_MS);
+    deadline_after(&period, STORE_POSTGRES_PROBE_MS);
+    while (!s->stopping && pthread_cond_timedwait(&s->probe_cv, &s->probe_mu, &gap) == 0) {
+    }
+    while (!s->stopping && !s->kicked &&
+           pthread_cond_timedwait(&s->probe_cv, &s->probe_mu, &period) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&s->probe_mu);
+  return NULL;
+}
+
+/* ------------------------------------------------------------ the store --- */
+
+static store_status pg_flush(store *base) {
+  /* A COMMIT that returned is as durable as the server's synchronous_commit
+   * makes it; nothing is buffered on our side. */
+  (void)base;
+  return STORE_OK;
+}
+
+static bool pg_healthy(store *base) {
+  pg_store *s = (pg_store *)base;
+  long long started = atomic_load(&s->probe_started_ns);
+  if (started != 0 && now_ns() - started > PG_PROBE_STUCK_NS) return false;
+  return atomic_load(&s->up);
+}
+
+static void pg_destroy(store *base) {
+  pg_store *s = (pg_store *)base;
+  if (s->prober_started) {
+    pthread_mutex_lock(&s->probe_mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->probe_cv);
+    pthread_mutex_unlock(&s->probe_mu);
+    pthread_join(s->prober, NULL);
+  }
+  for (size_t i = 0; i < s->n_conns; i++)
+    if (s->conns[i].db) PQfinish(s->conns[i].db);
+  if (s->probe_db) PQfinish(s->probe_db);
+  free(s->conns);
+  pthread_cond_destroy(&s->probe_cv);
+  pthread_mutex_destroy(&s->probe_mu);
+  pthread_cond_destroy(&s->pool_cv);
+  pthread_mutex_destroy(&s->pool_mu);
+  if (s->uri) {
+    memset(s->uri, 0, strlen(s->uri)); /* it may hold a password */
+    free(s->uri);
+  }
+  free(s->safe_uri);
+  free(s);
+}
+
+static const store_ops pg_ops = {
+    .name = "postgres",
+    .create = pg_create,
+    .get = pg_get,
+    .update = pg_update,
+    .remove = pg_remove,
+    .list = pg_list,
+    .flush = pg_flush,
+    .healthy = pg_healthy,
+    .destroy = pg_destroy,
+};
+
+/* Keywords around the URI. Defaults go before dbname (the expanded URI
+ * overrides them) and only when the environment has not set them (libpq
+ * reads PGCONNECT_TIMEOUT and PGAPPNAME itself: PQconndefaults shows them);
+ * what must hold goes after. */
+static void set_params(pg_store *s) {
+  bool env_timeout = false, env_app = false;
+  PQconninfoOption *defs = PQconndefaults();
+  for (PQconninfoOption *o = defs; o && o->keyword; o++) {
+    if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val) env_timeout = true;
+    if (strcmp(o->keyword, "application_name") == 0 && o->val && *o->val) env_app = true;
+  }
+  if (defs) PQconninfoFree(defs);
+  size_t n = 0;
+  if (!env_timeout) {
+    s->kw[n] = "connect_timeout";
+    s->val[n++] = PG_CONNECT_TIMEOUT_S;
+  }
+  if (!env_app) {
+    s->kw[n] = "application_name";
+    s->val[n++] = "product-service";
+  }
+  s->kw[n] = "dbname";
+  s->val[n++] = s->uri;
+  s->kw[n] = "client_encoding";
+  s->val[n++] = "UTF8";
+  s->kw[n] = NULL;
+  s->val[n] = NULL;
+}
+
+int store_postgres_open(const char *uri, const store_options *opt, store **out, char *err,
+                        size_t errlen) {
+  *out = NULL;
+  pg_store *s = calloc(1, sizeof(*s));
+  if (!s) goto oom;
+  s->base.ops = &pg_ops;
+  pthread_mutex_init(&s->pool_mu, NULL);
+  pthread_cond_init(&s->pool_cv, NULL);
+  pthread_mutex_init(&s->probe_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->probe_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  size_t safe_len = strlen(uri) + 64;
+  s->uri = strdup(uri);
+  s->safe_uri = malloc(safe_len);
+  size_t n = opt && opt->pool_size > 0 ? (size_t)opt->pool_size : PG_DEFAULT_POOL;
+  if (n > PG_MAX_POOL) n = PG_MAX_POOL;
+  s->conns = calloc(n, sizeof(*s->conns));
+  if (!s->uri || !s->safe_uri || !s->conns) goto oom;
+  store_spec_redact(uri, s->safe_uri, safe_len);
+  s->n_conns = n;
+  for (size_t i = 0; i < n; i++) {
+    s->conns[i].next_free = s->free_list;
+    s->free_list = &s->conns[i];
+  }
+  set_params(s);
+
+  /* The first look is synchronous: a reachable database is migrated before
+   * the server serves, and a schema we cannot use is a start-up error. An
+   * unreachable one is not: the probe keeps trying. */
+  char why[256] = "";
+  bool hard = false;
+  bool up = probe_once(s, why, sizeof why, &hard);
+  if (hard) {
+    if (err && errlen) snprintf(err, errlen, "store: postgres: %s", why);
+    pg_destroy(&s->base);
+    return -1;
+  }
+  set_up(s, up, why);
+  if (pthread_create(&s->prober, NULL, prober_main, s) != 0) {
+    if (err && errlen) snprintf(err, errlen, "store: postgres: cannot start the probe thread");
+    pg_destroy(&s->base);
+    return -1;
+  }
+  s->prober_started = true;
+  *out = &s->base;
+  return 0;
+oom:
+  if (s) pg_destroy(&s->base);
+  if (err && errlen) snprintf(err, errlen, "store: postgres: out of memory");
+  return -1;
+}

@@ -1,0 +1,400 @@
+/* The PostgreSQL backend's operations (connections and schema are in
+ * store_postgres.c). Compiled only with libpq: the build drops
+ * store_postgres.c without it, and this file then compiles to nothing.
+ *
+ * Every statement is prepared once per connection; values travel as
+ * parameters (text format), never inside SQL text. Doubles go out as %.17g
+ * and come back with extra_float_digits = 3, so both directions are exact;
+ * times are BIGINT microseconds, as in the SQLite backend.
+ *
+ * Atomicity across replicas comes from PostgreSQL's row locks, not from us:
+ *  - create is one statement (the product and its categories);
+ *  - update is UPDATE ... WHERE id = $1 RETURNING in a transaction. The
+ *    UPDATE takes the row lock; under READ COMMITTED a concurrent update is
+ *    waited for and our SET expressions are re-evaluated against its result
+ *    (so two updates of different fields both survive), and a concurrent
+ *    delete makes ours match no row (NOT_FOUND: never a resurrection). The
+ *    categories are replaced, or read back, while the lock is held;
+ *  - remove is one DELETE; the foreign key cascades to the categories;
+ *  - a list page and its total are one statement, so one snapshot. */
+#ifdef PRODUCT_HAVE_POSTGRES
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/filter.h"
+#include "store/store_postgres_internal.h"
+
+/* A product's six columns, as every reading statement returns them. */
+#define PG_COLS "id, name, description, price, created_us, updated_us"
+
+/* A keyset page after ($1, $2) of at most $3 products matching WHERE, with
+ * their categories (one row per category; NULL when none) and, in the first
+ * column of every row, the number of products matching WHERE. An empty page
+ * is one row whose product columns are NULL. */
+#define PG_LIST_SQL(WHERE)                                                               \
+  "WITH total AS (SELECT COUNT(*) AS n FROM products WHERE " WHERE "),"                 \
+  " page AS (SELECT " PG_COLS " FROM products"                                          \
+  "   WHERE " WHERE " AND (created_us, id) > ($1::bigint, $2::text)"                     \
+  "   ORDER BY created_us, id LIMIT $3::bigint)"                                        \
+  " SELECT total.n, page.id, page.name, page.description, page.price,"                 \
+  "   page.created_us, page.updated_us, c.value"                                        \
+  " FROM total LEFT JOIN page ON TRUE"                                                  \
+  " LEFT JOIN product_categories c ON c.product_id = page.id"                           \
+  " ORDER BY page.created_us, page.id, c.position"
+
+/* $N-th category of a text[] literal, numbered from 0. */
+#define PG_INSERT_CATEGORIES(ID, ARRAY)                                                  \
+  "INSERT INTO product_categories (product_id, position, value)"                        \
+  " SELECT " ID ", t.ord - 1, t.v FROM unnest(" ARRAY ") WITH ORDINALITY AS t(v, ord)"
+
+static const struct {
+  const char *name, *sql;
+} pg_statements[] = {
+    {"pg_get",
+     "SELECT p.id, p.name, p.description, p.price, p.created_us, p.updated_us, c.value"
+     " FROM products p LEFT JOIN product_categories c ON c.product_id = p.id"
+     " WHERE p.id = $1::text ORDER BY c.position"},
+    {"pg_create",
+     "WITH p AS (INSERT INTO products (" PG_COLS ")"
+     "  VALUES ($1::text, $2::text, $3::text, $4::double precision, $5::bigint, $6::bigint)"
+     "  RETURNING id) " PG_INSERT_CATEGORIES("p.id", "$7::text[]") " , p"},
+    /* updated_us strictly increases: a clock that stepped back (or another
+     * replica's clock ahead of ours) must not make an update look older. */
+    {"pg_update",
+     "UPDATE products SET"
+     " name = CASE WHEN $2::boolean THEN $3::text ELSE name END,"
+     " description = CASE WHEN $4::boolean THEN $5::text ELSE description END,"
+     " price = CASE WHEN $6::boolean THEN $7::double precision ELSE price END,"
+     " updated_us = GREATEST($8::bigint, CASE WHEN updated_us < 9223372036854775807"
+     "   THEN updated_us + 1 ELSE updated_us END)"
+     " WHERE id = $1::text RETURNING " PG_COLS},
+    {"pg_categories",
+     "SELECT value FROM product_categories WHERE product_id = $1::text ORDER BY position"},
+    {"pg_categories_delete", "DELETE FROM product_categories WHERE product_id = $1::text"},
+    {"pg_categories_insert", PG_INSERT_CATEGORIES("$1::text", "$2::text[]")},
+    {"pg_remove", "DELETE FROM products WHERE id = $1::text"},
+    {"pg_list", PG_LIST_SQL("TRUE")},
+};
+
+int pg_prepare_statements(PGconn *db) {
+  for (size_t i = 0; i < sizeof(pg_statements) / sizeof(pg_statements[0]); i++) {
+    PGresult *r = PQprepare(db, pg_statements[i].name, pg_statements[i].sql, 0, NULL);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------- values --- */
+
+static bool parse_i64(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end) return false;
+  *out = v;
+  return true;
+}
+
+static bool parse_double(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  *out = strtod(s, &end);
+  return end != s && !*end;
+}
+
+/* A text[] literal: every element double-quoted, '"' and '\' escaped, so
+ * no element can be read as NULL or split on a comma. malloc'ed. */
+static char *array_literal(char *const *items, size_t n) {
+  size_t len = 3;
+  for (size_t i = 0; i < n; i++) len += 3 + 2 * strlen(items[i] ? items[i] : "");
+  char *out = malloc(len), *o = out;
+  if (!out) return NULL;
+  *o++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i) *o++ = ',';
+    *o++ = '"';
+    for (const char *p = items[i] ? items[i] : ""; *p; p++) {
+      if (*p == '"' || *p == '\\') *o++ = '\\';
+      *o++ = *p;
+    }
+    *o++ = '"';
+  }
+  *o++ = '}';
+  *o = '\0';
+  return out;
+}
+
+static char *col_text(const PGresult *r, int row, int col, arena *a) {
+  return arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+/* Fills out from six columns (PG_COLS order) starting at col. */
+static store_status row_product(const PGresult *r, int row, int col, arena *a, product *out) {
+  memset(out, 0, sizeof(*out));
+  int id_len = PQgetlength(r, row, col);
+  if (PQgetisnull(r, row, col) || id_len > PRODUCT_ID_LEN) return STORE_ERROR;
+  memcpy(out->id, PQgetvalue(r, row, col), (size_t)id_len);
+  out->id[id_len] = '\0';
+  out->name = col_text(r, row, col + 1, a);
+  out->description = col_text(r, row, col + 2, a);
+  if (!out->name || !out->description || !parse_double(PQgetvalue(r, row, col + 3), &out->price) ||
+      !parse_i64(PQgetvalue(r, row, col + 4), &out->created_us) ||
+      !parse_i64(PQgetvalue(r, row, col + 5), &out->updated_us))
+    return STORE_ERROR;
+  return STORE_OK;
+}
+
+/* Appends the row's category (column col; NULL in a join when the product
+ * has none) to p; *cap is the capacity of p's array so far. */
+static store_status row_category(const PGresult *r, int row, int col, arena *a, product *p,
+                                 size_t *cap) {
+  if (PQgetisnull(r, row, col)) return STORE_OK;
+  if (p->n_categories == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 8;
+    char **grown = arena_alloc(a, ncap * sizeof(char *));
+    if (!grown) return STORE_ERROR;
+    if (*cap) memcpy(grown, p->categories, *cap * sizeof(char *));
+    p->categories = grown;
+    *cap = ncap;
+  }
+  char *v = col_text(r, row, col, a);
+  if (!v) return STORE_ERROR;
+  p->categories[p->n_categories++] = v;
+  return STORE_OK;
+}
+
+/* Runs a prepared statement; its result when it ended with `want`, else
+ * NULL with *st set. */
+static PGresult *run(PGconn *db, const char *name, int n, const char *const *params,
+                     ExecStatusType want, store_status *st) {
+  PGresult *r = PQexecPrepared(db, name, n, params, NULL, NULL, 0);
+  if (PQresultStatus(r) == want) return r;
+  *st = pg_classify(db, r);
+  PQclear(r);
+  return NULL;
+}
+
+static bool run_simple(PGconn *db, const char *sql, store_status *st) {
+  PGresult *r = PQexec(db, sql);
+  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) *st = pg_classify(db, r);
+  PQclear(r);
+  return ok;
+}
+
+/* ------------------------------------------------------------ the ops --- */
+
+store_status pg_create(store *base, const product *p) {
+  pg_store *s = (pg_store *)base;
+  char price[32], created[24], updated[24];
+  char *cats = array_literal(p->categories, p->categories ? p->n_categories : 0);
+  if (!cats) return STORE_ERROR;
+  snprintf(price, sizeof price, "%.17g", p->price);
+  snprintf(created, sizeof created, "%" PRId64, p->created_us);
+  snprintf(updated, sizeof updated, "%" PRId64, p->updated_us);
+  const char *params[7] = {p->id,   store_str_or_empty(p->name), store_str_or_empty(p->description),
+                           price,   created, updated, cats};
+  store_status st;
+  pg_conn *c = pg_acquire(s, &st);
+  if (c) {
+    PGresult *r = run(c->db, "pg_create", 7, params, PGRES_COMMAND_OK, &st);
+    PQclear(r);
+    pg_release(s, c);
+  }
+  free(cats);
+  return st;
+}
+
+store_status pg_get(store *base, const char *id, arena *a, product *out) {
+  pg_store *s = (pg_store *)base;
+  store_status st;
+  pg_conn *c = pg_acquire(s, &st);
+  if (!c) return st;
+  const char *params[1] = {id};
+  PGresult *r = run(c->db, "pg_get", 1, params, PGRES_TUPLES_OK, &st);
+  if (r) {
+    size_t cap = 0;
+    st = PQntuples(r) ? row_product(r, 0, 0, a, out) : STORE_NOT_FOUND;
+    for (int i = 0; st == STORE_OK && i < PQntuples(r); i++)
+      st = row_category(r, i, 6, a, out, &cap);
+    PQclear(r);
+  }
+  pg_release(s, c);
+  return st;
+}
+
+/* Inside the update's transaction, with the row locked: replaces the
+ * categories with the patch's or reads the current ones into out. */
+static store_status update_categories(PGconn *db, const char *id, const product_patch *patch,
+                                      arena *a, product *out) {
+  store_status st = STORE_OK;
+  const char *params[2] = {id, NULL};
+  PGresult *r;
+  if (!(patch->fields & PATCH_CATEGORIES)) {
+    if (!(r = run(db, "pg_categories", 1, params, PGRES_TUPLES_OK, &st))) return st;
+    size_t cap = 0;
+    for (int i = 0; st == STORE_OK && i < PQntuples(r); i++)
+      st = row_category(r, i, 0, a, out, &cap);
+    PQclear(r);
+    return st;
+  }
+  size_t n = patch->categories ? patch->n_categories : 0;
+  if (!(r = run(db, "pg_categories_delete", 1, params, PGRES_COMMAND_OK, &st))) return st;
+  PQclear(r);
+  char *cats = array_literal(patch->categories, n);
+  if (!cats) return STORE_ERROR;
+  params[1] = cats;
+  r = run(db, "pg_categories_insert", 2, params, PGRES_COMMAND_OK, &st);
+  free(cats);
+  if (!r) return st;
+  PQclear(r);
+  product patched = *out;
+  patched.categories = (char **)patch->categories;
+  patched.n_categories = n;
+  return product_copy(a, &patched, out) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+store_status pg_update(store *base, const char *id, const product_patch *patch, arena *a,
+                       product *out) {
+  pg_store *s = (pg_store *)base;
+  char price[32], updated[24];
+  snprintf(price, sizeof price, "%.17g", patch->price);
+  snprintf(updated, sizeof updated, "%" PRId64, patch->updated_us);
+  const char *params[8] = {
+      id,
+      patch->fields & PATCH_NAME ? "t" : "f",
+      store_str_or_empty(patch->name),
+      patch->fields & PATCH_DESCRIPTION ? "t" : "f",
+      store_str_or_empty(patch->description),
+      patch->fields & PATCH_PRICE ? "t" : "f",
+      price,
+      updated,
+  };
+  store_status st;
+  pg_conn *c = pg_acquire(s, &st);
+  if (!c) return st;
+  PGresult *r = NULL;
+  if (!run_simple(c->db, "BEGIN", &st)) goto done;
+  if (!(r = run(c->db, "pg_update", 8, params, PGRES_TUPLES_OK, &st))) goto done;
+  st = PQntuples(r) == 1 ? row_product(r, 0, 0, a, out) : STORE_NOT_FOUND;
+  PQclear(r);
+  if (st == STORE_OK) st = update_categories(c->db, id, patch, a, out);
+  /* Anything but OK leaves the transaction open: pg_release rolls it back. */
+  if (st == STORE_OK) run_simple(c->db, "COMMIT", &st);
+done:
+  pg_release(s, c);
+  return st;
+}
+
+store_status pg_remove(store *base, const char *id) {
+  pg_store *s = (pg_store *)base;
+  store_status st;
+  pg_conn *c = pg_acquire(s, &st);
+  if (!c) return st;
+  const char *params[1] = {id};
+  PGresult *r = run(c->db, "pg_remove", 1, params, PGRES_COMMAND_OK, &st);
+  if (r) {
+    st = strcmp(PQcmdTuples(r), "0") == 0 ? STORE_NOT_FOUND : STORE_OK;
+    PQclear(r);
+  }
+  pg_release(s, c);
+  return st;
+}
+
+/* Text for a filter's parameters, placeholder $4 onwards. */
+static int filter_params(const filter_sql *fs, arena *a, const char **params) {
+  for (size_t k = 0; k < fs->n_params; k++) {
+    const filter_param *fp = &fs->params[k];
+    if (fp->kind == FILTER_PARAM_TEXT) {
+      params[k] = fp->text;
+      continue;
+    }
+    char *buf = arena_alloc(a, 32);
+    if (!buf) return -1;
+    if (fp->kind == FILTER_PARAM_DOUBLE)
+      snprintf(buf, 32, "%.17g", fp->d);
+    else
+      snprintf(buf, 32, "%" PRId64, fp->i);
+    params[k] = buf;
+  }
+  return 0;
+}
+
+/* Reads PG_LIST_SQL rows: consecutive rows with one id are one product. */
+static store_status read_page(const PGresult *r, size_t limit, arena *a, store_list_result *out) {
+  size_t cap = 0, cat_cap = 0;
+  int rows = PQntuples(r);
+  if (rows == 0 || !parse_i64(PQgetvalue(r, 0, 0), &out->total)) return STORE_ERROR;
+  for (int i = 0; i < rows && !PQgetisnull(r, i, 1); i++) {
+    product *p = out->n ? &out->items[out->n - 1] : NULL;
+    if (p && strcmp(p->id, PQgetvalue(r, i, 1)) == 0) {
+      if (row_category(r, i, 7, a, p, &cat_cap) != STORE_OK) return STORE_ERROR;
+      continue;
+    }
+    if (out->n == limit) {
+      out->more = true;
+      break;
+    }
+    if (out->n == cap) {
+      size_t ncap = cap ? cap * 2 : (limit < 16 ? limit : 16);
+      product *grown = arena_alloc(a, ncap * sizeof(product));
+      if (!grown) return STORE_ERROR;
+      if (cap) memcpy(grown, out->items, cap * sizeof(product));
+      out->items = grown;
+      cap = ncap;
+    }
+    p = &out->items[out->n++];
+    cat_cap = 0;
+    if (row_product(r, i, 1, a, p) != STORE_OK || row_category(r, i, 7, a, p, &cat_cap) != STORE_OK)
+      return STORE_ERROR;
+  }
+  return STORE_OK;
+}
+
+store_status pg_list(store *base, const struct filter *f, const store_cursor *after,
+                     size_t limit, arena *a, store_list_result *out) {
+  pg_store *s = (pg_store *)base;
+  filter_sql fs = {0};
+  char *sql = NULL;
+  memset(out, 0, sizeof(*out));
+  if (limit > INT32_MAX) limit = INT32_MAX;
+  if (f) {
+    if (filter_to_sql(f, FILTER_SQL_POSTGRES, 4, a, &fs) != 0) return STORE_ERROR;
+    size_t n = sizeof(PG_LIST_SQL("%s")) + 2 * strlen(fs.sql);
+    if (!(sql = arena_alloc(a, n))) return STORE_ERROR;
+    snprintf(sql, n, PG_LIST_SQL("%s"), fs.sql, fs.sql);
+  }
+  const char **params = arena_calloc(a, 3 + fs.n_params, sizeof(char *));
+  char *nums = arena_alloc(a, 48);
+  if (!params || !nums || filter_params(&fs, a, params + 3) != 0) return STORE_ERROR;
+  /* No cursor: (INT64_MIN, "") sorts before every product (ids are never empty). */
+  snprintf(nums, 24, "%" PRId64, after ? after->created_us : INT64_MIN);
+  snprintf(nums + 24, 24, "%zu", limit + 1);
+  params[0] = nums;
+  params[1] = after ? after->id : "";
+  params[2] = nums + 24;
+
+  store_status st;
+  pg_conn *c = pg_acquire(s, &st);
+  if (!c) return st;
+  PGresult *r = f ? PQexecParams(c->db, sql, 3 + (int)fs.n_params, NULL, params, NULL, NULL, 0)
+                  : PQexecPrepared(c->db, "pg_list", 3, params, NULL, NULL, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    st = read_page(r, limit, a, out);
+  else
+    st = pg_classify(c->db, r);
+  PQclear(r);
+  pg_release(s, c);
+  if (st != STORE_OK) memset(out, 0, sizeof(*out));
+  return st;
+}
+
+#else
+/* Without libpq there is no PostgreSQL backend (store.c says so). */
+typedef int store_postgres_ops_unused;
+#endif
