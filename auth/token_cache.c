@@ -36,6 +36,13 @@ static uint64_t key_hash(const char *t, size_t len) {
   return h;
 }
 
+/* a + b clamped to int64 (a token may carry exp = 2^63 - 1). */
+static int64_t sat_add(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+  return a + b;
+}
+
 token_cache *token_cache_create(void) { return calloc(1, sizeof(token_cache)); }
 
 void token_cache_clear(token_cache *c) {
@@ -54,8 +61,8 @@ bool token_cache_get(token_cache *c, const char *token, size_t len, int64_t now,
   entry *e = &c->slots[h & (CACHE_SLOTS - 1)];
   if (!e->used || e->hash != h || e->token_len != len || memcmp(e->token, token, len) != 0)
     return false;
-  if (!(now < e->exp + leeway)) return false;
-  if (e->nbf != INT64_MIN && now < e->nbf - leeway) return false;
+  if (!(now < sat_add(e->exp, leeway))) return false;
+  if (e->nbf != INT64_MIN && now < sat_add(e->nbf, -leeway)) return false;
   memcpy(out->sub, e->sub, sizeof e->sub);
   memcpy(out->role, e->role, sizeof e->role);
   out->has_role = e->has_role;

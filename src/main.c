@@ -23,6 +23,7 @@
 #include "registry/registry.h"
 #include "service/env.h"
 #include "service/methods.h"
+#include "service/store_health.h"
 #include "store/page_token.h"
 #include "store/store.h"
 #include "transport/grpc_log.h"
@@ -49,6 +50,7 @@ typedef struct app {
   metrics_http *metrics_http;
   int metrics_port;
   registry *registry; /* etcd registration, when --etcd-endpoints is given */
+  store_health *store_health; /* product.ProductService follows the store's health */
   service_env env;
   bool grpc_up;
 } app;
@@ -65,10 +67,12 @@ static int write_ready_file(const char *path, const config_addr *listen, int por
   bool v6 = strchr(listen->host, ':') != NULL;
   int n = snprintf(line, sizeof line, v6 ? "[%s]:%d\n" : "%s:%d\n", listen->host, port);
   char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) return -1;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* mkstemp: O_EXCL on an unpredictable name, so a link planted in a shared
+   * directory cannot redirect the write. */
+  if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return -1;
+  int fd = mkstemp(tmp);
   if (fd < 0) return -1;
-  bool ok = write(fd, line, (size_t)n) == n;
+  bool ok = fchmod(fd, 0644) == 0 && write(fd, line, (size_t)n) == n;
   ok = close(fd) == 0 && ok;
   if (!ok || rename(tmp, path) != 0) {
     unlink(tmp);
@@ -150,6 +154,12 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .cfg = cfg, .store = a->store, .verifier = a->verifier, .page_key = a->page_key,
       .health = a->health, .metrics = a->metrics,
   };
+  a->store_health = store_health_start(a->store, a->health, "product.ProductService",
+                                       STORE_HEALTH_INTERVAL_MS);
+  if (!a->store_health) {
+    snprintf(err, errlen, "cannot start the store health watcher");
+    return -1;
+  }
 
   worker_layout wl = layout_for(cfg);
   if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
@@ -191,13 +201,15 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   if (a->metrics && metrics_http_start(a->metrics, &cfg->metrics_listen, &a->metrics_http,
                                        &a->metrics_port, err, errlen) != 0)
     return -1;
-  if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
-  int hport;
-  if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
+  /* Workers first: once a server posts requests, someone must drain the
+   * queues, or a failed start could not shut down. */
   if (rpc_workers_start(a->workers) != 0) {
     snprintf(err, errlen, "cannot start worker threads");
     return -1;
   }
+  if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
+  int hport;
+  if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
   return 0;
 }
 
@@ -232,6 +244,7 @@ static void drain(app *a) {
 }
 
 static void teardown(app *a) {
+  store_health_stop(a->store_health); /* it reads the store and sets health */
   metrics_http_stop(a->metrics_http);
   /* Servers first (they own requests on the queues), then the queues. */
   rpc_server_destroy(a->api);
@@ -292,6 +305,10 @@ int main(int argc, char **argv) {
   }
   grpc_log_set_quiet(false);
   log_startup(&a, port);
+  /* The verifier and the page-token key hold what they need: the secret
+   * itself leaves memory and the environment. */
+  secret_wipe(&a.cfg->jwt_secret);
+  unsetenv("JWT_SECRET");
   log_start_buffering();
   if (start_registry(&a, port, err, sizeof err) != 0) {
     drain(&a);

@@ -281,13 +281,14 @@ void config_redact_store_spec(const char *spec, char *out, size_t outlen) {
   if (!spec) return;
   size_t n = strlen(spec);
   size_t i = 0;
-  /* URI user info: scheme://user:PASSWORD@host — the authority ends at the
-   * first '/', '?' or '#', and the user info at its last '@' (an unescaped
-   * '@' in a password must not leak the rest). */
+  /* URI user info: scheme://user:PASSWORD@host — the user info ends at the
+   * last '@' before the first '/' (an unescaped '@' in a password must not
+   * leak the rest). Not at '?' or '#': libpq reads "app:pa#ss@db" and
+   * "app:pa?ss@db" as password "pa#ss" / "pa?ss". */
   const char *sep = strstr(spec, "://");
   if (sep) {
     size_t auth_start = (size_t)(sep - spec) + 3;
-    size_t auth_end = auth_start + strcspn(spec + auth_start, "/?#");
+    size_t auth_end = auth_start + strcspn(spec + auth_start, "/");
     size_t at = 0;
     bool has_at = false;
     for (size_t k = auth_start; k < auth_end; k++)

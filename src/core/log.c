@@ -150,6 +150,14 @@ static void put_escaped(log_line *l, const char *s, size_t n) {
       if (len == 0) {
         put(l, "\\ufffd", 6); /* invalid UTF-8: never copied through */
         i++;
+      } else if (len == 2 && c == 0xc2 && u[i + 1] < 0xa0) {
+        /* C1 controls (U+0080..U+009F): U+009B is a terminal CSI. */
+        char esc[6] = {'\\', 'u', '0', '0', hex[u[i + 1] >> 4], hex[u[i + 1] & 15]};
+        put(l, esc, 6);
+        i += 2;
+      } else if (len == 3 && c == 0xe2 && u[i + 1] == 0x80 && (u[i + 2] == 0xa8 || u[i + 2] == 0xa9)) {
+        put(l, u[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6); /* line separators */
+        i += 3;
       } else {
         put(l, s + i, len);
         i += len;

@@ -14,6 +14,11 @@ enum {
 };
 
 #define WIRE_MAX_FIELD_NUMBER ((1u << 29) - 1)
+/* protobuf-c keeps every field it decodes, unknown ones included, each with
+ * its own allocation: a 4 MiB body of 2-byte fields would cost ~150 MB. No
+ * valid request comes near these counts (the largest has 36 fields). */
+#define WIRE_MAX_FIELDS 4096
+#define WIRE_MAX_UNKNOWN_FIELDS 64
 #define WIRE_PATH_MAX 200
 
 /* One walk's state: the dotted path of the field being looked at (for the
@@ -23,6 +28,8 @@ typedef struct walker {
   size_t path_len;
   char *err;
   size_t errlen;
+  size_t fields;  /* in the whole request */
+  size_t unknown; /* fields no descriptor names */
 } walker;
 
 bool wire_check_utf8(const uint8_t *s, size_t len) {
@@ -122,6 +129,10 @@ static int walk(walker *w, const ProtobufCMessageDescriptor *d, const uint8_t *b
 
     const ProtobufCFieldDescriptor *f =
         d ? protobuf_c_message_descriptor_get_field(d, (unsigned)number) : NULL;
+    if (++w->fields > WIRE_MAX_FIELDS)
+      return fail_malformed(w, "too many fields", base + field_start);
+    if (!f && ++w->unknown > WIRE_MAX_UNKNOWN_FIELDS)
+      return fail_malformed(w, "too many unknown fields", base + field_start);
     bool wants_len = f && (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE);
     if (wants_len && wire != WIRE_LEN) {
       size_t saved = path_push(w, f->name);

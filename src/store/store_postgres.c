@@ -293,10 +293,12 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
   return ok;
 }
 
-/* Records the probe's answer; logs each outage once, and the recovery. */
-static void set_up(pg_store *s, bool up, const char *why) {
+/* Records the probe's answer; logs each outage once, and the recovery
+ * (not the first answer at open: the start-up line names the store). */
+static void set_up(pg_store *s, bool up, const char *why, bool first) {
   bool was = atomic_exchange(&s->up, up);
   if (up == was && (up || s->down_logged)) return;
+  if (up && first) return;
   log_line l;
   if (up) {
     log_line_begin(&l, LOG_INFO, "store: postgres answers again; serving");
@@ -325,7 +327,7 @@ static void *prober_main(void *arg) {
     pthread_mutex_unlock(&s->probe_mu);
     bool hard = false;
     why[0] = '\0';
-    set_up(s, probe_once(s, why, sizeof why, &hard), why);
+    set_up(s, probe_once(s, why, sizeof why, &hard), why, false);
     pthread_mutex_lock(&s->probe_mu);
     /* A short gap however often calls kick, then up to a full period. */
     struct timespec gap, period;
@@ -463,7 +465,7 @@ int store_postgres_open(const char *uri, const store_options *opt, store **out, 
     pg_destroy(&s->base);
     return -1;
   }
-  set_up(s, up, why);
+  set_up(s, up, why, true);
   if (pthread_create(&s->prober, NULL, prober_main, s) != 0) {
     if (err && errlen) snprintf(err, errlen, "store: postgres: cannot start the probe thread");
     pg_destroy(&s->base);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "store/filter.h"
+#include "store/store_backends.h"
 #include "store/store_postgres_internal.h"
 
 /* A product's six columns, as every reading statement returns them. */
@@ -45,7 +46,8 @@
   " LEFT JOIN product_categories c ON c.product_id = page.id"                           \
   " ORDER BY page.created_us, page.id, c.position"
 
-/* $N-th category of a text[] literal, numbered from 0. */
+/* Inserts ARRAY's elements (a text[]) as product ID's categories, positions
+ * numbered from 0 in array order. */
 #define PG_INSERT_CATEGORIES(ID, ARRAY)                                                  \
   "INSERT INTO product_categories (product_id, position, value)"                        \
   " SELECT " ID ", t.ord - 1, t.v FROM unnest(" ARRAY ") WITH ORDINALITY AS t(v, ord)"

@@ -21,6 +21,7 @@ struct health_state {
   health_entry entries[HEALTH_MAX_SERVICES];
   size_t n;
   health_watcher *watchers;
+  size_t n_watchers;
   bool finished;
 };
 
@@ -87,18 +88,22 @@ health_status health_get(health_state *h, const char *service, size_t len) {
   return st;
 }
 
-bool health_watch_add(health_state *h, health_watcher *w, health_status *now) {
+health_watch_result health_watch_add(health_state *h, health_watcher *w, health_status *now) {
   pthread_mutex_lock(&h->mu);
-  bool ok = !h->finished;
+  health_watch_result r = h->finished                          ? HEALTH_WATCH_FINISHED
+                          : h->n_watchers >= HEALTH_MAX_WATCHERS ? HEALTH_WATCH_FULL
+                                                                 : HEALTH_WATCH_ADDED;
+  bool ok = r == HEALTH_WATCH_ADDED;
   *now = ok ? status_locked(h, w->service, w->service_len) : HEALTH_NOT_SERVING;
   if (ok) {
+    h->n_watchers++;
     w->prev = NULL;
     w->next = h->watchers;
     if (h->watchers) h->watchers->prev = w;
     h->watchers = w;
   }
   pthread_mutex_unlock(&h->mu);
-  return ok;
+  return r;
 }
 
 void health_watch_remove(health_state *h, health_watcher *w) {
@@ -107,6 +112,7 @@ void health_watch_remove(health_state *h, health_watcher *w) {
   else if (h->watchers == w) h->watchers = w->next;
   if (w->next) w->next->prev = w->prev;
   w->prev = w->next = NULL;
+  h->n_watchers--;
   pthread_mutex_unlock(&h->mu);
 }
 

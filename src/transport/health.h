@@ -35,10 +35,19 @@ void health_set(health_state *h, const char *service, health_status st);
 /* Status of service[0..len); HEALTH_SERVICE_UNKNOWN when not known. */
 health_status health_get(health_state *h, const char *service, size_t len);
 
+typedef enum health_watch_result {
+  HEALTH_WATCH_ADDED = 0,
+  HEALTH_WATCH_FINISHED, /* shutting down: nothing added, *now is NOT_SERVING */
+  HEALTH_WATCH_FULL,     /* HEALTH_MAX_WATCHERS streams already watch */
+} health_watch_result;
+
+/* Watch streams are public: their number is capped so that clients cannot
+ * grow the list (walked under the lock on every change) without bound. */
+#define HEALTH_MAX_WATCHERS 1000
+
 /* Adds a watcher and reports its service's status at that moment, in one
- * step so no change is missed. Returns false (and adds nothing) once
- * health_finish ran. */
-bool health_watch_add(health_state *h, health_watcher *w, health_status *now);
+ * step so no change is missed. */
+health_watch_result health_watch_add(health_state *h, health_watcher *w, health_status *now);
 void health_watch_remove(health_state *h, health_watcher *w);
 /* Shutdown: every service NOT_SERVING, then every watcher told to finish. */
 void health_finish(health_state *h);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "service/wire_check.h"
 #include "transport/server_internal.h"
 
 typedef struct watch_call {
@@ -156,6 +157,13 @@ static bool parse_request(watch_call *w) {
   if (!grpc_byte_buffer_reader_init(&r, w->payload)) return false;
   grpc_slice s = grpc_byte_buffer_reader_readall(&r);
   grpc_byte_buffer_reader_destroy(&r);
+  char err[160];
+  /* The same wire rules as every unary call: UTF-8, no NUL, bounded fields. */
+  if (wire_check(&grpc__health__v1__health_check_request__descriptor, GRPC_SLICE_START_PTR(s),
+                 GRPC_SLICE_LENGTH(s), err, sizeof err) != 0) {
+    grpc_slice_unref(s);
+    return false;
+  }
   Grpc__Health__V1__HealthCheckRequest *req = grpc__health__v1__health_check_request__unpack(
       NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
   grpc_slice_unref(s);
@@ -201,10 +209,24 @@ static void on_new(rpc_tag *tag, bool ok) {
   pthread_mutex_unlock(&w->mu);
   /* Lock order: the health state before the call. */
   health_status now;
-  bool watching = health_watch_add(s->opt.health, &w->watcher, &now);
+  health_watch_result wr = health_watch_add(s->opt.health, &w->watcher, &now);
   pthread_mutex_lock(&w->mu);
-  w->watching = watching;
-  if (!watching) w->finishing = true;
+  if (w->closed) {
+    /* The client went away while we were unlocked: on_close did not know it
+     * had a watcher to unlink, so we do. */
+    pthread_mutex_unlock(&w->mu);
+    if (wr == HEALTH_WATCH_ADDED) health_watch_remove(s->opt.health, &w->watcher);
+    pthread_mutex_lock(&w->mu);
+    unref_unlock(w);
+    return;
+  }
+  if (wr == HEALTH_WATCH_FULL) {
+    finish_locked(w, RPC_RESOURCE_EXHAUSTED, "too many health watch streams", true);
+    unref_unlock(w);
+    return;
+  }
+  w->watching = wr == HEALTH_WATCH_ADDED;
+  if (wr == HEALTH_WATCH_FINISHED) w->finishing = true;
   /* A notify may have run in between and recorded a newer status. */
   if (!w->dirty) w->wanted = now;
   w->dirty = false;

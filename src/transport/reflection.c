@@ -23,6 +23,7 @@
 #include "metrics/metrics.h"
 #include "service/descriptors.h"
 #include "service/env.h"
+#include "service/wire_check.h"
 #include "transport/server_internal.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_request;
@@ -175,21 +176,16 @@ static grpc_slice answer(const descriptors *d, const refl_request *req) {
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
       file = descriptors_find_file(d, req->file_by_filename);
       if (file < 0)
-        snprintf(message, sizeof message, "file not found: %.256s", req->file_by_filename);
+        snprintf(message, sizeof message, "file not found");
       break;
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL:
       file = descriptors_find_symbol(d, req->file_containing_symbol);
       if (file < 0)
-        snprintf(message, sizeof message, "symbol not found: %.256s", req->file_containing_symbol);
+        snprintf(message, sizeof message, "symbol not found");
       break;
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
       /* None of the served files declares an extension. */
-      snprintf(message, sizeof message, "extension not found: %.200s(%d)",
-               req->file_containing_extension && req->file_containing_extension->containing_type
-                   ? req->file_containing_extension->containing_type
-                   : "",
-               req->file_containing_extension ? req->file_containing_extension->extension_number
-                                              : 0);
+      snprintf(message, sizeof message, "extension not found");
       break;
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
       if (descriptors_is_message(d, req->all_extension_numbers_of_type)) {
@@ -199,8 +195,7 @@ static grpc_slice answer(const descriptors *d, const refl_request *req) {
             GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
         resp.all_extension_numbers_response = &ext;
       } else {
-        snprintf(message, sizeof message, "type not found: %.256s",
-                 req->all_extension_numbers_of_type);
+        snprintf(message, sizeof message, "type not found");
       }
       break;
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES: {
@@ -261,8 +256,12 @@ static refl_request *take_request(refl_call *r) {
   if (grpc_byte_buffer_reader_init(&reader, r->received)) {
     grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
-    req = grpc__reflection__v1__server_reflection_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
-                                                                  GRPC_SLICE_START_PTR(s));
+    char err[160];
+    /* The same wire rules as every call: UTF-8, no NUL, bounded fields. */
+    if (wire_check(&grpc__reflection__v1__server_reflection_request__descriptor,
+                   GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), err, sizeof err) == 0)
+      req = grpc__reflection__v1__server_reflection_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
+                                                                    GRPC_SLICE_START_PTR(s));
     grpc_slice_unref(s);
   }
   grpc_byte_buffer_destroy(r->received);

@@ -15,6 +15,9 @@
  * the auth interceptor (UNAUTHENTICATED) instead of the transport closing the
  * connection, and every other call on it, with RESOURCE_EXHAUSTED. */
 #define MAX_METADATA_BYTES (256 * 1024)
+/* Per connection; h2 clients multiplex far fewer (grpc-go defaults to 100
+ * for clients), and every open stream holds server memory. */
+#define MAX_CONCURRENT_STREAMS 1000
 #define GENERIC_REQUESTS_PER_CQ 2
 #define WATCH_REQUESTS_PER_CQ 2
 #define REFLECTION_REQUESTS_PER_CQ 1
@@ -77,6 +80,8 @@ int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err
        .value.integer = MAX_RECEIVE_BYTES},
       {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_METADATA_SIZE,
        .value.integer = MAX_METADATA_BYTES},
+      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+       .value.integer = MAX_CONCURRENT_STREAMS},
       /* grpc turns SO_REUSEPORT on by default: a second server would share
        * our port silently, and "port in use" must be an error. */
       {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},

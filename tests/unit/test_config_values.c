@@ -108,6 +108,9 @@ static void test_store_spec_password_is_redacted(void **state) {
   expect_redacted("postgres://db/products?PASSWORD=hunter2",
                   "postgres://db/products?PASSWORD=<redacted>");
   expect_redacted("host=db password='a b\\' c' user=app", "host=db password=<redacted> user=app");
+  /* libpq takes '#' and '?' before the '@' as part of the password. */
+  expect_redacted("postgres://app:pa#ss@db/products", "postgres://app:<redacted>@db/products");
+  expect_redacted("postgres://app:pa?ss@db/products", "postgres://app:<redacted>@db/products");
   expect_redacted("postgres://app@db/products", "postgres://app@db/products");
   expect_redacted("postgres://db/x?passwordless=1", "postgres://db/x?passwordless=1");
   expect_redacted("sqlite:./data/products.db", "sqlite:./data/products.db");

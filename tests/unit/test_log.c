@@ -96,6 +96,18 @@ static void test_control_characters_and_bad_utf8_are_escaped(void **state) {
   free(out);
 }
 
+static void test_c1_controls_and_line_separators_are_escaped(void **state) {
+  (void)state;
+  log_set_format(LOG_FORMAT_JSON);
+  log_line l;
+  log_line_begin(&l, LOG_INFO, NULL);
+  log_line_str(&l, "sub", "a\xc2\x9b" "b\xe2\x80\xa8" "c\xc2\xa0");
+  log_line_emit(&l);
+  char *out = captured();
+  assert_non_null(strstr(out, "\"sub\":\"a\\u009bb\\u2028c\xc2\xa0\""));
+  free(out);
+}
+
 static void test_overlong_line_stays_one_valid_object(void **state) {
   (void)state;
   log_set_format(LOG_FORMAT_JSON);
@@ -174,6 +186,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_line_has_time_level_and_fields),
       cmocka_unit_test(test_control_characters_and_bad_utf8_are_escaped),
+      cmocka_unit_test(test_c1_controls_and_line_separators_are_escaped),
       cmocka_unit_test(test_overlong_line_stays_one_valid_object),
       cmocka_unit_test(test_text_format_is_not_json),
       cmocka_unit_test(test_buffered_lines_from_many_threads_all_arrive_whole),

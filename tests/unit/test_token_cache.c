@@ -91,6 +91,15 @@ static void test_clear_forgets_everything(void **state) {
   token_cache_destroy(c);
 }
 
+static void test_extreme_times_do_not_overflow(void **state) {
+  (void)state;
+  token_cache *c = token_cache_create();
+  jwt_identity in = identity("alice", NULL, INT64_MAX, INT64_MIN + 1), out;
+  token_cache_put(c, tok, strlen(tok), &in);
+  assert_true(token_cache_get(c, tok, strlen(tok), 1000, 30, &out));
+  token_cache_destroy(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hit_returns_the_cached_identity),
@@ -99,6 +108,7 @@ int main(void) {
       cmocka_unit_test(test_not_yet_valid_entry_misses),
       cmocka_unit_test(test_oversized_token_is_not_cached),
       cmocka_unit_test(test_clear_forgets_everything),
+      cmocka_unit_test(test_extreme_times_do_not_overflow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

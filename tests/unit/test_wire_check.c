@@ -407,6 +407,40 @@ static void test_nesting_is_limited(void **state) {
   expect_refused(&node_descriptor, &w, "field 'child.child.child.child.child.s' is not valid UTF-8");
 }
 
+/* Field counts are bounded so that protobuf-c cannot be made to allocate
+ * per tiny field without limit. */
+static void test_unknown_field_count_is_limited(void **state) {
+  (void)state;
+  static wbuf w; /* 64 or 65 unknown varint fields: 2 bytes each */
+  w.n = 0;
+  for (int i = 0; i < 64; i++) {
+    put_tag(&w, 15, 0);
+    put_varint(&w, 0);
+  }
+  assert_int_equal(check(&product__get_product_request__descriptor, &w), 0);
+  put_tag(&w, 15, 0);
+  put_varint(&w, 0);
+  assert_int_not_equal(check(&product__get_product_request__descriptor, &w), 0);
+  assert_non_null(strstr(g_err, "too many unknown fields"));
+}
+
+static void test_total_field_count_is_limited(void **state) {
+  (void)state;
+  uint8_t *b = malloc(3 * 4097);
+  size_t n = 0;
+  for (int i = 0; i < 4097; i++) { /* repeated categories = "" (known field) */
+    b[n++] = (4 << 3) | 2;
+    b[n++] = 0;
+  }
+  char err[128];
+  assert_int_equal(wire_check(&product__create_product_request__descriptor, b, 2 * 4096, err,
+                              sizeof err), 0);
+  assert_int_not_equal(wire_check(&product__create_product_request__descriptor, b, n, err,
+                                  sizeof err), 0);
+  assert_non_null(strstr(err, "too many fields"));
+  free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_valid_utf8_boundaries_pass),
@@ -425,6 +459,8 @@ int main(void) {
       cmocka_unit_test(test_string_field_with_a_non_length_wire_type_is_refused),
       cmocka_unit_test(test_empty_message_and_null_err_are_fine),
       cmocka_unit_test(test_nesting_is_limited),
+      cmocka_unit_test(test_unknown_field_count_is_limited),
+      cmocka_unit_test(test_total_field_count_is_limited),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,246 @@
+/* The PostgreSQL backend's own behaviour, beyond the shared suite
+ * (test_store_behaviour.c): an unreachable server at open, schema
+ * migration under concurrent starts, a newer schema refused, and pooled
+ * connections that PostgreSQL dropped being replaced without a failed call.
+ * The parts that need a server run when PRODUCT_TEST_PG_DSN names a
+ * database the test may create schemas in (tests/integration/
+ * test_store_postgres.py starts one and runs this). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "store/store.h"
+
+#ifdef PRODUCT_HAVE_POSTGRES
+#include <libpq-fe.h>
+
+#include "store/store_postgres.h"
+
+static const char *dsn(void) {
+  const char *d = getenv("PRODUCT_TEST_PG_DSN");
+  return d && *d ? d : NULL;
+}
+
+static void skip_without_server(void) {
+  if (!dsn()) {
+    print_message("[ SKIPPED  ] PRODUCT_TEST_PG_DSN is not set\n");
+    skip();
+  }
+}
+
+static PGconn *admin(void) {
+  PGconn *db = PQconnectdb(dsn());
+  assert_int_equal(PQstatus(db), CONNECTION_OK);
+  return db;
+}
+
+static void exec_ok(PGconn *db, const char *sql) {
+  PGresult *r = PQexec(db, sql);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    print_error("%s: %s\n", sql, PQresultErrorMessage(r));
+  assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+  PQclear(r);
+}
+
+static char *query_one(PGconn *db, const char *sql) {
+  PGresult *r = PQexec(db, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_int_equal(PQntuples(r), 1);
+  char *v = strdup(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return v;
+}
+
+/* A fresh schema, and the test DSN with search_path pointing into it. */
+static void fresh_schema(PGconn *db, const char *schema, char *spec, size_t n) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema, schema);
+  exec_ok(db, sql);
+  snprintf(spec, n, "%s%soptions=-csearch_path%%3D%s", dsn(), strchr(dsn(), '?') ? "&" : "?",
+           schema);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------- no server --- */
+
+static void an_unreachable_server_opens_unhealthy_and_calls_are_unavailable(void **state) {
+  (void)state;
+  /* Port 1 on loopback: refused at once. */
+  store *s = NULL;
+  char err[256] = "";
+  store_options opt = {.pool_size = 2};
+  double t0 = now_s();
+  assert_int_equal(store_open("postgres://nobody@127.0.0.1:1/products?sslmode=disable", &opt, &s,
+                              err, sizeof err),
+                   0);
+  assert_non_null(s);
+  assert_false(store_healthy(s));
+  arena *a = arena_create(4096);
+  product p = {.id = "00000000-0000-4000-8000-000000000001", .name = "x", .description = ""};
+  product out;
+  product_patch patch = {.fields = PATCH_NAME, .name = "y", .updated_us = 1};
+  store_list_result r;
+  assert_int_equal(store_create(s, &p), STORE_UNAVAILABLE);
+  assert_int_equal(store_get(s, p.id, a, &out), STORE_UNAVAILABLE);
+  assert_int_equal(store_update(s, p.id, &patch, a, &out), STORE_UNAVAILABLE);
+  assert_int_equal(store_remove(s, p.id), STORE_UNAVAILABLE);
+  assert_int_equal(store_list(s, NULL, NULL, 10, a, &r), STORE_UNAVAILABLE);
+  assert_false(store_healthy(s));
+  store_destroy(s);
+  arena_destroy(a);
+  assert_true(now_s() - t0 < 5.0); /* fail fast, no connect timeout per call */
+}
+
+/* ------------------------------------------------------------ with server --- */
+
+typedef struct opener {
+  const char *spec;
+  store *s;
+  int rc;
+  char err[256];
+} opener;
+
+static void *open_main(void *arg) {
+  opener *o = arg;
+  store_options opt = {.pool_size = 2};
+  o->rc = store_open(o->spec, &opt, &o->s, o->err, sizeof o->err);
+  return NULL;
+}
+
+static void replicas_starting_together_migrate_once(void **state) {
+  (void)state;
+  skip_without_server();
+  PGconn *db = admin();
+  char spec[1024];
+  fresh_schema(db, "pg_unit_race", spec, sizeof spec);
+  enum { N = 6 };
+  opener o[N];
+  pthread_t t[N];
+  for (int i = 0; i < N; i++) {
+    o[i] = (opener){.spec = spec};
+    assert_int_equal(pthread_create(&t[i], NULL, open_main, &o[i]), 0);
+  }
+  for (int i = 0; i < N; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < N; i++) {
+    if (o[i].rc != 0) print_error("open %d: %s\n", i, o[i].err);
+    assert_int_equal(o[i].rc, 0);
+    assert_true(store_healthy(o[i].s));
+  }
+  /* What one replica writes, the others read. */
+  arena *a = arena_create(4096);
+  product p = {.id = "00000000-0000-4000-8000-000000000007", .name = "shared",
+               .description = "", .created_us = 5, .updated_us = 5};
+  assert_int_equal(store_create(o[0].s, &p), STORE_OK);
+  product got;
+  assert_int_equal(store_get(o[N - 1].s, p.id, a, &got), STORE_OK);
+  assert_string_equal(got.name, "shared");
+  for (int i = 0; i < N; i++) store_destroy(o[i].s);
+  arena_destroy(a);
+  char *v = query_one(db, "SELECT string_agg(version::text, ',') FROM pg_unit_race.schema_version");
+  char want[16];
+  snprintf(want, sizeof want, "%d", STORE_POSTGRES_SCHEMA_VERSION);
+  assert_string_equal(v, want);
+  free(v);
+  exec_ok(db, "DROP SCHEMA pg_unit_race CASCADE");
+  PQfinish(db);
+}
+
+static void a_schema_newer_than_the_build_is_refused_at_open(void **state) {
+  (void)state;
+  skip_without_server();
+  PGconn *db = admin();
+  char spec[1024];
+  fresh_schema(db, "pg_unit_newer", spec, sizeof spec);
+  exec_ok(db, "CREATE TABLE pg_unit_newer.schema_version (version INTEGER NOT NULL);"
+              "INSERT INTO pg_unit_newer.schema_version VALUES (999)");
+  store *s = NULL;
+  char err[256] = "";
+  assert_int_not_equal(store_open(spec, NULL, &s, err, sizeof err), 0);
+  assert_null(s);
+  assert_non_null(strstr(err, "999"));
+  exec_ok(db, "DROP SCHEMA pg_unit_newer CASCADE");
+  PQfinish(db);
+}
+
+static void connections_the_server_dropped_are_replaced_without_a_failed_call(void **state) {
+  (void)state;
+  skip_without_server();
+  PGconn *db = admin();
+  char spec[1024];
+  fresh_schema(db, "pg_unit_reconnect", spec, sizeof spec);
+  store *s = NULL;
+  char err[256] = "";
+  store_options opt = {.pool_size = 3};
+  assert_int_equal(store_open(spec, &opt, &s, err, sizeof err), 0);
+  arena *a = arena_create(4096);
+  product p = {.id = "00000000-0000-4000-8000-000000000009", .name = "kept",
+               .description = "", .created_us = 1, .updated_us = 1};
+  assert_int_equal(store_create(s, &p), STORE_OK);
+  for (int round = 0; round < 3; round++) {
+    /* Every backend of this store (and only those: our admin session is
+     * not named product-service), and wait until they are gone. */
+    char *n = query_one(db, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                            " WHERE application_name = 'product-service'"
+                            " AND pid <> pg_backend_pid()");
+    assert_true(strtol(n, NULL, 10) >= 2); /* the probe's and a pooled one */
+    free(n);
+    product got;
+    for (int i = 0; i < 4; i++) {
+      assert_int_equal(store_get(s, p.id, a, &got), STORE_OK);
+      assert_string_equal(got.name, "kept");
+    }
+    store_list_result r;
+    assert_int_equal(store_list(s, NULL, NULL, 10, a, &r), STORE_OK);
+    assert_int_equal(r.total, 1);
+    arena_reset(a);
+  }
+  store_destroy(s);
+  arena_destroy(a);
+  exec_ok(db, "DROP SCHEMA pg_unit_reconnect CASCADE");
+  PQfinish(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(an_unreachable_server_opens_unhealthy_and_calls_are_unavailable),
+      cmocka_unit_test(replicas_starting_together_migrate_once),
+      cmocka_unit_test(a_schema_newer_than_the_build_is_refused_at_open),
+      cmocka_unit_test(connections_the_server_dropped_are_replaced_without_a_failed_call),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+#else /* no libpq: the backend is not built, and says so */
+
+static void without_libpq_a_postgres_spec_fails_to_open_with_a_reason(void **state) {
+  (void)state;
+  store *s = NULL;
+  char err[256] = "";
+  assert_int_not_equal(store_open("postgres://db/products", NULL, &s, err, sizeof err), 0);
+  assert_null(s);
+  assert_true(err[0] != '\0');
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(without_libpq_a_postgres_spec_fails_to_open_with_a_reason),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
+#endif
