@@ -1,8 +1,14 @@
 /* etcd v3 over our gRPC client: each call packs an etcdserverpb request with
  * protobuf-c, makes one unary call (or drives the keep-alive stream) and
- * unpacks the reply. The endpoint's scheme picks plaintext or TLS. */
+ * unpacks the reply. The endpoint's scheme picks plaintext or TLS.
+ *
+ * Unary calls are made as one-message streams (rpc_stream) rather than with
+ * rpc_client_unary, because a stream can be cancelled from another thread:
+ * the call in flight is published under the client's mutex, and
+ * etcd_client_interrupt cancels it there. */
 #include "registry/etcd.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +23,49 @@
 struct etcd_client {
   rpc_client *rpc;
   char *endpoint;
+  pthread_mutex_t mu;
+  rpc_stream *inflight; /* under mu: the call etcd_client_interrupt cancels */
+  bool interrupted;     /* under mu */
 };
 
 struct etcd_keepalive {
+  etcd_client *client;
   rpc_stream *stream;
 };
+
+/* Makes s the call in flight; false (nothing published) when interrupted. */
+static bool publish(etcd_client *e, rpc_stream *s) {
+  pthread_mutex_lock(&e->mu);
+  bool ok = !e->interrupted;
+  if (ok)
+    e->inflight = s;
+  pthread_mutex_unlock(&e->mu);
+  return ok;
+}
+
+static void unpublish(etcd_client *e) {
+  pthread_mutex_lock(&e->mu);
+  e->inflight = NULL;
+  pthread_mutex_unlock(&e->mu);
+}
+
+void etcd_client_interrupt(etcd_client *e) {
+  if (!e)
+    return;
+  pthread_mutex_lock(&e->mu);
+  e->interrupted = true;
+  if (e->inflight)
+    rpc_stream_cancel(e->inflight);
+  pthread_mutex_unlock(&e->mu);
+}
+
+void etcd_client_resume(etcd_client *e) {
+  if (!e)
+    return;
+  pthread_mutex_lock(&e->mu);
+  e->interrupted = false;
+  pthread_mutex_unlock(&e->mu);
+}
 
 int etcd_client_create(const etcd_client_options *opt, etcd_client **out, char *err,
                        size_t errlen) {
@@ -53,6 +97,7 @@ int etcd_client_create(const etcd_client_options *opt, etcd_client **out, char *
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  pthread_mutex_init(&e->mu, NULL);
   rpc_client_options ro = {
       .target = host,
       .insecure = !tls,
@@ -71,14 +116,63 @@ void etcd_client_destroy(etcd_client *e) {
   if (!e)
     return;
   rpc_client_destroy(e->rpc);
+  pthread_mutex_destroy(&e->mu);
   free(e->endpoint);
   free(e);
 }
 
 const char *etcd_client_endpoint(const etcd_client *e) { return e ? e->endpoint : ""; }
 
-/* One unary call: req packed, the reply unpacked into *resp (the caller
- * frees it with protobuf_c_message_free_unpacked). */
+/* Sends msg on a one-message stream and receives the one reply. Returns
+ * the call's status; *body (malloc'd) only with RPC_OK. */
+static int unary(etcd_client *e, const char *method, const uint8_t *msg, size_t len,
+                 int64_t timeout_ms, uint8_t **body, size_t *body_len, char *err,
+                 size_t errlen) {
+  *body = NULL;
+  *body_len = 0;
+  rpc_stream *s = NULL;
+  char why[256];
+  if (rpc_stream_open(e->rpc, method, NULL, 0, timeout_ms, &s, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s: %s", method, why);
+    return RPC_INTERNAL;
+  }
+  if (!publish(e, s)) {
+    rpc_stream_close(s, NULL);
+    snprintf(err, errlen, "%s: CANCELLED: interrupted", method);
+    return RPC_CANCELLED;
+  }
+  /* Each wait below is bounded by the call's deadline (or a cancel). */
+  uint8_t *extra = NULL;
+  size_t extra_len = 0;
+  bool sent = rpc_stream_send(s, msg, len, 0) == 0 && rpc_stream_close_send(s, 0) == 0;
+  /* Received even when the send failed: it ends with the call, so that the
+   * status below is the call's own. */
+  bool got = rpc_stream_recv(s, 0, body, body_len) == RPC_STREAM_MESSAGE && sent;
+  /* Read on to the end, so the status is the server's and not our cancel. */
+  bool one = got && rpc_stream_recv(s, 0, &extra, &extra_len) == RPC_STREAM_ENDED;
+  free(extra);
+  unpublish(e);
+  rpc_result r;
+  rpc_stream_close(s, &r);
+  int code = r.code;
+  if (code != RPC_OK)
+    snprintf(err, errlen, "%s: %s: %s", method, rpc_code_name(r.code),
+             r.message ? r.message : "");
+  else if (!got || !one) {
+    snprintf(err, errlen, "%s: not exactly one reply message", method);
+    code = RPC_INTERNAL;
+  }
+  rpc_result_free(&r);
+  if (code != RPC_OK) {
+    free(*body);
+    *body = NULL;
+    *body_len = 0;
+  }
+  return code;
+}
+
+/* One call: req packed, the reply unpacked into *resp (the caller frees it
+ * with protobuf_c_message_free_unpacked). */
 static int call(etcd_client *e, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
                 ProtobufCMessage **resp, char *err, size_t errlen) {
@@ -90,22 +184,19 @@ static int call(etcd_client *e, const char *method, const ProtobufCMessage *req,
     return RPC_RESOURCE_EXHAUSTED;
   }
   protobuf_c_message_pack(req, buf);
-  rpc_result r;
-  rpc_client_unary(e->rpc, method, buf, len, NULL, 0, timeout_ms, &r);
+  uint8_t *body;
+  size_t body_len;
+  int code = unary(e, method, buf, len, timeout_ms, &body, &body_len, err, errlen);
   free(buf);
-  int code = r.code;
-  if (code != RPC_OK) {
-    snprintf(err, errlen, "%s: %s: %s", method, rpc_code_name(r.code),
-             r.message ? r.message : "");
-  } else {
-    *resp = protobuf_c_message_unpack(resp_desc, NULL, r.body_len, r.body);
-    if (!*resp) {
-      snprintf(err, errlen, "%s: the reply is not a %s", method, resp_desc->name);
-      code = RPC_INTERNAL;
-    }
+  if (code != RPC_OK)
+    return code;
+  *resp = protobuf_c_message_unpack(resp_desc, NULL, body_len, body);
+  free(body);
+  if (!*resp) {
+    snprintf(err, errlen, "%s: the reply is not a %s", method, resp_desc->name);
+    return RPC_INTERNAL;
   }
-  rpc_result_free(&r);
-  return code;
+  return RPC_OK;
 }
 
 int etcd_lease_grant(etcd_client *e, int64_t ttl_s, int64_t timeout_ms, int64_t *id,
@@ -236,11 +327,18 @@ int etcd_keepalive_open(etcd_client *e, etcd_keepalive **out, char *err, size_t 
     snprintf(err, errlen, "out of memory");
     return RPC_RESOURCE_EXHAUSTED;
   }
+  k->client = e;
   /* No deadline: the stream lives as long as the registration. */
   if (rpc_stream_open(e->rpc, ETCD_LEASE "LeaseKeepAlive", NULL, 0, 0, &k->stream, err,
                       errlen) != 0) {
     free(k);
     return RPC_INTERNAL;
+  }
+  if (!publish(e, k->stream)) {
+    rpc_stream_close(k->stream, NULL);
+    free(k);
+    snprintf(err, errlen, "LeaseKeepAlive: CANCELLED: interrupted");
+    return RPC_CANCELLED;
   }
   *out = k;
   return RPC_OK;
@@ -284,6 +382,7 @@ void etcd_keepalive_cancel(etcd_keepalive *k) {
 void etcd_keepalive_close(etcd_keepalive *k, char *err, size_t errlen) {
   if (!k)
     return;
+  unpublish(k->client);
   rpc_result r;
   rpc_stream_close(k->stream, &r);
   if (err && errlen)

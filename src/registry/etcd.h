@@ -6,7 +6,8 @@
  * proto/etcd/rpc.proto is the trimmed copy of etcd's messages. Each call
  * returns 0 (RPC_OK) or the failing rpc_code with one line in err. One
  * etcd_client belongs to one thread at a time, except
- * etcd_keepalive_cancel. */
+ * etcd_client_interrupt and etcd_keepalive_cancel. Calls run as streams of
+ * our transport, so that another thread can cancel them. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,14 @@ typedef struct etcd_client_options {
 int etcd_client_create(const etcd_client_options *opt, etcd_client **out, char *err,
                        size_t errlen);
 void etcd_client_destroy(etcd_client *e);
+
+/* Thread-safe: cancels the call or keep-alive stream in flight (it returns
+ * RPC_CANCELLED / ETCD_KEEPALIVE_ENDED at once) and makes every later call
+ * fail the same way at once, until etcd_client_resume. How a stop reaches a
+ * thread that waits on etcd. */
+void etcd_client_interrupt(etcd_client *e);
+/* Lets calls through again (the owner thread, e.g. for a last revoke). */
+void etcd_client_resume(etcd_client *e);
 /* The endpoint as given, for log lines. */
 const char *etcd_client_endpoint(const etcd_client *e);
 

@@ -1,11 +1,12 @@
 /* The registration thread. Its life is a loop: grant a lease and put the key
  * (a "session"), keep the lease alive on a LeaseKeepAlive stream until the
  * stream or the lease is lost, back off, start again with a new lease. Stop
- * cancels the stream from the main thread (the one cross-thread call, under
- * the registry's mutex); the thread then revokes the lease and exits.
+ * interrupts the thread's etcd client from the main thread (the one
+ * cross-thread call, under the registry's mutex), which cancels whatever
+ * call or stream is in flight; the thread then revokes the lease and exits.
  *
- * Every wait is bounded: unary calls by REG_CALL_TIMEOUT_MS, backoff sleeps
- * by a condition variable that stop signals, the stream by its cancel. */
+ * Every wait is bounded: calls by REG_CALL_TIMEOUT_MS and by stop, backoff
+ * sleeps by a condition variable that stop signals, the stream by stop. */
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -18,11 +19,13 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/rpc_status.h"
 #include "registry/etcd.h"
 
 #define REG_BACKOFF_MIN_MS 500
 #define REG_BACKOFF_MAX_MS 5000
-/* Grant and Put wait this long for etcd (they wait for a connection too). */
+/* Grant and Put wait this long for etcd (for a connection too); stop ends
+ * the wait at once. */
 #define REG_CALL_TIMEOUT_MS 2000
 /* Revoking at shutdown delays the drain by at most this much. */
 #define REG_REVOKE_TIMEOUT_MS 1000
@@ -44,7 +47,7 @@ struct registry {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled by stop */
   bool stopping;         /* under mu */
-  etcd_keepalive *ka;    /* the open stream, under mu, so stop can cancel it */
+  etcd_client *ec;       /* the thread's client, published under mu for stop */
 };
 
 /* What the thread knows about etcd; only the thread touches it. */
@@ -53,6 +56,7 @@ typedef struct session {
   int64_t lease;     /* the lease our key is attached to; 0 = not registered */
   int64_t ttl_s;     /* as granted */
   int64_t stale;     /* a lost session's lease, revoked once a new one holds the key */
+  int64_t unsure;    /* granted, but the put failed: it may hold the key */
   int failures;      /* attempts that failed in a row */
   bool registered_before;
 } session;
@@ -96,7 +100,7 @@ static bool pause_for(registry *r, int64_t ms) {
 }
 
 static void lease_hex(int64_t id, char *buf, size_t n) {
-  snprintf(buf, n, "%" PRIx64, (uint64_t)id); /* as etcdctl prints lease IDs */
+  snprintf(buf, n, "%016" PRIx64, (uint64_t)id); /* as etcdctl prints lease IDs */
 }
 
 static void log_event(log_level level, const char *msg, const registry *r, const session *s,
@@ -116,24 +120,42 @@ static void log_event(log_level level, const char *msg, const registry *r, const
   log_line_emit(&l);
 }
 
-/* A client for the current endpoint, when there is none. */
+/* A client for the current endpoint, when there is none. It is published
+ * for stop; created after stop, it starts interrupted. */
 static int connect_current(registry *r, session *s, char *err, size_t errlen) {
   if (s->ec)
     return 0;
+  /* Calls wait for a connection (until their deadline or stop), so that a
+   * registration goes through as soon as etcd is back; the channel's own
+   * reconnect backoff is capped like ours. */
   etcd_client_options o = {
       .endpoint = r->endpoints[r->current],
       .wait_for_ready = true,
       .reconnect_backoff_max_ms = (int)r->backoff_max_ms,
   };
-  return etcd_client_create(&o, &s->ec, err, errlen);
+  if (etcd_client_create(&o, &s->ec, err, errlen) != 0)
+    return -1;
+  pthread_mutex_lock(&r->mu);
+  r->ec = s->ec;
+  if (r->stopping)
+    etcd_client_interrupt(s->ec);
+  pthread_mutex_unlock(&r->mu);
+  return 0;
+}
+
+static void disconnect(registry *r, session *s) {
+  pthread_mutex_lock(&r->mu);
+  r->ec = NULL;
+  pthread_mutex_unlock(&r->mu);
+  etcd_client_destroy(s->ec);
+  s->ec = NULL;
 }
 
 /* Moves to the next endpoint (a new channel) after a failure. */
 static void rotate(registry *r, session *s) {
   if (r->n_endpoints < 2)
     return; /* one channel keeps reconnecting by itself */
-  etcd_client_destroy(s->ec);
-  s->ec = NULL;
+  disconnect(r, s);
   r->current = (r->current + 1) % r->n_endpoints;
 }
 
@@ -144,9 +166,12 @@ static int register_once(registry *r, session *s, char *err, size_t errlen) {
   int64_t id = 0, ttl = 0;
   if (etcd_lease_grant(s->ec, r->ttl_s, REG_CALL_TIMEOUT_MS, &id, &ttl, err, errlen) != 0)
     return -1;
-  /* Should the put fail, the lease holds nothing and expires by itself. */
-  if (etcd_put(s->ec, r->key, r->value, id, REG_CALL_TIMEOUT_MS, err, errlen) != 0)
+  /* A put that failed may still have been applied (the reply was lost):
+   * the lease is revoked later like a stale one. */
+  if (etcd_put(s->ec, r->key, r->value, id, REG_CALL_TIMEOUT_MS, err, errlen) != 0) {
+    s->unsure = id;
     return -1;
+  }
   s->lease = id;
   s->ttl_s = ttl > 0 ? ttl : r->ttl_s;
   return 0;
@@ -155,19 +180,10 @@ static int register_once(registry *r, session *s, char *err, size_t errlen) {
 /* Refreshes the lease every third of its TTL until the stream ends, the
  * lease is gone, etcd stops answering for a whole TTL, or stop. *why says
  * which (for the log). */
-static void keep_alive(registry *r, session *s, char *why, size_t whylen) {
+static void keep_alive(session *s, char *why, size_t whylen) {
   etcd_keepalive *ka = NULL;
   if (etcd_keepalive_open(s->ec, &ka, why, whylen) != 0)
     return;
-  pthread_mutex_lock(&r->mu);
-  bool stop = r->stopping;
-  if (!stop)
-    r->ka = ka;
-  pthread_mutex_unlock(&r->mu);
-  if (stop) {
-    etcd_keepalive_close(ka, NULL, 0);
-    return;
-  }
 
   int64_t ttl_ms = s->ttl_s * 1000;
   int64_t interval = ttl_ms / 3 > 500 ? ttl_ms / 3 : 500;
@@ -200,22 +216,25 @@ static void keep_alive(registry *r, session *s, char *why, size_t whylen) {
     }
   }
 
-  pthread_mutex_lock(&r->mu);
-  r->ka = NULL;
-  pthread_mutex_unlock(&r->mu);
   char status[256];
   etcd_keepalive_close(ka, status, sizeof status);
   if (ended)
     snprintf(why, whylen, "keep-alive stream ended: %s", status);
 }
 
-/* Best effort at the end or after a new registration; logs the outcome. */
-static void revoke(registry *r, session *s, int64_t lease, const char *what) {
+/* Best effort at the end or after a new registration; logs the outcome.
+ * False when etcd did not answer (a lease that is gone already is fine). */
+static bool revoke(registry *r, session *s, int64_t *lease, const char *what) {
+  if (!*lease)
+    return true;
   char err[256];
-  if (etcd_lease_revoke(s->ec, lease, REG_REVOKE_TIMEOUT_MS, err, sizeof err) == 0)
-    log_event(LOG_INFO, what, r, s, lease, NULL);
-  else
-    log_event(LOG_WARN, "etcd: cannot revoke the lease", r, s, lease, err);
+  int code = etcd_lease_revoke(s->ec, *lease, REG_REVOKE_TIMEOUT_MS, err, sizeof err);
+  if (code == RPC_OK)
+    log_event(LOG_INFO, what, r, s, *lease, NULL);
+  else if (code != RPC_NOT_FOUND)
+    log_event(LOG_WARN, "etcd: cannot revoke the lease", r, s, *lease, err);
+  *lease = 0;
+  return code == RPC_OK || code == RPC_NOT_FOUND;
 }
 
 static void *registry_main(void *arg) {
@@ -248,13 +267,13 @@ static void *registry_main(void *arg) {
     s.registered_before = true;
     s.failures = 0;
     backoff = 0;
-    if (s.stale) { /* it may still be alive in etcd; it holds nothing of ours now */
-      revoke(r, &s, s.stale, "etcd: old lease revoked");
-      s.stale = 0;
-    }
+    /* Leases of earlier sessions may still be alive in etcd; they hold
+     * nothing of ours now. */
+    revoke(r, &s, &s.stale, "etcd: old lease revoked");
+    revoke(r, &s, &s.unsure, "etcd: old lease revoked");
 
     char why[320] = "stopped";
-    keep_alive(r, &s, why, sizeof why);
+    keep_alive(&s, why, sizeof why);
     if (is_stopping(r))
       break;
     log_event(LOG_WARN, "etcd: registration lost, registering again", r, &s, s.lease, why);
@@ -266,12 +285,17 @@ static void *registry_main(void *arg) {
       break;
   }
 
-  /* Stop: the key goes first, before the server drains. A lost session's
-   * lease may still hold it if etcd never noticed the loss. */
-  int64_t last = s.lease ? s.lease : s.stale;
-  if (last && connect_current(r, &s, err, sizeof err) == 0)
-    revoke(r, &s, last, "etcd: lease revoked, deregistered");
-  etcd_client_destroy(s.ec);
+  /* Stop: the key goes first, before the server drains. Without a live
+   * session, a lost session's lease (if etcd never noticed the loss) or an
+   * unsure one may still hold it. One unanswered revoke ends the attempt. */
+  if ((s.lease || s.stale || s.unsure) && connect_current(r, &s, err, sizeof err) == 0) {
+    etcd_client_resume(s.ec); /* stop interrupted it; these calls are the last */
+    if (s.lease)
+      revoke(r, &s, &s.lease, "etcd: lease revoked, deregistered");
+    else if (revoke(r, &s, &s.stale, "etcd: lease revoked, deregistered"))
+      revoke(r, &s, &s.unsure, "etcd: lease revoked, deregistered");
+  }
+  disconnect(r, &s);
   return NULL;
 }
 
@@ -353,8 +377,7 @@ void registry_stop(registry *r) {
     return;
   pthread_mutex_lock(&r->mu);
   r->stopping = true;
-  if (r->ka)
-    etcd_keepalive_cancel(r->ka);
+  etcd_client_interrupt(r->ec); /* the call or stream in flight ends now */
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
   pthread_join(r->thread, NULL);

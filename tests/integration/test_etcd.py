@@ -71,7 +71,12 @@ class Etcd:
                 self.range(PREFIX, timeout=1)
                 return self
             except Exception:  # noqa: BLE001 - not up yet
+                # A fresh channel each time: a failed one waits out its
+                # reconnect backoff, which would hide when etcd came up.
+                self.channel.close()
+                self.channel = None
                 time.sleep(0.1)
+        self.stop()
         raise AssertionError("etcd not ready within %ss: %s" % (timeout,
                                                                self.log_text()[-2000:]))
 
@@ -197,7 +202,7 @@ def test_key_appears_with_the_address_and_a_10s_lease():
         expect_eq([k.decode() for k in ttl.keys], [key_of(srv)], "keys on the lease")
         line = srv.wait_log(lambda l: l.get("msg") == "etcd: registered")
         expect_eq(line["key"], key_of(srv), "logged key")
-        expect_eq(line["lease_id"], "%x" % kv.lease, "logged lease")
+        expect_eq(line["lease_id"], "%016x" % kv.lease, "logged lease")
 
 
 def test_lease_is_kept_alive():
@@ -286,7 +291,7 @@ def test_etcd_restart_registers_again_on_a_new_lease_and_serving_goes_on():
             expect_eq(len(api.call("ListProducts").products), 0, "ListProducts while etcd is down")
             t0 = time.monotonic()
             etcd.start()
-            new, _ = etcd.wait_key(key_of(srv), timeout=20, pred=lambda k: k.lease != kv.lease)
+            new, _ = etcd.wait_key(key_of(srv), timeout=10, pred=lambda k: k.lease != kv.lease)
             took = time.monotonic() - t0
             expect_eq(new.value.decode(), srv.addr, "value")
             if etcd.lease_ttl(new.lease).TTL <= 0:
@@ -331,7 +336,7 @@ def test_etcd_down_at_start_server_serves_and_registers_when_it_comes():
             raise AssertionError("retry delay %r" % line["retry_in_ms"])
         t0 = time.monotonic()
         late.start()
-        late.wait_key(key_of(srv), timeout=15)
+        late.wait_key(key_of(srv), timeout=10)
         took = time.monotonic() - t0
         print("     registered %.1fs after etcd was started" % took)
         expect_eq(srv.stop(), 0, "exit status")
@@ -434,8 +439,9 @@ def test_registration_life_under_valgrind_is_clean():
 if __name__ == "__main__":
     if not ETCD_BIN:
         h.skip("no etcd binary (Debian package etcd-server)")
-    E["etcd"] = Etcd().start()
+    E["etcd"] = Etcd()
     try:
+        E["etcd"].start()
         h.main([
             test_key_appears_with_the_address_and_a_10s_lease,
             test_lease_is_kept_alive,
