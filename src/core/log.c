@@ -3,7 +3,7 @@
  * Lines are formatted into a caller-owned log_line and then appended whole to
  * a per-thread buffer. The buffer is written with one write(2) when it fills,
  * by the flusher thread at least every 50 ms, at exit (log_flush) and at once
- * for WARN/ERROR lines, so a line is never split or interleaved and a crash
+ * for ERROR lines (faults), so a line is never split or interleaved and a crash
  * loses at most the last 50 ms of routine lines. Without the flusher running
  * (tools, tests) every line is written at once. */
 #include "core/log.h"
@@ -331,7 +331,7 @@ void log_line_emit(log_line *l) {
     write_all(l->buf, l->len);
     return;
   }
-  bool urgent = l->level >= LOG_WARN;
+  bool urgent = l->level >= LOG_ERROR; /* faults reach the disk at once */
   pthread_mutex_lock(&b->mu);
   if (b->len + l->len > LOG_BUF_SIZE) buf_flush_locked(b);
   memcpy(b->data + b->len, l->buf, l->len);

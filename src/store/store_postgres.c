@@ -13,11 +13,12 @@
  * STORE_POSTGRES_PROBE_MS (and at once when a call lost its connection) it
  * runs SELECT 1 on its own connection, first bringing the schema up to date
  * if that has not happened yet. healthy() reports its answer (so health can
- * say NOT_SERVING), and while the answer is no, calls that would need a new
- * connection fail fast with STORE_UNAVAILABLE instead of each waiting for a
- * connect timeout. A pooled connection that PostgreSQL closed (restart,
- * failover) is noticed before use and replaced; a call whose connection dies
- * under it gets STORE_UNAVAILABLE, never a guess.
+ * say NOT_SERVING), and while the answer is no, calls fail fast with
+ * STORE_UNAVAILABLE instead of each waiting for a connect timeout. A pooled
+ * connection that PostgreSQL closed (restart, failover) is noticed before
+ * use and replaced; a call whose connection dies under it gets
+ * STORE_UNAVAILABLE, never a guess. Every wait on the server is bounded
+ * (PG_CALL_TIMEOUT_MS), so a server that hangs cannot hold worker threads.
  *
  * Schema: the same schema_version table and forward-migration scheme as the
  * SQLite backend, applied in one transaction under an advisory lock, so
@@ -40,6 +41,8 @@
 /* A probe that has not come back within this long counts as "no answer"
  * (a host that drops packets makes connect or SELECT 1 hang). */
 #define PG_PROBE_STUCK_NS (3 * INT64_C(1000000000))
+/* How long the probe waits for SELECT 1 on an open connection. */
+#define PG_PROBE_QUERY_TIMEOUT_MS 2000
 /* However often calls wake the probe, it runs at most this often. */
 #define PG_PROBE_MIN_GAP_MS 200
 
@@ -65,12 +68,36 @@ static const char *const pg_migrations[STORE_POSTGRES_SCHEMA_VERSION] = {
     "  value TEXT COLLATE \"C\" NOT NULL,"
     "  PRIMARY KEY (product_id, position));"
     "CREATE INDEX product_categories_by_value ON product_categories (value, product_id);",
+    /* 2: a maintained product count, so an unfiltered total is O(1) instead
+     * of a scan on every ListProducts (as SQLite's version 2). Sharded by
+     * backend: one counter row would serialise every create and delete of
+     * every replica on its row lock until commit. A trigger keeps it in the
+     * writing statement's transaction, so a list's snapshot sees the count
+     * and the rows agree. */
+    "CREATE TABLE product_count (shard INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL);"
+    "INSERT INTO product_count (shard, n) SELECT s, 0 FROM generate_series(0, 63) AS s;"
+    "UPDATE product_count SET n = (SELECT COUNT(*) FROM products) WHERE shard = 0;"
+    "CREATE FUNCTION product_count_track() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  UPDATE product_count SET n = n + CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END"
+    "   WHERE shard = pg_backend_pid() % 64;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER products_count AFTER INSERT OR DELETE ON products"
+    "  FOR EACH ROW EXECUTE FUNCTION product_count_track();",
 };
 
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  int64_t ns = ts->tv_nsec + (ms % 1000) * 1000000;
+  ts->tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+  ts->tv_nsec = (long)(ns % 1000000000);
 }
 
 /* The first line of a libpq message (they end in '\n' and may run on). */
@@ -105,6 +132,41 @@ store_status pg_classify(PGconn *db, const PGresult *r) {
   return STORE_ERROR;
 }
 
+PGresult *pg_wait(PGconn *db, int timeout_ms) {
+  int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+  PGresult *keep = NULL, *r;
+  for (;;) {
+    while (PQisBusy(db)) {
+      int64_t left_ms = (deadline - now_ns()) / 1000000;
+      struct pollfd p = {.fd = PQsocket(db), .events = POLLIN};
+      int n = left_ms > 0 && p.fd >= 0 ? poll(&p, 1, (int)left_ms) : 0;
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || !PQconsumeInput(db)) {
+        PQclear(keep);
+        return NULL;
+      }
+    }
+    if (!(r = PQgetResult(db))) return keep;
+    if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+      PQclear(r); /* the first failure is the one to report */
+    } else {
+      PQclear(keep);
+      keep = r;
+    }
+  }
+}
+
+PGresult *pg_exec(PGconn *db, int timeout_ms, const char *sql, int n, const char *const *params) {
+  int sent = n > 0 ? PQsendQueryParams(db, sql, n, NULL, params, NULL, NULL, 0)
+                   : PQsendQuery(db, sql);
+  return sent ? pg_wait(db, timeout_ms) : NULL;
+}
+
+PGresult *pg_exec_prepared(PGconn *db, const char *name, int n, const char *const *params) {
+  if (!PQsendQueryPrepared(db, name, n, params, NULL, NULL, 0)) return NULL;
+  return pg_wait(db, PG_CALL_TIMEOUT_MS);
+}
+
 PGconn *pg_connect(pg_store *s, bool prepare, char *why, size_t whylen) {
   PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
   if (!db) {
@@ -115,8 +177,13 @@ PGconn *pg_connect(pg_store *s, bool prepare, char *why, size_t whylen) {
   bool ok = PQstatus(db) == CONNECTION_OK;
   if (ok) {
     /* Doubles as text round-trip exactly only with extra_float_digits > 0
-     * (the default since PostgreSQL 12; older servers default to 0). */
-    PGresult *r = PQexec(db, "SET extra_float_digits = 3");
+     * (the default since PostgreSQL 12; older servers default to 0).
+     * plan_cache_mode stays "auto" on purpose: a generic plan of the list
+     * statement is made without LIMIT's value (and maybe before the table
+     * has statistics) and can be a full scan and sort; a custom plan per
+     * call costs ~0.4 ms and is always the index range
+     * (bench/store_pg_bench.c measured both: docs/postgres.md). */
+    PGresult *r = pg_exec(db, PG_CALL_TIMEOUT_MS, "SET extra_float_digits = 3", 0, NULL);
     ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
   }
@@ -134,15 +201,19 @@ PGconn *pg_connect(pg_store *s, bool prepare, char *why, size_t whylen) {
  * FATAL message), which libpq turns into CONNECTION_BAD. Nothing has been
  * sent on it yet, so replacing it is safe. */
 static bool pg_alive(PGconn *db) {
-  if (PQstatus(db) != CONNECTION_OK) return false;
-  struct pollfd p = {.fd = PQsocket(db), .events = POLLIN};
-  if (p.fd < 0) return false;
-  int n = poll(&p, 1, 0);
-  if (n == 0) return true;
-  if (n < 0) return errno == EINTR;
-  if (!PQconsumeInput(db)) return false;
-  PGnotify *note;
-  while ((note = PQnotifies(db)) != NULL) PQfreemem(note);
+  /* One read may return the FATAL message (libpq hands it to the notice
+   * processor and stays "OK"); the EOF behind it shows on the next. */
+  for (int i = 0; i < 4; i++) {
+    if (PQstatus(db) != CONNECTION_OK) return false;
+    struct pollfd p = {.fd = PQsocket(db), .events = POLLIN};
+    if (p.fd < 0) return false;
+    int n = poll(&p, 1, 0);
+    if (n == 0) return true;
+    if (n < 0) return errno == EINTR;
+    if (!PQconsumeInput(db)) return false;
+    PGnotify *note;
+    while ((note = PQnotifies(db)) != NULL) PQfreemem(note);
+  }
   return PQstatus(db) == CONNECTION_OK;
 }
 
@@ -154,8 +225,20 @@ static void pg_kick(pg_store *s) {
 }
 
 pg_conn *pg_acquire(pg_store *s, store_status *st) {
+  *st = STORE_UNAVAILABLE;
+  /* While the probe gets no answer, fail fast: health says NOT_SERVING,
+   * and a call must not wait for a connect timeout or a hung server. */
+  if (!atomic_load(&s->up)) return NULL;
+  /* Every connection busy for a whole call timeout means they are stuck on
+   * a server that stopped answering: give up rather than queue. */
+  struct timespec until;
+  deadline_after(&until, PG_CALL_TIMEOUT_MS);
   pthread_mutex_lock(&s->pool_mu);
-  while (!s->free_list) pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+  while (!s->free_list)
+    if (pthread_cond_timedwait(&s->pool_cv, &s->pool_mu, &until) == ETIMEDOUT && !s->free_list) {
+      pthread_mutex_unlock(&s->pool_mu);
+      return NULL;
+    }
   pg_conn *c = s->free_list;
   s->free_list = c->next_free;
   pthread_mutex_unlock(&s->pool_mu);
@@ -164,7 +247,7 @@ pg_conn *pg_acquire(pg_store *s, store_status *st) {
     c->db = NULL;
     pg_kick(s);
   }
-  if (!c->db && atomic_load(&s->up)) {
+  if (!c->db) {
     char why[256];
     c->db = pg_connect(s, true, why, sizeof why);
     if (!c->db) pg_kick(s);
@@ -179,11 +262,11 @@ pg_conn *pg_acquire(pg_store *s, store_status *st) {
 }
 
 void pg_release(pg_store *s, pg_conn *c) {
-  if (c->db && PQstatus(c->db) == CONNECTION_OK &&
-      PQtransactionStatus(c->db) != PQTRANS_IDLE) {
-    PGresult *r = PQexec(c->db, "ROLLBACK");
-    PQclear(r);
-  }
+  /* ACTIVE: a statement that timed out is still running; only closing the
+   * connection is safe then (PostgreSQL rolls its transaction back). */
+  PGTransactionStatusType ts = c->db ? PQtransactionStatus(c->db) : PQTRANS_UNKNOWN;
+  if (c->db && PQstatus(c->db) == CONNECTION_OK && ts != PQTRANS_IDLE && ts != PQTRANS_ACTIVE)
+    PQclear(pg_exec(c->db, PG_CALL_TIMEOUT_MS, "ROLLBACK", 0, NULL));
   if (c->db &&
       (PQstatus(c->db) != CONNECTION_OK || PQtransactionStatus(c->db) != PQTRANS_IDLE)) {
     PQfinish(c->db);
@@ -204,7 +287,7 @@ typedef enum pg_migrate_result { PG_MIGRATED, PG_MIGRATE_UNAVAILABLE, PG_MIGRATE
 /* Runs sql; true when it ended with `want`. On failure fills why and *res. */
 static bool exec_step(PGconn *db, const char *sql, ExecStatusType want, PGresult **keep,
                       char *why, size_t whylen, pg_migrate_result *res) {
-  PGresult *r = PQexec(db, sql);
+  PGresult *r = pg_exec(db, PG_MIGRATE_TIMEOUT_MS, sql, 0, NULL);
   bool ok = PQresultStatus(r) == want;
   if (!ok) {
     first_line(why, whylen, r && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r)
@@ -253,12 +336,28 @@ static pg_migrate_result pg_migrate(PGconn *db, char *why, size_t whylen) {
   if (!exec_step(db, "COMMIT", PGRES_COMMAND_OK, NULL, why, whylen, &res)) goto fail;
   return PG_MIGRATED;
 fail:
-  if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE)
-    PQclear(PQexec(db, "ROLLBACK"));
+  /* After a timeout the connection is busy (ACTIVE): the caller drops it. */
+  if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE &&
+      PQtransactionStatus(db) != PQTRANS_ACTIVE)
+    PQclear(pg_exec(db, PG_CALL_TIMEOUT_MS, "ROLLBACK", 0, NULL));
   return res;
 }
 
 /* ----------------------------------------------------------------- probe --- */
+
+/* SELECT 1 with a deadline: a server that accepted the connection but does
+ * not answer (stopped, overloaded, a half-open path) counts as down, and
+ * does not keep the probe (or shutdown, which joins it) waiting. */
+static bool probe_query(PGconn *db, char *why, size_t whylen) {
+  PGresult *r = pg_exec(db, PG_PROBE_QUERY_TIMEOUT_MS, "SELECT 1", 0, NULL);
+  bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok)
+    first_line(why, whylen, r ? PQresultErrorMessage(r)
+                              : PQstatus(db) == CONNECTION_OK ? "no answer to SELECT 1 in time"
+                                                              : PQerrorMessage(db));
+  PQclear(r);
+  return ok;
+}
 
 /* One look at PostgreSQL through the probe's connection: connect if needed,
  * migrate if not done yet, SELECT 1. *hard is set when the schema cannot be
@@ -278,13 +377,8 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
       if (m == PG_MIGRATED) atomic_store(&s->migrated, true);
       *hard = m == PG_MIGRATE_FAILED;
     }
-    if (atomic_load(&s->migrated)) {
-      PGresult *r = PQexec(s->probe_db, "SELECT 1");
-      ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-      if (!ok) first_line(why, whylen, PQerrorMessage(s->probe_db));
-      PQclear(r);
-    }
-    if (PQstatus(s->probe_db) != CONNECTION_OK) {
+    if (atomic_load(&s->migrated)) ok = probe_query(s->probe_db, why, whylen);
+    if (!ok || PQstatus(s->probe_db) != CONNECTION_OK) {
       PQfinish(s->probe_db);
       s->probe_db = NULL;
     }
@@ -311,12 +405,6 @@ static void set_up(pg_store *s, bool up, const char *why, bool first) {
   s->down_logged = !up;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  int64_t ns = ts->tv_nsec + (ms % 1000) * 1000000;
-  ts->tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-  ts->tv_nsec = (long)(ns % 1000000000);
-}
 
 static void *prober_main(void *arg) {
   pg_store *s = arg;
@@ -417,6 +505,16 @@ static void set_params(pg_store *s) {
     s->kw[n] = "application_name";
     s->val[n++] = "product-service";
   }
+  /* A peer that vanishes without closing (a partition, a dead host) is
+   * noticed within ~25 s instead of the kernel's two hours, so a call
+   * waiting on it ends UNAVAILABLE. No PG* variable sets these. */
+  static const char *const tcp[][2] = {
+      {"keepalives_idle", "10"}, {"keepalives_interval", "5"}, {"keepalives_count", "3"},
+      {"tcp_user_timeout", "10000"}};
+  for (size_t i = 0; i < sizeof tcp / sizeof tcp[0]; i++) {
+    s->kw[n] = tcp[i][0];
+    s->val[n++] = tcp[i][1];
+  }
   s->kw[n] = "dbname";
   s->val[n++] = s->uri;
   s->kw[n] = "client_encoding";
@@ -431,12 +529,12 @@ int store_postgres_open(const char *uri, const store_options *opt, store **out, 
   pg_store *s = calloc(1, sizeof(*s));
   if (!s) goto oom;
   s->base.ops = &pg_ops;
-  pthread_mutex_init(&s->pool_mu, NULL);
-  pthread_cond_init(&s->pool_cv, NULL);
-  pthread_mutex_init(&s->probe_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_mutex_init(&s->pool_mu, NULL);
+  pthread_cond_init(&s->pool_cv, &ca);
+  pthread_mutex_init(&s->probe_mu, NULL);
   pthread_cond_init(&s->probe_cv, &ca);
   pthread_condattr_destroy(&ca);
   size_t safe_len = strlen(uri) + 64;

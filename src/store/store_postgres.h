@@ -9,7 +9,7 @@
 
 /* The schema version this build creates and migrates to (table
  * schema_version holds the version a database is at). */
-#define STORE_POSTGRES_SCHEMA_VERSION 1
+#define STORE_POSTGRES_SCHEMA_VERSION 2
 
 /* The advisory lock key that serialises schema migrations between replicas
  * that start together (pg_advisory_xact_lock; ASCII "prodsvc1"). */

@@ -17,14 +17,13 @@ typedef struct pg_conn {
   struct pg_conn *next_free;
 } pg_conn;
 
-#define PG_MAX_PARAMS 8 /* connection keywords we pass besides the URI */
+#define PG_MAX_PARAMS 9 /* connection keywords we pass, the URI included */
 
 typedef struct pg_store {
   store base;
   char *uri;      /* as given; handed to libpq as dbname with expand_dbname */
   char *safe_uri; /* the URI with its password redacted, for log lines */
   const char *kw[PG_MAX_PARAMS + 1], *val[PG_MAX_PARAMS + 1];
-  char connect_timeout[16];
 
   pthread_mutex_t pool_mu;
   pthread_cond_t pool_cv;
@@ -33,8 +32,7 @@ typedef struct pg_store {
   pg_conn *free_list;
 
   /* up: PostgreSQL answered the probe's last query and the schema is
-   * current. Calls reconnect a pooled connection only while up; otherwise
-   * they fail fast with STORE_UNAVAILABLE. */
+   * current. While it is false calls fail fast with STORE_UNAVAILABLE. */
   atomic_bool up;
   atomic_bool migrated;
   atomic_llong probe_started_ns; /* monotonic; 0 when no probe runs */
@@ -47,6 +45,24 @@ typedef struct pg_store {
   PGconn *probe_db; /* the probe's own connection (never pooled) */
   bool down_logged; /* the current outage has been logged */
 } pg_store;
+
+/* How long a call's statement may take before the call ends UNAVAILABLE and
+ * its connection is dropped: a server that stopped answering (hung, or a
+ * path that lost packets without a reset) must not hold worker threads. */
+#define PG_CALL_TIMEOUT_MS 10000
+/* Schema migrations (they may wait for another replica's). */
+#define PG_MIGRATE_TIMEOUT_MS 60000
+
+/* Waits up to timeout_ms for the results of what was just sent on db and
+ * returns the last (or the first failed) one, for the caller to PQclear; NULL
+ * when none came in time or the connection failed. After NULL the
+ * connection may still be busy: only PQfinish is safe on it
+ * (pg_release does that). */
+PGresult *pg_wait(PGconn *db, int timeout_ms);
+/* PQexec / PQexecParams (n > 0) / PQexecPrepared (prepared), bounded by
+ * timeout_ms through pg_wait. With n == 0, sql may hold several statements. */
+PGresult *pg_exec(PGconn *db, int timeout_ms, const char *sql, int n, const char *const *params);
+PGresult *pg_exec_prepared(PGconn *db, const char *name, int n, const char *const *params);
 
 /* Connects with the store's parameters; the result may be in
  * CONNECTION_BAD state (never NULL unless out of memory). Also sets the

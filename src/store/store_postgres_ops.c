@@ -31,20 +31,31 @@
 /* A product's six columns, as every reading statement returns them. */
 #define PG_COLS "id, name, description, price, created_us, updated_us"
 
-/* A keyset page after ($1, $2) of at most $3 products matching WHERE, with
- * their categories (one row per category; NULL when none) and, in the first
- * column of every row, the number of products matching WHERE. An empty page
- * is one row whose product columns are NULL. */
-#define PG_LIST_SQL(WHERE)                                                               \
-  "WITH total AS (SELECT COUNT(*) AS n FROM products WHERE " WHERE "),"                 \
+/* Product ID's categories in one text value: "LEN:VALUE" per category in
+ * order, LEN the value's UTF-8 byte count (our client encoding), NULL when
+ * there are none. A length prefix needs no escaping, and a correlated
+ * subquery on product_categories' primary key is one index range per
+ * product, whatever plan the statement around it gets. */
+#define PG_CATEGORIES(ID)                                                                \
+  "(SELECT string_agg(octet_length(convert_to(c.value, 'UTF8'))::text || ':' || c.value,"  \
+  " '' ORDER BY c.position) FROM product_categories c WHERE c.product_id = " ID ")"
+
+/* A keyset page after ($1, $2) of at most $3 products matching WHERE, each
+ * with its categories, and in the first column of every row TOTAL, the
+ * number of products matching WHERE. One statement, so the page and the
+ * total share a snapshot. An empty page is one row of NULL product columns. */
+#define PG_LIST_SQL(TOTAL, WHERE)                                                        \
+  "WITH total AS (" TOTAL "),"                                                           \
   " page AS (SELECT " PG_COLS " FROM products"                                          \
   "   WHERE " WHERE " AND (created_us, id) > ($1::bigint, $2::text)"                     \
   "   ORDER BY created_us, id LIMIT $3::bigint)"                                        \
   " SELECT total.n, page.id, page.name, page.description, page.price,"                 \
-  "   page.created_us, page.updated_us, c.value"                                        \
-  " FROM total LEFT JOIN page ON TRUE"                                                  \
-  " LEFT JOIN product_categories c ON c.product_id = page.id"                           \
-  " ORDER BY page.created_us, page.id, c.position"
+  "   page.created_us, page.updated_us, " PG_CATEGORIES("page.id")                       \
+  " FROM total LEFT JOIN page ON TRUE ORDER BY page.created_us, page.id"
+
+/* Unfiltered: the maintained count (schema version 2); filtered: counted. */
+#define PG_TOTAL_ALL "SELECT COALESCE(SUM(n), 0)::bigint AS n FROM product_count"
+#define PG_TOTAL_WHERE(WHERE) "SELECT COUNT(*) AS n FROM products WHERE " WHERE
 
 /* Inserts ARRAY's elements (a text[]) as product ID's categories, positions
  * numbered from 0 in array order. */
@@ -55,10 +66,7 @@
 static const struct {
   const char *name, *sql;
 } pg_statements[] = {
-    {"pg_get",
-     "SELECT p.id, p.name, p.description, p.price, p.created_us, p.updated_us, c.value"
-     " FROM products p LEFT JOIN product_categories c ON c.product_id = p.id"
-     " WHERE p.id = $1::text ORDER BY c.position"},
+    {"pg_get", "SELECT " PG_COLS ", " PG_CATEGORIES("p.id") " FROM products p WHERE p.id = $1::text"},
     {"pg_create",
      "WITH p AS (INSERT INTO products (" PG_COLS ")"
      "  VALUES ($1::text, $2::text, $3::text, $4::double precision, $5::bigint, $6::bigint)"
@@ -73,17 +81,18 @@ static const struct {
      " updated_us = GREATEST($8::bigint, CASE WHEN updated_us < 9223372036854775807"
      "   THEN updated_us + 1 ELSE updated_us END)"
      " WHERE id = $1::text RETURNING " PG_COLS},
-    {"pg_categories",
-     "SELECT value FROM product_categories WHERE product_id = $1::text ORDER BY position"},
+    {"pg_categories", "SELECT " PG_CATEGORIES("$1::text")},
     {"pg_categories_delete", "DELETE FROM product_categories WHERE product_id = $1::text"},
     {"pg_categories_insert", PG_INSERT_CATEGORIES("$1::text", "$2::text[]")},
     {"pg_remove", "DELETE FROM products WHERE id = $1::text"},
-    {"pg_list", PG_LIST_SQL("TRUE")},
+    {"pg_list", PG_LIST_SQL(PG_TOTAL_ALL, "TRUE")},
 };
 
 int pg_prepare_statements(PGconn *db) {
   for (size_t i = 0; i < sizeof(pg_statements) / sizeof(pg_statements[0]); i++) {
-    PGresult *r = PQprepare(db, pg_statements[i].name, pg_statements[i].sql, 0, NULL);
+    PGresult *r = PQsendPrepare(db, pg_statements[i].name, pg_statements[i].sql, 0, NULL)
+                      ? pg_wait(db, PG_CALL_TIMEOUT_MS)
+                      : NULL;
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok) return -1;
@@ -151,22 +160,26 @@ static store_status row_product(const PGresult *r, int row, int col, arena *a, p
   return STORE_OK;
 }
 
-/* Appends the row's category (column col; NULL in a join when the product
- * has none) to p; *cap is the capacity of p's array so far. */
-static store_status row_category(const PGresult *r, int row, int col, arena *a, product *p,
-                                 size_t *cap) {
+/* Fills p's categories from a PG_CATEGORIES column ("LEN:VALUE"...; NULL
+ * for none). Anything malformed is an error, never a guess. */
+static store_status row_categories(const PGresult *r, int row, int col, arena *a, product *p) {
+  p->categories = NULL;
+  p->n_categories = 0;
   if (PQgetisnull(r, row, col)) return STORE_OK;
-  if (p->n_categories == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 8;
-    char **grown = arena_alloc(a, ncap * sizeof(char *));
-    if (!grown) return STORE_ERROR;
-    if (*cap) memcpy(grown, p->categories, *cap * sizeof(char *));
-    p->categories = grown;
-    *cap = ncap;
+  const char *s = PQgetvalue(r, row, col), *end = s + PQgetlength(r, row, col);
+  size_t n = 0;
+  for (const char *q = s; q < end; q++) n += *q == ':'; /* an upper bound */
+  if (!(p->categories = arena_alloc(a, (n ? n : 1) * sizeof(char *)))) return STORE_ERROR;
+  while (s < end) {
+    size_t len = 0, digits = 0;
+    for (; s < end && *s >= '0' && *s <= '9' && digits < 9; s++, digits++)
+      len = len * 10 + (size_t)(*s - '0');
+    if (!digits || s == end || *s != ':' || (size_t)(end - s - 1) < len) return STORE_ERROR;
+    char *v = arena_strndup(a, s + 1, len);
+    if (!v) return STORE_ERROR;
+    p->categories[p->n_categories++] = v;
+    s += 1 + len;
   }
-  char *v = col_text(r, row, col, a);
-  if (!v) return STORE_ERROR;
-  p->categories[p->n_categories++] = v;
   return STORE_OK;
 }
 
@@ -174,7 +187,7 @@ static store_status row_category(const PGresult *r, int row, int col, arena *a, 
  * NULL with *st set. */
 static PGresult *run(PGconn *db, const char *name, int n, const char *const *params,
                      ExecStatusType want, store_status *st) {
-  PGresult *r = PQexecPrepared(db, name, n, params, NULL, NULL, 0);
+  PGresult *r = pg_exec_prepared(db, name, n, params);
   if (PQresultStatus(r) == want) return r;
   *st = pg_classify(db, r);
   PQclear(r);
@@ -182,7 +195,7 @@ static PGresult *run(PGconn *db, const char *name, int n, const char *const *par
 }
 
 static bool run_simple(PGconn *db, const char *sql, store_status *st) {
-  PGresult *r = PQexec(db, sql);
+  PGresult *r = pg_exec(db, PG_CALL_TIMEOUT_MS, sql, 0, NULL);
   bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   if (!ok) *st = pg_classify(db, r);
   PQclear(r);
@@ -220,10 +233,8 @@ store_status pg_get(store *base, const char *id, arena *a, product *out) {
   const char *params[1] = {id};
   PGresult *r = run(c->db, "pg_get", 1, params, PGRES_TUPLES_OK, &st);
   if (r) {
-    size_t cap = 0;
-    st = PQntuples(r) ? row_product(r, 0, 0, a, out) : STORE_NOT_FOUND;
-    for (int i = 0; st == STORE_OK && i < PQntuples(r); i++)
-      st = row_category(r, i, 6, a, out, &cap);
+    st = PQntuples(r) == 1 ? row_product(r, 0, 0, a, out) : STORE_NOT_FOUND;
+    if (st == STORE_OK) st = row_categories(r, 0, 6, a, out);
     PQclear(r);
   }
   pg_release(s, c);
@@ -239,9 +250,7 @@ static store_status update_categories(PGconn *db, const char *id, const product_
   PGresult *r;
   if (!(patch->fields & PATCH_CATEGORIES)) {
     if (!(r = run(db, "pg_categories", 1, params, PGRES_TUPLES_OK, &st))) return st;
-    size_t cap = 0;
-    for (int i = 0; st == STORE_OK && i < PQntuples(r); i++)
-      st = row_category(r, i, 0, a, out, &cap);
+    st = PQntuples(r) == 1 ? row_categories(r, 0, 0, a, out) : STORE_ERROR;
     PQclear(r);
     return st;
   }
@@ -327,33 +336,22 @@ static int filter_params(const filter_sql *fs, arena *a, const char **params) {
   return 0;
 }
 
-/* Reads PG_LIST_SQL rows: consecutive rows with one id are one product. */
+/* Reads PG_LIST_SQL rows: one product each, and one more when more follow. */
 static store_status read_page(const PGresult *r, size_t limit, arena *a, store_list_result *out) {
-  size_t cap = 0, cat_cap = 0;
   int rows = PQntuples(r);
   if (rows == 0 || !parse_i64(PQgetvalue(r, 0, 0), &out->total)) return STORE_ERROR;
-  for (int i = 0; i < rows && !PQgetisnull(r, i, 1); i++) {
-    product *p = out->n ? &out->items[out->n - 1] : NULL;
-    if (p && strcmp(p->id, PQgetvalue(r, i, 1)) == 0) {
-      if (row_category(r, i, 7, a, p, &cat_cap) != STORE_OK) return STORE_ERROR;
-      continue;
-    }
-    if (out->n == limit) {
-      out->more = true;
-      break;
-    }
-    if (out->n == cap) {
-      size_t ncap = cap ? cap * 2 : (limit < 16 ? limit : 16);
-      product *grown = arena_alloc(a, ncap * sizeof(product));
-      if (!grown) return STORE_ERROR;
-      if (cap) memcpy(grown, out->items, cap * sizeof(product));
-      out->items = grown;
-      cap = ncap;
-    }
-    p = &out->items[out->n++];
-    cat_cap = 0;
-    if (row_product(r, i, 1, a, p) != STORE_OK || row_category(r, i, 7, a, p, &cat_cap) != STORE_OK)
+  if (PQgetisnull(r, 0, 1)) return STORE_OK; /* an empty page */
+  size_t n = (size_t)rows;
+  if (n > limit) {
+    out->more = true;
+    n = limit;
+  }
+  if (n && !(out->items = arena_alloc(a, n * sizeof(product)))) return STORE_ERROR;
+  for (size_t i = 0; i < n; i++) {
+    if (row_product(r, (int)i, 1, a, &out->items[i]) != STORE_OK ||
+        row_categories(r, (int)i, 7, a, &out->items[i]) != STORE_OK)
       return STORE_ERROR;
+    out->n++;
   }
   return STORE_OK;
 }
@@ -367,9 +365,9 @@ store_status pg_list(store *base, const struct filter *f, const store_cursor *af
   if (limit > INT32_MAX) limit = INT32_MAX;
   if (f) {
     if (filter_to_sql(f, FILTER_SQL_POSTGRES, 4, a, &fs) != 0) return STORE_ERROR;
-    size_t n = sizeof(PG_LIST_SQL("%s")) + 2 * strlen(fs.sql);
+    size_t n = sizeof(PG_LIST_SQL(PG_TOTAL_WHERE("%s"), "%s")) + 2 * strlen(fs.sql);
     if (!(sql = arena_alloc(a, n))) return STORE_ERROR;
-    snprintf(sql, n, PG_LIST_SQL("%s"), fs.sql, fs.sql);
+    snprintf(sql, n, PG_LIST_SQL(PG_TOTAL_WHERE("%s"), "%s"), fs.sql, fs.sql);
   }
   const char **params = arena_calloc(a, 3 + fs.n_params, sizeof(char *));
   char *nums = arena_alloc(a, 48);
@@ -384,8 +382,8 @@ store_status pg_list(store *base, const struct filter *f, const store_cursor *af
   store_status st;
   pg_conn *c = pg_acquire(s, &st);
   if (!c) return st;
-  PGresult *r = f ? PQexecParams(c->db, sql, 3 + (int)fs.n_params, NULL, params, NULL, NULL, 0)
-                  : PQexecPrepared(c->db, "pg_list", 3, params, NULL, NULL, 0);
+  PGresult *r = f ? pg_exec(c->db, PG_CALL_TIMEOUT_MS, sql, 3 + (int)fs.n_params, params)
+                  : pg_exec_prepared(c->db, "pg_list", 3, params);
   if (PQresultStatus(r) == PGRES_TUPLES_OK)
     st = read_page(r, limit, a, out);
   else

@@ -165,6 +165,33 @@ class PgTemp:
         without a clean goodbye, the next start runs crash recovery."""
         self._signal_and_wait(signal.SIGQUIT)
 
+    def _pids(self):
+        """The postmaster and its children (the backends and workers)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        pids = [self.proc.pid]
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                pids.append(int(d))
+        return pids
+
+    def pause(self):
+        """Every PostgreSQL process stopped (SIGSTOP): connections stay open
+        and connects are accepted by the kernel, but nothing answers."""
+        for pid in self._pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self):
+        for pid in self._pids():
+            os.kill(pid, signal.SIGCONT)
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

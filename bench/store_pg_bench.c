@@ -1,0 +1,231 @@
+/* store_pg_bench: the three backends side by side under 16 concurrent
+ * clients (threads calling the store directly: no gRPC, no network but
+ * PostgreSQL's own):
+ *
+ *   1. CreateProduct throughput (each client creates as fast as it can);
+ *   2. GetProduct latency by random id over what phase 1 created;
+ *   3. ListProducts latency: a page of 10 at a random cursor (keyset), the
+ *      unfiltered total included, and a filtered page (price < 100).
+ *
+ * Build (after the core library; not part of the default build):
+ *   cmake --build build --target product_core
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -I. -Isrc -Ibuild/gen bench/store_pg_bench.c \
+ *      build/libproduct_core.a $(pkg-config --libs grpc libprotobuf-c openssl libjwt \
+ *      jansson sqlite3 libpq libmicrohttpd) -lpthread -lm -o build/store_pg_bench
+ * Run (bench/store_pg_bench.sh does all of it with a throw-away PostgreSQL):
+ *   build/store_pg_bench [--pg DSN] [--dir DIR] [--clients N] [--seconds S]
+ * Without --pg the PostgreSQL rows are skipped. The database must be empty
+ * (it is where the products go). Not a test: nothing here asserts a time. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "store/filter.h"
+#include "store/store.h"
+
+#define BASE_US INT64_C(1700000000000000)
+#define MAX_SAMPLES 400000
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void make_id(uint64_t n, char out[PRODUCT_ID_LEN + 1]) {
+  snprintf(out, PRODUCT_ID_LEN + 1, "00000000-0000-4000-8000-%012" PRIx64,
+           n & UINT64_C(0xffffffffffff));
+}
+
+typedef enum phase { PHASE_CREATE, PHASE_GET, PHASE_LIST, PHASE_LIST_FILTERED } phase;
+
+typedef struct client {
+  store *s;
+  phase ph;
+  unsigned index;
+  double deadline;
+  uint64_t n_products; /* products that exist (read phases) */
+  uint64_t *created;   /* ids created by this client: (index << 40) | k */
+  uint64_t n_created, cap_created;
+  double *lat;         /* seconds per call */
+  size_t n_lat;
+  int errors;
+} client;
+
+static const char *phase_name[] = {"create", "get", "list page", "list filtered"};
+
+/* The window the create phase's created_us values fall in (list cursors). */
+static int64_t g_min_us = INT64_MAX, g_max_us = INT64_MIN;
+
+static void *client_main(void *arg) {
+  client *c = arg;
+  arena *a = arena_create(1 << 16);
+  unsigned seed = 1234 + c->index;
+  char *cats[] = {"bench", "tools"};
+  for (uint64_t k = 0; a && now_s() < c->deadline; k++) {
+    filter *f = NULL;
+    char err[128];
+    if (c->ph == PHASE_LIST_FILTERED && filter_parse("price < 100", 11, a, &f, err, sizeof err))
+      c->errors++;
+    double t0 = now_s();
+    store_status st = STORE_OK;
+    if (c->ph == PHASE_CREATE) {
+      product p = {.name = "Bench product", .description = "created by store_pg_bench",
+                   .price = (double)(k % 1000), .categories = cats, .n_categories = 2};
+      uint64_t n = (uint64_t)c->index << 40 | k;
+      make_id(n, p.id);
+      p.created_us = p.updated_us = BASE_US + (int64_t)(t0 * 1e6);
+      st = store_create(c->s, &p);
+      if (st == STORE_OK && c->n_created < c->cap_created) c->created[c->n_created++] = n;
+    } else if (c->ph == PHASE_GET) {
+      char id[PRODUCT_ID_LEN + 1];
+      make_id(c->created[(uint64_t)rand_r(&seed) % c->n_created], id);
+      product p;
+      st = store_get(c->s, id, a, &p);
+    } else {
+      /* A page at a random point of the catalog (a quarter from the start). */
+      int64_t span = g_max_us > g_min_us ? g_max_us - g_min_us : 1;
+      store_cursor cur = {.created_us = g_min_us + (int64_t)((uint64_t)rand_r(&seed) % (uint64_t)span)};
+      make_id(0, cur.id);
+      store_list_result r;
+      st = store_list(c->s, f, (rand_r(&seed) % 4) ? &cur : NULL, 10, a, &r);
+    }
+    double dt = now_s() - t0;
+    if (st != STORE_OK) c->errors++;
+    if (c->n_lat < MAX_SAMPLES) c->lat[c->n_lat++] = dt;
+    arena_reset(a);
+  }
+  arena_destroy(a);
+  return NULL;
+}
+
+static int cmp_double(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* Runs one phase with n clients; prints a line; returns the clients (the
+ * create phase's ids feed the read phases). */
+static void run_phase(const char *label, store *s, phase ph, client *cs, unsigned n,
+                      double seconds) {
+  pthread_t *ts = calloc(n, sizeof(*ts));
+  double t0 = now_s();
+  for (unsigned i = 0; i < n; i++) {
+    cs[i].s = s;
+    cs[i].ph = ph;
+    cs[i].index = i;
+    cs[i].deadline = t0 + seconds;
+    cs[i].n_lat = 0;
+    cs[i].errors = 0;
+    pthread_create(&ts[i], NULL, client_main, &cs[i]);
+  }
+  size_t total = 0;
+  int errors = 0;
+  for (unsigned i = 0; i < n; i++) {
+    pthread_join(ts[i], NULL);
+    total += cs[i].n_lat;
+    errors += cs[i].errors;
+  }
+  double elapsed = now_s() - t0;
+  double *all = malloc((total ? total : 1) * sizeof(double));
+  size_t k = 0;
+  for (unsigned i = 0; i < n; i++)
+    for (size_t j = 0; j < cs[i].n_lat; j++) all[k++] = cs[i].lat[j];
+  qsort(all, total, sizeof(double), cmp_double);
+  double p50 = total ? all[total / 2] : 0, p99 = total ? all[total * 99 / 100] : 0;
+  printf("%-9s %-14s %9.0f ops/s   p50 %7.3f ms   p99 %7.3f ms%s\n", label, phase_name[ph],
+         (double)total / elapsed, p50 * 1e3, p99 * 1e3, errors ? "   ERRORS" : "");
+  fflush(stdout);
+  free(all);
+  free(ts);
+}
+
+static void bench_backend(const char *label, const char *spec, unsigned n, double seconds) {
+  store *s = NULL;
+  char err[256];
+  store_options opt = {.pool_size = (int)n, .group_commit = true};
+  if (store_open(spec, &opt, &s, err, sizeof err) != 0 || !store_healthy(s)) {
+    fprintf(stderr, "store_pg_bench: %s: %s\n", label, err[0] ? err : "not healthy");
+    store_destroy(s);
+    return;
+  }
+  client *cs = calloc(n, sizeof(*cs));
+  for (unsigned i = 0; i < n; i++) {
+    cs[i].cap_created = MAX_SAMPLES;
+    cs[i].created = malloc(MAX_SAMPLES * sizeof(uint64_t));
+    cs[i].lat = malloc(MAX_SAMPLES * sizeof(double));
+  }
+  double t_create = now_s();
+  run_phase(label, s, PHASE_CREATE, cs, n, seconds);
+  g_min_us = BASE_US + (int64_t)(t_create * 1e6);
+  g_max_us = BASE_US + (int64_t)(now_s() * 1e6);
+  /* Every client reads from every client's products. */
+  uint64_t all_n = 0;
+  for (unsigned i = 0; i < n; i++) all_n += cs[i].n_created;
+  uint64_t *all = malloc((all_n ? all_n : 1) * sizeof(uint64_t)), k = 0;
+  for (unsigned i = 0; i < n; i++)
+    for (uint64_t j = 0; j < cs[i].n_created; j++) all[k++] = cs[i].created[j];
+  for (unsigned i = 0; i < n; i++) {
+    free(cs[i].created);
+    cs[i].created = all;
+    cs[i].n_created = all_n;
+  }
+  if (all_n) {
+    run_phase(label, s, PHASE_GET, cs, n, seconds);
+    run_phase(label, s, PHASE_LIST, cs, n, seconds);
+    run_phase(label, s, PHASE_LIST_FILTERED, cs, n, seconds);
+  }
+  printf("%-9s (%" PRIu64 " products)\n", label, all_n);
+  for (unsigned i = 0; i < n; i++) free(cs[i].lat);
+  free(all);
+  free(cs);
+  store_destroy(s);
+}
+
+int main(int argc, char **argv) {
+  const char *pg = NULL, *dir = NULL;
+  unsigned clients = 16;
+  double seconds = 5;
+  static const struct option opts[] = {{"pg", required_argument, NULL, 'p'},
+                                       {"dir", required_argument, NULL, 'd'},
+                                       {"clients", required_argument, NULL, 'c'},
+                                       {"seconds", required_argument, NULL, 's'},
+                                       {NULL, 0, NULL, 0}};
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 'p': pg = optarg; break;
+    case 'd': dir = optarg; break;
+    case 'c': clients = (unsigned)strtoul(optarg, NULL, 10); break;
+    case 's': seconds = strtod(optarg, NULL); break;
+    default:
+      fprintf(stderr, "usage: store_pg_bench [--pg DSN] [--dir DIR] [--clients N] [--seconds S]\n");
+      return 2;
+    }
+  }
+  if (clients < 1 || clients > 256 || seconds <= 0) return 2;
+  char tmp[] = "/tmp/store-pg-bench-XXXXXX", spec[600];
+  if (!dir && !(dir = mkdtemp(tmp))) return 1;
+  printf("%u concurrent clients, %.0f s per phase\n", clients, seconds);
+  bench_backend("memory", "memory", clients, seconds);
+  snprintf(spec, sizeof spec, "sqlite:%s/bench.db", dir);
+  bench_backend("sqlite", spec, clients, seconds);
+  if (pg)
+    bench_backend("postgres", pg, clients, seconds);
+  else
+    printf("postgres  skipped (no --pg DSN)\n");
+  char path[600];
+  const char *suffix[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/bench.db%s", dir, suffix[i]);
+    unlink(path);
+  }
+  if (dir == tmp) rmdir(tmp);
+  return 0;
+}
