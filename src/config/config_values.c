@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "store/store.h"
 
 #define CONFIG_MAX_ETCD_ENDPOINTS 64
 #define CONFIG_HOSTNAME_MAX 253
@@ -272,68 +273,9 @@ static void put(char *out, size_t outlen, size_t *pos, const char *s, size_t n) 
   out[*pos] = '\0';
 }
 
-static const char k_redacted[] = "<redacted>";
-
+/* The store owns the spec's grammar, so it owns the redaction too. */
 void config_redact_store_spec(const char *spec, char *out, size_t outlen) {
-  size_t pos = 0;
-  if (!out || outlen == 0) return;
-  out[0] = '\0';
-  if (!spec) return;
-  size_t n = strlen(spec);
-  size_t i = 0;
-  /* URI user info: scheme://user:PASSWORD@host — the user info ends at the
-   * last '@' before the first '/' (an unescaped '@' in a password must not
-   * leak the rest). Not at '?' or '#': libpq reads "app:pa#ss@db" and
-   * "app:pa?ss@db" as password "pa#ss" / "pa?ss". */
-  const char *sep = strstr(spec, "://");
-  if (sep) {
-    size_t auth_start = (size_t)(sep - spec) + 3;
-    size_t auth_end = auth_start + strcspn(spec + auth_start, "/");
-    size_t at = 0;
-    bool has_at = false;
-    for (size_t k = auth_start; k < auth_end; k++)
-      if (spec[k] == '@') {
-        at = k;
-        has_at = true;
-      }
-    if (has_at) {
-      const char *colon = memchr(spec + auth_start, ':', at - auth_start);
-      if (colon) {
-        size_t c = (size_t)(colon - spec);
-        put(out, outlen, &pos, spec, c + 1);
-        put(out, outlen, &pos, k_redacted, sizeof k_redacted - 1);
-        i = at;
-      }
-    }
-  }
-  /* password=VALUE as a URI query parameter or a key/value conninfo word. */
-  while (i < n) {
-    bool boundary = i == 0 || spec[i - 1] == '?' || spec[i - 1] == '&' || spec[i - 1] == ' ' ||
-                    spec[i - 1] == '\t';
-    if (boundary && strncasecmp(spec + i, "password", 8) == 0) {
-      size_t k = i + 8;
-      while (k < n && (spec[k] == ' ' || spec[k] == '\t')) k++;
-      if (k < n && spec[k] == '=') {
-        k++;
-        while (k < n && (spec[k] == ' ' || spec[k] == '\t')) k++;
-        put(out, outlen, &pos, spec + i, k - i);
-        put(out, outlen, &pos, k_redacted, sizeof k_redacted - 1);
-        if (k < n && spec[k] == '\'') {
-          /* quoted conninfo value: up to the closing unescaped quote */
-          k++;
-          while (k < n && spec[k] != '\'') k += (spec[k] == '\\' && k + 1 < n) ? 2 : 1;
-          if (k < n) k++;
-        } else {
-          while (k < n && spec[k] != '&' && spec[k] != '#' && spec[k] != ' ' && spec[k] != '\t')
-            k++;
-        }
-        i = k;
-        continue;
-      }
-    }
-    put(out, outlen, &pos, spec + i, 1);
-    i++;
-  }
+  store_spec_redact(spec, out, outlen);
 }
 
 static void describe_addr(log_line *l, const char *key, const config_addr *a) {

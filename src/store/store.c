@@ -68,43 +68,48 @@ static void put(char *out, size_t outlen, size_t *pos, const char *src, size_t n
   out[*pos] = '\0';
 }
 
-static bool starts_with_ci(const char *s, const char *prefix) {
-  return strncasecmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Over-redacts on purpose: the user info runs to the LAST '@' in the string
- * (a password may hold '/', '?' or '@'), and every "password=" value goes. */
+/* Over-redacts on purpose. URI user info: from the first ':' after "://" to
+ * the LAST '@' in the string (libpq takes '/', '?', '#' and '@' before the
+ * host as part of a password). And every password=VALUE word, as a URI query
+ * parameter or a key/value conninfo word, quoted values included. */
 void store_spec_redact(const char *spec, char *out, size_t outlen) {
   if (!out || outlen == 0) return;
   out[0] = '\0';
   if (!spec) return;
-  size_t pos = 0, len = strlen(spec);
+  size_t pos = 0, n = strlen(spec), i = 0;
   const char *scheme_end = strstr(spec, "://");
-  const char *pw_start = NULL, *pw_end = NULL;
   if (scheme_end) {
     const char *auth = scheme_end + 3;
     const char *at = strrchr(auth, '@');
-    if (at) {
-      const char *colon = memchr(auth, ':', (size_t)(at - auth));
-      if (colon) {
-        pw_start = colon + 1;
-        pw_end = at;
-      }
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+      put(out, outlen, &pos, spec, (size_t)(colon - spec) + 1);
+      put(out, outlen, &pos, STORE_REDACTED, strlen(STORE_REDACTED));
+      i = (size_t)(at - spec);
     }
   }
-  size_t i = 0;
-  while (i < len) {
-    if (pw_start && spec + i == pw_start) {
-      put(out, outlen, &pos, STORE_REDACTED, strlen(STORE_REDACTED));
-      i = (size_t)(pw_end - spec);
-      continue;
-    }
-    if (starts_with_ci(spec + i, "password=")) {
-      put(out, outlen, &pos, spec + i, 9);
-      put(out, outlen, &pos, STORE_REDACTED, strlen(STORE_REDACTED));
-      i += 9;
-      while (i < len && spec[i] != '&' && spec[i] != ' ') i++;
-      continue;
+  while (i < n) {
+    bool boundary = i == 0 || spec[i - 1] == '?' || spec[i - 1] == '&' || spec[i - 1] == ' ' ||
+                    spec[i - 1] == '\t';
+    if (boundary && strncasecmp(spec + i, "password", 8) == 0) {
+      size_t k = i + 8;
+      while (k < n && (spec[k] == ' ' || spec[k] == '\t')) k++;
+      if (k < n && spec[k] == '=') {
+        k++;
+        while (k < n && (spec[k] == ' ' || spec[k] == '\t')) k++;
+        put(out, outlen, &pos, spec + i, k - i);
+        put(out, outlen, &pos, STORE_REDACTED, strlen(STORE_REDACTED));
+        if (k < n && spec[k] == '\'') { /* quoted: up to the closing unescaped quote */
+          k++;
+          while (k < n && spec[k] != '\'') k += (spec[k] == '\\' && k + 1 < n) ? 2 : 1;
+          if (k < n) k++;
+        } else {
+          while (k < n && spec[k] != '&' && spec[k] != '#' && spec[k] != ' ' && spec[k] != '\t')
+            k++;
+        }
+        i = k;
+        continue;
+      }
     }
     put(out, outlen, &pos, spec + i, 1);
     i++;
