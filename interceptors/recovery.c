@@ -14,6 +14,16 @@ static void fail_internal(call_ctx *c) {
   c->status_set = true;
 }
 
+/* A fault gets a line of its own (no "method" key: it is not a call line,
+ * CONTRACT.md "Logs"), written at once, besides the call's own line. */
+static void log_fault(const call_ctx *c) {
+  log_line l;
+  log_line_begin(&l, LOG_ERROR, "recovered from a fault in a call");
+  log_line_str(&l, "rpc", c->method->path);
+  log_line_str(&l, "fault", c->fault_detail);
+  log_line_emit(&l);
+}
+
 static void recovery_intercept(call_ctx *c, void *state) {
   (void)state;
   panic_frame frame;
@@ -23,12 +33,14 @@ static void recovery_intercept(call_ctx *c, void *state) {
     pipeline_next(c);
   } else {
     fail_internal(c); /* c->fault_detail was filled in by call_panic */
+    log_fault(c);
   }
   c->panic = frame.prev;
   if (!c->status_set || (c->code == RPC_OK && !c->response)) {
     snprintf(c->fault_detail, sizeof c->fault_detail,
              "handler returned without a response or a status");
     fail_internal(c);
+    log_fault(c);
   }
 }
 

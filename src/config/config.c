@@ -465,6 +465,23 @@ static int resolve_secret(const parse_state *ps, config *c, char *err, size_t er
 
 /* Only the combination rules: whether the files load is the TLS module's job,
  * so that its messages can be precise. */
+/* Plaintext and TLS both asked for: as for any setting, what the command
+ * line says wins over the environment (an operator's --insecure beats a
+ * TLS_CERT_FILE in the environment, and --tls-cert beats INSECURE=1). Only
+ * when both come from the same place is it a contradiction. */
+static void settle_insecure_vs_tls(const parse_state *ps, config *c) {
+  if (!(c->tls_cert && c->insecure)) return;
+  bool cert_flag = ps->flags[OPT_TLS_CERT - OPT_LISTEN] != NULL;
+  if (ps->insecure_flag && !cert_flag) {
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_client_ca);
+    c->tls_cert = c->tls_key = c->tls_client_ca = NULL;
+  } else if (cert_flag && !ps->insecure_flag) {
+    c->insecure = false;
+  }
+}
+
 static int check_tls(const config *c, char *err, size_t errlen) {
   if (c->tls_cert && !c->tls_key) {
     snprintf(err, errlen, "--tls-cert (TLS_CERT_FILE) needs --tls-key (TLS_KEY_FILE)");
@@ -522,8 +539,10 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
       resolve_insecure(&ps, c, err, errlen) || resolve_strings(&ps, c, err, errlen) ||
       resolve_numbers(&ps, c, err, errlen) || resolve_log_format(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
-      resolve_secret(&ps, c, err, errlen) || check_tls(c, err, errlen))
+      resolve_secret(&ps, c, err, errlen))
     goto cleanup;
+  settle_insecure_vs_tls(&ps, c);
+  if (check_tls(c, err, errlen)) goto cleanup;
 
   *out = c;
   c = NULL;

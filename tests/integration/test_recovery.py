@@ -61,6 +61,10 @@ def test_handler_fault_in_get_product_is_internal_and_logged():
     expect_eq(line.get("level"), "error", "level of the fault line")
     assert "handler" in json_text(line) and "test fault" in json_text(line), (
         "the fault detail is not in the log line: %r" % line)
+    # and a fault line of its own, without a method key (CONTRACT.md "Logs")
+    own = S["srv"].wait_log(lambda l: "method" not in l and l.get("level") == "error" and
+                            l.get("rpc", "").endswith("GetProduct"))
+    assert "test fault" in own.get("fault", ""), own
     expect_eq(api.call("GetProduct", id=S["pid"]).name, "survivor", "next call")
 
 

@@ -178,8 +178,28 @@ static void test_tls_combinations(void **state) {
   env_set("TLS_CERT_FILE", "c.pem");
   REFUSED0("TLS_KEY_FILE");
   env_unset("TLS_CERT_FILE");
-  /* plaintext and a certificate at once is ambiguous */
-  REFUSED("--insecure", "--tls-cert", "c.pem", "--tls-key", "k.pem");
+  /* plaintext and a certificate both on the command line is ambiguous */
+  REFUSED("both given", "--insecure", "--tls-cert", "c.pem", "--tls-key", "k.pem");
+  env_unset("INSECURE");
+  /* ... and both in the environment too */
+  env_set("INSECURE", "1");
+  env_set("TLS_CERT_FILE", "c.pem");
+  env_set("TLS_KEY_FILE", "k.pem");
+  REFUSED0("both given");
+  /* but the command line wins over the environment, as for any setting */
+  config *mix = NULL;
+  assert_int_equal(PARSE(&mix, "--insecure"), CONFIG_OK); /* env: TLS files */
+  assert_true(mix->insecure);
+  assert_null(mix->tls_cert);
+  assert_null(mix->tls_key);
+  config_destroy(mix);
+  env_unset("TLS_CERT_FILE");
+  env_unset("TLS_KEY_FILE");
+  mix = NULL;
+  assert_int_equal(PARSE(&mix, "--tls-cert", "c.pem", "--tls-key", "k.pem"), CONFIG_OK); /* env: INSECURE=1 */
+  assert_false(mix->insecure);
+  assert_string_equal(mix->tls_cert, "c.pem");
+  config_destroy(mix);
   env_unset("INSECURE");
   REFUSED0("no TLS certificate: give --tls-cert and --tls-key, or --insecure for plaintext");
   assert_string_equal(g_err,
