@@ -31,6 +31,12 @@ fi
 anchor() { # builds an anchor into a scratch copy (the shared folder is read-only)
   local name=$1 dir="${TMPDIR:-/tmp}/product-bench-anchors/$1"
   if [ ! -x "$dir/bin/product-server" ]; then
+    if [ "$name" = cpp-core ]; then # its build.sh assumes grpc++ headers are there
+      for p in libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >&2
+      done
+    fi
     mkdir -p "$(dirname "$dir")"
     rm -rf "$dir"
     cp -r "$shared/anchors/$name" "$dir"
