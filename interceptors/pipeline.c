@@ -1,6 +1,8 @@
 /* Running the interceptor chain and, at its end, decode + handler. */
 #include "interceptors/pipeline.h"
 
+#include <stdio.h>
+
 #include "service/wire_check.h"
 
 static void *state_for(call_ctx *c, size_t i) {
@@ -53,14 +55,29 @@ void pipeline_next(call_ctx *c) {
   invoke_handler(c);
 }
 
-void pipeline_run(const pipeline *p, call_ctx *c) {
+void pipeline_start(const pipeline *p, call_ctx *c) {
   c->pipeline = p;
   c->pipe_pos = 0;
   call_set_current(c);
   pipeline_next(c);
+  call_set_current(NULL);
+}
+
+void pipeline_finish(call_ctx *c, bool cancelled) {
+  const pipeline *p = c->pipeline;
+  if (cancelled) {
+    c->code = clock_mono_ns() >= c->deadline_ns ? RPC_DEADLINE_EXCEEDED : RPC_CANCELLED;
+    c->response = NULL;
+    snprintf(c->message, sizeof c->message, "%s",
+             c->code == RPC_CANCELLED ? "the client cancelled the call" : "deadline exceeded");
+  }
   size_t entered = c->pipe_pos < p->n ? c->pipe_pos : p->n;
   for (size_t i = entered; i-- > 0;) {
     if (p->chain[i]->on_done) p->chain[i]->on_done(c, c->istate ? c->istate[i] : NULL);
   }
-  call_set_current(NULL);
+}
+
+void pipeline_run(const pipeline *p, call_ctx *c) {
+  pipeline_start(p, c);
+  pipeline_finish(c, false);
 }

@@ -7,6 +7,7 @@
  * limiting is one new file and one table entry. After the last interceptor the
  * pipeline decodes the request and runs the method's handler. Observers
  * (logging, metrics) work in on_done, which runs however the call ended. */
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/call.h"
@@ -27,7 +28,15 @@ typedef struct pipeline {
   size_t n;
 } pipeline;
 
-/* Runs the whole chain on c (c->pipeline set, c->body filled in). */
+/* Runs the chain, decode and handler on c (c->body filled in); the outcome
+ * is in c. The on_done hooks wait for pipeline_finish. */
+void pipeline_start(const pipeline *p, call_ctx *c);
+/* Once the answer has gone out (or the transport knows it never will): the
+ * outcome is final, the on_done hooks run. cancelled: the client went away
+ * or the deadline passed before it got the answer; the outcome is then
+ * DEADLINE_EXCEEDED or CANCELLED, which is what the client saw. */
+void pipeline_finish(call_ctx *c, bool cancelled);
+/* pipeline_start then pipeline_finish (not cancelled): tests, simple callers. */
 void pipeline_run(const pipeline *p, call_ctx *c);
 /* Passes the call to the next interceptor, or to decode + handler. */
 void pipeline_next(call_ctx *c);

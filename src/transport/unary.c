@@ -195,6 +195,7 @@ static void answer(unary_call *u) {
   if (has_details) grpc_slice_unref(details);
   if (e != GRPC_CALL_OK) {
     log_msg(LOG_ERROR, "cannot start the reply batch");
+    pipeline_finish(c, true);
     call_release(u); /* no event will come for this tag */
   }
 }
@@ -213,7 +214,7 @@ static void run_call(unary_call *u) {
     /* Unreadable (or compressed with an unknown codec) body. */
     c->body = NULL;
   }
-  pipeline_run(u->srv->opt.pipeline, c);
+  pipeline_start(u->srv->opt.pipeline, c);
   answer(u);
 }
 
@@ -232,5 +233,7 @@ static void on_new(rpc_tag *tag, bool ok) {
 static void on_done(rpc_tag *tag, bool ok) {
   (void)ok; /* always 1 with RECV_CLOSE_ON_SERVER; cancelled says the rest */
   unary_call *u = container_of(tag, unary_call, on_done);
+  /* Observers (log line, metrics) see what the client saw. */
+  pipeline_finish(&u->ctx, u->cancelled != 0);
   call_release(u);
 }

@@ -183,6 +183,40 @@ static void test_undecodable_body_is_invalid_argument(void **state) {
   arena_destroy(a);
 }
 
+static void test_a_call_the_client_left_is_observed_as_cancelled(void **state) {
+  (void)state;
+  const interceptor *chain[] = {&interceptor_recovery, &outer};
+  pipeline p = {.chain = chain, .n = 2};
+  method_desc m = method(reply_empty, POLICY_PUBLIC);
+  arena *a = arena_create(0);
+  call_ctx c;
+  memset(&c, 0, sizeof c);
+  c.method = &m;
+  c.env = &env;
+  c.arena = a;
+  c.body = empty_body;
+  c.deadline_ns = INT64_MAX;
+  trace[0] = '\0';
+  pipeline_start(&p, &c);
+  assert_int_equal(c.code, RPC_OK);
+  assert_string_equal(trace, "outer;handler;"); /* observers wait for the finish */
+  pipeline_finish(&c, true);
+  assert_string_equal(trace, "outer;handler;outer_done=CANCELLED;");
+  /* Past its deadline, the same is a DEADLINE_EXCEEDED. */
+  arena_reset(a);
+  memset(&c, 0, sizeof c);
+  c.method = &m;
+  c.env = &env;
+  c.arena = a;
+  c.body = empty_body;
+  c.deadline_ns = clock_mono_ns() - 1;
+  trace[0] = '\0';
+  pipeline_start(&p, &c);
+  pipeline_finish(&c, true);
+  assert_string_equal(trace, "outer;handler;outer_done=DEADLINE_EXCEEDED;");
+  arena_destroy(a);
+}
+
 /* ---------------------------------------------------------------- auth --- */
 
 static const char test_secret[] = "0123456789abcdef0123456789abcdef-test-only";
@@ -323,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_handler_without_answer_is_internal),
       cmocka_unit_test(test_allocation_failure_is_internal),
       cmocka_unit_test(test_undecodable_body_is_invalid_argument),
+      cmocka_unit_test(test_a_call_the_client_left_is_observed_as_cancelled),
       cmocka_unit_test_setup_teardown(test_auth_policies, auth_setup, auth_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
