@@ -280,13 +280,6 @@ void log_line_fixed(log_line *l, const char *key, int64_t val, int decimals) {
   if (put_key(l, key)) put(l, p, (size_t)(end - p));
 }
 
-void log_line_double(log_line *l, const char *key, double val, int decimals) {
-  char num[64];
-  int n = snprintf(num, sizeof num, "%.*f", decimals, val);
-  if (n < 0 || (size_t)n >= sizeof num) n = snprintf(num, sizeof num, "0");
-  if (put_key(l, key)) put(l, num, (size_t)n);
-}
-
 void log_line_bool(log_line *l, const char *key, bool val) {
   if (put_key(l, key)) put(l, val ? "true" : "false", val ? 4 : 5);
 }

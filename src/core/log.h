@@ -30,7 +30,6 @@ void log_line_begin(log_line *l, log_level level, const char *msg);
 void log_line_str(log_line *l, const char *key, const char *val);
 void log_line_strn(log_line *l, const char *key, const char *val, size_t len);
 void log_line_int(log_line *l, const char *key, int64_t val);
-void log_line_double(log_line *l, const char *key, double val, int decimals);
 /* val / 10^decimals printed exactly, e.g. (1234, 3) -> 1.234: the cheap way to
  * print a duration kept as an integer. */
 void log_line_fixed(log_line *l, const char *key, int64_t val, int decimals);

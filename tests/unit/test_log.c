@@ -51,7 +51,7 @@ static void test_json_line_has_time_level_and_fields(void **state) {
   log_line_begin(&l, LOG_WARN, "hello");
   log_line_str(&l, "method", "/a.B/C");
   log_line_int(&l, "n", -42);
-  log_line_double(&l, "ms", 1.5, 3);
+  log_line_fixed(&l, "ms", 1500, 3);
   log_line_fixed(&l, "f1", 1234, 3);
   log_line_fixed(&l, "f2", 5, 3);
   log_line_fixed(&l, "f3", -1500, 3);
