@@ -5,20 +5,6 @@
 
 #include "core/log.h"
 
-static log_level level_for(rpc_code code) {
-  switch (code) {
-    case RPC_INTERNAL:
-    case RPC_UNKNOWN:
-    case RPC_DATA_LOSS:
-      return LOG_ERROR;
-    case RPC_PERMISSION_DENIED:
-    case RPC_UNAVAILABLE:
-      return LOG_WARN;
-    default:
-      return LOG_INFO;
-  }
-}
-
 static void logging_intercept(call_ctx *c, void *state) {
   (void)state;
   pipeline_next(c);
@@ -27,7 +13,7 @@ static void logging_intercept(call_ctx *c, void *state) {
 static void logging_done(call_ctx *c, void *state) {
   (void)state;
   log_line l;
-  log_line_begin(&l, level_for(c->code), NULL);
+  log_line_begin(&l, log_level_for_code(c->code), NULL);
   log_line_str(&l, "method", c->method->path);
   log_line_str(&l, "code", rpc_code_name(c->code));
   log_line_fixed(&l, "duration_ms", (clock_mono_ns() - c->start_ns) / 1000, 3);

@@ -333,6 +333,20 @@ void log_line_emit(log_line *l) {
   pthread_mutex_unlock(&b->mu);
 }
 
+log_level log_level_for_code(rpc_code code) {
+  switch (code) {
+    case RPC_INTERNAL:
+    case RPC_UNKNOWN:
+    case RPC_DATA_LOSS:
+      return LOG_ERROR;
+    case RPC_PERMISSION_DENIED:
+    case RPC_UNAVAILABLE:
+      return LOG_WARN;
+    default:
+      return LOG_INFO;
+  }
+}
+
 void log_msg(log_level level, const char *msg) {
   log_line l;
   log_line_begin(&l, level, msg);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rpc_status.h"
+
 typedef enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT = 1 } log_format;
 typedef enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
@@ -36,6 +38,11 @@ void log_line_fixed(log_line *l, const char *key, int64_t val, int decimals);
 void log_line_bool(log_line *l, const char *key, bool val);
 /* Finishes the line and writes it to stderr in one piece. */
 void log_line_emit(log_line *l);
+
+/* The level of a call's line: OK and client errors info, PERMISSION_DENIED
+ * and UNAVAILABLE warn, INTERNAL/UNKNOWN/DATA_LOSS error. Every call line,
+ * whichever module writes it, uses this one rule. */
+log_level log_level_for_code(rpc_code code);
 
 /* Shorthand for a line with a message and no fields. */
 void log_msg(log_level level, const char *msg);

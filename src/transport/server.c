@@ -42,10 +42,7 @@ const char *server_call_peer(grpc_call *call, arena *a) {
 void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,
                      const char *peer, const char *detail) {
   log_line l;
-  log_level level = code == RPC_INTERNAL || code == RPC_UNKNOWN ? LOG_ERROR
-                    : code == RPC_PERMISSION_DENIED           ? LOG_WARN
-                                                              : LOG_INFO;
-  log_line_begin(&l, level, NULL);
+  log_line_begin(&l, log_level_for_code(code), NULL);
   log_line_strn(&l, "method", method, method_len);
   log_line_str(&l, "code", rpc_code_name(code));
   log_line_fixed(&l, "duration_ms", (clock_mono_ns() - start_ns) / 1000, 3);
