@@ -109,9 +109,8 @@ void product_GetProduct(call_ctx *c) {
 void product_UpdateProduct(call_ctx *c) {
   const Product__UpdateProductRequest *req = (const Product__UpdateProductRequest *)c->request;
   char err[ERR_MAX];
-  if (!check(c, validate_id(req->id, err, sizeof err), err)) return;
   product_patch patch;
-  /* The mask is checked before the product is looked up. */
+  /* The id, then the mask, before the product is looked up. */
   if (!check(c, validate_update_patch(req, &patch, err, sizeof err), err)) return;
   patch.updated_us = clock_wall_us();
   product *p = call_alloc(c, sizeof(*p));

@@ -78,7 +78,7 @@ typedef struct store_ops {
   /* Makes every write that returned OK durable (at shutdown). */
   store_status (*flush)(store *s);
   /* Whether the backend answers now (health). */
-  bool (*healthy)(store *s);
+  bool (*healthy)(store *s); /* NULL: always answers (memory, SQLite) */
   void (*destroy)(store *s);
 } store_ops;
 

@@ -349,11 +349,6 @@ static store_status mem_flush(store *s) {
   return STORE_OK;
 }
 
-static bool mem_healthy(store *s) {
-  (void)s;
-  return true;
-}
-
 static void mem_destroy(store *s) {
   mem_store *m = (mem_store *)s;
   for (size_t i = 0; i < m->count; i++) free(m->order[i]);
@@ -372,7 +367,6 @@ static const store_ops mem_ops = {
     .remove = mem_remove,
     .list = mem_list,
     .flush = mem_flush,
-    .healthy = mem_healthy,
     .destroy = mem_destroy,
 };
 

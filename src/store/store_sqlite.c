@@ -413,11 +413,6 @@ cleanup:
   return status;
 }
 
-static bool sq_healthy(store *base) {
-  (void)base;
-  return true;
-}
-
 static void sq_destroy(store *base) {
   sq_store *s = (sq_store *)base;
   for (size_t i = 0; i < s->n_conns; i++) sq_conn_close(&s->conns[i]);
@@ -438,7 +433,6 @@ static const store_ops sq_ops = {
     .remove = sq_remove,
     .list = sq_list,
     .flush = sq_flush,
-    .healthy = sq_healthy,
     .destroy = sq_destroy,
 };
 
