@@ -120,6 +120,9 @@ static bool start(refl_call *r, grpc_op *ops, size_t n, rpc_tag *tag) {
   return false;
 }
 
+/* A batch that could not start leaves the client waiting: end the call. */
+static void abort_call(refl_call *r) { grpc_call_cancel(r->call, NULL); }
+
 static void finish(refl_call *r, rpc_code code, const char *msg) {
   if (atomic_load(&r->closed)) return;
   grpc_op op;
@@ -131,12 +134,13 @@ static void finish(refl_call *r, rpc_code code, const char *msg) {
   /* Recorded first: the close event may run on another thread before
    * start() even returns. */
   atomic_store(&r->final_code, (int)code);
-  if (!start(r, &op, 1, &r->on_status)) atomic_store(&r->final_code, -1);
+  if (!start(r, &op, 1, &r->on_status)) {
+    atomic_store(&r->final_code, -1);
+    abort_call(r);
+  }
   grpc_slice_unref(details);
 }
 
-/* A batch that could not start leaves the client waiting: end the call. */
-static void abort_call(refl_call *r) { grpc_call_cancel(r->call, NULL); }
 
 static bool recv_next(refl_call *r, bool with_initial_md) {
   grpc_op ops[2];

@@ -299,8 +299,8 @@ static int fail_start(rpc_result *out, const char *msg) {
 }
 
 /* Copies a received message into one malloc'd buffer (the reader joins the
- * slices and undoes compression). */
-static int read_body(grpc_byte_buffer *bb, uint8_t **body, size_t *len) {
+ * slices and undoes compression). Shared with rpc_stream.c. */
+int rpc_client_read_message(grpc_byte_buffer *bb, uint8_t **body, size_t *len) {
   grpc_byte_buffer_reader r;
   if (!grpc_byte_buffer_reader_init(&r, bb))
     return -1;
@@ -417,7 +417,7 @@ int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size
   if (set_result(out, code, (const char *)GRPC_SLICE_START_PTR(details),
                  GRPC_SLICE_LENGTH(details)) != 0)
     goto cleanup;
-  if (code == RPC_OK && read_body(recv_bb, &out->body, &out->body_len) != 0) {
+  if (code == RPC_OK && rpc_client_read_message(recv_bb, &out->body, &out->body_len) != 0) {
     rc = set_result(out, RPC_INTERNAL, "cannot read the response message",
                     strlen("cannot read the response message"));
     goto cleanup;

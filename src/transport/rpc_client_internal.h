@@ -12,5 +12,7 @@ grpc_channel *rpc_client_channel(rpc_client *c);
  * batches here with tags that are unique while they are outstanding. */
 grpc_completion_queue *rpc_client_queue(rpc_client *c);
 bool rpc_client_waits_for_ready(const rpc_client *c);
+/* A received message as one malloc'd buffer (free it); non-zero on failure. */
+int rpc_client_read_message(grpc_byte_buffer *bb, uint8_t **body, size_t *len);
 
 #endif

@@ -232,24 +232,6 @@ int rpc_stream_close_send(rpc_stream *s, int64_t wait_ms) {
   return ok ? 0 : -1;
 }
 
-static int read_message(grpc_byte_buffer *bb, uint8_t **body, size_t *len) {
-  grpc_byte_buffer_reader r;
-  if (!grpc_byte_buffer_reader_init(&r, bb))
-    return -1;
-  grpc_slice sl = grpc_byte_buffer_reader_readall(&r);
-  grpc_byte_buffer_reader_destroy(&r);
-  size_t n = GRPC_SLICE_LENGTH(sl);
-  uint8_t *p = malloc(n ? n : 1);
-  if (p && n)
-    memcpy(p, GRPC_SLICE_START_PTR(sl), n);
-  grpc_slice_unref(sl);
-  if (!p)
-    return -1;
-  *body = p;
-  *len = n;
-  return 0;
-}
-
 rpc_stream_event rpc_stream_recv(rpc_stream *s, int64_t wait_ms, uint8_t **body, size_t *len) {
   *body = NULL;
   *len = 0;
@@ -281,7 +263,7 @@ rpc_stream_event rpc_stream_recv(rpc_stream *s, int64_t wait_ms, uint8_t **body,
     s->ended = true;
     return RPC_STREAM_ENDED;
   }
-  int rc = read_message(s->recv_bb, body, len);
+  int rc = rpc_client_read_message(s->recv_bb, body, len);
   grpc_byte_buffer_destroy(s->recv_bb);
   s->recv_bb = NULL;
   if (rc != 0) { /* out of memory: this stream cannot go on */

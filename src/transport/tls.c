@@ -344,6 +344,8 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user_data,
       *config = c;
       st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
       log_reload(LOG_INFO, "TLS certificate reloaded", &r->info, NULL);
+    } else {
+      memset(r->sig, 0, sizeof r->sig); /* out of memory: try again next time */
     }
   }
   material_free(&m);

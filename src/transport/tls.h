@@ -37,7 +37,8 @@ void tls_reloader_describe(tls_reloader *r, log_line *l);
 /* Minimum time between two looks at the files (default 1000 ms). */
 void tls_reloader_set_interval_ms(tls_reloader *r, int64_t ms);
 /* Runs the fetcher as the core does at a handshake: 1 when it handed out a
- * new certificate config, 0 when unchanged (a broken replacement included). */
+ * new certificate config, 0 when unchanged (a broken replacement included).
+ * Never from the server: it takes the config the core would have received. */
 int tls_reloader_poll(tls_reloader *r);
 /* The serial (upper-case hex) of the certificate last handed out. */
 void tls_reloader_serial(tls_reloader *r, char *out, size_t outlen);
