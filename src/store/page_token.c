@@ -12,6 +12,7 @@
  * decode to the same token. */
 #include "store/page_token.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -33,43 +34,72 @@
 
 _Static_assert(PT_TEXT_LEN < PAGE_TOKEN_MAX, "a page token must fit PAGE_TOKEN_MAX");
 
+/* The MAC key lives only inside a keyed EVP_MAC_CTX template (duplicated per
+ * token: OpenSSL 3's one-shot HMAC()/SHA256() fetch the algorithm and
+ * allocate a context on every ListProducts), and SHA-256 is fetched once. */
 struct page_key {
-  unsigned char key[SHA256_DIGEST_LENGTH];
+  EVP_MAC_CTX *mac_template;
+  EVP_MD *sha256;
 };
 
 page_key *page_key_create(const unsigned char *secret, size_t secret_len) {
   static const unsigned char empty[1] = {0};
   if (!secret && secret_len) return NULL;
   if (secret_len > INT32_MAX) return NULL;
-  page_key *k = malloc(sizeof(*k));
-  if (!k) return NULL;
+  unsigned char key[SHA256_DIGEST_LENGTH];
   unsigned int n = 0;
+  EVP_MAC *hmac = NULL;
+  page_key *k = calloc(1, sizeof(*k));
+  if (!k) return NULL;
   if (!HMAC(EVP_sha256(), secret_len ? secret : empty, (int)secret_len,
-            (const unsigned char *)PT_KEY_LABEL, strlen(PT_KEY_LABEL), k->key, &n) ||
-      n != sizeof(k->key)) {
-    page_key_destroy(k);
-    return NULL;
-  }
+            (const unsigned char *)PT_KEY_LABEL, strlen(PT_KEY_LABEL), key, &n) ||
+      n != sizeof(key))
+    goto fail;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  k->mac_template = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+  if (!k->sha256 || !k->mac_template ||
+      EVP_MAC_init(k->mac_template, key, sizeof key, params) != 1)
+    goto fail;
+  EVP_MAC_free(hmac);
+  OPENSSL_cleanse(key, sizeof key);
   return k;
+fail:
+  EVP_MAC_free(hmac);
+  OPENSSL_cleanse(key, sizeof key);
+  page_key_destroy(k);
+  return NULL;
 }
 
 void page_key_destroy(page_key *k) {
   if (!k) return;
-  OPENSSL_cleanse(k->key, sizeof(k->key));
+  EVP_MAC_CTX_free(k->mac_template); /* OpenSSL wipes the key it holds */
+  EVP_MD_free(k->sha256);
   free(k);
 }
 
 static int mac(const page_key *k, const unsigned char *raw, unsigned char out[PT_MAC_LEN]) {
   unsigned char full[SHA256_DIGEST_LENGTH];
-  unsigned int n = 0;
-  if (!HMAC(EVP_sha256(), k->key, sizeof(k->key), raw, PT_OFF_MAC, full, &n)) return -1;
+  size_t n = 0;
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->mac_template);
+  int ok = ctx && EVP_MAC_update(ctx, raw, PT_OFF_MAC) == 1 &&
+           EVP_MAC_final(ctx, full, &n, sizeof full) == 1 && n == sizeof full;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) return -1;
   memcpy(out, full, PT_MAC_LEN);
   return 0;
 }
 
-static int filter_digest(const char *filter, size_t len, unsigned char out[PT_DIGEST_LEN]) {
+static int filter_digest(const page_key *k, const char *filter, size_t len,
+                         unsigned char out[PT_DIGEST_LEN]) {
   unsigned char full[SHA256_DIGEST_LENGTH];
-  if (!SHA256((const unsigned char *)(filter ? filter : ""), filter ? len : 0, full)) return -1;
+  if (EVP_Digest(filter ? filter : "", filter ? len : 0, full, NULL, k->sha256, NULL) != 1)
+    return -1;
   memcpy(out, full, PT_DIGEST_LEN);
   return 0;
 }
@@ -96,7 +126,7 @@ int page_token_encode(const page_key *k, const store_cursor *cur, const char *fi
   uint64_t us = (uint64_t)cur->created_us;
   for (int i = 0; i < 8; i++) raw[PT_OFF_US + i] = (unsigned char)(us >> (56 - 8 * i));
   memcpy(raw + PT_OFF_ID, cur->id, id_len);
-  if (filter_digest(filter, filter_len, raw + PT_OFF_DIGEST) != 0 ||
+  if (filter_digest(k, filter, filter_len, raw + PT_OFF_DIGEST) != 0 ||
       mac(k, raw, raw + PT_OFF_MAC) != 0)
     return -1;
   encode_raw(raw, out);
@@ -128,7 +158,7 @@ int page_token_decode(const page_key *k, const char *token, size_t len, const ch
   if (mac(k, raw, want_mac) != 0 || CRYPTO_memcmp(want_mac, raw + PT_OFF_MAC, PT_MAC_LEN) != 0)
     return -1;
   if (raw[0] != PT_VERSION) return -1;
-  if (filter_digest(filter, filter_len, want_digest) != 0 ||
+  if (filter_digest(k, filter, filter_len, want_digest) != 0 ||
       CRYPTO_memcmp(want_digest, raw + PT_OFF_DIGEST, PT_DIGEST_LEN) != 0)
     return -1;
   const unsigned char *id = raw + PT_OFF_ID;
