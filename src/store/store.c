@@ -348,3 +348,17 @@ int product_copy(arena *a, const product *src, product *dst) {
   *dst = p;
   return 0;
 }
+
+void product_apply_patch(product *p, const product_patch *patch) {
+  if (patch->fields & PATCH_NAME) p->name = (char *)(patch->name ? patch->name : "");
+  if (patch->fields & PATCH_DESCRIPTION)
+    p->description = (char *)(patch->description ? patch->description : "");
+  if (patch->fields & PATCH_PRICE) p->price = patch->price;
+  if (patch->fields & PATCH_CATEGORIES) {
+    p->categories = (char **)patch->categories;
+    p->n_categories = patch->categories ? patch->n_categories : 0;
+  }
+  p->updated_us = patch->updated_us > p->updated_us ? patch->updated_us
+                  : p->updated_us < INT64_MAX       ? p->updated_us + 1
+                                                    : p->updated_us;
+}

@@ -126,4 +126,10 @@ static inline void store_destroy(store *s) {
 /* Deep-copies p into the arena; non-zero on OOM. */
 int product_copy(arena *a, const product *src, product *dst);
 
+/* Applies patch to p in place (strings are shared with the patch, not
+ * copied). updated_us strictly increases, so updated_at changes on every
+ * update even within one clock tick or after the clock stepped back. The
+ * PostgreSQL backend applies the same rule in SQL. */
+void product_apply_patch(product *p, const product_patch *patch);
+
 #endif

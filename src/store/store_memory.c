@@ -246,15 +246,7 @@ static store_status mem_update(store *s, const char *id, const product_patch *pa
     goto cleanup;
   }
   product next = old->p;
-  if (patch->fields & PATCH_NAME) next.name = (char *)store_str_or_empty(patch->name);
-  if (patch->fields & PATCH_DESCRIPTION)
-    next.description = (char *)store_str_or_empty(patch->description);
-  if (patch->fields & PATCH_PRICE) next.price = patch->price;
-  if (patch->fields & PATCH_CATEGORIES) {
-    next.categories = (char **)patch->categories;
-    next.n_categories = patch->categories ? patch->n_categories : 0;
-  }
-  next.updated_us = patch->updated_us;
+  product_apply_patch(&next, patch);
   mem_record *r = record_new(&next);
   if (!r) {
     st = STORE_ERROR;

@@ -58,15 +58,7 @@ static store_status apply_update(sq_writer *w, sq_req *r) {
   const product_patch *patch = r->patch;
   store_status status = sq_load_product(&w->conn, r->id, r->a, &next);
   if (status != STORE_OK) return status;
-  if (patch->fields & PATCH_NAME) next.name = (char *)(patch->name ? patch->name : "");
-  if (patch->fields & PATCH_DESCRIPTION)
-    next.description = (char *)(patch->description ? patch->description : "");
-  if (patch->fields & PATCH_PRICE) next.price = patch->price;
-  if (patch->fields & PATCH_CATEGORIES) {
-    next.categories = (char **)patch->categories;
-    next.n_categories = patch->categories ? patch->n_categories : 0;
-  }
-  next.updated_us = patch->updated_us;
+  product_apply_patch(&next, patch);
   sqlite3_stmt *st = w->update_product;
   sqlite3_bind_text(st, 1, next.id, -1, SQLITE_STATIC);
   bind_fields(st, &next);

@@ -275,6 +275,22 @@ static void update_returns_what_get_then_returns(void **state) {
   assert_int_equal(out.created_us, got.created_us);
 }
 
+/* updated_at changes on every update: within one clock tick, or after the
+ * clock stepped back, it still moves forward. */
+static void update_always_moves_updated_forward(void **state) {
+  fixture *fx = *state;
+  product p = make_product(8, "t", 500);
+  create_ok(fx, &p);
+  product out;
+  product_patch back = {.fields = PATCH_PRICE, .price = 2, .updated_us = 300};
+  assert_int_equal(store_update(fx->s, p.id, &back, fx->a, &out), STORE_OK);
+  assert_int_equal(out.updated_us, 501);
+  product_patch same = {.fields = PATCH_PRICE, .price = 3, .updated_us = 501};
+  assert_int_equal(store_update(fx->s, p.id, &same, fx->a, &out), STORE_OK);
+  assert_int_equal(out.updated_us, 502);
+  assert_int_equal(out.created_us, 500);
+}
+
 static void update_of_unknown_id_is_not_found(void **state) {
   fixture *fx = *state;
   product out;
@@ -720,6 +736,7 @@ int main(void) {
       T(create_with_an_existing_id_fails_and_keeps_the_original),
       T(update_replaces_only_the_patched_fields),
       T(update_returns_what_get_then_returns),
+      T(update_always_moves_updated_forward),
       T(update_of_unknown_id_is_not_found),
       T(remove_deletes_once_then_not_found),
       T(list_orders_by_created_then_id),
