@@ -312,6 +312,43 @@ int rpc_client_read_message(grpc_byte_buffer *bb, uint8_t **body, size_t *len) {
   return *body ? 0 : -1;
 }
 
+void rpc_client_free_md(grpc_metadata *m, size_t n) {
+  if (!m) return;
+  for (size_t i = 0; i < n; i++) {
+    grpc_slice_unref(m[i].key);
+    grpc_slice_unref(m[i].value);
+  }
+  free(m);
+}
+
+int rpc_client_build_md(const rpc_metadata *md, size_t n, grpc_metadata **out, char *err,
+                        size_t errlen) {
+  *out = NULL;
+  if (n == 0) return 0;
+  grpc_metadata *m = calloc(n, sizeof *m);
+  if (!m) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!md[i].key || !md[i].value) {
+      snprintf(err, errlen, "metadata without a key or value");
+      rpc_client_free_md(m, i);
+      return -1;
+    }
+    m[i].key = grpc_slice_from_copied_string(md[i].key);
+    m[i].value = grpc_slice_from_copied_string(md[i].value);
+    if (!grpc_header_key_is_legal(m[i].key) ||
+        (!grpc_is_binary_header(m[i].key) && !grpc_header_nonbin_value_is_legal(m[i].value))) {
+      snprintf(err, errlen, "metadata '%.64s' has a character gRPC cannot send", md[i].key);
+      rpc_client_free_md(m, i + 1);
+      return -1;
+    }
+  }
+  *out = m;
+  return 0;
+}
+
 int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size_t req_len,
                      const rpc_metadata *md, size_t n_md, int64_t timeout_ms, rpc_result *out) {
   if (!out)
@@ -319,14 +356,10 @@ int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size
   *out = (rpc_result){.code = RPC_UNKNOWN};
   if (!c || !method || (!req && req_len) || (!md && n_md))
     return fail_start(out, "bad arguments to rpc_client_unary");
-  for (size_t i = 0; i < n_md; i++)
-    if (!md[i].key || !md[i].value)
-      return fail_start(out, "metadata without a key or value");
-
-  grpc_metadata *send_md = n_md ? calloc(n_md, sizeof *send_md) : NULL;
-  if (n_md && !send_md)
-    return fail_start(out, "out of memory");
-  size_t n_slices = 0; /* metadata entries whose key and value slices exist */
+  char md_err[160];
+  grpc_metadata *send_md;
+  if (rpc_client_build_md(md, n_md, &send_md, md_err, sizeof md_err) != 0)
+    return fail_start(out, md_err);
   grpc_byte_buffer *send_bb = NULL, *recv_bb = NULL;
   grpc_metadata_array recv_initial, recv_trailing;
   grpc_metadata_array_init(&recv_initial);
@@ -336,21 +369,6 @@ int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size
   const char *error_string = NULL;
   grpc_call *call = NULL;
   int rc = -1;
-
-  for (; n_slices < n_md; n_slices++) {
-    send_md[n_slices].key = grpc_slice_from_copied_string(md[n_slices].key);
-    send_md[n_slices].value = grpc_slice_from_copied_string(md[n_slices].value);
-    if (!grpc_header_key_is_legal(send_md[n_slices].key) ||
-        (!grpc_is_binary_header(send_md[n_slices].key) &&
-         !grpc_header_nonbin_value_is_legal(send_md[n_slices].value))) {
-      n_slices++;
-      char msg[160];
-      snprintf(msg, sizeof msg, "metadata '%.64s' has a character gRPC cannot send",
-               md[n_slices - 1].key);
-      fail_start(out, msg);
-      goto cleanup;
-    }
-  }
 
   grpc_slice payload = grpc_slice_from_copied_buffer((const char *)req, req_len);
   send_bb = grpc_raw_byte_buffer_create(&payload, 1);
@@ -425,11 +443,7 @@ int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size
   rc = 0;
 
 cleanup:
-  for (size_t i = 0; i < n_slices; i++) {
-    grpc_slice_unref(send_md[i].key);
-    grpc_slice_unref(send_md[i].value);
-  }
-  free(send_md);
+  rpc_client_free_md(send_md, n_md);
   if (send_bb)
     grpc_byte_buffer_destroy(send_bb);
   if (recv_bb)

@@ -12,6 +12,12 @@ grpc_channel *rpc_client_channel(rpc_client *c);
  * batches here with tags that are unique while they are outstanding. */
 grpc_completion_queue *rpc_client_queue(rpc_client *c);
 bool rpc_client_waits_for_ready(const rpc_client *c);
+/* md as grpc metadata for SEND_INITIAL_METADATA, with the same rules for
+ * every call and stream: a key and a value, and only what gRPC can send.
+ * *out is NULL when n is 0; non-zero (nothing to free) with a reason. */
+int rpc_client_build_md(const rpc_metadata *md, size_t n, grpc_metadata **out, char *err,
+                        size_t errlen);
+void rpc_client_free_md(grpc_metadata *m, size_t n);
 /* A received message as one malloc'd buffer (free it); non-zero on failure. */
 int rpc_client_read_message(grpc_byte_buffer *bb, uint8_t **body, size_t *len);
 

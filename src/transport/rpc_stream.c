@@ -57,11 +57,7 @@ static bool wait_tag(rpc_stream *s, void *tag, int64_t wait_ms, bool *ok) {
 }
 
 static void free_send_md(rpc_stream *s) {
-  for (size_t i = 0; i < s->n_md; i++) {
-    grpc_slice_unref(s->send_md[i].key);
-    grpc_slice_unref(s->send_md[i].value);
-  }
-  free(s->send_md);
+  rpc_client_free_md(s->send_md, s->n_md);
   s->send_md = NULL;
   s->n_md = 0;
 }
@@ -81,30 +77,10 @@ static void stream_free(rpc_stream *s) {
   free(s);
 }
 
-/* Copies md into grpc metadata; NULL with a reason when gRPC cannot send it. */
+/* Copies md into grpc metadata (kept until the start batch completes). */
 static int copy_md(rpc_stream *s, const rpc_metadata *md, size_t n_md, char *err, size_t errlen) {
-  if (n_md == 0)
-    return 0;
-  s->send_md = calloc(n_md, sizeof *s->send_md);
-  if (!s->send_md) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  for (size_t i = 0; i < n_md; i++) {
-    if (!md[i].key || !md[i].value) {
-      snprintf(err, errlen, "metadata without a key or value");
-      return -1;
-    }
-    s->send_md[i].key = grpc_slice_from_copied_string(md[i].key);
-    s->send_md[i].value = grpc_slice_from_copied_string(md[i].value);
-    s->n_md = i + 1;
-    if (!grpc_header_key_is_legal(s->send_md[i].key) ||
-        (!grpc_is_binary_header(s->send_md[i].key) &&
-         !grpc_header_nonbin_value_is_legal(s->send_md[i].value))) {
-      snprintf(err, errlen, "metadata '%.64s' has a character gRPC cannot send", md[i].key);
-      return -1;
-    }
-  }
+  if (rpc_client_build_md(md, n_md, &s->send_md, err, errlen) != 0) return -1;
+  s->n_md = n_md;
   return 0;
 }
 
