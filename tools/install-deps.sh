@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that building, running and testing
-# product-service need. Idempotent: installs only what is missing.
+# product-service need, and the npm packages of the grpc-js test client.
+# Idempotent: installs only what is missing.
 #   tools/install-deps.sh            build + run + test dependencies
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# The grpc-js client of the integration tests, pinned by its package-lock.json.
+NODE_DIR="$ROOT/tests/integration/node"
 
 PACKAGES=(
   # build
@@ -15,25 +20,54 @@ PACKAGES=(
   # tests: real clients, real stores, real peers
   python3 python3-grpcio python3-protobuf python3-jwt python3-yaml
   valgrind nghttp2-client sqlite3 postgresql etcd-server
+  # an independent gRPC stack (grpc-js from npm, run by Debian's Node 18)
+  nodejs npm
+  # a real Prometheus scrapes /metrics; promtool lints the exposition
+  prometheus
   # deployment checks
   dpkg-dev
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # Node builds from elsewhere (e.g. NodeSource) bundle npm and conflict
+  # with Debian's npm package: an npm on PATH is enough.
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: everything is installed"
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: every Debian package is installed"
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Packages with a daemon (prometheus, postgresql, etcd-server) must not
+  # start it: the tests run their own on free loopback ports, and a start
+  # without an init system can hang. policy-rc.d exit 101 = "do not start";
+  # an existing policy (as in container images) is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# added by product-service tools/install-deps.sh\nexit 101\n' |
+      $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm ci only when node_modules is missing or was made from another lock file.
+lock_sum="$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)"
+stamp="$NODE_DIR/node_modules/.product-lock-sha256"
+if [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then
+  echo "install-deps: npm packages are installed"
+else
+  echo "install-deps: npm ci in tests/integration/node"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > "$stamp"
+fi
