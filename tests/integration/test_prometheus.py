@@ -125,6 +125,7 @@ def test_promtool_check_metrics_is_clean():
                            capture_output=True, timeout=60)
         out = (p.stdout + p.stderr).decode("utf-8", "replace")
         expect_eq((p.returncode, out), (0, ""), "promtool check metrics (exit, output)")
+        expect_eq(srv.stop(), 0, "server exit status after SIGTERM")
 
 
 def test_prometheus_scrapes_and_the_query_returns_the_calls():
@@ -166,6 +167,8 @@ def test_prometheus_scrapes_and_the_query_returns_the_calls():
             raise AssertionError("%s\nprometheus log:\n%s" % (e, prom.log()))
         finally:
             prom.stop()
+        # Scraped every second: still a clean exit (under ASan: no reports).
+        expect_eq(srv.stop(), 0, "server exit status after SIGTERM")
 
 
 if __name__ == "__main__":
