@@ -24,8 +24,11 @@ ARG CHECKS=unit
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 
-# The dependency layer first, so that a source change does not reinstall it.
+# The dependency layer first, so that a source change does not reinstall it
+# (the Debian packages, and the npm packages the lock file pins).
 COPY tools/install-deps.sh tools/install-deps.sh
+COPY tests/integration/node/package.json tests/integration/node/package-lock.json \
+     tests/integration/node/
 RUN tools/install-deps.sh && rm -rf /var/lib/apt/lists/*
 
 COPY . .
