@@ -18,6 +18,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http2 = require('node:http2');
+const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
@@ -152,6 +153,11 @@ function rawCall(method, request, token) {
 function rawStatus(r) {
   const t = r.trailers || r.headers;
   return { status: t['grpc-status'], message: t['grpc-message'], block: t };
+}
+
+function version(pkgName) {
+  const file = path.join(__dirname, 'node_modules', pkgName, 'package.json');
+  return JSON.parse(fs.readFileSync(file, 'utf8')).version;
 }
 
 // ------------------------------------------------------------- checks ---
@@ -337,6 +343,8 @@ check('raw HTTP/2: errors carry grpc-status and grpc-message, never status detai
 });
 
 async function main() {
+  console.log('# node ' + process.version + ', @grpc/grpc-js ' + version('@grpc/grpc-js') +
+    ', @grpc/proto-loader ' + version('@grpc/proto-loader') + (CA ? ', TLS' : ', plaintext'));
   let passed = 0;
   let failed = 0;
   for (const { name, fn } of checks) {
