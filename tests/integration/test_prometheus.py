@@ -65,16 +65,19 @@ class Prometheus:
 
     def __init__(self, target):
         self.tmp = tempfile.mkdtemp(prefix="product-prom-")
-        self.port = h.free_port()
-        cfg = os.path.join(self.tmp, "prometheus.yml")
-        with open(cfg, "w") as f:
+        self.cfg = os.path.join(self.tmp, "prometheus.yml")
+        with open(self.cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                     "scrape_configs:\n  - job_name: product\n"
                     "    static_configs:\n      - targets: ['%s']\n" % target)
         self.log_path = os.path.join(self.tmp, "prometheus.log")
         self._log = open(self.log_path, "wb")
+        self.proc = None
+
+    def _spawn(self):
+        self.port = h.free_port()
         self.proc = subprocess.Popen(
-            [S["prometheus"], "--config.file=" + cfg,
+            [S["prometheus"], "--config.file=" + self.cfg,
              "--storage.tsdb.path=" + os.path.join(self.tmp, "data"),
              "--web.listen-address=127.0.0.1:%d" % self.port],
             stdout=self._log, stderr=subprocess.STDOUT)
@@ -83,12 +86,23 @@ class Prometheus:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")[-3000:]
 
-    def wait_ready(self, timeout=60):
-        def ready():
-            assert self.proc.poll() is None, "prometheus exited: " + self.log()
-            status, _ = prom_get(self.port, "/-/ready")
-            return status == 200, status
-        poll("prometheus ready", ready, timeout)
+    def start(self, timeout=60):
+        """Starts it and waits (bounded) until it is ready. Prometheus cannot
+        take port 0: a free port another test takes first is retried."""
+        for _ in range(3):
+            self._spawn()
+
+            def ready():
+                if self.proc.poll() is not None:
+                    return True, None
+                status, _ = prom_get(self.port, "/-/ready")
+                return status == 200, status
+            poll("prometheus ready", ready, timeout)
+            if self.proc.poll() is None:
+                return
+            if "address already in use" not in self.log():
+                break
+        raise AssertionError("prometheus exited (%s): %s" % (self.proc.returncode, self.log()))
 
     def query(self, expr):
         """The instant vector of expr as [(labels, value string)]."""
@@ -99,7 +113,7 @@ class Prometheus:
         return [(r["metric"], r["value"][1]) for r in data["data"]["result"]]
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
@@ -133,7 +147,7 @@ def test_prometheus_scrapes_and_the_query_returns_the_calls():
         target = "127.0.0.1:%d" % metrics_port(srv)
         prom = Prometheus(target)
         try:
-            prom.wait_ready()
+            prom.start()
             api = h.Api(srv)
             tok = h.make_token(srv.secret, role="user")
             p = api.create(tok, name="scraped")
