@@ -155,7 +155,7 @@ class Server:
         return [l for l in self.log_lines() if "method" in l and
                 (method is None or l["method"].endswith(method))]
 
-    def wait_log(self, pred, timeout=5):
+    def wait_log(self, pred, timeout=20):
         """Waits (bounded) for a log line matching pred; lines are flushed
         at least every 50 ms."""
         deadline = time.monotonic() + timeout * SLOW
@@ -229,7 +229,9 @@ METHODS = {
 }
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 # Every call gets a deadline: a hung server fails the test instead of hanging it.
-CALL_TIMEOUT = 10
+# Far above what a call takes on a loaded machine (ASan: x SLOW), so that only
+# a hang, never a slow machine, meets it.
+CALL_TIMEOUT = 30
 
 
 def grpc_mod():
@@ -415,7 +417,7 @@ def free_port():
         return so.getsockname()[1]
 
 
-def wait_port_closed(port, timeout=5):
+def wait_port_closed(port, timeout=20):
     """True when nothing accepts connections on 127.0.0.1:port (bounded)."""
     import socket  # noqa: E402
     deadline = time.monotonic() + timeout * SLOW
