@@ -94,13 +94,13 @@ def peer_serial(addr, ca):
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             der = tls.getpeercert(binary_form=True)
     p = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
-                       capture_output=True, timeout=10, check=True)
+                       capture_output=True, timeout=60, check=True)
     return p.stdout.decode().strip().split("=", 1)[1].upper()
 
 
 def file_serial(path):
     p = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"],
-                       capture_output=True, timeout=10, check=True)
+                       capture_output=True, timeout=60, check=True)
     return p.stdout.decode().strip().split("=", 1)[1].upper()
 
 
