@@ -90,6 +90,26 @@ def key(name, **labels):
     return (name, frozenset(labels.items()))
 
 
+def handled_calls(m, before=None):
+    """Calls counted as handled (every service), or counted since before."""
+    n = sum(v for k, v in m.items() if k[0] == "grpc_server_handled_total")
+    return n - (handled_calls(before) if before is not None else 0)
+
+
+def scrape_when(server, done, what):
+    """Scrapes until done(samples) holds (bounded). A call is counted when the
+    server learns how it ended, just after the client has its status, so a
+    scrape right after a call may come before its count."""
+    deadline = time.monotonic() + 30 * harness.SLOW
+    while True:
+        m = scrape(server)
+        if done(m):
+            return m
+        if time.monotonic() > deadline:
+            raise AssertionError("the metrics never showed %s" % what)
+        time.sleep(0.02)
+
+
 def unary(method, code=None, grpc_type="unary", service=SVC):
     labels = {"grpc_type": grpc_type, "grpc_service": service, "grpc_method": method}
     if code:
@@ -190,7 +210,7 @@ def test_calls_of_each_outcome_move_exactly_the_expected_counters():
             grpc.StatusCode.UNAUTHENTICATED
         assert call_code(delete, pb.DeleteProductRequest(id=made.id), metadata=user) == \
             grpc.StatusCode.PERMISSION_DENIED
-        after = scrape(s)
+        after = scrape_when(s, lambda m: handled_calls(m, before) >= 6, "the 6 calls handled")
         ch.close()
 
         H = "grpc_server_handled_total"
@@ -232,7 +252,7 @@ def test_histograms_are_cumulative_and_count_equals_handled():
         assert call_code(lst, pb.ListProductsRequest(page_size=-1)) == \
             grpc.StatusCode.INVALID_ARGUMENT
         ch.close()
-        m = scrape(s)
+        m = scrape_when(s, lambda m: handled_calls(m) >= 8, "the 8 calls handled")
         for meth in PRODUCT_METHODS:
             handled = sum(m[key("grpc_server_handled_total", **unary(meth, c))] for c in GO_CODES)
             buckets = [m[key("grpc_server_handling_seconds_bucket", le=le, **unary(meth))]
@@ -266,7 +286,7 @@ def test_parallel_calls_are_all_counted():
             t.join(60 * harness.SLOW)
         ch.close()
         assert not failures
-        after = scrape(s)
+        after = scrape_when(s, lambda m: handled_calls(m, before) >= 200, "the 200 calls handled")
         k = key("grpc_server_handled_total", **unary("GetProduct", "NotFound"))
         assert after[k] - before[k] == 200
         k = key("grpc_server_started_total", **unary("GetProduct"))
@@ -288,7 +308,7 @@ def test_health_check_and_reflection_streams_are_counted():
             assert len(answers) == 2
         # The stream is counted when it ends (on the server, just after the client saw it).
         s.wait_log(lambda l: l.get("method", "").endswith("ServerReflectionInfo"))
-        after = scrape(s)
+        after = scrape_when(s, lambda m: handled_calls(m, before) >= 2, "both calls handled")
         hc = unary("Check", service="grpc.health.v1.Health")
         rf = unary("ServerReflectionInfo", service="grpc.reflection.v1.ServerReflection",
                    grpc_type="bidi_stream")
@@ -319,7 +339,7 @@ def test_recovered_fault_is_counted():
         assert call_code(get, pb.GetProductRequest(id="x"), metadata=[("x-test-fault", "handler")]) \
             == grpc.StatusCode.INTERNAL
         ch.close()
-        after = scrape(s)
+        after = scrape_when(s, lambda m: handled_calls(m, before) >= 1, "the call handled")
         k = key("product_recovered_faults_total", **unary("GetProduct"))
         assert after[k] - before[k] == 1
         k = key("grpc_server_handled_total", **unary("GetProduct", "Internal"))
