@@ -52,7 +52,7 @@ class Etcd:
         self.channel = None
         self.starts = 0
 
-    def start(self, timeout=30):
+    def start(self, timeout=60):
         peer = "http://127.0.0.1:%d" % self.peer_port
         self.starts += 1
         self.log = open(os.path.join(self.tmp, "etcd-%d.log" % self.starts), "wb")
