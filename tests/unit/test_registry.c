@@ -104,7 +104,8 @@ static void test_stop_while_etcd_is_unreachable_is_bounded(void **state) {
   int64_t t0 = now_ms();
   registry_stop(r);
   int64_t took = now_ms() - t0;
-  if (took >= 30000) fail_msg("stop waited %lld ms: the backoff was not interrupted", (long long)took);
+  if (took >= 30000)
+    fail_msg("stop waited %lld ms: the backoff was not interrupted", (long long)took);
 }
 
 /* Two endpoints, both dead, and an IPv6 advertise address: a clean stop. */

@@ -110,8 +110,8 @@ static void an_unreachable_server_opens_unhealthy_and_calls_are_unavailable(void
   int port;
   int fd = silent_listener(&port);
   char uri[128];
-  snprintf(uri, sizeof uri, "postgres://nobody@127.0.0.1:%d/products?sslmode=disable&connect_timeout=2",
-           port);
+  snprintf(uri, sizeof uri,
+           "postgres://nobody@127.0.0.1:%d/products?sslmode=disable&connect_timeout=2", port);
   store *s = NULL;
   char err[256] = "";
   store_options opt = {.pool_size = 2};
