@@ -3,6 +3,12 @@
 # product-service need, and the npm packages of the grpc-js test client.
 # Idempotent: installs only what is missing.
 #   tools/install-deps.sh            build + run + test dependencies
+# Written for a minimal Debian 12 (debootstrap --variant=minbase: Essential
+# packages and apt only) and --no-install-recommends: every command the
+# build, tools/run.sh and the tests run comes from a package named here or
+# from an Essential one (coreutils, util-linux for setpriv, libc-bin for
+# ldd, dpkg for dpkg-query/dpkg -S); valgrind's libc6-dbg and psql (with
+# postgresql) come as Depends. Nothing may count on a Recommends.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

@@ -107,7 +107,14 @@ static int fail_malformed(walker *w, const char *what, size_t at) {
 }
 
 static int check_string(walker *w, const uint8_t *s, size_t n) {
-  if (memchr(s, 0, n)) return fail_field(w, "contains a NUL byte");
+  /* The offset is into the string's value, as every filter error names
+   * its position in the filter. */
+  const uint8_t *nul = memchr(s, 0, n);
+  if (nul) {
+    char what[64];
+    snprintf(what, sizeof what, "contains a NUL byte at offset %zu", (size_t)(nul - s));
+    return fail_field(w, what);
+  }
   if (!wire_check_utf8(s, n)) return fail_field(w, "is not valid UTF-8");
   return 0;
 }

@@ -18,7 +18,9 @@
  * byte; `message` fields are walked in turn; unknown fields are skipped by
  * their wire type. Returns 0 when the bytes pass; otherwise non-zero with a
  * one-line, client-facing reason in err that names the field by its path
- * ("field 'update_mask.paths' is not valid UTF-8") or says how the bytes are
+ * ("field 'update_mask.paths' is not valid UTF-8"; a NUL byte also names its
+ * 0-based offset in the string: "field 'filter' contains a NUL byte at
+ * offset 9") or says how the bytes are
  * malformed (truncated varint, length past the end, group wire types, field
  * number 0, a string or message field sent with a non-length wire type). */
 int wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, char *err,

@@ -98,7 +98,7 @@ class Server:
         self.proc = None
         self.addr = None
 
-    def start(self, timeout=20):
+    def start(self, timeout=60):
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._out,
@@ -155,7 +155,7 @@ class Server:
         return [l for l in self.log_lines() if "method" in l and
                 (method is None or l["method"].endswith(method))]
 
-    def wait_log(self, pred, timeout=5):
+    def wait_log(self, pred, timeout=20):
         """Waits (bounded) for a log line matching pred; lines are flushed
         at least every 50 ms."""
         deadline = time.monotonic() + timeout * SLOW
@@ -166,7 +166,7 @@ class Server:
             time.sleep(0.02)
         raise AssertionError("no matching log line; log:\n" + self.stderr()[-4000:])
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
+    def stop(self, sig=signal.SIGTERM, timeout=60):
         """Signals the server and returns its exit status."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
@@ -198,7 +198,7 @@ class Server:
         self.cleanup()
 
 
-def run_client(server, *args, token=None, timeout=20, extra_env=None):
+def run_client(server, *args, token=None, timeout=60, extra_env=None):
     """product-client against server; returns (exit code, stdout, stderr)."""
     env = dict(os.environ)
     env.pop("PRODUCT_TOKEN", None)
@@ -229,7 +229,9 @@ METHODS = {
 }
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 # Every call gets a deadline: a hung server fails the test instead of hanging it.
-CALL_TIMEOUT = 10
+# Far above what a call takes on a loaded machine (ASan: x SLOW), so that only
+# a hang, never a slow machine, meets it.
+CALL_TIMEOUT = 30
 
 
 def grpc_mod():
@@ -394,7 +396,7 @@ def _varint(n):
             return bytes(out)
 
 
-def mint_token(*args, secret=None, env=None, timeout=20):
+def mint_token(*args, secret=None, env=None, timeout=60):
     """Runs the built mint-token; returns (exit code, stdout, stderr)."""
     e = dict(os.environ)
     for k in ("JWT_SECRET", "JWT_SECRET_FILE"):
@@ -415,7 +417,7 @@ def free_port():
         return so.getsockname()[1]
 
 
-def wait_port_closed(port, timeout=5):
+def wait_port_closed(port, timeout=20):
     """True when nothing accepts connections on 127.0.0.1:port (bounded)."""
     import socket  # noqa: E402
     deadline = time.monotonic() + timeout * SLOW
@@ -428,7 +430,7 @@ def wait_port_closed(port, timeout=5):
     return False
 
 
-def run_server_once(*args, env=None, timeout=20):
+def run_server_once(*args, env=None, timeout=60):
     """Runs product-server to completion (for start-up refusals); returns
     (exit code, stdout, stderr). env replaces JWT_* variables of ours."""
     e = dict(os.environ)

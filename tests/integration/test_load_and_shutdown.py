@@ -14,8 +14,13 @@ from harness import expect_eq
 
 THREADS = 8
 CALLS = 500 if not h.SANITIZE else 150
-CALL_TIMEOUT = 8  # seconds (scaled by SLOW in harness.Api): a hang fails the call
+# Seconds (scaled by SLOW in harness.Api): a hang fails the call. Far above
+# what a call takes on a loaded machine, so DEADLINE_EXCEEDED means a hang.
+CALL_TIMEOUT = 30
 DRAIN_S = 10
+# What the process may take beyond the drain to exit (the drain is the
+# contract; this is only the time to close down, generous for a loaded machine).
+EXIT_SLACK_S = 5
 
 
 class Worker:
@@ -187,7 +192,7 @@ def test_sigterm_under_load_exits_zero_and_calls_succeed_or_are_unavailable():
         for w in workers:
             w.tolerant = True
         # Let the load build up: some calls done by every thread.
-        deadline = time.monotonic() + 20 * h.SLOW
+        deadline = time.monotonic() + 120 * h.SLOW
         while time.monotonic() < deadline and min(w.calls for w in workers) < 50:
             time.sleep(0.01)
         before = sum(w.calls for w in workers)
@@ -195,15 +200,15 @@ def test_sigterm_under_load_exits_zero_and_calls_succeed_or_are_unavailable():
         t0 = time.monotonic()
         srv.proc.send_signal(15)
         try:
-            rc = srv.proc.wait(timeout=(DRAIN_S + 5) * h.SLOW)
+            rc = srv.proc.wait(timeout=(DRAIN_S + 60) * h.SLOW)
         except Exception:  # noqa: BLE001
             stop.set()
             raise AssertionError("server did not exit within %ss of SIGTERM under load" %
-                                 ((DRAIN_S + 5) * h.SLOW))
+                                 ((DRAIN_S + 60) * h.SLOW))
         took = time.monotonic() - t0
         # Some more calls against the stopped server, then stop the load.
         after_exit = sum(w.calls for w in workers)
-        deadline = time.monotonic() + 10 * h.SLOW
+        deadline = time.monotonic() + 60 * h.SLOW
         while time.monotonic() < deadline and sum(w.calls for w in workers) < after_exit + 16:
             time.sleep(0.01)
         stop.set()
@@ -211,7 +216,8 @@ def test_sigterm_under_load_exits_zero_and_calls_succeed_or_are_unavailable():
             t.join(timeout=30 * h.SLOW)
         assert not any(t.is_alive() for t in threads), "a load thread hung after shutdown"
         expect_eq(rc, 0, "exit status after SIGTERM under load")
-        assert took <= DRAIN_S * h.SLOW + 2, "exit took %.1fs (drain is %ds)" % (took, DRAIN_S)
+        assert took <= (DRAIN_S + EXIT_SLACK_S) * h.SLOW, "exit took %.1fs (drain is %ds)" % (
+            took, DRAIN_S)
         errors = crashed + [e for w in workers for e in w.errors]
         assert not errors, "%d bad outcomes, first: %s" % (len(errors), errors[:5])
         codes = {}

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -89,6 +90,25 @@ def key(name, **labels):
     return (name, frozenset(labels.items()))
 
 
+def handled_calls(m, before=None):
+    """Calls counted as handled (every service), or counted since before."""
+    n = sum(v for k, v in m.items() if k[0] == "grpc_server_handled_total")
+    return n - (handled_calls(before) if before is not None else 0)
+
+
+def scrape_when(server, done):
+    """Scrapes until done(samples) holds or a bound passes, and returns the
+    last scrape (the caller's asserts then say what is wrong). A call is
+    counted when the server learns how it ended, just after the client has
+    its status, so a scrape right after a call may come before its count."""
+    deadline = time.monotonic() + 30 * harness.SLOW
+    while True:
+        m = scrape(server)
+        if done(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.02)
+
+
 def unary(method, code=None, grpc_type="unary", service=SVC):
     labels = {"grpc_type": grpc_type, "grpc_service": service, "grpc_method": method}
     if code:
@@ -142,9 +162,30 @@ def test_every_product_method_and_code_series_exists_at_zero():
                 assert m[key(name, **unary(meth))] == 0, (name, meth)
             for le in BUCKETS:
                 assert m[key("grpc_server_handling_seconds_bucket", le=le, **unary(meth))] == 0
-        for name in ("process_resident_memory_bytes", "process_cpu_seconds_total",
-                     "process_open_fds", "process_start_time_seconds"):
+        for name in ("process_resident_memory_bytes", "process_open_fds",
+                     "process_start_time_seconds"):
             assert m[(name, frozenset())] > 0, name
+        # CPU time is counted in clock ticks: a fast start may show 0. It
+        # exists from the start and moves with work the server does.
+        cpu = ("process_cpu_seconds_total", frozenset())
+        assert m[cpu] >= 0, m[cpu]
+        assert cpu_moves_with_work(s, m[cpu]), "process_cpu_seconds_total stayed at %s" % m[cpu]
+
+
+def cpu_moves_with_work(server, start):
+    """Makes the server work (bounded) until its CPU counter passes start."""
+    ch, pb, rpc = product_stub(server)
+    lst = rpc("ListProducts", pb.ListProductsRequest, pb.ListProductsResponse)
+    deadline = time.monotonic() + 60 * harness.SLOW
+    try:
+        while time.monotonic() < deadline:
+            for _ in range(50):
+                assert call_code(lst, pb.ListProductsRequest(page_size=5)) == grpc.StatusCode.OK
+            if scrape(server)[("process_cpu_seconds_total", frozenset())] > start:
+                return True
+        return False
+    finally:
+        ch.close()
 
 
 def test_calls_of_each_outcome_move_exactly_the_expected_counters():
@@ -168,7 +209,6 @@ def test_calls_of_each_outcome_move_exactly_the_expected_counters():
             grpc.StatusCode.UNAUTHENTICATED
         assert call_code(delete, pb.DeleteProductRequest(id=made.id), metadata=user) == \
             grpc.StatusCode.PERMISSION_DENIED
-        after = scrape(s)
         ch.close()
 
         H = "grpc_server_handled_total"
@@ -195,6 +235,7 @@ def test_calls_of_each_outcome_move_exactly_the_expected_counters():
             key("product_store_operation_seconds_count", operation="create"): 1,
             key("product_store_operation_seconds_count", operation="get"): 2,
         }
+        after = scrape_when(s, lambda m: deltas(before, m) == want)
         got = deltas(before, after)
         assert got == want, "\nunexpected: %s\nmissing: %s" % (
             {k: v for k, v in got.items() if want.get(k) != v},
@@ -210,7 +251,8 @@ def test_histograms_are_cumulative_and_count_equals_handled():
         assert call_code(lst, pb.ListProductsRequest(page_size=-1)) == \
             grpc.StatusCode.INVALID_ARGUMENT
         ch.close()
-        m = scrape(s)
+        lst_count = key("grpc_server_handling_seconds_count", **unary("ListProducts"))
+        m = scrape_when(s, lambda m: handled_calls(m) >= 8 and m[lst_count] >= 8)
         for meth in PRODUCT_METHODS:
             handled = sum(m[key("grpc_server_handled_total", **unary(meth, c))] for c in GO_CODES)
             buckets = [m[key("grpc_server_handling_seconds_bucket", le=le, **unary(meth))]
@@ -244,7 +286,7 @@ def test_parallel_calls_are_all_counted():
             t.join(60 * harness.SLOW)
         ch.close()
         assert not failures
-        after = scrape(s)
+        after = scrape_when(s, lambda m: handled_calls(m, before) >= 200)
         k = key("grpc_server_handled_total", **unary("GetProduct", "NotFound"))
         assert after[k] - before[k] == 200
         k = key("grpc_server_started_total", **unary("GetProduct"))
@@ -266,11 +308,9 @@ def test_health_check_and_reflection_streams_are_counted():
             assert len(answers) == 2
         # The stream is counted when it ends (on the server, just after the client saw it).
         s.wait_log(lambda l: l.get("method", "").endswith("ServerReflectionInfo"))
-        after = scrape(s)
         hc = unary("Check", service="grpc.health.v1.Health")
         rf = unary("ServerReflectionInfo", service="grpc.reflection.v1.ServerReflection",
                    grpc_type="bidi_stream")
-        got = deltas(before, after)
         want = {
             key("grpc_server_started_total", **hc): 1,
             key("grpc_server_msg_received_total", **hc): 1,
@@ -283,6 +323,8 @@ def test_health_check_and_reflection_streams_are_counted():
             key("grpc_server_handled_total", grpc_code="OK", **rf): 1,
             key("grpc_server_handling_seconds_count", **rf): 1,
         }
+        after = scrape_when(s, lambda m: deltas(before, m) == want)
+        got = deltas(before, after)
         assert got == want, got
 
 
@@ -297,8 +339,8 @@ def test_recovered_fault_is_counted():
         assert call_code(get, pb.GetProductRequest(id="x"), metadata=[("x-test-fault", "handler")]) \
             == grpc.StatusCode.INTERNAL
         ch.close()
-        after = scrape(s)
         k = key("product_recovered_faults_total", **unary("GetProduct"))
+        after = scrape_when(s, lambda m: handled_calls(m, before) >= 1 and m[k] - before[k] >= 1)
         assert after[k] - before[k] == 1
         k = key("grpc_server_handled_total", **unary("GetProduct", "Internal"))
         assert after[k] - before[k] == 1

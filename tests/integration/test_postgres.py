@@ -188,19 +188,18 @@ def test_a_postgres_that_stops_answering_gives_unavailable_not_a_hang():
     keep = a.create(S["user"], name="patient")
     S["pg"].pause()
     try:
-        t0 = time.monotonic()
-        expect_code("UNAVAILABLE", lambda: a.call("GetProduct", id=keep.id, timeout=30),
+        # The client's deadline is far beyond the store's call timeout: a call
+        # ended by that timeout is UNAVAILABLE, one that hangs DEADLINE_EXCEEDED.
+        expect_code("UNAVAILABLE", lambda: a.call("GetProduct", id=keep.id, timeout=60),
                     "a call while PostgreSQL hangs")
-        if time.monotonic() - t0 > 15 * h.SLOW:
-            raise AssertionError("the call took %.1f s" % (time.monotonic() - t0))
         wait_for(lambda: health_of(a, "product.ProductService").status ==
                  status("NOT_SERVING"), "product.ProductService is NOT_SERVING", timeout=15)
         expect_eq(a.health_check("").status, status("SERVING"), 'service ""')
-        t0 = time.monotonic()
-        expect_code("UNAVAILABLE", lambda: a.call("GetProduct", id=keep.id, timeout=30),
+        # Fail-fast: the client's deadline (8 s, not scaled) is below the
+        # store's call timeout (10 s), so a call that waited for PostgreSQL
+        # would end DEADLINE_EXCEEDED, whatever the machine's speed.
+        expect_code("UNAVAILABLE", lambda: a.call("GetProduct", id=keep.id, timeout=8 / h.SLOW),
                     "a call once health says NOT_SERVING")
-        if time.monotonic() - t0 > 2 * h.SLOW:
-            raise AssertionError("no fail-fast: the call took %.1f s" % (time.monotonic() - t0))
     finally:
         S["pg"].resume()
     wait_for(lambda: health_of(a, "product.ProductService").status == status("SERVING"),
@@ -220,7 +219,7 @@ def test_postgres_killed_under_load_gives_unavailable_then_recovers():
     def load(api, i):
         while not stop.is_set():
             if i % 2:
-                c = h.status_of(lambda: api.call("GetProduct", id=keep.id, timeout=5))[0]
+                c = h.status_of(lambda: api.call("GetProduct", id=keep.id, timeout=60))[0]
             else:
                 c = h.status_of(lambda: api.create(S["user"], name="load"))[0]
             with lock:
@@ -230,7 +229,7 @@ def test_postgres_killed_under_load_gives_unavailable_then_recovers():
     for t in threads:
         t.start()
     try:
-        time.sleep(0.5)
+        wait_for(lambda: sum(codes.values()) >= 20, "the load is running")
         S["pg"].stop_immediate()
         wait_for(lambda: codes[grpc.StatusCode.UNAVAILABLE] >= 10, "calls get UNAVAILABLE")
         for srv, api in ((S["a"], a), (S["b"], b)):

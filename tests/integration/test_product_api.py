@@ -320,6 +320,12 @@ def test_list_filter_name_substring_and_others():
                             "bad filter %r" % bad)
             assert str(pos) in (d or ""), "message for %r does not name offset %d: %r" % (
                 bad, pos, d)
+        # A NUL byte too, inside a string or between tokens.
+        for bad, pos in (('name = "a\x00b"', 9), ('price > 10 \x00', 11)):
+            d = expect_code("INVALID_ARGUMENT", lambda: api.call("ListProducts", filter=bad),
+                            "bad filter %r" % bad)
+            want = "field 'filter' contains a NUL byte at offset %d" % pos
+            assert d == want, "message for %r: %r, wanted %r" % (bad, d, want)
     finally:
         srv.cleanup()
 

@@ -75,7 +75,7 @@ class TlsApi(h.Api):
 
 def list_code(addr, **kw):
     with TlsApi(addr, **kw) as api:
-        return api.code("ListProducts", timeout=5)
+        return api.code("ListProducts", timeout=30)
 
 
 def client(srv, *args):
@@ -94,13 +94,13 @@ def peer_serial(addr, ca):
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             der = tls.getpeercert(binary_form=True)
     p = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
-                       capture_output=True, timeout=10, check=True)
+                       capture_output=True, timeout=60, check=True)
     return p.stdout.decode().strip().split("=", 1)[1].upper()
 
 
 def file_serial(path):
     p = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"],
-                       capture_output=True, timeout=10, check=True)
+                       capture_output=True, timeout=60, check=True)
     return p.stdout.decode().strip().split("=", 1)[1].upper()
 
 
@@ -300,7 +300,7 @@ def call_peer_ports(srv, n):
     t0 = time.monotonic()
     while True:
         lines = srv.call_lines("ListProducts")
-        if len(lines) >= n or time.monotonic() - t0 > 5 * h.SLOW:
+        if len(lines) >= n or time.monotonic() - t0 > 30 * h.SLOW:
             break
         time.sleep(0.05)
     expect_eq(len(lines), n, "ListProducts calls logged")
@@ -331,7 +331,7 @@ def test_rotation_reaches_new_connections_and_keeps_open_ones():
 
             replace_atomically(os.path.join(second, "server.key"), live_key)
             replace_atomically(os.path.join(second, "server.crt"), live_crt)
-            took = wait_serial(srv.addr, pki("ca.crt"), new_serial, 10)
+            took = wait_serial(srv.addr, pki("ca.crt"), new_serial, 60 * h.SLOW)
             print("  new certificate seen by a new connection after %.1fs" % took)
             srv.wait_log(lambda l: l.get("msg") == "TLS certificate reloaded" and
                          l.get("tls_serial") == new_serial)
@@ -354,7 +354,7 @@ def test_rotation_reaches_new_connections_and_keeps_open_ones():
             replace_atomically(os.path.join(third, "server.crt"), live_crt)
             t0 = time.monotonic()
             failed = None
-            while failed is None and time.monotonic() - t0 < 10:
+            while failed is None and time.monotonic() - t0 < 60 * h.SLOW:
                 expect_eq(peer_serial(srv.addr, pki("ca.crt")), new_serial,
                           "serial with a mismatched replacement")
                 failed = [l for l in srv.log_lines()
@@ -381,7 +381,7 @@ def wait_half_file_logged(srv, serial):
     """Makes handshakes (the fetcher runs at each) until a reload-failure
     line about a half-written file shows up; each sees the kept serial."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 10:
+    while time.monotonic() - t0 < 60 * h.SLOW:
         expect_eq(peer_serial(srv.addr, pki("ca.crt")), serial, "serial while the file is bad")
         if any(l.get("msg", "").startswith("TLS certificate reload failed") and
                "no valid PEM certificate" in l.get("reason", "") for l in srv.log_lines()):

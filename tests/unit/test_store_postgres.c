@@ -19,6 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "core/arena.h"
 #include "store/store.h"
 
@@ -82,16 +86,36 @@ static double now_s(void) {
 
 /* ------------------------------------------------------------- no server --- */
 
+/* A loopback listener that never accepts: connects complete in the kernel
+ * and then nothing answers, as with a hung server. *port gets its port. */
+static int silent_listener(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 64), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* A server that accepts connections and never answers: the open waits one
+ * connect timeout (2 s) and the store starts unhealthy. Then every call
+ * fails at once: one that tried to connect would wait a connect timeout
+ * itself, so five of them would take at least 10 s however fast the
+ * machine is. The bound (8 s) sits below that, far above a fast failure. */
 static void an_unreachable_server_opens_unhealthy_and_calls_are_unavailable(void **state) {
   (void)state;
-  /* Port 1 on loopback: refused at once. */
+  int port;
+  int fd = silent_listener(&port);
+  char uri[128];
+  snprintf(uri, sizeof uri,
+           "postgres://nobody@127.0.0.1:%d/products?sslmode=disable&connect_timeout=2", port);
   store *s = NULL;
   char err[256] = "";
   store_options opt = {.pool_size = 2};
-  double t0 = now_s();
-  assert_int_equal(store_open("postgres://nobody@127.0.0.1:1/products?sslmode=disable", &opt, &s,
-                              err, sizeof err),
-                   0);
+  assert_int_equal(store_open(uri, &opt, &s, err, sizeof err), 0);
   assert_non_null(s);
   assert_false(store_healthy(s));
   arena *a = arena_create(4096);
@@ -99,15 +123,35 @@ static void an_unreachable_server_opens_unhealthy_and_calls_are_unavailable(void
   product out;
   product_patch patch = {.fields = PATCH_NAME, .name = "y", .updated_us = 1};
   store_list_result r;
+  double t0 = now_s();
   assert_int_equal(store_create(s, &p), STORE_UNAVAILABLE);
   assert_int_equal(store_get(s, p.id, a, &out), STORE_UNAVAILABLE);
   assert_int_equal(store_update(s, p.id, &patch, a, &out), STORE_UNAVAILABLE);
   assert_int_equal(store_remove(s, p.id), STORE_UNAVAILABLE);
   assert_int_equal(store_list(s, NULL, NULL, 10, a, &r), STORE_UNAVAILABLE);
+  double took = now_s() - t0;
   assert_false(store_healthy(s));
   store_destroy(s);
   arena_destroy(a);
-  assert_true(now_s() - t0 < 5.0); /* fail fast, no connect timeout per call */
+  close(fd);
+  if (took >= 8.0) fail_msg("calls waited %.1f s: no fail-fast", took);
+}
+
+/* A refused port (nothing listens) is unhealthy too, and its calls are
+ * UNAVAILABLE. */
+static void a_refused_port_opens_unhealthy(void **state) {
+  (void)state;
+  store *s = NULL;
+  char err[256] = "";
+  store_options opt = {.pool_size = 2};
+  assert_int_equal(store_open("postgres://nobody@127.0.0.1:1/products?sslmode=disable", &opt, &s,
+                              err, sizeof err),
+                   0);
+  assert_non_null(s);
+  assert_false(store_healthy(s));
+  product p = {.id = "00000000-0000-4000-8000-000000000001", .name = "x", .description = ""};
+  assert_int_equal(store_create(s, &p), STORE_UNAVAILABLE);
+  store_destroy(s);
 }
 
 /* ------------------------------------------------------------ with server --- */
@@ -260,6 +304,7 @@ static void connections_the_server_dropped_are_replaced_without_a_failed_call(vo
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(an_unreachable_server_opens_unhealthy_and_calls_are_unavailable),
+      cmocka_unit_test(a_refused_port_opens_unhealthy),
       cmocka_unit_test(replicas_starting_together_migrate_once),
       cmocka_unit_test(a_schema_newer_than_the_build_is_refused_at_open),
       cmocka_unit_test(a_version_1_database_migrates_forward_and_keeps_its_count),

@@ -248,7 +248,7 @@ static void *creator_main(void *arg) {
 
 static void wait_until_queued(store *s, size_t n) {
   store_sqlite_stats st;
-  for (int i = 0; i < 5000; i++) { /* up to 5 s: the threads only have to enqueue */
+  for (int i = 0; i < 60000; i++) { /* up to 60 s: the threads only have to enqueue */
     assert_int_equal(store_sqlite_get_stats(s, &st), 0);
     if (st.queued >= n) return;
     nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);

@@ -134,14 +134,14 @@ static void test_nul_byte_in_a_string_is_refused(void **state) {
   (void)state;
   wbuf w;
   name_bytes(&w, "ab\0cd", 5);
-  expect_refused(CREATE, &w, "field 'name' contains a NUL byte");
+  expect_refused(CREATE, &w, "field 'name' contains a NUL byte at offset 2");
   /* Why: protobuf-c would hand the handler "ab" and drop the rest. */
   Product__CreateProductRequest *req = product__create_product_request__unpack(NULL, w.n, w.b);
   assert_non_null(req);
   assert_string_equal(req->name, "ab");
   product__create_product_request__free_unpacked(req, NULL);
   name_bytes(&w, "\0", 1);
-  expect_refused(CREATE, &w, "NUL");
+  expect_refused(CREATE, &w, "field 'name' contains a NUL byte at offset 0");
 }
 
 static void test_every_string_field_of_a_request_is_checked(void **state) {
@@ -166,6 +166,27 @@ static void test_every_string_field_of_a_request_is_checked(void **state) {
   expect_refused(&product__list_products_request__descriptor, &w, "field 'filter'");
 }
 
+/* A NUL byte in the filter names its byte offset, as every filter error
+ * does, wherever it is: in a string, between tokens, first or last. */
+static void test_nul_byte_in_the_filter_names_its_offset(void **state) {
+  (void)state;
+  const struct {
+    const char *f;
+    size_t n;
+    const char *want;
+  } cases[] = {
+      {"name = \"ab\0c\"", 13, "field 'filter' contains a NUL byte at offset 10"},
+      {"price > 1\0", 10, "field 'filter' contains a NUL byte at offset 9"},
+      {"\0name = \"x\"", 11, "field 'filter' contains a NUL byte at offset 0"},
+      {"a\0b\0", 4, "field 'filter' contains a NUL byte at offset 1"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    wbuf w = {0};
+    put_len(&w, 3, cases[i].f, cases[i].n);
+    expect_refused(&product__list_products_request__descriptor, &w, cases[i].want);
+  }
+}
+
 static void test_each_element_of_a_repeated_string_is_checked(void **state) {
   (void)state;
   wbuf w = {0};
@@ -179,7 +200,7 @@ static void test_each_element_of_a_repeated_string_is_checked(void **state) {
   put_str(&w, 4, "a");
   put_len(&w, 4, "b\0", 2);
   put_str(&w, 4, "c");
-  expect_refused(CREATE, &w, "field 'categories' contains a NUL byte");
+  expect_refused(CREATE, &w, "field 'categories' contains a NUL byte at offset 1");
 }
 
 static void test_field_mask_paths_are_checked(void **state) {
@@ -200,7 +221,7 @@ static void test_field_mask_paths_are_checked(void **state) {
   put_len(&mask, 1, "na\0me", 5);
   memset(&w, 0, sizeof w);
   put_len(&w, 6, mask.b, mask.n);
-  expect_refused(UPDATE, &w, "field 'update_mask.paths' contains a NUL byte");
+  expect_refused(UPDATE, &w, "field 'update_mask.paths' contains a NUL byte at offset 2");
 }
 
 static void test_strings_two_levels_down_are_checked(void **state) {
@@ -447,6 +468,7 @@ int main(void) {
       cmocka_unit_test(test_invalid_utf8_is_refused_with_the_field_name),
       cmocka_unit_test(test_nul_byte_in_a_string_is_refused),
       cmocka_unit_test(test_every_string_field_of_a_request_is_checked),
+      cmocka_unit_test(test_nul_byte_in_the_filter_names_its_offset),
       cmocka_unit_test(test_each_element_of_a_repeated_string_is_checked),
       cmocka_unit_test(test_field_mask_paths_are_checked),
       cmocka_unit_test(test_strings_two_levels_down_are_checked),
