@@ -114,8 +114,8 @@ static void test_bad_threads_are_refused(void **state) {
 static void test_missing_secret_is_refused_with_the_contract_message(void **state) {
   (void)state;
   env_unset("JWT_SECRET");
-  REFUSED0("no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET");
-  assert_string_equal(g_err, "no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET");
+  REFUSED0("no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET, or --jwt-keys");
+  assert_string_equal(g_err, "no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET, or --jwt-keys");
   env_set("JWT_SECRET", "");
   REFUSED0("no JWT secret");
 }
