@@ -200,10 +200,14 @@ static void log_reload(log_level level, const char *msg, const char *path, const
   log_line_emit(&l);
 }
 
+static bool watch_changed(file_watch *w, bool force) {
+  return w && (force ? file_watch_look_now(w) : file_watch_changed(w, clock_mono_ns()));
+}
+
 /* Under kr->mu. */
-static int reload(keyring *kr, int64_t now) {
-  bool kch = kr->keys_watch && file_watch_changed(kr->keys_watch, now);
-  bool rch = kr->revs_watch && file_watch_changed(kr->revs_watch, now);
+static int reload(keyring *kr, bool force) {
+  bool kch = watch_changed(kr->keys_watch, force);
+  bool rch = watch_changed(kr->revs_watch, force);
   if (!kch && !rch) return 0;
   char why[512], kids[sizeof kr->kids];
   part *keys = NULL, *revs = NULL;
@@ -239,8 +243,7 @@ static int reload(keyring *kr, int64_t now) {
 
 int keyring_poll(keyring *kr) {
   pthread_mutex_lock(&kr->mu);
-  /* One interval ahead: at or past every watch's next look. */
-  int rc = reload(kr, clock_mono_ns() + (int64_t)3600 * 1000000000);
+  int rc = reload(kr, true);
   pthread_mutex_unlock(&kr->mu);
   return rc;
 }
@@ -257,7 +260,7 @@ static void *watch_main(void *arg) {
       ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&kr->cv, &kr->mu, &ts);
-    if (!kr->stop) reload(kr, clock_mono_ns());
+    if (!kr->stop) reload(kr, false);
   }
   pthread_mutex_unlock(&kr->mu);
   return NULL;

@@ -76,6 +76,10 @@ fail:
 bool file_watch_changed(file_watch *w, int64_t now_ns) {
   if (now_ns < w->next_check_ns) return false;
   w->next_check_ns = now_ns + w->interval_ns;
+  return file_watch_look_now(w);
+}
+
+bool file_watch_look_now(file_watch *w) {
   bool changed = false;
   for (size_t i = 0; i < w->n; i++) {
     file_sig s;

@@ -24,6 +24,9 @@ void file_watch_destroy(file_watch *w);
  * during the read is seen at the next look. */
 bool file_watch_changed(file_watch *w, int64_t now_ns);
 
+/* Looks now, whatever the interval (tests, a forced reload). */
+bool file_watch_look_now(file_watch *w);
+
 /* Forgets what was seen: the next look reports a change (a reload that could
  * not finish, e.g. out of memory, is retried). */
 void file_watch_rearm(file_watch *w);

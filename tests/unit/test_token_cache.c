@@ -37,6 +37,18 @@ static void test_hit_returns_the_cached_identity(void **state) {
   token_cache_destroy(c);
 }
 
+static void test_another_generation_misses(void **state) {
+  (void)state;
+  token_cache *c = token_cache_create();
+  jwt_identity in = identity("alice", NULL, 2000, 1000), out;
+  token_cache_put(c, tok, strlen(tok), 7, &in);
+  assert_true(token_cache_get(c, tok, strlen(tok), 7, 1500, 30, &out));
+  /* A reload (a removed key, a new revocation) makes a new generation. */
+  assert_false(token_cache_get(c, tok, strlen(tok), 8, 1500, 30, &out));
+  assert_false(token_cache_get(c, tok, strlen(tok), 0, 1500, 30, &out));
+  token_cache_destroy(c);
+}
+
 static void test_other_bytes_miss(void **state) {
   (void)state;
   token_cache *c = token_cache_create();
@@ -104,6 +116,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hit_returns_the_cached_identity),
       cmocka_unit_test(test_other_bytes_miss),
+      cmocka_unit_test(test_another_generation_misses),
       cmocka_unit_test(test_expired_entry_misses),
       cmocka_unit_test(test_not_yet_valid_entry_misses),
       cmocka_unit_test(test_oversized_token_is_not_cached),
