@@ -141,20 +141,46 @@ static EVP_MAC_CTX *keyed_template(const unsigned char *key, size_t len) {
   return ctx;
 }
 
-/* A kid that JSON writes as itself (printable ASCII, no quote, backslash or
- * slash) has a fixed encoded header in each common layout. */
+/* A kid byte that JSON writes as itself and that needs no UTF-8 check:
+ * printable ASCII but the quote and the backslash. */
+static bool kid_byte_is_plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+
 static bool kid_is_plain(const char *kid) {
   for (const unsigned char *p = (const unsigned char *)kid; *p; p++)
-    if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/') return false;
+    if (!kid_byte_is_plain(*p)) return false;
   return true;
 }
 
-/* The layouts libjwt (mint-token), PyJWT (sorted keys) and jose emit. */
-static const char *const kid_layouts[KID_LAYOUTS] = {
-    "{\"alg\":\"HS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}",
-    "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
-    "{\"alg\":\"HS256\",\"kid\":\"%s\"}",
+/* The header layouts libjwt (mint-token), PyJWT (sorted keys) and jose emit,
+ * as the JSON text before and after the kid. */
+static const struct {
+  const char *pre, *post;
+} kid_shapes[KID_LAYOUTS] = {
+    {"{\"alg\":\"HS256\",\"kid\":\"", "\",\"typ\":\"JWT\"}"},
+    {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"", "\"}"},
+    {"{\"alg\":\"HS256\",\"kid\":\"", "\"}"},
 };
+
+/* When the decoded header is one of kid_shapes with a plain kid, points at
+ * the kid: such a text is a valid header (alg HS256, no crit, no duplicate)
+ * and its kid is exactly those bytes, so no JSON parse is needed. */
+static bool kid_of_shape(const unsigned char *h, size_t len, const char **kid, size_t *kid_len) {
+  for (int i = 0; i < KID_LAYOUTS; i++) {
+    size_t pre = strlen(kid_shapes[i].pre), post = strlen(kid_shapes[i].post);
+    if (len < pre + post + 1 || memcmp(h, kid_shapes[i].pre, pre) != 0 ||
+        memcmp(h + len - post, kid_shapes[i].post, post) != 0)
+      continue;
+    size_t n = len - pre - post;
+    bool plain = true;
+    for (size_t j = 0; j < n && plain; j++) plain = kid_byte_is_plain(h[pre + j]);
+    if (!plain)
+      continue;
+    *kid = (const char *)h + pre;
+    *kid_len = n;
+    return true;
+  }
+  return false;
+}
 
 static int vkey_init(vkey *k, const jwt_key *src) {
   if (!src->kid || !src->kid[0] || !src->secret || src->secret_len == 0) return -1;
@@ -165,7 +191,7 @@ static int vkey_init(vkey *k, const jwt_key *src) {
     size_t cap = k->kid_len + 64;
     char *json = malloc(cap);
     if (!json) return -1;
-    int n = snprintf(json, cap, kid_layouts[i], k->kid);
+    int n = snprintf(json, cap, "%s%s%s", kid_shapes[i].pre, k->kid, kid_shapes[i].post);
     k->hdr64[i] = n > 0 && (size_t)n < cap
                       ? b64url_encode_alloc((const unsigned char *)json, (size_t)n, &k->hdr64_len[i])
                       : NULL;
@@ -347,13 +373,10 @@ static const EVP_MAC_CTX *key_by_header(const jwt_verifier *v, const char *h64, 
   return NULL;
 }
 
-/* The key a parsed header's kid names; NULL for no kid or an unknown one. */
-static const EVP_MAC_CTX *key_by_kid(const jwt_verifier *v, const json_t *kid) {
-  if (!json_is_string(kid))
-    return NULL;
-  size_t len = json_string_length(kid);
+/* The key kid[0..len) names; NULL for an unknown one. */
+static const EVP_MAC_CTX *key_by_kid(const jwt_verifier *v, const char *kid, size_t len) {
   for (size_t k = 0; k < v->n_keys; k++) {
-    if (v->keys[k].kid_len == len && memcmp(v->keys[k].kid, json_string_value(kid), len) == 0)
+    if (v->keys[k].kid_len == len && memcmp(v->keys[k].kid, kid, len) == 0)
       return v->keys[k].mac_template;
   }
   return NULL;
@@ -510,6 +533,10 @@ jwt_result jwt_verify(const jwt_verifier *v, const char *token, size_t len, int6
   const char *h64 = token, *p64 = token + dot[0] + 1, *s64 = token + dot[1] + 1;
   size_t h64_len = dot[0], p64_len = dot[1] - dot[0] - 1, s64_len = len - dot[1] - 1;
 
+  /* Key-set mode: the kid picks the key before any signature work. The
+   * common layouts are recognised without a JSON parse: encoded, for a key
+   * in the set; decoded, for any plain kid (so an unknown kid costs a
+   * base64 decode, never an HMAC nor a parse). */
   const EVP_MAC_CTX *tmpl;
   bool header_known;
   if (v->n_keys == 0) {
@@ -522,19 +549,24 @@ jwt_result jwt_verify(const jwt_verifier *v, const char *token, size_t len, int6
   if (!header_known) {
     if (!b64url_decode(h64, h64_len, seg, sizeof(seg), &seg_len))
       goto cleanup;
-    header = parse_object(seg, seg_len);
-    if (header == NULL)
-      goto cleanup;
-    r = check_header(header);
-    if (r != JWT_OK)
-      goto cleanup;
-    if (v->n_keys > 0) {
-      /* Key-set mode: the kid picks the key before any signature work. */
-      tmpl = key_by_kid(v, json_object_get(header, "kid"));
-      r = JWT_UNKNOWN_KID;
-      if (tmpl == NULL)
+    const char *kid = NULL;
+    size_t kid_len = 0;
+    if (v->n_keys > 0 && kid_of_shape(seg, seg_len, &kid, &kid_len)) {
+      tmpl = key_by_kid(v, kid, kid_len);
+    } else {
+      header = parse_object(seg, seg_len);
+      if (header == NULL)
         goto cleanup;
+      r = check_header(header);
+      if (r != JWT_OK)
+        goto cleanup;
+      const json_t *jkid = json_object_get(header, "kid");
+      if (v->n_keys > 0 && json_is_string(jkid))
+        tmpl = key_by_kid(v, json_string_value(jkid), json_string_length(jkid));
     }
+    r = JWT_UNKNOWN_KID;
+    if (tmpl == NULL)
+      goto cleanup;
   }
 
   /* The payload's encoding is checked now, its content only once signed. */

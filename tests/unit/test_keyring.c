@@ -119,6 +119,11 @@ static void test_the_kid_selects_the_key(void **state) {
   assert_int_equal(check(kr, t), JWT_OK);
   token(t, "{\"typ\":\"JWT\",\"kid\":\"k2\",\"alg\":\"HS256\",\"x\":1}", KEY2, NULL);
   assert_int_equal(check(kr, t), JWT_OK);
+  /* An escaped kid is the same kid (the parser decides, not the bytes). */
+  token(t, "{\"alg\":\"HS256\",\"kid\":\"k\\u0032\",\"typ\":\"JWT\"}", KEY2, NULL);
+  assert_int_equal(check(kr, t), JWT_OK);
+  token(t, "{\"alg\":\"HS256\",\"kid\":\"k2\",\"kid\":\"k3\"}", KEY2, NULL);
+  assert_int_equal(check(kr, t), JWT_MALFORMED); /* duplicate member */
   token(t, "{\"alg\":\"HS256\",\"kid\":\"k2\",\"crit\":[\"x\"]}", KEY2, NULL);
   assert_int_equal(check(kr, t), JWT_UNSUPPORTED_CRIT);
   token(t, "{\"alg\":\"HS512\",\"kid\":\"k2\"}", KEY2, NULL);
