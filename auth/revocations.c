@@ -133,14 +133,14 @@ oom:
 
 /* Sorts, then merges duplicates (a sub keeps its latest BEFORE). */
 static void finish(revocations *r) {
-  qsort(r->jti, r->n_jti, sizeof *r->jti, cmp_str);
+  if (r->n_jti) qsort(r->jti, r->n_jti, sizeof *r->jti, cmp_str);
   size_t o = 0;
   for (size_t i = 0; i < r->n_jti; i++) {
     if (o > 0 && strcmp(r->jti[o - 1], r->jti[i]) == 0) free(r->jti[i]);
     else r->jti[o++] = r->jti[i];
   }
   r->n_jti = o;
-  qsort(r->subs, r->n_sub, sizeof *r->subs, cmp_sub);
+  if (r->n_sub) qsort(r->subs, r->n_sub, sizeof *r->subs, cmp_sub);
   o = 0;
   for (size_t i = 0; i < r->n_sub; i++) {
     if (o > 0 && strcmp(r->subs[o - 1].sub, r->subs[i].sub) == 0) {
