@@ -170,7 +170,9 @@ int jwks_parse(const char *text, size_t len, jwks **out, char *err, size_t errle
   *out = NULL;
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
-    snprintf(err, errlen, "not valid JSON (line %d: %s)", jerr.line, jerr.text);
+    /* Position only: jansson's text quotes the input near the error, which
+     * may be a key's k. */
+    snprintf(err, errlen, "not valid JSON (line %d, column %d)", jerr.line, jerr.column);
     goto done;
   }
   const json_t *keys = json_is_object(root) ? json_object_get(root, "keys") : NULL;

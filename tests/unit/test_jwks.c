@@ -76,6 +76,9 @@ static void test_the_set_shape_is_checked(void **state) {
   (void)state;
   refused("", "not valid JSON");
   refused("{\"keys\":[}", "not valid JSON");
+  /* Cut inside k: the message gives the position, never the text near it. */
+  refused("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"" K32, "not valid JSON (line 1");
+  refused("{\"keys\":[{\"k\":\"" K32 "\n\"}]}", "not valid JSON");
   refused("[]", "not a JWK Set");
   refused("{\"key\":[]}", "not a JWK Set");
   refused("{\"keys\":{}}", "not a JWK Set");
