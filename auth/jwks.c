@@ -163,6 +163,18 @@ static int parse_key(const json_t *jk, size_t i, key_store *ks, const jwks *s, c
   return 0;
 }
 
+/* jansson frees strings without wiping them: the k texts are cleansed in
+ * place first (the values are jansson's own heap copies). */
+static void wipe_k_strings(json_t *root) {
+  json_t *keys = json_is_object(root) ? json_object_get(root, "keys") : NULL;
+  size_t i;
+  json_t *jk;
+  json_array_foreach(keys, i, jk) {
+    json_t *k = json_is_object(jk) ? json_object_get(jk, "k") : NULL;
+    if (json_is_string(k)) OPENSSL_cleanse((char *)json_string_value(k), json_string_length(k));
+  }
+}
+
 int jwks_parse(const char *text, size_t len, jwks **out, char *err, size_t errlen) {
   int rc = -1;
   json_error_t jerr;
@@ -199,7 +211,8 @@ int jwks_parse(const char *text, size_t len, jwks **out, char *err, size_t errle
   rc = 0;
 done:
   jwks_destroy(s);
-  json_decref(root); /* jansson frees the k string without wiping: our copy is the long-lived one */
+  wipe_k_strings(root);
+  json_decref(root);
   return rc;
 }
 
