@@ -221,7 +221,7 @@ int jwks_load_file(const char *path, jwks **out, char *err, size_t errlen) {
   size_t len;
   char why[400];
   *out = NULL;
-  if (file_read_all(path, JWKS_FILE_MAX, &buf, &len, err, errlen) != 0) return -1;
+  if (file_read_all(path, "key set", JWKS_FILE_MAX, &buf, &len, err, errlen) != 0) return -1;
   int rc = jwks_parse(buf, len, out, why, sizeof why);
   if (rc != 0) snprintf(err, errlen, "key set %s: %s", path, why);
   file_read_free(buf, len);

@@ -185,7 +185,8 @@ int revocations_load_file(const char *path, revocations **out, char *err, size_t
   size_t len;
   char why[200];
   *out = NULL;
-  if (file_read_all(path, REVOCATIONS_FILE_MAX, &buf, &len, err, errlen) != 0) return -1;
+  if (file_read_all(path, "revocation list", REVOCATIONS_FILE_MAX, &buf, &len, err, errlen) != 0)
+    return -1;
   int rc = revocations_parse(buf, len, out, why, sizeof why);
   if (rc != 0) snprintf(err, errlen, "revocation list %s: %s", path, why);
   file_read_free(buf, len);

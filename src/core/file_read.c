@@ -16,8 +16,8 @@ void file_read_free(char *buf, size_t len) {
   free(buf);
 }
 
-int file_read_all(const char *path, size_t max, char **out, size_t *len, char *err,
-                  size_t errlen) {
+int file_read_all(const char *path, const char *what, size_t max, char **out, size_t *len,
+                  char *err, size_t errlen) {
   char eb[128];
   char *buf = NULL;
   size_t cap = 0, n = 0;
@@ -25,38 +25,42 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, char *e
   *len = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
-    snprintf(err, errlen, "cannot open %s: %s", path, strerror_r(errno, eb, sizeof eb));
+    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
     return -1;
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    snprintf(err, errlen, "cannot stat %s: %s", path, strerror_r(errno, eb, sizeof eb));
+    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
     goto fail;
   }
   /* A FIFO or device could block or never end; a directory is a mistake. */
   if (!S_ISREG(st.st_mode)) {
-    snprintf(err, errlen, "%s is not a regular file", path);
+    snprintf(err, errlen, "cannot read %s %s: %s", what, path,
+             S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
     goto fail;
   }
   /* One byte more than the cap, to notice a file that is too large even if
    * it grew after fstat. */
   cap = max + 2;
   if (!(buf = malloc(cap))) {
-    snprintf(err, errlen, "out of memory reading %s", path);
+    snprintf(err, errlen, "out of memory reading %s %s", what, path);
     goto fail;
   }
   while (n < cap - 1) {
     ssize_t r = read(fd, buf + n, cap - 1 - n);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      snprintf(err, errlen, "cannot read %s: %s", path, strerror_r(errno, eb, sizeof eb));
+      snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
       goto fail;
     }
     if (r == 0) break;
     n += (size_t)r;
   }
   if (n > max) {
-    snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
+    if (max % (1u << 20) == 0)
+      snprintf(err, errlen, "%s %s is larger than %zu MiB", what, path, max >> 20);
+    else
+      snprintf(err, errlen, "%s %s is larger than %zu bytes", what, path, max);
     goto fail;
   }
   close(fd);

@@ -3,8 +3,6 @@
  * them); tests/integration/test_tls.py checks that TLS 1.1 is refused. */
 #include "transport/tls.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <grpc/grpc_security.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -17,11 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/call.h"
+#include "core/file_read.h"
 #include "core/file_watch.h"
 
 #define TLS_MAX_FILE (1u << 20)
@@ -58,70 +55,19 @@ struct tls_reloader {
 
 /* ------------------------------------------------------------ files --- */
 
-static void wipe_free(char *p, size_t n) {
-  if (!p) return;
-  OPENSSL_cleanse(p, n);
-  free(p);
-}
-
-/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer. Every
- * buffer it drops on the way is wiped: the file may hold a private key. */
+/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer
+ * (core/file_read.h wipes whatever it drops: the file may hold a key). */
 static char *read_pem(const char *path, int which, char *err, size_t errlen) {
-  const char *what = file_what[which];
-  char eb[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
+  char *buf;
+  size_t len;
+  if (file_read_all(path, file_what[which], TLS_MAX_FILE, &buf, &len, err, errlen) != 0)
     return NULL;
-  }
-  struct stat st;
-  size_t cap = 8192, len = 0;
-  char *buf = NULL;
-  if (fstat(fd, &st) != 0) {
-    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
-    goto fail;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    snprintf(err, errlen, "cannot read %s %s: it is a directory", what, path);
-    goto fail;
-  }
-  if (!(buf = malloc(cap))) goto oom;
-  for (;;) {
-    if (len + 1 == cap) {
-      if (cap >= TLS_MAX_FILE) {
-        snprintf(err, errlen, "%s %s is larger than 1 MiB", what, path);
-        goto fail;
-      }
-      char *nb = malloc(cap * 2);
-      if (!nb) goto oom;
-      memcpy(nb, buf, len);
-      wipe_free(buf, cap);
-      buf = nb;
-      cap *= 2;
-    }
-    ssize_t n = read(fd, buf + len, cap - 1 - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
-      goto fail;
-    }
-    if (n == 0) break;
-    len += (size_t)n;
-  }
-  close(fd);
-  buf[len] = '\0';
   if (len == 0) {
-    snprintf(err, errlen, "%s %s is empty", what, path);
-    wipe_free(buf, cap);
+    snprintf(err, errlen, "%s %s is empty", file_what[which], path);
+    file_read_free(buf, len);
     return NULL;
   }
   return buf;
-oom:
-  snprintf(err, errlen, "out of memory reading %s %s", what, path);
-fail:
-  close(fd);
-  wipe_free(buf, cap);
-  return NULL;
 }
 
 /* ------------------------------------------------------------ checks --- */
@@ -183,7 +129,7 @@ static void cert_facts(X509 *x, cert_info *ci) {
 
 static void material_free(tls_material *m) {
   for (int i = 0; i < F_COUNT; i++) {
-    if (m->pem[i]) wipe_free(m->pem[i], strlen(m->pem[i]));
+    if (m->pem[i]) file_read_free(m->pem[i], strlen(m->pem[i]));
     m->pem[i] = NULL;
   }
 }
