@@ -3,9 +3,12 @@
  * keeps its own copy of the key and scrubs it in jwt_free. */
 #include "auth/jwt_sign.h"
 
+#include "auth/b64url.h"
+
 #include <jwt.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@ int jwt_sign_hs256(const jwt_sign_claims *c, const unsigned char *key, size_t ke
   int rc = -1;
   jwt_t *jwt = NULL;
   char *encoded = NULL;
+  char *jti = NULL;
 
   if (err != NULL && errlen > 0)
     err[0] = '\0';
@@ -44,6 +48,19 @@ int jwt_sign_hs256(const jwt_sign_claims *c, const unsigned char *key, size_t ke
     return -1;
   }
 
+  /* A random jti names this one token in a revocation list. */
+  if (c->jti == NULL) {
+    unsigned char rnd[JWT_SIGN_JTI_BYTES];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+      set_err(err, errlen, "no random bytes for the jti");
+      goto cleanup;
+    }
+    jti = b64url_encode_alloc(rnd, sizeof(rnd), NULL);
+    if (jti == NULL) {
+      set_err(err, errlen, "out of memory");
+      goto cleanup;
+    }
+  }
   if (jwt_new(&jwt) != 0) {
     set_err(err, errlen, "out of memory");
     goto cleanup;
@@ -57,7 +74,9 @@ int jwt_sign_hs256(const jwt_sign_claims *c, const unsigned char *key, size_t ke
       jwt_add_grant(jwt, "iss", c->issuer) != 0 || jwt_add_grant(jwt, "aud", c->audience) != 0 ||
       jwt_add_grant_int(jwt, "iat", (long)c->now) != 0 ||
       jwt_add_grant_int(jwt, "nbf", (long)c->now) != 0 ||
-      jwt_add_grant_int(jwt, "exp", (long)exp) != 0) {
+      jwt_add_grant_int(jwt, "exp", (long)exp) != 0 ||
+      jwt_add_grant(jwt, "jti", c->jti != NULL ? c->jti : jti) != 0 ||
+      (c->kid != NULL && jwt_add_header(jwt, "kid", c->kid) != 0)) {
     set_err(err, errlen, "cannot add the claims");
     goto cleanup;
   }
@@ -71,6 +90,7 @@ int jwt_sign_hs256(const jwt_sign_claims *c, const unsigned char *key, size_t ke
   rc = 0;
 cleanup:
   jwt_free(jwt); /* scrubs libjwt's copy of the key */
+  free(jti);
   return rc;
 }
 

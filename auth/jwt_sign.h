@@ -11,7 +11,11 @@ typedef struct jwt_sign_claims {
   const char *audience; /* aud (a single string) */
   int64_t now;          /* iat and nbf */
   int64_t ttl_s;        /* exp = now + ttl_s; must be > 0 */
+  const char *kid;      /* NULL: no kid header (single-secret mode) */
+  const char *jti;      /* NULL: a random one (JWT_SIGN_JTI_BYTES, base64url) */
 } jwt_sign_claims;
+
+#define JWT_SIGN_JTI_BYTES 16 /* 128 bits */
 
 /* Signs the claims with key[0..key_len). On success *out_token is a compact
  * JWT (NUL-terminated) that the caller releases with jwt_sign_free. Returns

@@ -7,13 +7,17 @@
  *      canonical unpadded base64url (no byte outside the alphabet anywhere);
  *   2. the header is parsed (it is needed to know the algorithm): alg must be
  *      exactly "HS256" and there must be no "crit";
- *   3. the signature (exactly 32 bytes) is compared in constant time with an
+ *   3. with a key set, the header's kid selects the key, and an unknown kid
+ *      is refused here, before any signature work;
+ *   4. the signature (exactly 32 bytes) is compared in constant time with an
  *      HMAC-SHA256 computed from a key prepared once at creation;
- *   4. only then is the payload parsed and its claims checked.
+ *   5. only then is the payload parsed and its claims checked.
  *
  * The verifier is immutable after creation: each call duplicates the
  * prepared MAC context, so any number of threads may verify at once. */
 #include "auth/jwt_verify.h"
+
+#include "auth/b64url.h"
 
 #include <jansson.h>
 #include <openssl/core_names.h>
@@ -30,8 +34,22 @@
 /* Decoded segments are at most 3/4 of the token. */
 #define JWT_SEG_BUF_MAX ((JWT_TOKEN_MAX / 4) * 3 + 3)
 
+/* Common header layouts per key, as encoded on the wire, recognised without a
+ * JSON parse (see common_headers below). */
+#define KID_LAYOUTS 3
+
+typedef struct vkey {
+  char *kid;
+  size_t kid_len;
+  EVP_MAC_CTX *mac_template;
+  char *hdr64[KID_LAYOUTS]; /* NULL when the kid would need JSON escaping */
+  size_t hdr64_len[KID_LAYOUTS];
+} vkey;
+
 struct jwt_verifier {
-  EVP_MAC_CTX *mac_template; /* HMAC-SHA256 keyed once; only ever duplicated */
+  EVP_MAC_CTX *mac_template; /* single-secret mode: HMAC-SHA256 keyed once; only ever duplicated */
+  vkey *keys;                /* key-set mode */
+  size_t n_keys;
   char *issuer;
   size_t issuer_len;
   char *audience;
@@ -84,6 +102,10 @@ const char *jwt_result_reason(jwt_result r) {
     return "wrong_audience";
   case JWT_BAD_CLAIMS:
     return "bad_claims";
+  case JWT_UNKNOWN_KID:
+    return "unknown_kid";
+  case JWT_REVOKED:
+    return "revoked";
   case JWT_INTERNAL:
     return "internal";
   }
@@ -100,16 +122,95 @@ static char *dup_bytes(const char *s, size_t *len_out) {
   return d;
 }
 
+/* An HMAC-SHA256 context keyed with key[0..len). The key lives only inside
+ * the keyed template (OpenSSL wipes it when the context is freed); we keep
+ * no raw copy of our own. */
+static EVP_MAC_CTX *keyed_template(const unsigned char *key, size_t len) {
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (ctx && EVP_MAC_init(ctx, key, len, params) != 1) {
+    EVP_MAC_CTX_free(ctx);
+    ctx = NULL;
+  }
+  EVP_MAC_free(mac);
+  return ctx;
+}
+
+/* A kid byte that JSON writes as itself and that needs no UTF-8 check:
+ * printable ASCII but the quote and the backslash. */
+static bool kid_byte_is_plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+
+static bool kid_is_plain(const char *kid) {
+  for (const unsigned char *p = (const unsigned char *)kid; *p; p++)
+    if (!kid_byte_is_plain(*p)) return false;
+  return true;
+}
+
+/* The header layouts libjwt (mint-token), PyJWT (sorted keys) and jose emit,
+ * as the JSON text before and after the kid. */
+static const struct {
+  const char *pre, *post;
+} kid_shapes[KID_LAYOUTS] = {
+    {"{\"alg\":\"HS256\",\"kid\":\"", "\",\"typ\":\"JWT\"}"},
+    {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"", "\"}"},
+    {"{\"alg\":\"HS256\",\"kid\":\"", "\"}"},
+};
+
+/* When the decoded header is one of kid_shapes with a plain kid, points at
+ * the kid: such a text is a valid header (alg HS256, no crit, no duplicate)
+ * and its kid is exactly those bytes, so no JSON parse is needed. */
+static bool kid_of_shape(const unsigned char *h, size_t len, const char **kid, size_t *kid_len) {
+  for (int i = 0; i < KID_LAYOUTS; i++) {
+    size_t pre = strlen(kid_shapes[i].pre), post = strlen(kid_shapes[i].post);
+    if (len < pre + post + 1 || memcmp(h, kid_shapes[i].pre, pre) != 0 ||
+        memcmp(h + len - post, kid_shapes[i].post, post) != 0)
+      continue;
+    size_t n = len - pre - post;
+    bool plain = true;
+    for (size_t j = 0; j < n && plain; j++) plain = kid_byte_is_plain(h[pre + j]);
+    if (!plain)
+      continue;
+    *kid = (const char *)h + pre;
+    *kid_len = n;
+    return true;
+  }
+  return false;
+}
+
+static int vkey_init(vkey *k, const jwt_key *src) {
+  if (!src->kid || !src->kid[0] || !src->secret || src->secret_len == 0) return -1;
+  if (!(k->kid = dup_bytes(src->kid, &k->kid_len))) return -1;
+  if (!(k->mac_template = keyed_template(src->secret, src->secret_len))) return -1;
+  if (!kid_is_plain(k->kid)) return 0;
+  for (int i = 0; i < KID_LAYOUTS; i++) {
+    size_t cap = k->kid_len + 64;
+    char *json = malloc(cap);
+    if (!json) return -1;
+    int n = snprintf(json, cap, "%s%s%s", kid_shapes[i].pre, k->kid, kid_shapes[i].post);
+    k->hdr64[i] = n > 0 && (size_t)n < cap
+                      ? b64url_encode_alloc((const unsigned char *)json, (size_t)n, &k->hdr64_len[i])
+                      : NULL;
+    free(json);
+    if (!k->hdr64[i]) return -1;
+  }
+  return 0;
+}
+
 int jwt_verifier_create(const jwt_verifier_options *opt, jwt_verifier **out) {
   int rc = -1;
   jwt_verifier *v = NULL;
-  EVP_MAC *mac = NULL;
 
   if (out == NULL)
     return -1;
   *out = NULL;
-  if (opt == NULL || opt->secret == NULL || opt->secret_len == 0 || opt->issuer == NULL ||
-      opt->audience == NULL || opt->leeway_s < 0)
+  if (opt == NULL || opt->issuer == NULL || opt->audience == NULL || opt->leeway_s < 0)
+    return -1;
+  if (opt->n_keys == 0 && (opt->secret == NULL || opt->secret_len == 0))
     return -1;
 
   v = calloc(1, sizeof(*v));
@@ -121,27 +222,25 @@ int jwt_verifier_create(const jwt_verifier_options *opt, jwt_verifier **out) {
   if (v->issuer == NULL || v->audience == NULL)
     goto cleanup;
 
-  /* The key lives only inside the keyed template (OpenSSL wipes it when the
-   * context is freed); we keep no raw copy of our own. */
-  mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-  if (mac == NULL)
-    goto cleanup;
-  v->mac_template = EVP_MAC_CTX_new(mac);
-  if (v->mac_template == NULL)
-    goto cleanup;
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_end(),
-  };
-  if (EVP_MAC_init(v->mac_template, opt->secret, opt->secret_len, params) != 1)
-    goto cleanup;
+  if (opt->n_keys == 0) {
+    v->mac_template = keyed_template(opt->secret, opt->secret_len);
+    if (v->mac_template == NULL)
+      goto cleanup;
+  } else {
+    v->keys = calloc(opt->n_keys, sizeof(*v->keys));
+    if (v->keys == NULL)
+      goto cleanup;
+    for (size_t i = 0; i < opt->n_keys; i++) {
+      v->n_keys = i + 1; /* what vkey_init allocated is freed by destroy */
+      if (vkey_init(&v->keys[i], &opt->keys[i]) != 0)
+        goto cleanup;
+    }
+  }
 
   *out = v;
   v = NULL;
   rc = 0;
 cleanup:
-  EVP_MAC_free(mac);
   jwt_verifier_destroy(v);
   return rc;
 }
@@ -150,6 +249,12 @@ void jwt_verifier_destroy(jwt_verifier *v) {
   if (v == NULL)
     return;
   EVP_MAC_CTX_free(v->mac_template); /* cleanses the keyed HMAC state */
+  for (size_t i = 0; i < v->n_keys; i++) {
+    free(v->keys[i].kid);
+    EVP_MAC_CTX_free(v->keys[i].mac_template);
+    for (int l = 0; l < KID_LAYOUTS; l++) free(v->keys[i].hdr64[l]);
+  }
+  free(v->keys);
   free(v->issuer);
   free(v->audience);
   free(v);
@@ -255,12 +360,34 @@ static bool is_common_header(const char *h64, size_t len) {
   return false;
 }
 
-static jwt_result check_signature(const jwt_verifier *v, const char *signed_part,
+/* Key-set mode: a header that is byte for byte one of a key's common
+ * layouts names that key (and passes check_header) without a parse. */
+static const EVP_MAC_CTX *key_by_header(const jwt_verifier *v, const char *h64, size_t len) {
+  for (size_t k = 0; k < v->n_keys; k++) {
+    for (int l = 0; l < KID_LAYOUTS; l++) {
+      if (v->keys[k].hdr64[l] && v->keys[k].hdr64_len[l] == len &&
+          memcmp(v->keys[k].hdr64[l], h64, len) == 0)
+        return v->keys[k].mac_template;
+    }
+  }
+  return NULL;
+}
+
+/* The key kid[0..len) names; NULL for an unknown one. */
+static const EVP_MAC_CTX *key_by_kid(const jwt_verifier *v, const char *kid, size_t len) {
+  for (size_t k = 0; k < v->n_keys; k++) {
+    if (v->keys[k].kid_len == len && memcmp(v->keys[k].kid, kid, len) == 0)
+      return v->keys[k].mac_template;
+  }
+  return NULL;
+}
+
+static jwt_result check_signature(const EVP_MAC_CTX *tmpl, const char *signed_part,
                                   size_t signed_len, const unsigned char *sig) {
   jwt_result r = JWT_INTERNAL;
   unsigned char mac[EVP_MAX_MD_SIZE];
   size_t mac_len = 0;
-  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(v->mac_template);
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(tmpl);
   if (ctx == NULL)
     goto cleanup;
   if (EVP_MAC_update(ctx, (const unsigned char *)signed_part, signed_len) != 1 ||
@@ -360,6 +487,13 @@ static jwt_result check_claims(const jwt_verifier *v, const json_t *payload, int
       memcpy(id->role, json_string_value(role), json_string_length(role) + 1);
     id->exp = exp;
     id->nbf = has_nbf ? nbf : INT64_MIN;
+    id->has_iat = has_iat;
+    id->iat = has_iat ? iat : 0;
+    const json_t *jti = json_object_get(payload, "jti");
+    if (json_is_string(jti) && json_string_length(jti) <= JWT_JTI_MAX) {
+      memcpy(id->jti, json_string_value(jti), json_string_length(jti) + 1);
+      id->has_jti = true;
+    }
   }
   return JWT_OK;
 }
@@ -399,14 +533,39 @@ jwt_result jwt_verify(const jwt_verifier *v, const char *token, size_t len, int6
   const char *h64 = token, *p64 = token + dot[0] + 1, *s64 = token + dot[1] + 1;
   size_t h64_len = dot[0], p64_len = dot[1] - dot[0] - 1, s64_len = len - dot[1] - 1;
 
-  if (!is_common_header(h64, h64_len)) {
+  /* Key-set mode: the kid picks the key before any signature work. The
+   * common layouts are recognised without a JSON parse: encoded, for a key
+   * in the set; decoded, for any plain kid (so an unknown kid costs a
+   * base64 decode, never an HMAC nor a parse). */
+  const EVP_MAC_CTX *tmpl;
+  bool header_known;
+  if (v->n_keys == 0) {
+    tmpl = v->mac_template;
+    header_known = is_common_header(h64, h64_len);
+  } else {
+    tmpl = key_by_header(v, h64, h64_len);
+    header_known = tmpl != NULL;
+  }
+  if (!header_known) {
     if (!b64url_decode(h64, h64_len, seg, sizeof(seg), &seg_len))
       goto cleanup;
-    header = parse_object(seg, seg_len);
-    if (header == NULL)
-      goto cleanup;
-    r = check_header(header);
-    if (r != JWT_OK)
+    const char *kid = NULL;
+    size_t kid_len = 0;
+    if (v->n_keys > 0 && kid_of_shape(seg, seg_len, &kid, &kid_len)) {
+      tmpl = key_by_kid(v, kid, kid_len);
+    } else {
+      header = parse_object(seg, seg_len);
+      if (header == NULL)
+        goto cleanup;
+      r = check_header(header);
+      if (r != JWT_OK)
+        goto cleanup;
+      const json_t *jkid = json_object_get(header, "kid");
+      if (v->n_keys > 0 && json_is_string(jkid))
+        tmpl = key_by_kid(v, json_string_value(jkid), json_string_length(jkid));
+    }
+    r = JWT_UNKNOWN_KID;
+    if (tmpl == NULL)
       goto cleanup;
   }
 
@@ -421,7 +580,7 @@ jwt_result jwt_verify(const jwt_verifier *v, const char *token, size_t len, int6
   if (s64_len != JWT_SIG_B64_LEN || !b64url_decode(s64, s64_len, sig, sizeof(sig), &sig_len) ||
       sig_len != JWT_SIG_LEN)
     goto cleanup;
-  r = check_signature(v, token, dot[1], sig);
+  r = check_signature(tmpl, token, dot[1], sig);
   if (r != JWT_OK)
     goto cleanup;
 

@@ -14,6 +14,7 @@ typedef struct entry {
   bool used;
   uint16_t token_len;
   uint64_t hash;
+  uint64_t gen;
   int64_t exp;
   int64_t nbf;
   bool has_role;
@@ -54,12 +55,12 @@ void token_cache_destroy(token_cache *c) {
   free(c);
 }
 
-bool token_cache_get(token_cache *c, const char *token, size_t len, int64_t now, int64_t leeway,
-                     jwt_identity *out) {
+bool token_cache_get(token_cache *c, const char *token, size_t len, uint64_t gen, int64_t now,
+                     int64_t leeway, jwt_identity *out) {
   if (len == 0 || len > TOKEN_MAX) return false;
   uint64_t h = key_hash(token, len);
   entry *e = &c->slots[h & (CACHE_SLOTS - 1)];
-  if (!e->used || e->hash != h || e->token_len != len || memcmp(e->token, token, len) != 0)
+  if (!e->used || e->hash != h || e->gen != gen || e->token_len != len || memcmp(e->token, token, len) != 0)
     return false;
   if (!(now < sat_add(e->exp, leeway))) return false;
   if (e->nbf != INT64_MIN && now < sat_add(e->nbf, -leeway)) return false;
@@ -71,13 +72,15 @@ bool token_cache_get(token_cache *c, const char *token, size_t len, int64_t now,
   return true;
 }
 
-void token_cache_put(token_cache *c, const char *token, size_t len, const jwt_identity *id) {
+void token_cache_put(token_cache *c, const char *token, size_t len, uint64_t gen,
+                     const jwt_identity *id) {
   size_t sub_len = strlen(id->sub), role_len = strlen(id->role);
   if (len == 0 || len > TOKEN_MAX || sub_len > SUB_MAX || role_len > ROLE_MAX) return;
   uint64_t h = key_hash(token, len);
   entry *e = &c->slots[h & (CACHE_SLOTS - 1)];
   e->used = true;
   e->hash = h;
+  e->gen = gen;
   e->token_len = (uint16_t)len;
   memcpy(e->token, token, len);
   memcpy(e->sub, id->sub, sub_len + 1);

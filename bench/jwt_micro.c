@@ -1,8 +1,12 @@
-/* Micro-benchmark of auth/jwt_verify.c and of the HMAC strategies it could
- * use. A standalone program, not a test. Build and run from the repo root:
+/* Micro-benchmark of auth/jwt_verify.c, in single-secret and key-set mode,
+ * of the per-call path of the auth interceptor (auth/keyring.c snapshot and
+ * auth/token_cache.c), and of the HMAC strategies it could use. A standalone
+ * program, not a test. Build (after the RelWithDebInfo tree build-test) and
+ * run from the repo root:
  *
- *   gcc -std=c11 -O2 -D_GNU_SOURCE -I. -Isrc bench/jwt_micro.c auth/jwt_verify.c \
- *       $(pkg-config --cflags --libs libjwt jansson openssl) -o /tmp/jwt_micro && /tmp/jwt_micro
+ *   gcc -std=c11 -O2 -D_GNU_SOURCE -I. -Isrc bench/jwt_micro.c build-test/libproduct_core.a \
+ *       $(pkg-config --cflags --libs libjwt jansson openssl grpc) -lpthread \
+ *       -o /tmp/jwt_micro && /tmp/jwt_micro
  *
  * Prints nanoseconds per operation (best of 5 rounds). */
 #define OPENSSL_SUPPRESS_DEPRECATED /* HMAC_CTX is measured for comparison only */
@@ -15,8 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/jwt_verify.h"
+#include "auth/keyring.h"
+#include "auth/token_cache.h"
 
 #define SECRET "bench-secret-0123456789abcdef-0123456789abcdef"
 #define NOW INT64_C(1700000000)
@@ -71,19 +78,23 @@ static size_t b64url(const unsigned char *in, size_t len, char *out) {
   return o;
 }
 
-static void make_token(void) {
-  const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+static void make_token_with(char *out, const char *h, const char *secret) {
   const char *p = "{\"sub\":\"alice\",\"user_id\":\"alice\",\"role\":\"admin\","
                   "\"iss\":\"product-service\",\"aud\":\"client\",\"iat\":1700000000,"
-                  "\"nbf\":1700000000,\"exp\":1700003600}";
+                  "\"nbf\":1700000000,\"exp\":1700003600,\"jti\":\"SLqlUbiiRAtEVSNF1EfIzg\"}";
+  char *token = out;
   size_t o = b64url((const unsigned char *)h, strlen(h), token);
   token[o++] = '.';
   o += b64url((const unsigned char *)p, strlen(p), token + o);
   unsigned char mac[32];
   unsigned int mac_len;
-  HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)token, o, mac, &mac_len);
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)token, o, mac, &mac_len);
   token[o++] = '.';
   b64url(mac, mac_len, token + o);
+}
+
+static void make_token(void) {
+  make_token_with(token, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", SECRET);
 }
 
 /* ------------------------------------------------------------ verifier --- */
@@ -108,6 +119,129 @@ static void b_verify_malformed(int n) {
   size_t len = strlen(garbage);
   for (int i = 0; i < n; i++)
     sink += jwt_verify(verifier, garbage, len, NOW, NULL) == JWT_MALFORMED;
+}
+
+/* ------------------------------------------------- key-set mode (3 keys) --- */
+/* The key named last is the one the fast header match reaches last. */
+#define KEY1 "bench-key-one-0123456789abcdef-0123456789"
+#define KEY2 "bench-key-two-0123456789abcdef-0123456789"
+#define KEY3 "bench-key-three-0123456789abcdef-01234567"
+static jwt_verifier *verifier3;
+static char tok3[1024], tok3_bad[1024], tok3_unknown[1024],
+    tok3_parsed[1024];
+
+static void b_keys_valid(int n) {
+  size_t len = strlen(tok3);
+  for (int i = 0; i < n; i++)
+    sink += jwt_verify(verifier3, tok3, len, NOW, NULL) == JWT_OK;
+}
+
+static void b_keys_bad_signature(int n) {
+  size_t len = strlen(tok3_bad);
+  for (int i = 0; i < n; i++)
+    sink += jwt_verify(verifier3, tok3_bad, len, NOW, NULL) == JWT_BAD_SIGNATURE;
+}
+
+static void b_keys_unknown_kid(int n) {
+  size_t len = strlen(tok3_unknown);
+  for (int i = 0; i < n; i++)
+    sink += jwt_verify(verifier3, tok3_unknown, len, NOW, NULL) == JWT_UNKNOWN_KID;
+}
+
+static void b_keys_parsed_header(int n) {
+  size_t len = strlen(tok3_parsed);
+  for (int i = 0; i < n; i++)
+    sink += jwt_verify(verifier3, tok3_parsed, len, NOW, NULL) == JWT_OK;
+}
+
+/* ------------------------------------------------- the interceptor's path --- */
+static keyring *ring;
+static token_cache *cache;
+
+static void b_path_single_miss(int n) {
+  size_t len = strlen(token);
+  jwt_identity id;
+  for (int i = 0; i < n; i++) sink += jwt_verify(verifier, token, len, NOW, &id) == JWT_OK;
+}
+
+static void b_path_keyring_miss(int n) {
+  size_t len = strlen(tok3);
+  jwt_identity id;
+  for (int i = 0; i < n; i++) {
+    keyring_snap *s = keyring_acquire(ring);
+    sink += keyring_verify(s, tok3, len, NOW, &id) == JWT_OK;
+    keyring_release(s);
+  }
+}
+
+static void b_path_single_hit(int n) {
+  size_t len = strlen(token);
+  jwt_identity id;
+  for (int i = 0; i < n; i++) sink += token_cache_get(cache, token, len, 0, NOW, 30, &id);
+}
+
+static void b_path_keyring_hit(int n) {
+  size_t len = strlen(tok3);
+  jwt_identity id;
+  for (int i = 0; i < n; i++) {
+    keyring_snap *s = keyring_acquire(ring);
+    sink += token_cache_get(cache, tok3, len, keyring_snap_generation(s), NOW, 30, &id);
+    keyring_release(s);
+  }
+}
+
+static int setup_keys(void) {
+  jwt_key keys[3] = {
+      {.kid = "k1", .secret = (const unsigned char *)KEY1, .secret_len = strlen(KEY1)},
+      {.kid = "k2", .secret = (const unsigned char *)KEY2, .secret_len = strlen(KEY2)},
+      {.kid = "k3", .secret = (const unsigned char *)KEY3, .secret_len = strlen(KEY3)},
+  };
+  jwt_verifier_options o = {.issuer = "product-service", .audience = "client", .leeway_s = 30,
+                            .keys = keys, .n_keys = 3};
+  if (jwt_verifier_create(&o, &verifier3) != 0) return -1;
+  /* mint-token's (libjwt's) and PyJWT's header layout. */
+  make_token_with(tok3, "{\"alg\":\"HS256\",\"kid\":\"k3\",\"typ\":\"JWT\"}", KEY3);
+  snprintf(tok3_bad, sizeof(tok3_bad), "%s", tok3);
+  char *last = tok3_bad + strlen(tok3_bad) - 2;
+  *last = *last == 'A' ? 'B' : 'A';
+  make_token_with(tok3_unknown, "{\"alg\":\"HS256\",\"kid\":\"k9\",\"typ\":\"JWT\"}", KEY3);
+  make_token_with(tok3_parsed, "{\"typ\":\"JWT\",\"kid\":\"k3\",\"alg\":\"HS256\"}", KEY3);
+  if (jwt_verify(verifier3, tok3, strlen(tok3), NOW, NULL) != JWT_OK ||
+      jwt_verify(verifier3, tok3_parsed, strlen(tok3_parsed), NOW, NULL) != JWT_OK)
+    return -1;
+
+  /* A keyring on a key-set file with the same three keys. */
+  char path[] = "/tmp/jwt_micro_keys_XXXXXX";
+  int fd = mkstemp(path);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f) return -1;
+  const char *ks[3] = {KEY1, KEY2, KEY3};
+  fprintf(f, "{\"keys\":[");
+  for (int i = 0; i < 3; i++) {
+    char b[128];
+    b64url((const unsigned char *)ks[i], strlen(ks[i]), b);
+    fprintf(f, "%s{\"kty\":\"oct\",\"kid\":\"k%d\",\"k\":\"%s\"}", i ? "," : "", i + 1, b);
+  }
+  fprintf(f, "]}");
+  fclose(f);
+  jwt_verifier_options base = {.issuer = "product-service", .audience = "client", .leeway_s = 30};
+  keyring_options ko = {.keys_path = path, .base = &base};
+  char err[256];
+  int rc = keyring_create(&ko, &ring, err, sizeof(err));
+  unlink(path);
+  if (rc != 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
+  cache = token_cache_create();
+  jwt_identity id;
+  keyring_snap *s = keyring_acquire(ring);
+  if (keyring_verify(s, tok3, strlen(tok3), NOW, &id) != JWT_OK) return -1;
+  token_cache_put(cache, tok3, strlen(tok3), keyring_snap_generation(s), &id);
+  keyring_release(s);
+  if (jwt_verify(verifier, token, strlen(token), NOW, &id) != JWT_OK) return -1;
+  token_cache_put(cache, token, strlen(token), 0, &id);
+  return 0;
 }
 
 static void b_libjwt_decode(int n) {
@@ -251,12 +385,26 @@ int main(void) {
   snprintf(garbage, sizeof(garbage), "%s", token);
   garbage[strlen(garbage) / 2] = ' ';
   setup_hmac();
+  if (setup_keys() != 0) {
+    fprintf(stderr, "key-set setup failed\n");
+    return 1;
+  }
 
-  printf("token: %zu bytes\n", strlen(token));
-  printf("jwt_verify (whole check):\n");
+  printf("token: %zu bytes (key-set token: %zu)\n", strlen(token), strlen(tok3));
+  printf("jwt_verify, single secret (whole check):\n");
   report("valid token", b_verify_valid, 200000);
   report("bad signature", b_verify_bad_signature, 200000);
   report("malformed (space in the middle)", b_verify_malformed, 200000);
+  printf("jwt_verify, key set of 3 keys, kid of the last key:\n");
+  report("valid token", b_keys_valid, 200000);
+  report("bad signature", b_keys_bad_signature, 200000);
+  report("unknown kid (no HMAC)", b_keys_unknown_kid, 200000);
+  report("valid, header layout that needs a parse", b_keys_parsed_header, 200000);
+  printf("per call in the auth interceptor:\n");
+  report("single: verify (cache miss)", b_path_single_miss, 200000);
+  report("key set: acquire + verify + release (miss)", b_path_keyring_miss, 200000);
+  report("single: cache hit", b_path_single_hit, 2000000);
+  report("key set: acquire + cache hit + release", b_path_keyring_hit, 2000000);
   report("libjwt jwt_decode, for reference", b_libjwt_decode, 100000);
   printf("HMAC-SHA256 over header.payload:\n");
   report("EVP_MAC_CTX_dup of a keyed template (used)", b_evp_mac_dup, 200000);
@@ -268,6 +416,9 @@ int main(void) {
   report("json_loadb of the payload", b_json_payload, 200000);
 
   jwt_verifier_destroy(verifier);
+  jwt_verifier_destroy(verifier3);
+  token_cache_destroy(cache);
+  keyring_destroy(ring);
   EVP_MAC_CTX_free(mac_template);
   EVP_MAC_free(mac_alg);
   HMAC_CTX_free(hmac_template);

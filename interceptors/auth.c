@@ -4,7 +4,9 @@
  * only. On public methods a valid token still names the caller in the log,
  * and an invalid one is ignored. Verified tokens are remembered in a small
  * per-thread cache (auth/token_cache.h): a hit skips the HMAC and the JSON
- * decode but still checks the validity window and the role. */
+ * decode but still checks the validity window and the role. With a key set
+ * or a revocation list the call takes the snapshot in force (lock-free) and
+ * the cache only answers for entries of that snapshot's generation. */
 #include "interceptors/interceptors.h"
 
 #include <pthread.h>
@@ -13,6 +15,7 @@
 
 #include "auth/bearer.h"
 #include "auth/jwt_verify.h"
+#include "auth/keyring.h"
 #include "auth/token_cache.h"
 #include "service/env.h"
 
@@ -70,14 +73,19 @@ static void auth_intercept(call_ctx *c, void *state) {
   jwt_identity id;
   int64_t now = (int64_t)time(NULL);
   token_cache *tc = thread_cache();
-  if (!tc || !token_cache_get(tc, token, token_len, now, c->env->cfg->jwt_leeway_s, &id)) {
-    jwt_result jr = jwt_verify(c->env->verifier, token, token_len, now, &id);
+  keyring_snap *snap = c->env->keyring ? keyring_acquire(c->env->keyring) : NULL;
+  uint64_t gen = snap ? keyring_snap_generation(snap) : 0;
+  if (!tc || !token_cache_get(tc, token, token_len, gen, now, c->env->cfg->jwt_leeway_s, &id)) {
+    jwt_result jr = snap ? keyring_verify(snap, token, token_len, now, &id)
+                         : jwt_verify(c->env->verifier, token, token_len, now, &id);
     if (jr != JWT_OK) {
+      keyring_release(snap);
       refuse(c, jwt_result_reason(jr));
       return;
     }
-    if (tc) token_cache_put(tc, token, token_len, &id);
+    if (tc) token_cache_put(tc, token, token_len, gen, &id);
   }
+  keyring_release(snap);
   c->authenticated = true;
   c->sub = call_strdup(c, id.sub);
   c->role = id.has_role ? call_strdup(c, id.role) : NULL;

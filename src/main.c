@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/jwks.h"
 #include "auth/jwt_verify.h"
+#include "auth/keyring.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "interceptors/pipeline.h"
@@ -39,7 +41,8 @@
 typedef struct app {
   config *cfg;
   store *store;
-  jwt_verifier *verifier;
+  jwt_verifier *verifier; /* single secret, no revocation list */
+  keyring *keyring;       /* otherwise */
   page_key *page_key;
   health_state *health;
   rpc_workers *workers;
@@ -113,10 +116,67 @@ static void log_startup(const app *a, int port) {
   log_line_int(&l, "workers", threads_for(a->cfg));
   if (a->metrics_http) log_line_int(&l, "metrics_port", a->metrics_port);
   config_describe(a->cfg, &l);
+  if (a->keyring) keyring_describe(a->keyring, &l); /* kids, never k */
   tls_reloader_describe(a->tls, &l); /* the certificate in use (no-op for plaintext) */
   log_line_emit(&l);
 }
 
+static void count_keys(void *arg, size_t n) { metrics_set_jwt_keys(arg, n); }
+
+/* The page-token key: derived from the secret, or with a key set from its
+ * first key as the file has it at start (replicas started from the same
+ * file agree). */
+static page_key *page_key_for(const config *cfg, char *err, size_t errlen) {
+  page_key *pk;
+  if (!cfg->jwt_keys_file) {
+    if (!(pk = page_key_create(cfg->jwt_secret.bytes, cfg->jwt_secret.len)))
+      snprintf(err, errlen, "out of memory");
+    return pk;
+  }
+  jwks *set;
+  if (jwks_load_file(cfg->jwt_keys_file, &set, err, errlen) != 0) return NULL;
+  const jwks_key *k = jwks_key_at(set, 0);
+  pk = page_key_create(k->k, k->k_len);
+  jwks_destroy(set);
+  if (!pk) snprintf(err, errlen, "out of memory");
+  return pk;
+}
+
+/* Token verification: the single-secret verifier as it always was, or, with
+ * a key set or a revocation list, the reloading keyring. Its refusals (a bad
+ * key, a malformed line) are start-up errors: exit 2. */
+static int setup_auth(app *a, char *err, size_t errlen) {
+  const config *cfg = a->cfg;
+  jwt_verifier_options vo = {
+      .secret = cfg->jwt_secret.bytes,
+      .secret_len = cfg->jwt_secret.len,
+      .issuer = cfg->jwt_issuer,
+      .audience = cfg->jwt_audience,
+      .leeway_s = cfg->jwt_leeway_s,
+  };
+  if (cfg->jwt_keys_file || cfg->jwt_revocations_file) {
+    keyring_options ko = {
+        .keys_path = cfg->jwt_keys_file,
+        .revocations_path = cfg->jwt_revocations_file,
+        .base = &vo,
+        .on_keys = a->metrics ? count_keys : NULL,
+        .on_keys_arg = a->metrics,
+    };
+    if (keyring_create(&ko, &a->keyring, err, errlen) != 0) return -1;
+  } else {
+    if (jwt_verifier_create(&vo, &a->verifier) != 0) {
+      snprintf(err, errlen, "cannot set up token verification");
+      return -1;
+    }
+    metrics_set_jwt_keys(a->metrics, 1);
+  }
+  if (!(a->page_key = page_key_for(cfg, err, errlen))) return -1;
+  if (a->keyring && keyring_start(a->keyring) != 0) {
+    snprintf(err, errlen, "cannot start the key file watcher");
+    return -1;
+  }
+  return 0;
+}
 
 static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
@@ -132,18 +192,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     a->store = timed;
   }
 
-  jwt_verifier_options vo = {
-      .secret = cfg->jwt_secret.bytes,
-      .secret_len = cfg->jwt_secret.len,
-      .issuer = cfg->jwt_issuer,
-      .audience = cfg->jwt_audience,
-      .leeway_s = cfg->jwt_leeway_s,
-  };
-  if (jwt_verifier_create(&vo, &a->verifier) != 0) {
-    snprintf(err, errlen, "cannot set up token verification");
-    return -1;
-  }
-  a->page_key = page_key_create(cfg->jwt_secret.bytes, cfg->jwt_secret.len);
+  if (setup_auth(a, err, errlen) != 0) return -1;
   static const char *const services[] = {"product.ProductService"};
   a->health = health_state_create(services, 1);
   if (!a->page_key || !a->health) {
@@ -151,7 +200,8 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
   a->env = (service_env){
-      .cfg = cfg, .store = a->store, .verifier = a->verifier, .page_key = a->page_key,
+      .cfg = cfg, .store = a->store, .verifier = a->verifier, .keyring = a->keyring,
+      .page_key = a->page_key,
       .health = a->health, .metrics = a->metrics,
   };
   a->store_health = store_health_start(a->store, a->health, "product.ProductService",
@@ -259,6 +309,7 @@ static void teardown(app *a) {
     store_destroy(a->store);
   }
   jwt_verifier_destroy(a->verifier);
+  keyring_destroy(a->keyring); /* after the servers: no call holds a snapshot */
   page_key_destroy(a->page_key);
   health_state_destroy(a->health);
   metrics_destroy(a->metrics); /* after the store: the timing wrapper uses it */
@@ -307,7 +358,7 @@ int main(int argc, char **argv) {
   log_startup(&a, port);
   /* The verifier and the page-token key hold what they need: the secret
    * itself leaves memory and the environment. */
-  secret_wipe(&a.cfg->jwt_secret);
+  if (a.cfg->jwt_secret.bytes) secret_wipe(&a.cfg->jwt_secret);
   unsetenv("JWT_SECRET");
   log_start_buffering();
   if (start_registry(&a, port, err, sizeof err) != 0) {

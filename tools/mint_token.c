@@ -1,6 +1,8 @@
 /* mint-token: prints one HS256 JWT that product-server accepts
  * (CONTRACT.md, "mint-token"). Exit status: 0 on success, 2 for a usage or
- * secret problem (one line on stderr), 1 when signing or writing fails.
+ * secret or key-set problem (one line on stderr), 1 when signing or writing
+ * fails. With --keys (or JWT_KEYS_FILE) it signs with one key of a JWK Set
+ * and names it in the kid header: --kid ID, else the last key that may sign.
  * Neither the secret nor the token ever goes to stderr. */
 #include <getopt.h>
 #include <stdbool.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/jwks.h"
 #include "auth/jwt_sign.h"
 #include "auth/jwt_verify.h"
 #include "auth/secret.h"
@@ -28,12 +31,14 @@ typedef struct mint_options {
   const char *issuer;
   const char *audience;
   const char *secret_file;
+  const char *keys_file;
+  const char *kid;
 } mint_options;
 
 static void usage(FILE *f) {
   fprintf(f,
           "Usage: " PROG " --sub ID [--role ROLE] [--ttl DURATION] [--issuer S]\n"
-          "                  [--audience S] [--secret-file PATH]\n"
+          "                  [--audience S] [--secret-file PATH | --keys PATH [--kid ID]]\n"
           "\n"
           "Prints one compact HS256 JWT and a newline on stdout.\n"
           "\n"
@@ -44,11 +49,14 @@ static void usage(FILE *f) {
           "  --issuer S          iss claim (default product-service)\n"
           "  --audience S        aud claim (default client)\n"
           "  --secret-file PATH  file holding the HS256 secret (trailing newline stripped)\n"
+          "  --keys PATH         sign with a key of this JWK Set (env JWT_KEYS_FILE)\n"
+          "  --kid ID            the key to sign with (default: the last one that may sign)\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       print the version and exit\n"
           "\n"
           "The secret comes from --secret-file, else the file named by JWT_SECRET_FILE,\n"
-          "else JWT_SECRET itself; it must be at least %d bytes.\n",
+          "else JWT_SECRET itself; it must be at least %d bytes. A key set replaces the\n"
+          "secret (both given: exit 2). Every token carries a random jti.\n",
           SECRET_MIN_LEN);
 }
 
@@ -61,7 +69,16 @@ static int fail_usage(const char *what, const char *detail) {
   return EXIT_USAGE;
 }
 
-enum { OPT_SUB = 256, OPT_ROLE, OPT_TTL, OPT_ISSUER, OPT_AUDIENCE, OPT_SECRET_FILE };
+enum {
+  OPT_SUB = 256,
+  OPT_ROLE,
+  OPT_TTL,
+  OPT_ISSUER,
+  OPT_AUDIENCE,
+  OPT_SECRET_FILE,
+  OPT_KEYS,
+  OPT_KID
+};
 
 /* Returns -1 to go on, or the exit status to end with. */
 static int parse_args(int argc, char **argv, mint_options *o) {
@@ -72,6 +89,8 @@ static int parse_args(int argc, char **argv, mint_options *o) {
       {"issuer", required_argument, NULL, OPT_ISSUER},
       {"audience", required_argument, NULL, OPT_AUDIENCE},
       {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+      {"keys", required_argument, NULL, OPT_KEYS},
+      {"kid", required_argument, NULL, OPT_KID},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
@@ -100,6 +119,12 @@ static int parse_args(int argc, char **argv, mint_options *o) {
     case OPT_SECRET_FILE:
       o->secret_file = optarg;
       break;
+    case OPT_KEYS:
+      o->keys_file = optarg;
+      break;
+    case OPT_KID:
+      o->kid = optarg;
+      break;
     case 'h':
       usage(stdout);
       return 0;
@@ -127,6 +152,46 @@ static int parse_args(int argc, char **argv, mint_options *o) {
   if (o->role != NULL && strlen(o->role) > JWT_ROLE_MAX)
     return fail_usage("--role is too long (at most 256 bytes)", NULL);
   return -1;
+}
+
+static const char *env_value(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* With a key set: a copy of the chosen key's bytes in s, its kid in kid
+ * (which the caller frees). */
+static int load_key(const mint_options *o, const char *path, secret *s, char **kid) {
+  char why[512];
+  jwks *set = NULL;
+  int status = EXIT_USAGE;
+  if (jwks_load_file(path, &set, why, sizeof(why)) != 0)
+    return fail_usage(why, NULL);
+  const jwks_key *k = o->kid != NULL ? jwks_find(set, o->kid) : jwks_signing_key(set);
+  if (k == NULL) {
+    if (o->kid != NULL)
+      fail_usage("no key with that --kid in ", path);
+    else
+      fail_usage("no key that may sign (key_ops with \"sign\") in ", path);
+    goto cleanup;
+  }
+  if (!k->can_sign) {
+    fail_usage("--kid names a verify-only key (key_ops [\"verify\"]): it cannot sign", NULL);
+    goto cleanup;
+  }
+  *kid = strdup(k->kid);
+  s->bytes = malloc(k->k_len + 1);
+  if (*kid == NULL || s->bytes == NULL) {
+    fail_usage("out of memory", NULL);
+    goto cleanup;
+  }
+  memcpy(s->bytes, k->k, k->k_len);
+  s->bytes[k->k_len] = '\0';
+  s->len = k->k_len;
+  status = 0;
+cleanup:
+  jwks_destroy(set);
+  return status;
 }
 
 /* The secret from --secret-file, else JWT_SECRET_FILE, else JWT_SECRET. An
@@ -159,6 +224,7 @@ int main(int argc, char **argv) {
   mint_options o = {.ttl = "1h", .issuer = "product-service", .audience = "client"};
   secret s = {0};
   char *token = NULL;
+  char *kid = NULL;
 
   int r = parse_args(argc, argv, &o);
   if (r >= 0)
@@ -170,7 +236,23 @@ int main(int argc, char **argv) {
                         NULL);
     goto cleanup;
   }
-  if (load_secret(&o, &s) != 0)
+  /* A key set or a secret, never both (as in the server). */
+  const char *keys = o.keys_file != NULL ? o.keys_file : env_value("JWT_KEYS_FILE");
+  const char *secret_src =
+      o.secret_file != NULL ? "--secret-file"
+      : env_value("JWT_SECRET_FILE") != NULL ? "JWT_SECRET_FILE"
+      : env_value("JWT_SECRET") != NULL ? "JWT_SECRET"
+                                          : NULL;
+  if (keys != NULL && secret_src != NULL) {
+    status = fail_usage("a key set (--keys, JWT_KEYS_FILE) and a secret both given: ",
+                        secret_src);
+    goto cleanup;
+  }
+  if (keys == NULL && o.kid != NULL) {
+    status = fail_usage("--kid needs a key set (--keys or JWT_KEYS_FILE)", NULL);
+    goto cleanup;
+  }
+  if ((keys != NULL ? load_key(&o, keys, &s, &kid) : load_secret(&o, &s)) != 0)
     goto cleanup;
 
   char why[256];
@@ -181,6 +263,7 @@ int main(int argc, char **argv) {
       .audience = o.audience,
       .now = (int64_t)time(NULL),
       .ttl_s = ttl_s,
+      .kid = kid,
   };
   if (jwt_sign_hs256(&claims, s.bytes, s.len, &token, why, sizeof(why)) != 0) {
     fprintf(stderr, PROG ": %s\n", why);
@@ -195,6 +278,8 @@ int main(int argc, char **argv) {
   status = 0;
 cleanup:
   jwt_sign_free(token);
-  secret_wipe(&s);
+  free(kid);
+  if (s.bytes != NULL)
+    secret_wipe(&s);
   return status;
 }

@@ -38,6 +38,8 @@ enum opt_code {
   OPT_TLS_CLIENT_CA,
   OPT_INSECURE,
   OPT_JWT_SECRET_FILE,
+  OPT_JWT_KEYS,
+  OPT_JWT_REVOCATIONS,
   OPT_JWT_ISSUER,
   OPT_JWT_AUDIENCE,
   OPT_JWT_LEEWAY,
@@ -73,6 +75,10 @@ static const opt_info k_opts[] = {
     {OPT_INSECURE, "insecure", NULL, "INSECURE=1", NULL, "serve plaintext (no TLS)"},
     {OPT_JWT_SECRET_FILE, "jwt-secret-file", "PATH", "JWT_SECRET_FILE", NULL,
      "file holding the HS256 secret (JWT_SECRET holds the secret itself)"},
+    {OPT_JWT_KEYS, "jwt-keys", "PATH", "JWT_KEYS_FILE", NULL,
+     "JWK Set of HS256 keys, reloaded on change (instead of a secret)"},
+    {OPT_JWT_REVOCATIONS, "jwt-revocations", "PATH", "JWT_REVOCATIONS_FILE", NULL,
+     "revoked tokens (jti VALUE / sub VALUE BEFORE), reloaded on change"},
     {OPT_JWT_ISSUER, "jwt-issuer", "S", "JWT_ISSUER", CONFIG_DEFAULT_ISSUER, "required iss"},
     {OPT_JWT_AUDIENCE, "jwt-audience", "S", "JWT_AUDIENCE", CONFIG_DEFAULT_AUDIENCE,
      "required aud"},
@@ -101,6 +107,8 @@ static const struct option k_long[] = {
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"jwt-secret-file", required_argument, NULL, OPT_JWT_SECRET_FILE},
+    {"jwt-keys", required_argument, NULL, OPT_JWT_KEYS},
+    {"jwt-revocations", required_argument, NULL, OPT_JWT_REVOCATIONS},
     {"jwt-issuer", required_argument, NULL, OPT_JWT_ISSUER},
     {"jwt-audience", required_argument, NULL, OPT_JWT_AUDIENCE},
     {"jwt-leeway", required_argument, NULL, OPT_JWT_LEEWAY},
@@ -211,8 +219,9 @@ static void print_usage(FILE *f) {
   fprintf(f, "  %-30s %s\n", "-V, --version", "print the version and exit");
   fprintf(f,
           "\n"
-          "A JWT secret of at least %d bytes is required, and either --tls-cert with\n"
-          "--tls-key or --insecure. Exit status 2 on a bad option or value.\n",
+          "A JWT secret of at least %d bytes or a key set (--jwt-keys, not both) is\n"
+          "required, and either --tls-cert with --tls-key or --insecure. Exit status 2\n"
+          "on a bad option or value.\n",
           SECRET_MIN_LEN);
 }
 
@@ -351,6 +360,10 @@ static int resolve_strings(const parse_state *ps, config *c, char *err, size_t e
   if (dup_setting(&s, &c->tls_client_ca, err, errlen)) return -1;
   s = resolve(ps, OPT_READY_FILE, "READY_FILE");
   if (dup_setting(&s, &c->ready_file, err, errlen)) return -1;
+  s = resolve(ps, OPT_JWT_KEYS, "JWT_KEYS_FILE");
+  if (dup_setting(&s, &c->jwt_keys_file, err, errlen)) return -1;
+  s = resolve(ps, OPT_JWT_REVOCATIONS, "JWT_REVOCATIONS_FILE");
+  if (dup_setting(&s, &c->jwt_revocations_file, err, errlen)) return -1;
 
   s = resolve(ps, OPT_JWT_ISSUER, "JWT_ISSUER");
   if (!s.value) s.value = CONFIG_DEFAULT_ISSUER;
@@ -439,6 +452,17 @@ static int resolve_secret(const parse_state *ps, config *c, char *err, size_t er
   char why[200];
   why[0] = '\0';
   setting s = resolve(ps, OPT_JWT_SECRET_FILE, "JWT_SECRET_FILE");
+  if (c->jwt_keys_file) {
+    /* A key set replaces the secret; both is a mistake whatever the source
+     * (the key set is loaded and checked by auth/keyring.c at start). */
+    const char *v = ps->getenv_fn("JWT_SECRET");
+    if (s.value || (v && v[0])) {
+      snprintf(err, errlen, "--jwt-keys (JWT_KEYS_FILE) and %s both given: choose one",
+               s.value ? s.origin : "JWT_SECRET");
+      return -1;
+    }
+    return 0;
+  }
   if (s.value) {
     if (secret_load_file(s.value, &c->jwt_secret, why, sizeof why) != 0) {
       snprintf(err, errlen, "%s: %s", s.origin, why[0] ? why : "cannot read the secret file");
@@ -447,7 +471,8 @@ static int resolve_secret(const parse_state *ps, config *c, char *err, size_t er
   } else {
     const char *v = ps->getenv_fn("JWT_SECRET");
     if (!v || !v[0]) {
-      snprintf(err, errlen, "no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET");
+      snprintf(err, errlen,
+               "no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET, or --jwt-keys");
       return -1;
     }
     if (secret_from_value(v, &c->jwt_secret, why, sizeof why) != 0) {
@@ -558,6 +583,8 @@ void config_destroy(config *c) {
   free(c->tls_cert);
   free(c->tls_key);
   free(c->tls_client_ca);
+  free(c->jwt_keys_file);
+  free(c->jwt_revocations_file);
   free(c->jwt_issuer);
   free(c->jwt_audience);
   free(c->store_spec);

@@ -24,7 +24,9 @@ typedef struct config {
   char *tls_key;
   char *tls_client_ca;
   bool insecure;
-  secret jwt_secret;   /* always present and >= 32 bytes after a successful parse */
+  secret jwt_secret;   /* >= 32 bytes after a successful parse, unless jwt_keys_file */
+  char *jwt_keys_file; /* a JWK Set (auth/jwks.h); exclusive with the secret */
+  char *jwt_revocations_file; /* optional revocation list (auth/revocations.h) */
   char *jwt_issuer;
   char *jwt_audience;
   int64_t jwt_leeway_s;

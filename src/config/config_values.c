@@ -294,8 +294,12 @@ void config_describe(const config *c, log_line *l) {
   describe_str(l, "tls_key", c->tls_key);
   describe_str(l, "tls_client_ca", c->tls_client_ca);
   log_line_bool(l, "insecure", c->insecure);
-  snprintf(buf, sizeof buf, "<redacted, %zu bytes>", c->jwt_secret.len);
-  log_line_str(l, "jwt_secret", buf);
+  if (c->jwt_secret.bytes) {
+    snprintf(buf, sizeof buf, "<redacted, %zu bytes>", c->jwt_secret.len);
+    log_line_str(l, "jwt_secret", buf);
+  }
+  describe_str(l, "jwt_keys_file", c->jwt_keys_file);
+  describe_str(l, "jwt_revocations_file", c->jwt_revocations_file);
   describe_str(l, "jwt_issuer", c->jwt_issuer);
   describe_str(l, "jwt_audience", c->jwt_audience);
   log_line_int(l, "jwt_leeway_s", c->jwt_leeway_s);

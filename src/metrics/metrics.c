@@ -59,6 +59,7 @@ struct metrics {
   _Atomic uint64_t *counters;      /* SHARDS * shard_len */
   uint64_t bucket_ns[GRPC_NB];
   uint64_t store_bucket_ns[STORE_NB];
+  _Atomic uint64_t jwt_keys; /* a gauge: set on every key load */
 };
 
 static atomic_uint next_shard;
@@ -121,6 +122,7 @@ int metrics_create(const metrics_options *opt, metrics **out) {
   m->counters = aligned_alloc(LINE, total * sizeof(*m->counters));
   if (!m->counters) goto fail;
   for (size_t i = 0; i < total; i++) atomic_init(&m->counters[i], 0);
+  atomic_init(&m->jwt_keys, 0);
   *out = m;
   return 0;
 fail:
@@ -181,6 +183,10 @@ void metrics_handled(metrics *m, int method, rpc_code code, int64_t duration_ns)
 
 void metrics_fault_recovered(metrics *m, int method) {
   if (valid(m, method)) add(m, (size_t)method * M_STRIDE + M_FAULTS, 1);
+}
+
+void metrics_set_jwt_keys(metrics *m, size_t n) {
+  if (m) atomic_store_explicit(&m->jwt_keys, (uint64_t)n, memory_order_relaxed);
 }
 
 void metrics_auth_rejected(metrics *m, const char *reason) {
@@ -287,6 +293,9 @@ static void render_own(const metrics *m, mtext *t) {
                         "Calls that failed inside the server and were answered INTERNAL while the "
                         "server kept serving.",
                         M_FAULTS);
+  mtext_family(t, "product_jwt_keys", "gauge", "Token signing keys in force.");
+  mtext_sample_u64(t, "product_jwt_keys", NULL, 0,
+                   atomic_load_explicit(&m->jwt_keys, memory_order_relaxed));
   static const char store[] = "product_store_operation_seconds";
   mtext_family(t, store, "histogram", "Latency of store operations (seconds), by operation.");
   for (size_t op = 0; op < METRICS_STORE_OP_COUNT; op++) {

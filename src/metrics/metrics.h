@@ -75,6 +75,8 @@ void metrics_msg_received(metrics *m, int method);
 void metrics_msg_sent(metrics *m, int method);
 void metrics_handled(metrics *m, int method, rpc_code code, int64_t duration_ns);
 void metrics_auth_rejected(metrics *m, const char *reason);
+/* product_jwt_keys: the signing keys in force (1 for a single secret). */
+void metrics_set_jwt_keys(metrics *m, size_t n);
 void metrics_fault_recovered(metrics *m, int method);
 void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns);
 

@@ -34,11 +34,11 @@ int metrics_create_default(metrics **out) {
 
   /* Every reason the auth interceptor can record (auth/bearer.c,
    * auth/jwt_verify.c, interceptors/auth.c). */
-  const char *reasons[16];
+  const char *reasons[32];
   size_t nr = 0;
   for (int r = BEARER_MISSING; r <= BEARER_MALFORMED; r++)
     reasons[nr++] = bearer_result_reason((bearer_result)r);
-  for (int r = JWT_MALFORMED; r <= JWT_INTERNAL && nr < 15; r++)
+  for (int r = JWT_MALFORMED; r <= JWT_INTERNAL && nr < 31; r++)
     reasons[nr++] = jwt_result_reason((jwt_result)r);
   reasons[nr++] = "missing_role";
 

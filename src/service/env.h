@@ -8,12 +8,14 @@
 #include "store/store.h"
 
 struct metrics;
+struct keyring;
 struct health_state;
 
 struct service_env {
   const config *cfg;
   store *store;
-  const jwt_verifier *verifier;
+  const jwt_verifier *verifier; /* single-secret mode without a revocation list */
+  struct keyring *keyring;      /* otherwise: the reloadable keys and revocations */
   const page_key *page_key;
   struct metrics *metrics; /* NULL when metrics are off */
   struct health_state *health;

@@ -3,8 +3,6 @@
  * them); tests/integration/test_tls.py checks that TLS 1.1 is refused. */
 #include "transport/tls.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <grpc/grpc_security.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -17,26 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/call.h"
+#include "core/file_read.h"
+#include "core/file_watch.h"
 
 #define TLS_MAX_FILE (1u << 20)
 #define TLS_DEFAULT_INTERVAL_MS 1000
 
 enum { F_CERT, F_KEY, F_CA, F_COUNT };
 static const char *const file_what[F_COUNT] = {"TLS certificate", "TLS key", "client CA"};
-
-/* What stat() said about a file; equal signatures mean "unchanged". */
-typedef struct file_sig {
-  int err; /* errno of a failed stat, else 0 */
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  struct timespec mtime, ctime;
-} file_sig;
 
 /* Facts about the certificate in use, for logs. */
 typedef struct cert_info {
@@ -56,9 +45,7 @@ typedef struct tls_material {
 struct tls_reloader {
   pthread_mutex_t mu; /* the fetcher runs on core threads */
   char *path[F_COUNT]; /* path[F_CA] is NULL without mutual TLS */
-  int64_t interval_ns;
-  int64_t next_check_ns;
-  file_sig sig[F_COUNT]; /* the files as last looked at */
+  file_watch *watch; /* the three files, looked at once a second at most */
   unsigned char digest[32];
   cert_info info; /* of the material last handed to the core */
   /* The start-up config: the core takes it at its first fetch (when the
@@ -68,91 +55,19 @@ struct tls_reloader {
 
 /* ------------------------------------------------------------ files --- */
 
-static void wipe_free(char *p, size_t n) {
-  if (!p) return;
-  OPENSSL_cleanse(p, n);
-  free(p);
-}
-
-/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer. Every
- * buffer it drops on the way is wiped: the file may hold a private key. */
+/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer
+ * (core/file_read.h wipes whatever it drops: the file may hold a key). */
 static char *read_pem(const char *path, int which, char *err, size_t errlen) {
-  const char *what = file_what[which];
-  char eb[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
+  char *buf;
+  size_t len;
+  if (file_read_all(path, file_what[which], TLS_MAX_FILE, &buf, &len, err, errlen) != 0)
     return NULL;
-  }
-  struct stat st;
-  size_t cap = 8192, len = 0;
-  char *buf = NULL;
-  if (fstat(fd, &st) != 0) {
-    snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
-    goto fail;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    snprintf(err, errlen, "cannot read %s %s: it is a directory", what, path);
-    goto fail;
-  }
-  if (!(buf = malloc(cap))) goto oom;
-  for (;;) {
-    if (len + 1 == cap) {
-      if (cap >= TLS_MAX_FILE) {
-        snprintf(err, errlen, "%s %s is larger than 1 MiB", what, path);
-        goto fail;
-      }
-      char *nb = malloc(cap * 2);
-      if (!nb) goto oom;
-      memcpy(nb, buf, len);
-      wipe_free(buf, cap);
-      buf = nb;
-      cap *= 2;
-    }
-    ssize_t n = read(fd, buf + len, cap - 1 - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror_r(errno, eb, sizeof eb));
-      goto fail;
-    }
-    if (n == 0) break;
-    len += (size_t)n;
-  }
-  close(fd);
-  buf[len] = '\0';
   if (len == 0) {
-    snprintf(err, errlen, "%s %s is empty", what, path);
-    wipe_free(buf, cap);
+    snprintf(err, errlen, "%s %s is empty", file_what[which], path);
+    file_read_free(buf, len);
     return NULL;
   }
   return buf;
-oom:
-  snprintf(err, errlen, "out of memory reading %s %s", what, path);
-fail:
-  close(fd);
-  wipe_free(buf, cap);
-  return NULL;
-}
-
-static void take_sig(const char *path, file_sig *s) {
-  memset(s, 0, sizeof *s);
-  if (!path) return;
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    s->err = errno ? errno : EIO;
-    return;
-  }
-  s->dev = st.st_dev;
-  s->ino = st.st_ino;
-  s->size = st.st_size;
-  s->mtime = st.st_mtim;
-  s->ctime = st.st_ctim;
-}
-
-static bool sig_equal(const file_sig *a, const file_sig *b) {
-  return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-         a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-         a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
 /* ------------------------------------------------------------ checks --- */
@@ -214,7 +129,7 @@ static void cert_facts(X509 *x, cert_info *ci) {
 
 static void material_free(tls_material *m) {
   for (int i = 0; i < F_COUNT; i++) {
-    if (m->pem[i]) wipe_free(m->pem[i], strlen(m->pem[i]));
+    if (m->pem[i]) file_read_free(m->pem[i], strlen(m->pem[i]));
     m->pem[i] = NULL;
   }
 }
@@ -317,18 +232,8 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user_data,
     st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
     goto out;
   }
-  int64_t now = clock_mono_ns();
-  if (now < r->next_check_ns) goto out;
-  r->next_check_ns = now + r->interval_ns;
-  file_sig sig[F_COUNT];
-  bool changed = false;
-  for (int i = 0; i < F_COUNT; i++) {
-    take_sig(r->path[i], &sig[i]);
-    changed = changed || !sig_equal(&sig[i], &r->sig[i]);
-  }
-  if (!changed) goto out;
-  /* Signatures taken before reading: a write during the read is seen next time. */
-  memcpy(r->sig, sig, sizeof sig);
+  /* Signatures are taken before reading: a write during the read is seen next time. */
+  if (!file_watch_changed(r->watch, clock_mono_ns())) goto out;
   tls_material m;
   char why[512];
   if (material_load(r->path, &m, why, sizeof why) != 0) {
@@ -345,7 +250,7 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user_data,
       st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
       log_reload(LOG_INFO, "TLS certificate reloaded", &r->info, NULL);
     } else {
-      memset(r->sig, 0, sizeof r->sig); /* out of memory: try again next time */
+      file_watch_rearm(r->watch); /* out of memory: try again next time */
     }
   }
   material_free(&m);
@@ -360,6 +265,7 @@ void tls_reloader_destroy(tls_reloader *r) {
   if (!r) return;
   if (r->pending) grpc_ssl_server_certificate_config_destroy(r->pending);
   for (int i = 0; i < F_COUNT; i++) free(r->path[i]);
+  file_watch_destroy(r->watch);
   pthread_mutex_destroy(&r->mu);
   free(r);
 }
@@ -375,7 +281,6 @@ static tls_reloader *reloader_create(const config *cfg) {
       return NULL;
     }
   }
-  r->interval_ns = (int64_t)TLS_DEFAULT_INTERVAL_MS * 1000000;
   return r;
 }
 
@@ -393,7 +298,12 @@ int tls_server_credentials(const config *cfg, grpc_server_credentials **out, tls
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  for (int i = 0; i < F_COUNT; i++) take_sig(r->path[i], &r->sig[i]);
+  /* Watched from before the first read, as at every reload. */
+  r->watch = file_watch_create((const char *const *)r->path, F_COUNT, TLS_DEFAULT_INTERVAL_MS);
+  if (!r->watch) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
   tls_material m;
   if (material_load(r->path, &m, err, errlen) != 0) goto fail;
   r->info = m.info;
@@ -404,7 +314,7 @@ int tls_server_credentials(const config *cfg, grpc_server_credentials **out, tls
     snprintf(err, errlen, "cannot create the TLS certificate config");
     goto fail;
   }
-  r->next_check_ns = clock_mono_ns() + r->interval_ns;
+  file_watch_set_interval_ms(r->watch, TLS_DEFAULT_INTERVAL_MS);
   grpc_ssl_server_credentials_options *opts =
       grpc_ssl_server_credentials_create_options_using_config_fetcher(
           r->path[F_CA] ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
@@ -435,8 +345,7 @@ void tls_reloader_describe(tls_reloader *r, log_line *l) {
 
 void tls_reloader_set_interval_ms(tls_reloader *r, int64_t ms) {
   pthread_mutex_lock(&r->mu);
-  r->interval_ns = ms * 1000000;
-  r->next_check_ns = clock_mono_ns() + r->interval_ns;
+  file_watch_set_interval_ms(r->watch, ms);
   pthread_mutex_unlock(&r->mu);
 }
 

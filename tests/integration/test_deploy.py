@@ -13,7 +13,9 @@ deploy/k8s: every manifest parses (python3-yaml); the product-server
 workloads agree with the server's contract: env names and flags exist in
 `product-server --help`, ports agree with LISTEN_ADDR / HEALTH_LISTEN_ADDR,
 grpc probes hit the health port with the right service names, secret files
-lie inside mounted Secrets whose templates have those keys, the SQLite file
+(the key set, the revocation list or the secret, and the TLS pair) lie
+inside whole-directory Secret mounts (no subPath, so a changed Secret
+reaches a running pod) whose templates have those keys, the SQLite file
 lies on the data volume, the security context is locked down, and the
 grace period exceeds the drain. Finally the server is started with the
 manifest's own environment (paths and ports mapped to the test's) and
@@ -464,12 +466,25 @@ def check_secret_file(path, c, spec, secrets, var, value, want_type=None):
     return tpl, key
 
 
+def jwt_file_var(path, env):
+    """JWT_KEYS_FILE or JWT_SECRET_FILE, whichever the workload sets (one
+    of them, not both: the server refuses both)."""
+    have = [v for v in ("JWT_KEYS_FILE", "JWT_SECRET_FILE") if env.get(v)]
+    if len(have) != 1:
+        fail("%s: set exactly one of JWT_KEYS_FILE and JWT_SECRET_FILE (%s)" % (path, have))
+    return have[0]
+
+
 def test_secret_and_tls_files_lie_in_mounted_secrets():
     docs = manifests()
     secrets = secret_templates(docs)
     for path, _, spec, c in workloads(docs):
         env = env_of(c)
-        check_secret_file(path, c, spec, secrets, "JWT_SECRET_FILE", env["JWT_SECRET_FILE"])
+        var = jwt_file_var(path, env)
+        check_secret_file(path, c, spec, secrets, var, env[var])
+        if env.get("JWT_REVOCATIONS_FILE"):
+            check_secret_file(path, c, spec, secrets, "JWT_REVOCATIONS_FILE",
+                              env["JWT_REVOCATIONS_FILE"])
         cert_tpl, _ = check_secret_file(path, c, spec, secrets, "TLS_CERT_FILE",
                                         env["TLS_CERT_FILE"], "kubernetes.io/tls")
         key_tpl, _ = check_secret_file(path, c, spec, secrets, "TLS_KEY_FILE",
@@ -492,20 +507,24 @@ def test_secret_templates_hold_placeholders_only():
 
 
 def test_placeholder_jwt_secret_is_refused_by_the_server():
+    """The signing-key template's placeholder (a key set or a secret,
+    whichever the workloads read) does not start a server."""
     docs = manifests()
     secrets = secret_templates(docs)
-    _, _, _, c = workloads(docs)[0]
-    name = os.path.basename(env_of(c)["JWT_SECRET_FILE"])
-    jwt = [t for t in secrets.values() if name in (t.get("stringData") or {})]
-    if not jwt:
-        fail("no Secret template has a stringData key %s" % name)
-    jwt = jwt[0]
-    with tempfile.NamedTemporaryFile("w", suffix="-jwt") as f:
-        f.write(jwt["stringData"][name])
-        f.flush()
-        code, _, err = h.run_server_once("--insecure", "--store", "memory", "--listen",
-                                         "127.0.0.1:0", env={"JWT_SECRET_FILE": f.name})
-    expect_eq(code, 2, "exit status with the placeholder secret (%s)" % err.strip())
+    for path, _, _, c in workloads(docs):
+        env = env_of(c)
+        var = jwt_file_var(path, env)
+        name = os.path.basename(env[var])
+        jwt = [t for t in secrets.values() if name in (t.get("stringData") or {})]
+        if not jwt:
+            fail("no Secret template has a stringData key %s" % name)
+        with tempfile.NamedTemporaryFile("w", suffix="-jwt") as f:
+            f.write(jwt[0]["stringData"][name])
+            f.flush()
+            code, _, err = h.run_server_once("--insecure", "--store", "memory", "--listen",
+                                             "127.0.0.1:0", env={var: f.name})
+        expect_eq(code, 2, "%s: exit status with the placeholder %s (%s)" % (
+            path, name, err.strip()))
 
 
 def test_sqlite_store_is_on_the_data_volume():
@@ -608,8 +627,16 @@ def test_server_starts_with_the_manifest_env_and_answers_the_probes():
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
                     "-keyout", key, "-out", cert], check=True, capture_output=True)
-    with open(local(env["JWT_SECRET_FILE"]), "w") as f:
-        f.write(os.urandom(24).hex() + "\n")
+    if env.get("JWT_KEYS_FILE"):
+        with open(local(env["JWT_KEYS_FILE"]), "w") as f:
+            json.dump({"keys": [{"kty": "oct", "kid": "deploy-it", "alg": "HS256",
+                                 "k": h.b64url(os.urandom(32))}]}, f)
+    else:
+        with open(local(env["JWT_SECRET_FILE"]), "w") as f:
+            f.write(os.urandom(24).hex() + "\n")
+    if env.get("JWT_REVOCATIONS_FILE"):
+        with open(local(env["JWT_REVOCATIONS_FILE"]), "w") as f:
+            f.write("# nothing revoked\n")
     health_port = h.free_port()
     run_env = {}
     for k, v in env.items():
@@ -639,6 +666,8 @@ def test_server_starts_with_the_manifest_env_and_answers_the_probes():
         start = srv.wait_log(lambda l: l.get("msg") == "product-server serving")
         if start.get("insecure"):
             fail("the manifest's configuration serves plaintext")
+        if env.get("JWT_KEYS_FILE"):
+            expect_eq(start.get("jwt_keys"), "deploy-it", "key set in force")
         expect_eq(srv.stop(), 0, "exit status")
         if not os.path.exists(local(env["STORE"][len("sqlite:"):])):
             fail("the SQLite file was not created on the data volume")

@@ -331,7 +331,8 @@ static void test_help_lists_every_flag_and_variable(void **state) {
       "json",             "--ready-file",       "READY_FILE",         "--health-listen",
       "HEALTH_LISTEN_ADDR", "--metrics-listen", "METRICS_LISTEN_ADDR", "--etcd-endpoints",
       "ETCD_ENDPOINTS",   "--advertise-addr",   "ADVERTISE_ADDR",     "--threads",
-      "WORKER_THREADS",   "--help",             "--version",          "PORT"};
+      "WORKER_THREADS",   "--help",             "--version",          "PORT",
+      "--jwt-keys",       "JWT_KEYS_FILE",      "--jwt-revocations",  "JWT_REVOCATIONS_FILE"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     if (!strstr(out, want[i])) fail_msg("help lacks '%s'", want[i]);
   free(out);
@@ -373,6 +374,34 @@ static void test_parse_can_run_many_times(void **state) {
   }
 }
 
+/* A key set replaces the secret; the files themselves are checked by
+ * auth/keyring.c when the server builds (tests/unit/test_keyring.c). */
+static void test_key_set_and_revocation_files(void **state) {
+  (void)state;
+  config *c = NULL;
+  env_unset("JWT_SECRET");
+  assert_int_equal(PARSE(&c, "--jwt-keys", "/k/jwks.json", "--jwt-revocations", "/k/rev"),
+                   CONFIG_OK);
+  assert_string_equal(c->jwt_keys_file, "/k/jwks.json");
+  assert_string_equal(c->jwt_revocations_file, "/k/rev");
+  assert_null(c->jwt_secret.bytes);
+  config_destroy(c);
+  env_set("JWT_KEYS_FILE", "/env/jwks.json");
+  env_set("JWT_REVOCATIONS_FILE", "/env/rev");
+  assert_int_equal(PARSE0(&c), CONFIG_OK);
+  assert_string_equal(c->jwt_keys_file, "/env/jwks.json");
+  assert_string_equal(c->jwt_revocations_file, "/env/rev");
+  config_destroy(c);
+  /* Revocations alone go with the secret. */
+  env_unset("JWT_KEYS_FILE");
+  env_set("JWT_SECRET", g_secret40);
+  assert_int_equal(PARSE0(&c), CONFIG_OK);
+  assert_null(c->jwt_keys_file);
+  assert_non_null(c->jwt_secret.bytes);
+  assert_string_equal(c->jwt_revocations_file, "/env/rev");
+  config_destroy(c);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup(fn, setup)
   const struct CMUnitTest tests[] = {
@@ -391,6 +420,7 @@ int main(void) {
       T(test_help_lists_every_flag_and_variable),
       T(test_version_names_product_and_core_versions),
       T(test_parse_can_run_many_times),
+      T(test_key_set_and_revocation_files),
   };
 #undef T
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

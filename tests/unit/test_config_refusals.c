@@ -39,7 +39,8 @@ static void test_missing_values_are_refused(void **state) {
   const char *flags[] = {"--listen",        "--tls-cert",    "--tls-key",      "--tls-client-ca",
                          "--jwt-secret-file", "--jwt-issuer", "--jwt-audience", "--jwt-leeway",
                          "--store",         "--log-format",  "--ready-file",   "--health-listen",
-                         "--metrics-listen", "--etcd-endpoints", "--advertise-addr", "--threads"};
+                         "--metrics-listen", "--etcd-endpoints", "--advertise-addr", "--threads",
+                         "--jwt-keys",      "--jwt-revocations"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
     expect_refusal(flags[i], (const char *[]){"product-server", flags[i], NULL});
     expect_refusal("needs a value", (const char *[]){"product-server", flags[i], NULL});
@@ -111,11 +112,26 @@ static void test_bad_threads_are_refused(void **state) {
   REFUSED0("WORKER_THREADS");
 }
 
+/* A key set and a secret from any source: exit 2. */
+static void test_key_set_and_secret_are_exclusive(void **state) {
+  (void)state;
+  REFUSED("--jwt-keys (JWT_KEYS_FILE) and JWT_SECRET both given", "--jwt-keys", "/k/jwks.json");
+  env_unset("JWT_SECRET");
+  env_set("JWT_SECRET_FILE", "/k/secret");
+  REFUSED("and JWT_SECRET_FILE both given", "--jwt-keys", "/k/jwks.json");
+  env_unset("JWT_SECRET_FILE");
+  REFUSED("and --jwt-secret-file both given", "--jwt-keys", "/k/jwks.json", "--jwt-secret-file",
+          "/k/secret");
+  env_set("JWT_KEYS_FILE", "/k/jwks.json");
+  env_set("JWT_SECRET", "s");
+  REFUSED0("both given: choose one");
+}
+
 static void test_missing_secret_is_refused_with_the_contract_message(void **state) {
   (void)state;
   env_unset("JWT_SECRET");
-  REFUSED0("no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET");
-  assert_string_equal(g_err, "no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET");
+  REFUSED0("no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET, or --jwt-keys");
+  assert_string_equal(g_err, "no JWT secret: set --jwt-secret-file, JWT_SECRET_FILE or JWT_SECRET, or --jwt-keys");
   env_set("JWT_SECRET", "");
   REFUSED0("no JWT secret");
 }
@@ -249,6 +265,7 @@ int main(void) {
       T(test_bad_etcd_endpoints_are_refused),
       T(test_syntax_errors_come_before_the_missing_secret),
       T(test_bad_port_variable_is_refused),
+      T(test_key_set_and_secret_are_exclusive),
   };
 #undef T
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -118,6 +118,55 @@ static void test_all_claims_are_written(void **state) {
   jwt_sign_free(tok);
 }
 
+/* Every token names itself with a random jti of 128 bits (22 base64url
+ * characters), so that one token can be revoked. */
+static void test_every_token_has_a_random_jti(void **state) {
+  (void)state;
+  char *a = sign(NULL, NOW, 900), *b = sign(NULL, NOW, 900);
+  json_t *ja = payload_of(a), *jb = payload_of(b);
+  const char *ta = json_string_value(json_object_get(ja, "jti"));
+  const char *tb = json_string_value(json_object_get(jb, "jti"));
+  assert_non_null(ta);
+  assert_non_null(tb);
+  assert_int_equal(strlen(ta), 22);
+  assert_int_equal(strspn(ta, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                   22);
+  assert_string_not_equal(ta, tb);
+  json_decref(ja);
+  json_decref(jb);
+  jwt_sign_free(a);
+  jwt_sign_free(b);
+}
+
+/* With a kid the header names the key, and a key-set verifier takes it. */
+static void test_kid_goes_into_the_header(void **state) {
+  (void)state;
+  jwt_sign_claims c = {.sub = "alice", .issuer = "product-service", .audience = "client",
+                       .now = NOW, .ttl_s = 900, .kid = "k2", .jti = "fixed"};
+  char *tok = NULL;
+  char err[128];
+  assert_int_equal(jwt_sign_hs256(&c, (const unsigned char *)SECRET, strlen(SECRET), &tok, err,
+                                  sizeof(err)),
+                   0);
+  /* {"alg":"HS256","kid":"k2","typ":"JWT"}: the layout verified without a parse. */
+  assert_memory_equal(tok, "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsyIiwidHlwIjoiSldUIn0.", 52);
+  jwt_key keys[2] = {{.kid = "k1", .secret = (const unsigned char *)"x", .secret_len = 1},
+                     {.kid = "k2", .secret = (const unsigned char *)SECRET,
+                      .secret_len = strlen(SECRET)}};
+  jwt_verifier_options o = {.issuer = "product-service", .audience = "client", .leeway_s = 30,
+                            .keys = keys, .n_keys = 2};
+  jwt_verifier *v = NULL;
+  assert_int_equal(jwt_verifier_create(&o, &v), 0);
+  jwt_identity id;
+  assert_int_equal(jwt_verify(v, tok, strlen(tok), NOW, &id), JWT_OK);
+  assert_true(id.has_jti);
+  assert_string_equal(id.jti, "fixed");
+  assert_true(id.has_iat);
+  assert_int_equal(id.iat, NOW);
+  jwt_verifier_destroy(v);
+  jwt_sign_free(tok);
+}
+
 static void test_bad_input_is_refused(void **state) {
   (void)state;
   char *tok = (char *)1;
@@ -172,6 +221,8 @@ int main(void) {
       cmocka_unit_test(test_other_secret_does_not_verify),
       cmocka_unit_test(test_all_claims_are_written),
       cmocka_unit_test(test_bad_input_is_refused),
+      cmocka_unit_test(test_every_token_has_a_random_jti),
+      cmocka_unit_test(test_kid_goes_into_the_header),
       cmocka_unit_test(test_pyjwt_verifies_signed_token),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

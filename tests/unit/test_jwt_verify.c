@@ -535,7 +535,8 @@ static void test_reasons_are_snake_case_names(void **state) {
   (void)state;
   const char *want[] = {"ok",          "malformed",     "bad_alg",          "unsupported_crit",
                         "bad_signature", "expired",     "not_yet_valid",    "issued_in_future",
-                        "wrong_issuer", "wrong_audience", "bad_claims",      "internal"};
+                        "wrong_issuer", "wrong_audience", "bad_claims",      "unknown_kid",
+                        "revoked",     "internal"};
   for (int r = JWT_OK; r <= JWT_INTERNAL; r++)
     assert_string_equal(jwt_result_reason((jwt_result)r), want[r]);
 }

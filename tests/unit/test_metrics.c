@@ -463,6 +463,14 @@ static void test_default_registry_covers_the_method_table_and_reflection(void **
   assert_true(value_of(text, "product_auth_rejections_total{reason=\"bad_signature\"}") == 0);
   assert_true(value_of(text, "product_auth_rejections_total{reason=\"duplicate_authorization\"}") ==
               0);
+  assert_true(value_of(text, "product_auth_rejections_total{reason=\"unknown_kid\"}") == 0);
+  assert_true(value_of(text, "product_auth_rejections_total{reason=\"revoked\"}") == 0);
+  assert_true(has_line(text, "# TYPE product_jwt_keys gauge"));
+  assert_true(value_of(text, "product_jwt_keys") == 0);
+  free(text);
+  metrics_set_jwt_keys(m, 3); /* what a key load reports */
+  text = render(m);
+  assert_true(value_of(text, "product_jwt_keys") == 3);
   free(text);
   metrics_destroy(m);
 }

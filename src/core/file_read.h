@@ -1,0 +1,17 @@
+#ifndef PRODUCT_CORE_FILE_READ_H
+#define PRODUCT_CORE_FILE_READ_H
+/* Reading a whole small file that may hold secrets (a TLS key, a key set, a
+ * revocation list): regular files only, a size cap, and every buffer
+ * dropped on the way is wiped. */
+#include <stddef.h>
+
+/* On success *out is a NUL-terminated copy of the file (*len bytes, the NUL
+ * not counted) for file_read_free. Otherwise non-zero with one line in err,
+ * "cannot read <what> <path>: <why>" or "<what> <path> is larger than ...",
+ * never the content. */
+int file_read_all(const char *path, const char *what, size_t max, char **out, size_t *len,
+                  char *err, size_t errlen);
+/* Wipes and frees what file_read_all returned. */
+void file_read_free(char *buf, size_t len);
+
+#endif
