@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import secrets
 import shlex
 import shutil
@@ -207,9 +208,13 @@ def run_scenario(args, peer, letter, body_path, token, want, method):
     with open("/proc/%d/clear_refs" % pid, "w") as f:
         f.write("5")  # resets VmHWM: the peak of this scenario only
     log_path = body_path + ".log"
-    cpu0 = proc_cpu(pid)
+    cpu0, kids0 = proc_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     out = h2load(args, peer.addr, method, body_path, token, args.duration, log_path)
-    cpu = proc_cpu(pid) - cpu0
+    cpu, kids = proc_cpu(pid) - cpu0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    # h2load's own CPU share: near 100 % the load generator, not the server, is the limit.
+    h2_cpu = (kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime) / (
+        time.monotonic() - t0)
     done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded",
                          out).group(2))
     failed = int(re.search(r"(\d+) failed", out).group(1))
@@ -219,7 +224,7 @@ def run_scenario(args, peer, letter, body_path, token, want, method):
     return {"server": peer.name, "scenario": letter, "method": method, "expect": want,
             "req_s": rps, "requests": done, "failed": failed, "p50_ms": p50, "p99_ms": p99,
             "cpu_us_per_req": 1e6 * cpu / done if done else None,
-            "peak_rss_mb": proc_status_kb(pid, "VmHWM") / 1024.0}
+            "peak_rss_mb": proc_status_kb(pid, "VmHWM") / 1024.0, "h2load_cpu": h2_cpu}
 
 
 def one_server(args, peer, work):
@@ -240,9 +245,11 @@ def one_server(args, peer, work):
             results.append(run_scenario(args, peer, letter, body_path, token, want, method))
             r = results[-1]
             print("  %-10s %s %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f us CPU/req"
-                  "  RSS %5.1f MB%s" % (peer.name, letter, method, r["req_s"], r["p50_ms"],
-                                        r["p99_ms"], r["cpu_us_per_req"], r["peak_rss_mb"],
-                                        "  FAILED %d" % r["failed"] if r["failed"] else ""),
+                  "  RSS %5.1f MB  h2load %3.0f%%%s%s" % (
+                      peer.name, letter, method, r["req_s"], r["p50_ms"], r["p99_ms"],
+                      r["cpu_us_per_req"], r["peak_rss_mb"], 100 * r["h2load_cpu"],
+                      " (h2load-bound)" if r["h2load_cpu"] > 0.85 else "",
+                      "  FAILED %d" % r["failed"] if r["failed"] else ""),
                   flush=True)
     finally:
         peer.stop()
@@ -256,15 +263,16 @@ def summary(peers, rounds, scenarios):
         for r in rnd:
             by.setdefault((r["server"], r["scenario"]), []).append(r)
     print("\nmedians over %d round(s)" % len(rounds))
-    print("%-10s %-18s %10s %9s %9s %11s %8s" % ("server", "scenario", "req/s", "p50 ms",
-                                                 "p99 ms", "CPU us/req", "RSS MB"))
+    print("%-10s %-18s %10s %9s %9s %11s %8s %7s" % (
+        "server", "scenario", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "h2load"))
     for p in peers:
         for s in scenarios:
             rs = by.get((p.name, s), [])
-            print("%-10s %-18s %10.0f %9.2f %9.2f %11.1f %8.1f" % (
+            print("%-10s %-18s %10.0f %9.2f %9.2f %11.1f %8.1f %6.0f%%" % (
                 p.name, s + " " + SCENARIOS[s][0], med([r["req_s"] for r in rs]),
                 med([r["p50_ms"] for r in rs]), med([r["p99_ms"] for r in rs]),
-                med([r["cpu_us_per_req"] for r in rs]), med([r["peak_rss_mb"] for r in rs])))
+                med([r["cpu_us_per_req"] for r in rs]), med([r["peak_rss_mb"] for r in rs]),
+                100 * med([r["h2load_cpu"] for r in rs])))
     ours = peers[0]
     for p in peers[1:]:
         print("\n%s / %s, per-round ratio, median [min..max] "
