@@ -41,8 +41,7 @@ RUN set -eu; \
       none) ;; \
       *) echo "CHECKS must be full, unit or none" >&2; exit 2 ;; \
     esac
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_TESTS=OFF \
-    && cmake --build build -j"$(nproc)" \
+RUN tools/build-release.sh \
     && strip --strip-unneeded build/bin/product-server build/bin/product-client build/bin/mint-token
 
 # ---------------------------------------------------------------- runtime ---

@@ -11,8 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+tools/build-release.sh >/dev/null
 
 if [ -z "${TLS_CERT_FILE:-}" ] && [ -z "${INSECURE:-}" ]; then
   certs/gen-dev-certs.sh >/dev/null

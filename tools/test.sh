@@ -4,7 +4,9 @@
 #                (incl. valgrind) tests
 #   build-asan/  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   build-fuzz/  libFuzzer targets (clang), each run for FUZZ_SECONDS (30)
-# Also builds the release binaries in build/ (what tools/run.sh runs).
+# Also builds the release binaries in build/ (what tools/run.sh runs):
+# CMAKE_BUILD_TYPE=Release with Debian's hardening flags (tools/build-release.sh).
+# Every tree is built with -Werror (PRODUCT_WERROR=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,20 +17,21 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 step() { printf '\n=== %s\n' "$*"; }
 
 step "release build (build/)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_TESTS=OFF >/dev/null
-cmake --build build -j"$jobs"
+tools/build-release.sh -DPRODUCT_WERROR=ON
 
 step "test build (build-test/)"
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_TEST_FAULTS=ON >/dev/null
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_TEST_FAULTS=ON \
+  -DPRODUCT_WERROR=ON >/dev/null
 cmake --build build-test -j"$jobs"
 
 step "sanitizer build (build-asan/)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODUCT_SANITIZE=ON -DPRODUCT_TEST_FAULTS=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODUCT_SANITIZE=ON -DPRODUCT_TEST_FAULTS=ON \
+  -DPRODUCT_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 
 step "fuzz build (build-fuzz/)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_FUZZ=ON \
-  -DPRODUCT_SANITIZE=ON -DFUZZ_SECONDS="$fuzz_seconds" >/dev/null
+  -DPRODUCT_SANITIZE=ON -DPRODUCT_WERROR=ON -DFUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzzers
 
 status=0

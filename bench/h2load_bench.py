@@ -1,0 +1,353 @@
+#!/usr/bin/python3
+"""h2load benchmark of product-server, optionally against peer servers.
+
+For each round and each server (order alternates between rounds): start the
+server on loopback, wait until it answers a health check, seed products, then
+for each scenario check the gRPC status with one real call carrying the very
+bytes h2load will send (h2load sees HTTP 200, never grpc-status), warm up,
+and measure with h2load: req/s, latency, server CPU per call (utime+stime
+from /proc/PID/stat before and after) and peak RSS (VmHWM, reset per
+scenario). Medians over rounds; with peers, per-round ratios ours/peer.
+
+Every server is started with LISTEN_ADDR, PORT, JWT_SECRET, READY_FILE and
+INSECURE=1 in its environment. Placeholders in a command: {port} {addr}
+{ready} {tmpdir}. A server that writes no ready file is found by polling its
+health service on the chosen port. Give the binary itself (or a wrapper that
+execs it): CPU and RSS are read from the PID started here.
+
+Not a test: nothing here asserts a timing.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402  (stubs, tokens, the raw gRPC client)
+
+SERVICE = "/product.ProductService/"
+OURS = ("build/bin/product-server --insecure --store memory "
+        "--listen 127.0.0.1:0 --ready-file {ready}")
+# Scenario letters as docs/performance.md uses them; b last, it grows the store.
+SCENARIOS = {
+    "a": ("GetProduct", "none", "OK"),
+    "c": ("ListProducts", "none", "OK"),
+    "d": ("DeleteProduct", "user", "PERMISSION_DENIED"),
+    "e": ("CreateProduct", "forged", "UNAUTHENTICATED"),
+    "b": ("CreateProduct", "user", "OK"),
+}
+ORDER = "acdeb"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu(pid):
+    """utime + stime of pid in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def proc_status_kb(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Peer:
+    """One server under test: a name, a command, the CPUs it is pinned to."""
+
+    def __init__(self, name, cmd, cpus):
+        self.name, self.cmd, self.cpus = name, cmd, cpus
+        self.proc = None
+
+    def start(self, secret, timeout=20):
+        self.tmp = tempfile.mkdtemp(prefix="product-bench-")
+        port = free_port()
+        ready = os.path.join(self.tmp, "ready")
+        subst = {"port": str(port), "addr": "127.0.0.1:%d" % port, "ready": ready,
+                 "tmpdir": self.tmp}
+        argv = [a.format(**subst) for a in shlex.split(self.cmd)]
+        if self.cpus:
+            argv = ["taskset", "-c", self.cpus] + argv
+        env = dict(os.environ, LISTEN_ADDR=subst["addr"], PORT=str(port), JWT_SECRET=secret,
+                   READY_FILE=ready, INSECURE="1")
+        self.log = open(os.path.join(self.tmp, "stderr.log"), "wb")
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit("bench: %s exited (%d) at start: %s" % (
+                    self.name, self.proc.returncode, self.stderr()[-2000:]))
+            addr = subst["addr"]
+            if os.path.exists(ready):
+                with open(ready) as f:
+                    addr = f.read().strip() or addr
+            if self._answers(addr):
+                self.addr = addr
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise SystemExit("bench: %s not ready within %ds" % (self.name, timeout))
+
+    @staticmethod
+    def _answers(addr):
+        try:
+            with harness.Api(addr) as api:
+                api.health_check(timeout=0.5)
+            return True
+        except Exception:  # not listening yet: any failure means "poll again"
+            return False
+
+    def stderr(self):
+        try:
+            with open(os.path.join(self.tmp, "stderr.log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=12)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def grpc_frame(msg):
+    body = msg.SerializeToString()
+    return b"\0" + len(body).to_bytes(4, "big") + body
+
+
+def requests_for(pb, seeded_id):
+    return {
+        "GetProduct": pb.GetProductRequest(id=seeded_id),
+        "ListProducts": pb.ListProductsRequest(page_size=10),
+        "DeleteProduct": pb.DeleteProductRequest(id="no-such-product"),
+        "CreateProduct": pb.CreateProductRequest(name="bench widget", description="h2load",
+                                                 price=9.5, categories=["bench"]),
+    }
+
+
+def seed(addr, token, n):
+    with harness.Api(addr) as api:
+        ids = [api.create(token, name="seed %d" % i, price=1.0 + i).id for i in range(n)]
+    return ids[0]
+
+
+def check_status(addr, method, body, token, want):
+    md = [("authorization", "Bearer " + token)] if token else []
+    with harness.Api(addr) as api:
+        try:
+            api.raw(SERVICE + method, body[5:], metadata=md, timeout=10)
+            got = "OK"
+        except harness.grpc_mod().RpcError as e:
+            got = e.code().name
+    if got != want:
+        raise SystemExit("bench: %s answered %s, expected %s" % (method, got, want))
+
+
+def h2load(args, addr, method, body_path, token, duration, log_path=None):
+    cmd = ["h2load", "-c", str(args.c), "-m", str(args.m), "-t", "1", "-D", str(duration),
+           "-d", body_path, "-H", "content-type: application/grpc", "-H", "te: trailers"]
+    if token:
+        cmd += ["-H", "authorization: Bearer " + token]
+    if log_path:
+        cmd += ["--log-file", log_path]
+    cmd.append("http://%s%s%s" % (addr, SERVICE, method))
+    if args.client_cpus:
+        cmd = ["taskset", "-c", args.client_cpus] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if out.returncode != 0:
+        raise SystemExit("bench: h2load failed: %s" % (out.stdout + out.stderr)[-2000:])
+    return out.stdout
+
+
+def percentiles(log_path):
+    """p50/p99 in ms from h2load's request log (start, status, duration µs)."""
+    lat = []
+    with open(log_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                lat.append(int(parts[2]) / 1000.0)
+    lat.sort()
+    if not lat:
+        return None, None
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
+
+def run_scenario(args, peer, letter, body_path, token, want, method):
+    pid = peer.proc.pid
+    check_status(peer.addr, method, open(body_path, "rb").read(), token, want)
+    h2load(args, peer.addr, method, body_path, token, args.warmup)
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")  # resets VmHWM: the peak of this scenario only
+    log_path = body_path + ".log"
+    cpu0, kids0 = proc_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    out = h2load(args, peer.addr, method, body_path, token, args.duration, log_path)
+    cpu, kids = proc_cpu(pid) - cpu0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    # h2load's own CPU share: near 100 % the load generator, not the server, is the limit.
+    h2_cpu = (kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime) / (
+        time.monotonic() - t0)
+    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded",
+                         out).group(2))
+    failed = int(re.search(r"(\d+) failed", out).group(1))
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    p50, p99 = percentiles(log_path)
+    os.unlink(log_path)
+    return {"server": peer.name, "scenario": letter, "method": method, "expect": want,
+            "req_s": rps, "requests": done, "failed": failed, "p50_ms": p50, "p99_ms": p99,
+            "cpu_us_per_req": 1e6 * cpu / done if done else None,
+            "peak_rss_mb": proc_status_kb(pid, "VmHWM") / 1024.0, "h2load_cpu": h2_cpu}
+
+
+def one_server(args, peer, work):
+    pb, _ = harness.stubs()
+    secret = secrets.token_urlsafe(36)
+    peer.start(secret)
+    results = []
+    try:
+        user = harness.make_token(secret, sub="bench", role="user", ttl=7200)
+        forged = harness.make_token(secrets.token_urlsafe(36), sub="bench", role="user", ttl=7200)
+        reqs = requests_for(pb, seed(peer.addr, user, args.products))
+        for letter in args.scenarios:
+            method, tok, want = SCENARIOS[letter]
+            token = {"none": None, "user": user, "forged": forged}[tok]
+            body_path = os.path.join(work, "%s-%s.bin" % (peer.name, letter))
+            with open(body_path, "wb") as f:
+                f.write(grpc_frame(reqs[method]))
+            results.append(run_scenario(args, peer, letter, body_path, token, want, method))
+            r = results[-1]
+            print("  %-10s %s %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f us CPU/req"
+                  "  RSS %5.1f MB  h2load %3.0f%%%s%s" % (
+                      peer.name, letter, method, r["req_s"], r["p50_ms"], r["p99_ms"],
+                      r["cpu_us_per_req"], r["peak_rss_mb"], 100 * r["h2load_cpu"],
+                      " (h2load-bound)" if r["h2load_cpu"] > 0.85 else "",
+                      "  FAILED %d" % r["failed"] if r["failed"] else ""),
+                  flush=True)
+    finally:
+        peer.stop()
+    return results
+
+
+def summary(peers, rounds, scenarios):
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    by = {}
+    for rnd in rounds:
+        for r in rnd:
+            by.setdefault((r["server"], r["scenario"]), []).append(r)
+    print("\nmedians over %d round(s)" % len(rounds))
+    print("%-10s %-18s %10s %9s %9s %11s %8s %7s" % (
+        "server", "scenario", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "h2load"))
+    for p in peers:
+        for s in scenarios:
+            rs = by.get((p.name, s), [])
+            print("%-10s %-18s %10.0f %9.2f %9.2f %11.1f %8.1f %6.0f%%" % (
+                p.name, s + " " + SCENARIOS[s][0], med([r["req_s"] for r in rs]),
+                med([r["p50_ms"] for r in rs]), med([r["p99_ms"] for r in rs]),
+                med([r["cpu_us_per_req"] for r in rs]), med([r["peak_rss_mb"] for r in rs]),
+                100 * med([r["h2load_cpu"] for r in rs])))
+    ours = peers[0]
+    for p in peers[1:]:
+        print("\n%s / %s, per-round ratio, median [min..max] "
+              "(req/s > 1: %s faster; CPU/req < 1: %s cheaper)" % (
+                  ours.name, p.name, ours.name, ours.name))
+        for s in scenarios:
+            a = by.get((ours.name, s), [])
+            b = by.get((p.name, s), [])
+            rr = [x["req_s"] / y["req_s"] for x, y in zip(a, b) if y["req_s"]]
+            cr = [x["cpu_us_per_req"] / y["cpu_us_per_req"] for x, y in zip(a, b)
+                  if y["cpu_us_per_req"]]
+            if rr and cr:
+                print("  %s %-14s req/s %.3f [%.3f..%.3f]   CPU/req %.3f [%.3f..%.3f]" % (
+                    s, SCENARIOS[s][0], med(rr), min(rr), max(rr), med(cr), min(cr), max(cr)))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--server", default=OURS, help="our server's command (default: %(default)s)")
+    ap.add_argument("--name", default="c", help="our server's name in the output")
+    ap.add_argument("--peer", action="append", default=[], metavar="NAME=CMD",
+                    help="a peer server to compare with (repeatable); also BENCH_GO_SEED "
+                         "and BENCH_CPP_CORE")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=6, help="seconds of h2load per scenario")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds of h2load before measuring")
+    ap.add_argument("-c", type=int, default=16, help="h2load connections")
+    ap.add_argument("-m", type=int, default=8, help="h2load streams per connection")
+    ap.add_argument("--products", type=int, default=1000, help="products seeded first")
+    ap.add_argument("--scenarios", default=ORDER, help="letters out of %s" % ORDER)
+    ap.add_argument("--server-cpus", default="0")
+    ap.add_argument("--client-cpus", default="1")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    ap.add_argument("--json", metavar="PATH", help="also write every run as JSON lines")
+    args = ap.parse_args()
+    args.scenarios = [s for s in args.scenarios.replace(",", "") if s in SCENARIOS]
+    if args.no_pin or os.cpu_count() < 2 or not shutil.which("taskset"):
+        args.server_cpus = args.client_cpus = None
+    for env, name in (("BENCH_GO_SEED", "go-seed"), ("BENCH_CPP_CORE", "cpp-core")):
+        if os.environ.get(env):
+            args.peer.append("%s=%s" % (name, os.environ[env]))
+    return args
+
+
+def main():
+    args = parse_args()
+    for tool in ("h2load", "protoc"):
+        if not shutil.which(tool):
+            raise SystemExit("bench: %s not found (tools/install-deps.sh installs it)" % tool)
+    peers = [Peer(args.name, args.server, args.server_cpus)]
+    for spec in args.peer:
+        name, sep, cmd = spec.partition("=")
+        if not sep or not cmd:
+            raise SystemExit("bench: --peer wants NAME=CMD, got %r" % spec)
+        peers.append(Peer(name, cmd, args.server_cpus))
+    print("pinning: %s" % ("server CPU %s, h2load CPU %s" % (args.server_cpus, args.client_cpus)
+                           if args.server_cpus else "off"))
+    work = tempfile.mkdtemp(prefix="product-bench-work-")
+    rounds = []
+    try:
+        for n in range(args.rounds):
+            order = peers if n % 2 == 0 else peers[::-1]
+            print("round %d/%d" % (n + 1, args.rounds), flush=True)
+            rnd = []
+            for p in order:
+                rnd += one_server(args, p, work)
+            rounds.append(rnd)
+            if args.json:
+                with open(args.json, "a") as f:
+                    for r in rnd:
+                        f.write(json.dumps(dict(r, round=n + 1)) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary(peers, rounds, args.scenarios)
+
+
+if __name__ == "__main__":
+    main()
