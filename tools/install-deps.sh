@@ -15,6 +15,7 @@ PACKAGES=(
   # tests: real clients, real stores, real peers
   python3 python3-grpcio python3-protobuf python3-jwt python3-yaml
   valgrind nghttp2-client sqlite3 postgresql etcd-server
+  groff-base  # the man pages render without a warning (test_reference)
   # deployment checks
   dpkg-dev
 )
