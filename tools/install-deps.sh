@@ -30,6 +30,7 @@ PACKAGES=(
   nodejs npm
   # a real Prometheus scrapes /metrics; promtool lints the exposition
   prometheus
+  groff-base  # the man pages render without a warning (test_reference)
   # deployment checks
   dpkg-dev
 )

@@ -44,7 +44,8 @@ static const char usage_text[] =
     "Options may also follow the command. Each command prints its result as\n"
     "one JSON object on stdout.\n"
     "Exit status: 0 done; 1 the call failed (\"error: CODE: message\" on stderr);\n"
-    "2 bad usage.\n";
+    "2 bad usage.\n"
+    "Set PRODUCT_CLIENT_DEBUG to see the gRPC core's own log lines on stderr.\n";
 
 int pc_usage_error(const char *fmt, ...) {
   va_list ap;
