@@ -1,6 +1,6 @@
 #ifndef PRODUCT_AUTH_JWKS_H
 #define PRODUCT_AUTH_JWKS_H
-/* A JWK Set (RFC 7517) of HS256 signing keys, as CONTRACT.md's "Signing
+/* A JWK Set (RFC 7517) of HS256 signing keys, as product-server(8)'s "Signing
  * keys" section allows it: {"keys": [...]}, each key with "kty": "oct", a
  * unique non-empty "kid", "k" (unpadded base64url, at least 32 bytes
  * decoded), optionally "alg": "HS256" and "key_ops": ["sign", "verify"] (the

@@ -1,4 +1,4 @@
-/* HS256 bearer-token validation (CONTRACT.md, "Authentication and
+/* HS256 bearer-token validation (product-server(8), "Authentication and
  * authorization"). libjwt's jwt_decode is deliberately not used here: it is
  * slow on the hot path, lenient about encoding and compares signatures with
  * strcmp. Instead each step is explicit and strict:

@@ -1,6 +1,6 @@
 #ifndef PRODUCT_AUTH_JWT_VERIFY_H
 #define PRODUCT_AUTH_JWT_VERIFY_H
-/* HS256 bearer-token validation, exactly CONTRACT.md's validity rules. The
+/* HS256 bearer-token validation, exactly product-server(8)'s validity rules. The
  * verifier holds a prepared HMAC key (no algorithm fetch per call) and is
  * immutable after creation, so any thread may use it at once. */
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 #ifndef PRODUCT_AUTH_REVOCATIONS_H
 #define PRODUCT_AUTH_REVOCATIONS_H
-/* The revocation list (CONTRACT.md, "Signing keys"): UTF-8 text, one entry a
+/* The revocation list (product-server(8), "Signing keys"): UTF-8 text, one entry a
  * line; "jti VALUE" revokes the token with that jti, "sub VALUE BEFORE"
  * every token of that sub issued (iat) before BEFORE (Unix seconds). Fields
  * are separated by spaces or tabs; '#' at the start of a field starts a

@@ -15,7 +15,7 @@ static void fail_internal(call_ctx *c) {
 }
 
 /* A fault gets a line of its own (no "method" key: it is not a call line,
- * CONTRACT.md "Logs"), written at once, besides the call's own line. */
+ * product-server(8) "Logs"), written at once, besides the call's own line. */
 static void log_fault(const call_ctx *c) {
   log_line l;
   log_line_begin(&l, LOG_ERROR, "recovered from a fault in a call");

@@ -1,5 +1,5 @@
 /* mint-token: prints one HS256 JWT that product-server accepts
- * (CONTRACT.md, "mint-token"). Exit status: 0 on success, 2 for a usage or
+ * (mint-token(1), "mint-token"). Exit status: 0 on success, 2 for a usage or
  * secret or key-set problem (one line on stderr), 1 when signing or writing
  * fails. With --keys (or JWT_KEYS_FILE) it signs with one key of a JWK Set
  * and names it in the kid header: --kid ID, else the last key that may sign.

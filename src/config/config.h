@@ -1,7 +1,7 @@
 #ifndef PRODUCT_CONFIG_CONFIG_H
 #define PRODUCT_CONFIG_CONFIG_H
 /* The server's configuration: every flag and environment variable of
- * CONTRACT.md parsed once, with getopt_long, into an immutable struct.
+ * product-server(8) parsed once, with getopt_long, into an immutable struct.
  * Nothing else in the server reads the environment. A flag wins over its
  * variable. */
 #include <stdbool.h>

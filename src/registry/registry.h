@@ -1,6 +1,6 @@
 #ifndef PRODUCT_REGISTRY_REGISTRY_H
 #define PRODUCT_REGISTRY_REGISTRY_H
-/* Service registration in etcd (CONTRACT.md, "Service registration"): the
+/* Service registration in etcd (product-server(8), "Service registration"): the
  * key /services/product-service/<advertise-addr>, value the advertise
  * address, attached to a lease of ttl_s seconds that a thread of its own
  * keeps alive over its own gRPC channel. When etcd cannot be reached, at

@@ -1,6 +1,6 @@
 #ifndef PRODUCT_SERVICE_VALIDATE_H
 #define PRODUCT_SERVICE_VALIDATE_H
-/* Field rules of CONTRACT.md ("Statuses for bad input", "UpdateProduct with a
+/* Field rules of product-server(8) ("Statuses for bad input", "UpdateProduct with a
  * field mask"). Every function returns 0 when the value passes, non-zero
  * otherwise with a one-line, client-facing message in err (the handler
  * answers INVALID_ARGUMENT with it). Messages never echo more than a short,

@@ -1,5 +1,5 @@
 /* ListProducts filter: lexer, recursive-descent parser and in-memory
- * evaluator (CONTRACT.md "Filter grammar"; SQL compilation is in
+ * evaluator (product-server(8) "Filter grammar"; SQL compilation is in
  * filter_sql.c). Every error names the 0-based byte offset of the problem
  * and never quotes user strings, so messages are safe to return and log. */
 #include "store/filter.h"

@@ -1,6 +1,6 @@
 #ifndef PRODUCT_STORE_FILTER_H
 #define PRODUCT_STORE_FILTER_H
-/* ListProducts filters (CONTRACT.md "Filter grammar", docs/filter.md): parsed
+/* ListProducts filters (product-server(8) "Filter grammar", docs/filter.md): parsed
  * once per call into a tree in the call's arena; evaluated in memory by
  * filter_match() and compiled to parameterised SQL by filter_to_sql(). User
  * text never becomes SQL text: every value is a bound parameter.

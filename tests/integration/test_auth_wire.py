@@ -1,4 +1,4 @@
-"""Authentication and authorization over the wire (CONTRACT.md
+"""Authentication and authorization over the wire (product-server(8)
 "Authentication and authorization"): every ProductService method x {no
 token, malformed, expired, user, admin}; duplicate and odd authorization
 values; interoperability with PyJWT in both directions; status messages

@@ -1,4 +1,4 @@
-"""Every row of CONTRACT.md "Statuses for bad input", over the wire with
+"""Every row of product-server(8) "Statuses for bad input", over the wire with
 grpcio, each with its exact status; bodies that grpcio would refuse to build
 (invalid UTF-8, garbage) are handcrafted protobuf bytes. Afterwards the
 server still serves and exits 0 on SIGTERM."""

@@ -1,4 +1,4 @@
-"""The three binaries from the outside (CONTRACT.md "Binaries",
+"""The three binaries from the outside (the man pages (docs/man) "Binaries",
 "product-server", "mint-token", "product-client"): product-client against
 the real server, --help/--version/bad flags of every binary, and the
 server's start-up refusals (exit 2, one stderr line, nothing started)."""

@@ -1,4 +1,4 @@
-"""Service registration in etcd (CONTRACT.md "Service registration (etcd)")
+"""Service registration in etcd (product-server(8) "Service registration (etcd)")
 against a real etcd (Debian's etcd-server) on free loopback ports, checked
 with grpcio calls to etcd's v3 API (stubs generated at test time from
 proto/etcd/rpc.proto): the key and its 10 s lease, keep-alive, SIGTERM

@@ -1,4 +1,4 @@
-"""grpc.health.v1.Health over the wire (CONTRACT.md "The API"): Check and
+"""grpc.health.v1.Health over the wire (product-server(8) "The API"): Check and
 Watch while serving, watchers cancelled by the client, and watchers at
 shutdown: NOT_SERVING, then the stream ends with UNAVAILABLE."""
 

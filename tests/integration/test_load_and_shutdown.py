@@ -1,4 +1,4 @@
-"""Concurrent load and shutdown under load (CONTRACT.md "product-server":
+"""Concurrent load and shutdown under load (product-server(8) "product-server":
 on SIGTERM the server stops accepting calls, lets calls in flight finish and
 exits 0). 8 client threads make mixed calls with every reply checked; then
 SIGTERM arrives in the middle of such a load: every call either succeeds

@@ -1,4 +1,4 @@
-"""The server's log (CONTRACT.md "Logs"): one JSON object per stderr line;
+"""The server's log (product-server(8) "Logs"): one JSON object per stderr line;
 call lines carry time (RFC 3339), method, code, duration_ms, peer, and sub
 exactly when the call carried a valid token; levels follow the code;
 client-supplied control characters never appear raw; and no token, no

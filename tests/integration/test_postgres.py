@@ -1,4 +1,4 @@
-"""Replicas on one PostgreSQL (CONTRACT.md "PostgreSQL"): two product-servers
+"""Replicas on one PostgreSQL (product-server(8) "PostgreSQL"): two product-servers
 with --store postgres://... on the same database, started on a throw-away
 cluster (pgtemp.py). What one writes the other reads at once; a list pages
 on from one replica to the other with no duplicate and no gap; updates

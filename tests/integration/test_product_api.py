@@ -1,6 +1,6 @@
 """ProductService over the wire with grpcio: every RPC's happy path, the
 seed's update semantics, field masks, delete, and ListProducts paging,
-ordering, page tokens and filters (CONTRACT.md "The API", "ListProducts",
+ordering, page tokens and filters (product-server(8) "The API", "ListProducts",
 "UpdateProduct with a field mask")."""
 
 import harness as h

@@ -1,4 +1,4 @@
-"""The panic path (CONTRACT.md "Statuses for bad input": a fault inside a
+"""The panic path (product-server(8) "Statuses for bad input": a fault inside a
 handler returns INTERNAL with a generic message; the server keeps serving).
 Needs a test build (-DPRODUCT_TEST_FAULTS=ON): the x-test-fault metadata
 makes the FAULT_POINT of that name panic on purpose. Under the ASan build a
@@ -61,7 +61,7 @@ def test_handler_fault_in_get_product_is_internal_and_logged():
     expect_eq(line.get("level"), "error", "level of the fault line")
     assert "handler" in json_text(line) and "test fault" in json_text(line), (
         "the fault detail is not in the log line: %r" % line)
-    # and a fault line of its own, without a method key (CONTRACT.md "Logs")
+    # and a fault line of its own, without a method key (product-server(8) "Logs")
     own = S["srv"].wait_log(lambda l: "method" not in l and l.get("level") == "error" and
                             l.get("rpc", "").endswith("GetProduct"))
     assert "test fault" in own.get("fault", ""), own

@@ -1,4 +1,4 @@
-"""TLS and mutual TLS on the API port (CONTRACT.md "TLS" and the server
+"""TLS and mutual TLS on the API port (product-server(8) "TLS" and the server
 flags): who can connect, start-up refusals for bad TLS files, TLS 1.1
 refused, certificate rotation without restart, and the plaintext health
 port. Certificates are made at test time with certs/gen-dev-certs.sh (plus a

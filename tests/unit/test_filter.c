@@ -1,4 +1,4 @@
-/* Tests src/store/filter.c: the ListProducts filter grammar (CONTRACT.md
+/* Tests src/store/filter.c: the ListProducts filter grammar (product-server(8)
  * "Filter grammar"), its error offsets and limits, and in-memory matching.
  * SQL compilation is tested against SQLite in test_filter_sql.c. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Tests for auth/jwks.c and auth/b64url.c: the key sets CONTRACT.md allows
+/* Tests for auth/jwks.c and auth/b64url.c: the key sets product-server(8) allows
  * load; every rule broken refuses the whole set with a line that names the
  * key (by kid or index) and never holds k. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* auth/jwt_verify.c: every validity rule of CONTRACT.md, each with a token
+/* auth/jwt_verify.c: every validity rule of product-server(8), each with a token
  * that passes and one that fails, plus hostile encodings. Tokens are forged
  * by hand (support/jwt_forge.c) so any byte can be wrong on purpose. */
 #include <setjmp.h>
