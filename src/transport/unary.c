@@ -1,5 +1,12 @@
-/* Unary calls: request, run the pipeline, answer in one batch, reuse the
- * context. All events of a call come to the queue it was requested on. */
+/* Unary calls: request, run the pipeline, answer, reuse the context. All
+ * events of a call come to the queue it was requested on.
+ *
+ * RECV_CLOSE_ON_SERVER goes in a batch of its own, started as soon as the
+ * call arrives (as grpc++ does): on 1.51 a reply batch that also carries it,
+ * started on a call the client had already reset, completes only when the
+ * whole connection closes, so a rapid-reset client made every reset call (its
+ * core call, its arena, its context) live as long as the connection. The
+ * context is released once both batches are done. */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
 #include <stdlib.h>
@@ -13,6 +20,9 @@
 struct unary_call {
   rpc_tag on_new;
   rpc_tag on_done;
+  rpc_tag on_close;
+  atomic_int pending; /* batches in flight: close and reply */
+  atomic_int closed;  /* 1 once the close batch is done, 2 if cancelled */
   rpc_server *srv;
   int slot;
   const registered_method *method;
@@ -29,6 +39,8 @@ struct unary_call {
 
 static void on_new(rpc_tag *tag, bool ok);
 static void on_done(rpc_tag *tag, bool ok);
+static void on_close(rpc_tag *tag, bool ok);
+static void batch_done(unary_call *u);
 
 static unary_call *call_new(void) {
   unary_call *u = calloc(1, sizeof(*u));
@@ -40,6 +52,7 @@ static unary_call *call_new(void) {
   }
   u->on_new.fn = on_new;
   u->on_done.fn = on_done;
+  u->on_close.fn = on_close;
   return u;
 }
 
@@ -189,15 +202,29 @@ static void answer(unary_call *u) {
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = (grpc_status_code)c->code;
   ops[n++].data.send_status_from_server.status_details = has_details ? &details : NULL;
-  ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  ops[n++].data.recv_close_on_server.cancelled = &u->cancelled;
   grpc_call_error e = grpc_call_start_batch(u->call, ops, n, &u->on_done, NULL);
   if (has_details) grpc_slice_unref(details);
   if (e != GRPC_CALL_OK) {
     log_msg(LOG_ERROR, "cannot start the reply batch");
-    pipeline_finish(c, true);
-    call_release(u); /* no event will come for this tag */
+    grpc_call_cancel(u->call, NULL); /* so that the close batch ends */
+    batch_done(u);                  /* no event will come for this tag */
   }
+}
+
+/* The last of the two batches finishes the call: observers (log line,
+ * metrics) see what the client saw. */
+static void batch_done(unary_call *u) {
+  if (atomic_fetch_sub(&u->pending, 1) != 1) return;
+  pipeline_finish(&u->ctx, atomic_load(&u->closed) == 2);
+  call_release(u);
+}
+
+static int start_close(unary_call *u) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op.data.recv_close_on_server.cancelled = &u->cancelled;
+  return grpc_call_start_batch(u->call, &op, 1, &u->on_close, NULL) == GRPC_CALL_OK ? 0 : -1;
 }
 
 static void run_call(unary_call *u) {
@@ -227,13 +254,27 @@ static void on_new(rpc_tag *tag, bool ok) {
   }
   /* Keep the number of outstanding requests constant: replace this one first. */
   if (!atomic_load(&s->shutting_down)) unary_post(s, u->slot, u->method);
+  atomic_store(&u->closed, 0);
+  atomic_store(&u->pending, 2);
+  if (start_close(u) != 0) {
+    log_msg(LOG_ERROR, "cannot start the close batch");
+    atomic_store(&u->closed, 2);
+    atomic_store(&u->pending, 1);
+    grpc_call_cancel(u->call, NULL);
+  }
   run_call(u);
 }
 
-static void on_done(rpc_tag *tag, bool ok) {
+static void on_close(rpc_tag *tag, bool ok) {
   (void)ok; /* always 1 with RECV_CLOSE_ON_SERVER; cancelled says the rest */
-  unary_call *u = container_of(tag, unary_call, on_done);
-  /* Observers (log line, metrics) see what the client saw. */
-  pipeline_finish(&u->ctx, u->cancelled != 0);
-  call_release(u);
+  unary_call *u = container_of(tag, unary_call, on_close);
+  atomic_store(&u->closed, u->cancelled ? 2 : 1);
+  batch_done(u);
+}
+
+static unary_call *u_of_done(rpc_tag *tag) { return container_of(tag, unary_call, on_done); }
+
+static void on_done(rpc_tag *tag, bool ok) {
+  (void)ok; /* a reply that could not be sent: the close batch says why */
+  batch_done(u_of_done(tag));
 }
