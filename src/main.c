@@ -28,7 +28,9 @@
 #include "store/store.h"
 #include "transport/grpc_log.h"
 #include "transport/grpc_tuning.h"
+#include "transport/conn_guard.h"
 #include "transport/health.h"
+#include "transport/mem_guard.h"
 #include "transport/server.h"
 #include "transport/tls.h"
 #include "transport/workers.h"
@@ -51,6 +53,8 @@ typedef struct app {
   int metrics_port;
   registry *registry; /* etcd registration, when --etcd-endpoints is given */
   store_health *store_health; /* product.ProductService follows the store's health */
+  mem_guard *mem;             /* memory limit: shedding and trimming */
+  conn_guard *conn_guard;     /* rapid-reset connections closed */
   service_env env;
   bool grpc_up;
 } app;
@@ -161,6 +165,13 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
 
+  a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS);
+  a->conn_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
+  if (!a->mem || !a->conn_guard) {
+    snprintf(err, errlen, "cannot start the memory and connection guards");
+    return -1;
+  }
+
   worker_layout wl = layout_for(cfg);
   if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
     snprintf(err, errlen, "cannot create completion queues");
@@ -182,6 +193,9 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .env = &a->env,
       .pipeline = pipeline_default(),
       .requests_per_method = REQUESTS_PER_METHOD,
+      .limits = &cfg->limits,
+      .mem = a->mem,
+      .conn_guard = a->conn_guard,
   };
   if (rpc_server_create(&api, &a->api, err, errlen) != 0) return -1;
 
@@ -258,6 +272,9 @@ static void teardown(app *a) {
     if (store_flush(a->store) != STORE_OK) log_msg(LOG_ERROR, "store flush failed at shutdown");
     store_destroy(a->store);
   }
+  /* After the servers: calls read the one and note cancels in the other. */
+  mem_guard_stop(a->mem);
+  conn_guard_destroy(a->conn_guard);
   jwt_verifier_destroy(a->verifier);
   page_key_destroy(a->page_key);
   health_state_destroy(a->health);
@@ -284,6 +301,7 @@ int main(int argc, char **argv) {
   config_result cr = config_parse(argc, argv, env_lookup, stdout, &a.cfg, err, sizeof err);
   if (cr == CONFIG_EXIT_SUCCESS) return 0;
   if (cr != CONFIG_OK) return refuse(err);
+  config_resolve_memory_limit(a.cfg);
   log_set_format(a.cfg->log_format);
 
   grpc_log_install();

@@ -9,10 +9,15 @@
  * context is released once both batches are done. */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "metrics/metrics.h"
+#include "service/env.h"
+#include "transport/conn_guard.h"
+#include "transport/mem_guard.h"
 #include "transport/server_internal.h"
 
 #define CALL_ARENA_BYTES 8192
@@ -32,6 +37,7 @@ struct unary_call {
   grpc_byte_buffer *payload;
   grpc_byte_buffer *response;
   int cancelled;
+  bool skipped; /* answered without the pipeline (shed, or already reset) */
   arena *arena;
   call_ctx ctx;
   unary_call *next_free;
@@ -215,7 +221,21 @@ static void answer(unary_call *u) {
  * metrics) see what the client saw. */
 static void batch_done(unary_call *u) {
   if (atomic_fetch_sub(&u->pending, 1) != 1) return;
-  pipeline_finish(&u->ctx, atomic_load(&u->closed) == 2);
+  call_ctx *c = &u->ctx;
+  bool cancelled = atomic_load(&u->closed) == 2;
+  int64_t now = clock_mono_ns();
+  /* A cancel before the deadline came from the client: count it against
+   * its connection (rapid reset). Served calls never get here. */
+  if (cancelled && now < c->deadline_ns && u->srv->opt.conn_guard &&
+      conn_guard_note_cancel(u->srv->opt.conn_guard, c->peer, u->srv->bound_port, now)) {
+    metrics_abusive_closed(c->env ? c->env->metrics : NULL, METRICS_ABUSE_RAPID_RESET);
+    log_line l;
+    log_line_begin(&l, LOG_WARN, "closed an abusive connection");
+    log_line_str(&l, "peer", c->peer);
+    log_line_str(&l, "reason", "rapid_reset");
+    log_line_emit(&l);
+  }
+  if (!u->skipped) pipeline_finish(c, cancelled);
   call_release(u);
 }
 
@@ -227,15 +247,43 @@ static int start_close(unary_call *u) {
   return grpc_call_start_batch(u->call, &op, 1, &u->on_close, NULL) == GRPC_CALL_OK ? 0 : -1;
 }
 
-static void run_call(unary_call *u) {
+static void setup_call(unary_call *u) {
   call_ctx *c = &u->ctx;
   memset(c, 0, sizeof *c);
+  u->skipped = false;
   c->start_ns = clock_mono_ns();
   c->method = u->method->desc;
   c->env = u->srv->opt.env;
   c->arena = u->arena;
   c->deadline_ns = deadline_to_mono_ns(u->deadline, c->start_ns);
   c->peer = server_call_peer(u->call, u->arena);
+}
+
+/* Over the memory limit: refuse at once, before the pipeline allocates
+ * anything, with one log line and a count. */
+static void shed_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  u->skipped = true;
+  c->code = RPC_RESOURCE_EXHAUSTED;
+  snprintf(c->message, sizeof c->message, "server overloaded: over its memory limit, retry later");
+  metrics_shed_call(c->env ? c->env->metrics : NULL);
+  server_log_call(c->method->path, strlen(c->method->path), c->code, c->start_ns, c->peer,
+                  c->message);
+  answer(u);
+}
+
+/* The client reset the call before we got to it: no pipeline, no reply (the
+ * stream is gone), only its log line. */
+static void skip_reset_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  u->skipped = true;
+  server_log_call(c->method->path, strlen(c->method->path), RPC_CANCELLED, c->start_ns, c->peer,
+                  "the client cancelled the call before it was handled");
+  batch_done(u); /* for the reply batch that is never started */
+}
+
+static void run_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
   read_metadata(u);
   if (read_body(u) != 0) {
     /* Unreadable (or compressed with an unknown codec) body. */
@@ -254,6 +302,8 @@ static void on_new(rpc_tag *tag, bool ok) {
   }
   /* Keep the number of outstanding requests constant: replace this one first. */
   if (!atomic_load(&s->shutting_down)) unary_post(s, u->slot, u->method);
+  setup_call(u);
+  u->cancelled = 0;
   atomic_store(&u->closed, 0);
   atomic_store(&u->pending, 2);
   if (start_close(u) != 0) {
@@ -261,6 +311,26 @@ static void on_new(rpc_tag *tag, bool ok) {
     atomic_store(&u->closed, 2);
     atomic_store(&u->pending, 1);
     grpc_call_cancel(u->call, NULL);
+  }
+  if (mem_guard_shedding(s->opt.mem)) {
+    shed_call(u);
+    return;
+  }
+  /* On a call the client already reset, the core completes the close batch
+   * inside start_batch and has written `cancelled` by now (the event itself
+   * waits in the queue). Racy only in the harmless direction: a cancel that
+   * lands later is seen by the close event, and the call runs normally. */
+  bool reset = __atomic_load_n(&u->cancelled, __ATOMIC_RELAXED) != 0;
+  /* Reset before its message arrived (HEADERS then RST_STREAM): on 1.51 the
+   * close batch of such a call never completes until the connection ends,
+   * unless the call is cancelled from our side too. */
+  if (!reset && !u->payload && grpc_call_failed_before_recv_message(u->call)) {
+    grpc_call_cancel(u->call, NULL);
+    reset = true;
+  }
+  if (reset) {
+    skip_reset_call(u);
+    return;
   }
   run_call(u);
 }
