@@ -17,6 +17,7 @@
 #include "metrics/metrics.h"
 #include "service/env.h"
 #include "transport/conn_guard.h"
+#include "transport/health.h"
 #include "transport/mem_guard.h"
 #include "transport/server_internal.h"
 
@@ -312,7 +313,9 @@ static void on_new(rpc_tag *tag, bool ok) {
     atomic_store(&u->pending, 1);
     grpc_call_cancel(u->call, NULL);
   }
-  if (mem_guard_shedding(s->opt.mem)) {
+  /* Health checks are answered while shedding: they are how the operator
+   * learns that the server sheds. */
+  if (mem_guard_shedding(s->opt.mem) && u->method->desc != &health_check_method) {
     shed_call(u);
     return;
   }
