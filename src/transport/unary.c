@@ -1,12 +1,14 @@
-/* Unary calls: request, run the pipeline, answer, reuse the context. All
- * events of a call come to the queue it was requested on.
+/* Unary calls: request, run the pipeline, answer in one batch, reuse the
+ * context. All events of a call come to the queue it was requested on.
  *
- * RECV_CLOSE_ON_SERVER goes in a batch of its own, started as soon as the
- * call arrives (as grpc++ does): on 1.51 a reply batch that also carries it,
- * started on a call the client had already reset, completes only when the
- * whole connection closes, so a rapid-reset client made every reset call (its
- * core call, its arena, its context) live as long as the connection. The
- * context is released once both batches are done. */
+ * A call the client reset before its request message was read (HEADERS,
+ * maybe DATA, then RST_STREAM in the same read: a rapid-reset client) is
+ * still handed to us by 1.51, with no payload. Its reply batch, with
+ * RECV_CLOSE_ON_SERVER, then completes only when the whole connection
+ * closes, so every such call (core call, arena, context) lived as long as
+ * the connection: +2 GB for one client. Such a call is recognised at once
+ * (grpc_call_failed_before_recv_message), cancelled from our side, and
+ * released without running the pipeline or building a reply. */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
 #include <stdio.h>
@@ -26,9 +28,6 @@
 struct unary_call {
   rpc_tag on_new;
   rpc_tag on_done;
-  rpc_tag on_close;
-  atomic_int pending; /* batches in flight: close and reply */
-  atomic_int closed;  /* 1 once the close batch is done, 2 if cancelled */
   rpc_server *srv;
   int slot;
   const registered_method *method;
@@ -46,8 +45,7 @@ struct unary_call {
 
 static void on_new(rpc_tag *tag, bool ok);
 static void on_done(rpc_tag *tag, bool ok);
-static void on_close(rpc_tag *tag, bool ok);
-static void batch_done(unary_call *u);
+static void finish(unary_call *u, bool cancelled);
 
 static unary_call *call_new(void) {
   unary_call *u = calloc(1, sizeof(*u));
@@ -59,7 +57,6 @@ static unary_call *call_new(void) {
   }
   u->on_new.fn = on_new;
   u->on_done.fn = on_done;
-  u->on_close.fn = on_close;
   return u;
 }
 
@@ -209,24 +206,22 @@ static void answer(unary_call *u) {
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = (grpc_status_code)c->code;
   ops[n++].data.send_status_from_server.status_details = has_details ? &details : NULL;
+  ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  ops[n++].data.recv_close_on_server.cancelled = &u->cancelled;
   grpc_call_error e = grpc_call_start_batch(u->call, ops, n, &u->on_done, NULL);
   if (has_details) grpc_slice_unref(details);
   if (e != GRPC_CALL_OK) {
     log_msg(LOG_ERROR, "cannot start the reply batch");
-    grpc_call_cancel(u->call, NULL); /* so that the close batch ends */
-    batch_done(u);                  /* no event will come for this tag */
+    finish(u, true); /* no event will come for this tag */
   }
 }
 
-/* The last of the two batches finishes the call: observers (log line,
- * metrics) see what the client saw. */
-static void batch_done(unary_call *u) {
-  if (atomic_fetch_sub(&u->pending, 1) != 1) return;
+/* The end of a call: observers (log line, metrics) see what the client saw.
+ * A cancel before the deadline came from the client: it is counted against
+ * its connection (rapid reset); served calls never get there. */
+static void finish(unary_call *u, bool cancelled) {
   call_ctx *c = &u->ctx;
-  bool cancelled = atomic_load(&u->closed) == 2;
   int64_t now = clock_mono_ns();
-  /* A cancel before the deadline came from the client: count it against
-   * its connection (rapid reset). Served calls never get here. */
   if (cancelled && now < c->deadline_ns && u->srv->opt.conn_guard &&
       conn_guard_note_cancel(u->srv->opt.conn_guard, c->peer, u->srv->bound_port, now)) {
     metrics_abusive_closed(c->env ? c->env->metrics : NULL, METRICS_ABUSE_RAPID_RESET);
@@ -238,14 +233,6 @@ static void batch_done(unary_call *u) {
   }
   if (!u->skipped) pipeline_finish(c, cancelled);
   call_release(u);
-}
-
-static int start_close(unary_call *u) {
-  grpc_op op;
-  memset(&op, 0, sizeof op);
-  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  op.data.recv_close_on_server.cancelled = &u->cancelled;
-  return grpc_call_start_batch(u->call, &op, 1, &u->on_close, NULL) == GRPC_CALL_OK ? 0 : -1;
 }
 
 static void setup_call(unary_call *u) {
@@ -273,14 +260,15 @@ static void shed_call(unary_call *u) {
   answer(u);
 }
 
-/* The client reset the call before we got to it: no pipeline, no reply (the
- * stream is gone), only its log line. */
+/* The client reset the call before its message was read: no pipeline, no
+ * reply (the stream is gone), only its log line. */
 static void skip_reset_call(unary_call *u) {
   call_ctx *c = &u->ctx;
   u->skipped = true;
+  grpc_call_cancel(u->call, NULL);
   server_log_call(c->method->path, strlen(c->method->path), RPC_CANCELLED, c->start_ns, c->peer,
                   "the client cancelled the call before it was handled");
-  batch_done(u); /* for the reply batch that is never started */
+  finish(u, true);
 }
 
 static void run_call(unary_call *u) {
@@ -304,50 +292,21 @@ static void on_new(rpc_tag *tag, bool ok) {
   /* Keep the number of outstanding requests constant: replace this one first. */
   if (!atomic_load(&s->shutting_down)) unary_post(s, u->slot, u->method);
   setup_call(u);
-  u->cancelled = 0;
-  atomic_store(&u->closed, 0);
-  atomic_store(&u->pending, 2);
-  if (start_close(u) != 0) {
-    log_msg(LOG_ERROR, "cannot start the close batch");
-    atomic_store(&u->closed, 2);
-    atomic_store(&u->pending, 1);
-    grpc_call_cancel(u->call, NULL);
-  }
   /* Health checks are answered while shedding: they are how the operator
    * learns that the server sheds. */
   if (mem_guard_shedding(s->opt.mem) && u->method->desc != &health_check_method) {
     shed_call(u);
     return;
   }
-  /* On a call the client already reset, the core completes the close batch
-   * inside start_batch and has written `cancelled` by now (the event itself
-   * waits in the queue). Racy only in the harmless direction: a cancel that
-   * lands later is seen by the close event, and the call runs normally. */
-  bool reset = __atomic_load_n(&u->cancelled, __ATOMIC_RELAXED) != 0;
-  /* Reset before its message arrived (HEADERS then RST_STREAM): on 1.51 the
-   * close batch of such a call never completes until the connection ends,
-   * unless the call is cancelled from our side too. */
-  if (!reset && !u->payload && grpc_call_failed_before_recv_message(u->call)) {
-    grpc_call_cancel(u->call, NULL);
-    reset = true;
-  }
-  if (reset) {
+  if (!u->payload && grpc_call_failed_before_recv_message(u->call)) {
     skip_reset_call(u);
     return;
   }
   run_call(u);
 }
 
-static void on_close(rpc_tag *tag, bool ok) {
-  (void)ok; /* always 1 with RECV_CLOSE_ON_SERVER; cancelled says the rest */
-  unary_call *u = container_of(tag, unary_call, on_close);
-  atomic_store(&u->closed, u->cancelled ? 2 : 1);
-  batch_done(u);
-}
-
-static unary_call *u_of_done(rpc_tag *tag) { return container_of(tag, unary_call, on_done); }
-
 static void on_done(rpc_tag *tag, bool ok) {
-  (void)ok; /* a reply that could not be sent: the close batch says why */
-  batch_done(u_of_done(tag));
+  (void)ok; /* always 1 with RECV_CLOSE_ON_SERVER; cancelled says the rest */
+  unary_call *u = container_of(tag, unary_call, on_done);
+  finish(u, u->cancelled != 0);
 }
