@@ -55,6 +55,7 @@ typedef struct app {
   store_health *store_health; /* product.ProductService follows the store's health */
   mem_guard *mem;             /* memory limit: shedding and trimming */
   conn_guard *conn_guard;     /* rapid-reset connections closed */
+  conn_guard *unknown_guard;  /* and those flooding unknown methods */
   service_env env;
   bool grpc_up;
 } app;
@@ -167,7 +168,8 @@ static int build(app *a, int *port, char *err, size_t errlen) {
 
   a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS);
   a->conn_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
-  if (!a->mem || !a->conn_guard) {
+  a->unknown_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
+  if (!a->mem || !a->conn_guard || !a->unknown_guard) {
     snprintf(err, errlen, "cannot start the memory and connection guards");
     return -1;
   }
@@ -196,6 +198,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .limits = &cfg->limits,
       .mem = a->mem,
       .conn_guard = a->conn_guard,
+      .unknown_guard = a->unknown_guard,
   };
   if (rpc_server_create(&api, &a->api, err, errlen) != 0) return -1;
 
@@ -275,6 +278,7 @@ static void teardown(app *a) {
   /* After the servers: calls read the one and note cancels in the other. */
   mem_guard_stop(a->mem);
   conn_guard_destroy(a->conn_guard);
+  conn_guard_destroy(a->unknown_guard);
   jwt_verifier_destroy(a->verifier);
   page_key_destroy(a->page_key);
   health_state_destroy(a->health);

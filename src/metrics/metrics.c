@@ -46,7 +46,8 @@ enum { S_BUCKETS = 0, S_SUM_NS = STORE_NB + 1, S_STRIDE };
 static const char *const store_op_names[METRICS_STORE_OP_COUNT] = {
     "create", "get", "update", "remove", "list", "flush"};
 
-static const char *const abuse_reason_names[METRICS_ABUSE_REASON_COUNT] = {"rapid_reset"};
+static const char *const abuse_reason_names[METRICS_ABUSE_REASON_COUNT] = {"rapid_reset",
+                                                                            "unknown_methods"};
 
 static const char *const type_names[] = {"unary", "client_stream", "server_stream",
                                          "bidi_stream"};

@@ -49,7 +49,8 @@ typedef enum metrics_store_op {
 
 /* Why the server closed a connection it judged abusive. */
 typedef enum metrics_abuse_reason {
-  METRICS_ABUSE_RAPID_RESET = 0, /* too many calls cancelled by the client */
+  METRICS_ABUSE_RAPID_RESET = 0,  /* too many calls cancelled by the client */
+  METRICS_ABUSE_UNKNOWN_METHODS, /* too many calls to methods nobody serves */
   METRICS_ABUSE_REASON_COUNT
 } metrics_abuse_reason;
 

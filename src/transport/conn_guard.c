@@ -81,7 +81,8 @@ static guard_entry *entry_for(conn_guard *g, const char *peer, int port, int64_t
 
 bool conn_guard_note_cancel(conn_guard *g, const char *peer, int port, int64_t now_ns) {
   if (!g || g->limit <= 0 || !peer || !peer[0]) return false;
-  if (strlen(peer) >= GUARD_PEER_MAX) return false; /* not an address we could match */
+  /* Not an address we could match ("unknown", a unix socket, too long). */
+  if (strncmp(peer, "ipv", 3) != 0 || strlen(peer) >= GUARD_PEER_MAX) return false;
   pthread_mutex_lock(&g->mu);
   guard_entry *e = entry_for(g, peer, port, now_ns);
   if (now_ns - e->window_start >= WINDOW_NS) {

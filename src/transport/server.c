@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "metrics/metrics.h"
+#include "service/env.h"
+#include "transport/conn_guard.h"
 
 #define MAX_RECEIVE_BYTES (4 * 1024 * 1024)
 /* Used when the options carry no limits (tests that build a server alone). */
@@ -53,6 +56,25 @@ void server_log_call(const char *method, size_t method_len, rpc_code code, int64
   log_line_str(&l, "peer", peer ? peer : "");
   if (detail) log_line_str(&l, "error", detail);
   log_line_emit(&l);
+}
+
+static void note(rpc_server *s, conn_guard *g, metrics_abuse_reason reason, const char *why,
+                 const char *peer) {
+  if (!g || !conn_guard_note_cancel(g, peer, s->bound_port, clock_mono_ns())) return;
+  metrics_abusive_closed(s->opt.env ? s->opt.env->metrics : NULL, reason);
+  log_line l;
+  log_line_begin(&l, LOG_WARN, "closed an abusive connection");
+  log_line_str(&l, "peer", peer ? peer : "");
+  log_line_str(&l, "reason", why);
+  log_line_emit(&l);
+}
+
+void server_note_cancel(rpc_server *s, const char *peer) {
+  note(s, s->opt.conn_guard, METRICS_ABUSE_RAPID_RESET, "rapid_reset", peer);
+}
+
+void server_note_unknown(rpc_server *s, const char *peer) {
+  note(s, s->opt.unknown_guard, METRICS_ABUSE_UNKNOWN_METHODS, "unknown_methods", peer);
 }
 
 static void *register_stream(grpc_server *srv, const char *path, grpc_server_register_method_payload_handling h) {

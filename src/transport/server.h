@@ -33,6 +33,7 @@ typedef struct rpc_server_options {
   const config_limits *limits;   /* HTTP/2 limits; NULL: the built-in defaults */
   struct mem_guard *mem;         /* shedding flag; may be NULL */
   struct conn_guard *conn_guard; /* rapid-reset counting; may be NULL */
+  struct conn_guard *unknown_guard; /* calls to unknown methods, same limit; may be NULL */
 } rpc_server_options;
 
 int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err, size_t errlen);

@@ -18,7 +18,6 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "service/env.h"
-#include "transport/conn_guard.h"
 #include "transport/health.h"
 #include "transport/mem_guard.h"
 #include "transport/server_internal.h"
@@ -221,16 +220,7 @@ static void answer(unary_call *u) {
  * its connection (rapid reset); served calls never get there. */
 static void finish(unary_call *u, bool cancelled) {
   call_ctx *c = &u->ctx;
-  int64_t now = clock_mono_ns();
-  if (cancelled && now < c->deadline_ns && u->srv->opt.conn_guard &&
-      conn_guard_note_cancel(u->srv->opt.conn_guard, c->peer, u->srv->bound_port, now)) {
-    metrics_abusive_closed(c->env ? c->env->metrics : NULL, METRICS_ABUSE_RAPID_RESET);
-    log_line l;
-    log_line_begin(&l, LOG_WARN, "closed an abusive connection");
-    log_line_str(&l, "peer", c->peer);
-    log_line_str(&l, "reason", "rapid_reset");
-    log_line_emit(&l);
-  }
+  if (cancelled && clock_mono_ns() < c->deadline_ns) server_note_cancel(u->srv, c->peer);
   if (!u->skipped) pipeline_finish(c, cancelled);
   call_release(u);
 }
