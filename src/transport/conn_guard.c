@@ -94,9 +94,10 @@ bool conn_guard_note_cancel(conn_guard *g, const char *peer, int port, int64_t n
   bool close_now = e->count > g->limit && !e->closed;
   if (close_now) e->closed = true;
   pthread_mutex_unlock(&g->mu);
-  /* Outside the lock: the descriptor scan is a few hundred syscalls. */
-  if (close_now) g->close_fn(g->ctx, peer, port);
-  return close_now;
+  /* Outside the lock: the descriptor scan is a few hundred syscalls. The
+   * calls of a connection just closed end cancelled too; once the socket is
+   * gone they find nothing to close and are not reported again. */
+  return close_now && g->close_fn(g->ctx, peer, port) > 0;
 }
 
 /* "ipv4:1.2.3.4:5", "ipv6:[::1]:5" (or with %5B/%5D). */

@@ -26,7 +26,7 @@ conn_guard *conn_guard_create(int64_t limit, conn_guard_close_fn close_fn, void 
 void conn_guard_destroy(conn_guard *g);
 
 /* One call on `peer`'s connection was cancelled by its client. True when
- * this pushed the connection over the limit and it was closed now. */
+ * this pushed the connection over the limit and a socket was closed now. */
 bool conn_guard_note_cancel(conn_guard *g, const char *peer, int port, int64_t now_ns);
 
 /* Parses a grpc peer string into an address; non-zero if it is not an

@@ -78,7 +78,7 @@ def test_under_the_limit_nothing_is_shed():
         expect_eq(srv.stop(), 0, "exit status")
 
 
-def rapid_reset(port, budget_s):
+def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC):
     """HEADERS + DATA + RST_STREAM on one connection until the server closes
     it or budget_s passes; returns (streams sent, seconds until closed or
     None)."""
@@ -89,7 +89,7 @@ def rapid_reset(port, budget_s):
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
-    hdr = [(":method", "POST"), (":scheme", "http"), (":path", "/%s/GetProduct" % SVC),
+    hdr = [(":method", "POST"), (":scheme", "http"), (":path", path),
            (":authority", "x"), ("content-type", "application/grpc"), ("te", "trailers")]
     body = b"\x00\x00\x00\x00\x03\x0a\x01x"
     t0 = time.monotonic()
@@ -144,6 +144,26 @@ def test_rapid_reset_connection_is_closed_and_others_are_served():
         expect_eq(srv.stop(), 0, "exit status")
 
 
+def test_streams_and_unknown_methods_count_too():
+    try:
+        import h2.connection  # noqa: F401
+    except ImportError:
+        h.skip("python3-h2 is not installed")
+    with metrics_server("--rapid-reset-limit", "50") as srv:
+        for path, reason in (("/grpc.health.v1.Health/Watch", "rapid_reset"),
+                             ("/no.Such/Method", "unknown_methods")):
+            sent, closed_after = rapid_reset(srv.port, 20 * h.SLOW, path)
+            assert closed_after is not None, "%s: still open after %d resets" % (path, sent)
+            srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection" and
+                         l.get("reason") == reason)
+        m = scrape(srv)
+        for reason in ("rapid_reset", "unknown_methods"):
+            expect_eq(m[key("product_abusive_connections_closed_total", reason=reason)], 1, reason)
+        with h.Api(srv) as api:
+            expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="x"), "after")
+        expect_eq(srv.stop(), 0, "exit status")
+
+
 def test_cancels_under_the_limit_keep_the_connection():
     try:
         import h2.connection  # noqa: F401
@@ -167,5 +187,6 @@ if __name__ == "__main__":
         test_over_the_memory_limit_new_calls_are_refused_and_health_says_so,
         test_under_the_limit_nothing_is_shed,
         test_rapid_reset_connection_is_closed_and_others_are_served,
+        test_streams_and_unknown_methods_count_too,
         test_cancels_under_the_limit_keep_the_connection,
     ])

@@ -148,12 +148,35 @@ static void test_close_socket_shuts_down_that_connection_only(void **state) {
   close(lfd);
 }
 
+static int close_nothing(void *ctx, const char *peer, int port) {
+  (void)peer;
+  (void)port;
+  ((closes *)ctx)->n++;
+  return 0;
+}
+
+/* Over the limit but no socket found (the connection is already gone): not
+ * reported as a close. */
+static void test_nothing_closed_is_not_reported(void **state) {
+  (void)state;
+  closes seen = {0};
+  conn_guard *g = conn_guard_create(1, close_nothing, &seen);
+  assert_false(conn_guard_note_cancel(g, "ipv4:127.0.0.1:9", 1, 0));
+  assert_false(conn_guard_note_cancel(g, "ipv4:127.0.0.1:9", 1, 1));
+  assert_int_equal(seen.n, 1);
+  assert_false(conn_guard_note_cancel(g, "unknown", 1, 2)); /* not an address */
+  assert_false(conn_guard_note_cancel(g, "unknown", 1, 3));
+  assert_int_equal(seen.n, 1);
+  conn_guard_destroy(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_over_the_limit_in_one_second_closes_once),
       cmocka_unit_test(test_the_window_restarts_every_second),
       cmocka_unit_test(test_connections_are_counted_apart),
       cmocka_unit_test(test_limit_zero_is_off),
+      cmocka_unit_test(test_nothing_closed_is_not_reported),
       cmocka_unit_test(test_peer_strings_parse),
       cmocka_unit_test(test_close_socket_shuts_down_that_connection_only),
   };
