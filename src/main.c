@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ typedef struct app {
   mem_guard *mem;             /* memory limit: shedding and trimming */
   conn_guard *conn_guard;     /* rapid-reset connections closed */
   conn_guard *unknown_guard;  /* and those flooding unknown methods */
+  pthread_mutex_t pressure_mu; /* guards api_serving against teardown */
+  bool api_serving;
   service_env env;
   bool grpc_up;
 } app;
@@ -123,6 +126,20 @@ static void log_startup(const app *a, int port) {
 }
 
 
+/* The memory guard's thread, once a second while over the limit. */
+static void on_memory_pressure(void *ctx) {
+  app *a = ctx;
+  pthread_mutex_lock(&a->pressure_mu);
+  if (a->api_serving) rpc_server_close_costliest(a->api);
+  pthread_mutex_unlock(&a->pressure_mu);
+}
+
+static void set_api_serving(app *a, bool on) {
+  pthread_mutex_lock(&a->pressure_mu);
+  a->api_serving = on;
+  pthread_mutex_unlock(&a->pressure_mu);
+}
+
 static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
   store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
@@ -166,7 +183,8 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
 
-  a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS);
+  a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS,
+                           on_memory_pressure, a);
   a->conn_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
   a->unknown_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
   if (!a->mem || !a->conn_guard || !a->unknown_guard) {
@@ -225,6 +243,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
   if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
+  set_api_serving(a, true);
   int hport;
   if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
   return 0;
@@ -263,6 +282,7 @@ static void drain(app *a) {
 static void teardown(app *a) {
   store_health_stop(a->store_health); /* it reads the store and sets health */
   metrics_http_stop(a->metrics_http);
+  set_api_serving(a, false); /* before the server goes */
   /* Servers first (they own requests on the queues), then the queues. */
   rpc_server_destroy(a->api);
   rpc_server_destroy(a->health_srv);
@@ -285,6 +305,7 @@ static void teardown(app *a) {
   metrics_destroy(a->metrics); /* after the store: the timing wrapper uses it */
   if (a->grpc_up) grpc_shutdown();
   config_destroy(a->cfg);
+  pthread_mutex_destroy(&a->pressure_mu);
 }
 
 static const char *env_lookup(const char *name) { return getenv(name); }
@@ -301,6 +322,7 @@ int main(int argc, char **argv) {
 
   app a;
   memset(&a, 0, sizeof a);
+  pthread_mutex_init(&a.pressure_mu, NULL);
   char err[512];
   config_result cr = config_parse(argc, argv, env_lookup, stdout, &a.cfg, err, sizeof err);
   if (cr == CONFIG_EXIT_SUCCESS) return 0;

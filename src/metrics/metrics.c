@@ -47,7 +47,8 @@ static const char *const store_op_names[METRICS_STORE_OP_COUNT] = {
     "create", "get", "update", "remove", "list", "flush"};
 
 static const char *const abuse_reason_names[METRICS_ABUSE_REASON_COUNT] = {"rapid_reset",
-                                                                            "unknown_methods"};
+                                                                            "unknown_methods",
+                                                                            "memory"};
 
 static const char *const type_names[] = {"unary", "client_stream", "server_stream",
                                          "bidi_stream"};

@@ -51,6 +51,7 @@ typedef enum metrics_store_op {
 typedef enum metrics_abuse_reason {
   METRICS_ABUSE_RAPID_RESET = 0,  /* too many calls cancelled by the client */
   METRICS_ABUSE_UNKNOWN_METHODS, /* too many calls to methods nobody serves */
+  METRICS_ABUSE_MEMORY,          /* over the memory limit: the client reading least */
   METRICS_ABUSE_REASON_COUNT
 } metrics_abuse_reason;
 

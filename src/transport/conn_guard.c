@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 /* Connections tracked at once: open addressing, a short probe, and the
@@ -193,6 +195,32 @@ int conn_guard_close_socket(void *ctx, const char *peer, int port) {
      * before that. */
     if (shutdown((int)fd, SHUT_RDWR) == 0) closed++;
   }
+  closedir(d);
+  return closed;
+}
+
+int conn_guard_close_stalled(int port, int min_unsent) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  int worst = -1, worst_unsent = min_unsent - 1;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    char *end;
+    long fd = strtol(de->d_name, &end, 10);
+    if (*end || end == de->d_name || fd == dirfd(d)) continue;
+    struct sockaddr_storage local, remote;
+    socklen_t ll = sizeof local, rl = sizeof remote;
+    if (getsockname((int)fd, (struct sockaddr *)&local, &ll) != 0) continue;
+    if (port_of(&local) != port) continue;
+    if (getpeername((int)fd, (struct sockaddr *)&remote, &rl) != 0) continue;
+    int unsent = 0;
+    if (ioctl((int)fd, SIOCOUTQ, &unsent) != 0) continue;
+    if (unsent > worst_unsent) {
+      worst_unsent = unsent;
+      worst = (int)fd;
+    }
+  }
+  int closed = worst >= 0 && shutdown(worst, SHUT_RDWR) == 0;
   closedir(d);
   return closed;
 }

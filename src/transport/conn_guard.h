@@ -36,4 +36,12 @@ int conn_guard_parse_peer(const char *peer, struct sockaddr_storage *out);
 
 int conn_guard_close_socket(void *ctx, const char *peer, int port);
 
+/* Under memory pressure: shuts down the connection on local port `port`
+ * whose client reads least, the socket with the most bytes we sent that its
+ * client has not taken (SIOCOUTQ), if that is at least min_unsent. A client
+ * that never reads (a PING flood whose replies pile up, a zero window) holds
+ * the core's buffers for as long as it stays. Returns 1 if one was shut
+ * down, else 0. */
+int conn_guard_close_stalled(int port, int min_unsent);
+
 #endif

@@ -24,6 +24,9 @@ struct mem_guard {
   health_state *health;
   int interval_ms;
   atomic_bool shedding;
+  mem_guard_pressure_fn pressure;
+  void *pressure_ctx;
+  int64_t last_pressure_ns;
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv; /* CLOCK_MONOTONIC */
@@ -100,6 +103,11 @@ static void tick(mem_guard *g, trim_state *t) {
   else rss = maybe_trim(t, rss, false);
   want = mem_guard_decide(was, rss, g->limit);
   if (want != was) set_shedding(g, want, rss);
+  int64_t now = now_ns();
+  if (want && g->pressure && now - g->last_pressure_ns >= TRIM_PERIOD_NS) {
+    g->last_pressure_ns = now;
+    g->pressure(g->pressure_ctx);
+  }
 }
 
 static void *guard_main(void *arg) {
@@ -123,9 +131,12 @@ static void *guard_main(void *arg) {
   return NULL;
 }
 
-mem_guard *mem_guard_start(int64_t limit_bytes, health_state *h, int interval_ms) {
+mem_guard *mem_guard_start(int64_t limit_bytes, health_state *h, int interval_ms,
+                           mem_guard_pressure_fn pressure, void *ctx) {
   mem_guard *g = calloc(1, sizeof(*g));
   if (!g) return NULL;
+  g->pressure = pressure;
+  g->pressure_ctx = ctx;
   g->limit = limit_bytes > 0 ? limit_bytes : 0;
   g->health = h;
   g->interval_ms = interval_ms > 0 ? interval_ms : MEM_GUARD_INTERVAL_MS;

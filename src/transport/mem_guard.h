@@ -14,9 +14,15 @@
 
 typedef struct mem_guard mem_guard;
 
-/* limit_bytes 0: never shed (RSS is still sampled for the trim). h may be
- * NULL. NULL when out of memory or no thread can be started. */
-mem_guard *mem_guard_start(int64_t limit_bytes, health_state *h, int interval_ms);
+/* Called from the guard's thread once a second while shedding, to close
+ * the connection that costs most (conn_guard_close_stalled). */
+typedef void (*mem_guard_pressure_fn)(void *ctx);
+
+/* limit_bytes 0: never shed (RSS is still sampled for the trim). h and
+ * pressure may be NULL. NULL when out of memory or no thread can be
+ * started. */
+mem_guard *mem_guard_start(int64_t limit_bytes, health_state *h, int interval_ms,
+                           mem_guard_pressure_fn pressure, void *ctx);
 void mem_guard_stop(mem_guard *g); /* NULL is a no-op */
 
 /* True while new calls must be refused; false for NULL. */

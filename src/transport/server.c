@@ -77,6 +77,15 @@ void server_note_unknown(rpc_server *s, const char *peer) {
   note(s, s->opt.unknown_guard, METRICS_ABUSE_UNKNOWN_METHODS, "unknown_methods", peer);
 }
 
+/* Below this much unsent output a client is reading: not worth closing. */
+#define STALLED_MIN_UNSENT (64 * 1024)
+
+void rpc_server_close_costliest(rpc_server *s) {
+  if (!s->started || conn_guard_close_stalled(s->bound_port, STALLED_MIN_UNSENT) == 0) return;
+  metrics_abusive_closed(s->opt.env ? s->opt.env->metrics : NULL, METRICS_ABUSE_MEMORY);
+  log_msg(LOG_WARN, "over the memory limit: closed the connection whose client reads least");
+}
+
 static void *register_stream(grpc_server *srv, const char *path, grpc_server_register_method_payload_handling h) {
   return grpc_server_register_method(srv, path, NULL, h, 0);
 }

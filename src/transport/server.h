@@ -46,5 +46,8 @@ void rpc_server_begin_shutdown(rpc_server *s);
  * cancels what is left and waits until every call context is freed. */
 void rpc_server_finish_shutdown(rpc_server *s, int64_t deadline_ns);
 void rpc_server_destroy(rpc_server *s);
+/* Over the memory limit: shuts down the connection whose client reads least
+ * (conn_guard_close_stalled), logs and counts it. Any thread. */
+void rpc_server_close_costliest(rpc_server *s);
 
 #endif

@@ -68,6 +68,34 @@ def test_over_the_memory_limit_new_calls_are_refused_and_health_says_so():
         expect_eq(srv.stop(), 0, "exit status")
 
 
+def test_over_the_limit_a_client_that_never_reads_is_closed():
+    # PINGs whose acks are never read pile up in the server; over the memory
+    # limit the connection with the most unsent bytes is shut down. Ping
+    # strikes are off, so that the core does not close it first.
+    with metrics_server("--memory-limit", "1Mi", "--max-ping-strikes", "0") as srv:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=1)
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        pings = b"".join(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + i.to_bytes(8, "big")
+                         for i in range(1000))
+        closed = False
+        deadline = time.monotonic() + 20 * h.SLOW
+        try:
+            while time.monotonic() < deadline and not closed:
+                try:
+                    sock.sendall(pings)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = True
+        finally:
+            sock.close()
+        assert closed, "the non-reading connection was never closed"
+        srv.wait_log(lambda l: l.get("msg", "").startswith("over the memory limit: closed"))
+        m = scrape(srv)
+        assert m[key("product_abusive_connections_closed_total", reason="memory")] >= 1, m
+        expect_eq(srv.stop(), 0, "exit status")
+
+
 def test_under_the_limit_nothing_is_shed():
     with metrics_server("--memory-limit", "64Gi") as srv:
         with h.Api(srv) as api:
@@ -185,6 +213,7 @@ if __name__ == "__main__":
     h.main([
         test_limits_are_in_the_start_line,
         test_over_the_memory_limit_new_calls_are_refused_and_health_says_so,
+        test_over_the_limit_a_client_that_never_reads_is_closed,
         test_under_the_limit_nothing_is_shed,
         test_rapid_reset_connection_is_closed_and_others_are_served,
         test_streams_and_unknown_methods_count_too,

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -170,6 +172,48 @@ static void test_nothing_closed_is_not_reported(void **state) {
   conn_guard_destroy(g);
 }
 
+/* Two connections; the client of one never reads: that one is picked. */
+static void test_close_stalled_picks_the_client_that_does_not_read(void **state) {
+  (void)state;
+  signal(SIGPIPE, SIG_IGN); /* the write after the shutdown */
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof addr), 0);
+  assert_int_equal(listen(lfd, 4), 0);
+  socklen_t al = sizeof addr;
+  assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &al), 0);
+  int port = ntohs(addr.sin_port);
+  int c1 = socket(AF_INET, SOCK_STREAM, 0), c2 = socket(AF_INET, SOCK_STREAM, 0);
+  assert_int_equal(connect(c1, (struct sockaddr *)&addr, sizeof addr), 0);
+  assert_int_equal(connect(c2, (struct sockaddr *)&addr, sizeof addr), 0);
+  int s1 = accept(lfd, NULL, NULL), s2 = accept(lfd, NULL, NULL);
+  assert_true(s1 >= 0 && s2 >= 0);
+  /* Nobody is stalled yet. */
+  assert_int_equal(conn_guard_close_stalled(port, 64 * 1024), 0);
+  /* Fill s1 until the kernel takes no more: its client never reads. */
+  assert_int_equal(fcntl(s1, F_SETFL, O_NONBLOCK), 0);
+  static char block[65536];
+  size_t total = 0;
+  for (int i = 0; i < 4096; i++) {
+    ssize_t n = write(s1, block, sizeof block);
+    if (n < 0) break;
+    total += (size_t)n;
+  }
+  assert_true(total > 64 * 1024);
+  assert_int_equal(write(s2, "x", 1), 1); /* s2's client reads */
+  char b;
+  assert_int_equal(read(c2, &b, 1), 1);
+  assert_int_equal(conn_guard_close_stalled(port, 64 * 1024), 1);
+  assert_true(write(s1, "x", 1) < 0); /* shut down */
+  assert_int_equal(write(s2, "y", 1), 1);
+  assert_int_equal(read(c2, &b, 1), 1);
+  close(c1);
+  close(c2);
+  close(s1);
+  close(s2);
+  close(lfd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_over_the_limit_in_one_second_closes_once),
@@ -179,6 +223,7 @@ int main(void) {
       cmocka_unit_test(test_nothing_closed_is_not_reported),
       cmocka_unit_test(test_peer_strings_parse),
       cmocka_unit_test(test_close_socket_shuts_down_that_connection_only),
+      cmocka_unit_test(test_close_stalled_picks_the_client_that_does_not_read),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

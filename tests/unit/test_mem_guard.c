@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdatomic.h>
 #include <time.h>
 
 #include "transport/mem_guard.h"
@@ -42,26 +43,36 @@ static bool wait_shedding(const mem_guard *g, bool want) {
   return false;
 }
 
+static atomic_int g_pressure;
+static void count_pressure(void *ctx) { atomic_fetch_add((atomic_int *)ctx, 1); }
+
 static void test_thread_sets_the_flag_and_health(void **state) {
   (void)state;
   static const char *const services[] = {"product.ProductService"};
   health_state *h = health_state_create(services, 1);
   assert_non_null(h);
   /* A limit any process is over: 1 byte. */
-  mem_guard *g = mem_guard_start(1, h, 10);
+  mem_guard *g = mem_guard_start(1, h, 10, count_pressure, &g_pressure);
   assert_non_null(g);
   assert_true(wait_shedding(g, true));
   assert_int_equal(health_get(h, "product.ProductService", 22), HEALTH_NOT_SERVING);
   assert_int_equal(health_get(h, "", 0), HEALTH_SERVING); /* liveness stays */
+  for (int i = 0; i < 500 && atomic_load(&g_pressure) == 0; i++) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  assert_true(atomic_load(&g_pressure) >= 1); /* asked to close the costliest connection */
   mem_guard_stop(g);
+  atomic_store(&g_pressure, 0);
   health_set_overloaded(h, false);
   assert_int_equal(health_get(h, "product.ProductService", 22), HEALTH_SERVING);
 
   /* A limit no test process reaches: never sheds. */
-  g = mem_guard_start((int64_t)1 << 50, h, 10);
+  g = mem_guard_start((int64_t)1 << 50, h, 10, count_pressure, &g_pressure);
   assert_non_null(g);
   assert_false(mem_guard_shedding(g));
   mem_guard_stop(g);
+  assert_int_equal(atomic_load(&g_pressure), 0);
   assert_false(mem_guard_shedding(NULL));
   mem_guard_stop(NULL);
   health_state_destroy(h);
