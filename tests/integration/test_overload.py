@@ -106,10 +106,10 @@ def test_under_the_limit_nothing_is_shed():
         expect_eq(srv.stop(), 0, "exit status")
 
 
-def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC):
+def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC, reset=True):
     """HEADERS + DATA + RST_STREAM on one connection until the server closes
-    it or budget_s passes; returns (streams sent, seconds until closed or
-    None)."""
+    it or budget_s passes (reset=False: complete calls, never reset);
+    returns (streams sent, seconds until closed or None)."""
     import h2.config
     import h2.connection
     import h2.errors
@@ -126,11 +126,17 @@ def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC):
     try:
         while time.monotonic() - t0 < budget_s:
             for _ in range(20):
+                if (not reset and conn.open_outbound_streams >=
+                        conn.remote_settings.max_concurrent_streams):
+                    break  # wait for answers: the server's stream limit
                 sid = conn.get_next_available_stream_id()
                 conn.send_headers(sid, hdr)
                 if conn.local_flow_control_window(sid) >= len(body):
-                    conn.send_data(sid, body)
-                conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+                    conn.send_data(sid, body, end_stream=not reset)
+                elif not reset:
+                    conn.end_stream(sid)
+                if reset:
+                    conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
                 sent += 1
             sock.settimeout(5)
             sock.sendall(conn.data_to_send())
@@ -178,9 +184,12 @@ def test_streams_and_unknown_methods_count_too():
     except ImportError:
         h.skip("python3-h2 is not installed")
     with metrics_server("--rapid-reset-limit", "50") as srv:
-        for path, reason in (("/grpc.health.v1.Health/Watch", "rapid_reset"),
-                             ("/no.Such/Method", "unknown_methods")):
-            sent, closed_after = rapid_reset(srv.port, 20 * h.SLOW, path)
+        # Calls to an unknown method count whether or not they are reset: sent
+        # whole here, so that every one reaches the server (a reset one may
+        # be dropped by the core before it is matched).
+        for path, reason, reset in (("/grpc.health.v1.Health/Watch", "rapid_reset", True),
+                                    ("/no.Such/Method", "unknown_methods", False)):
+            sent, closed_after = rapid_reset(srv.port, 20 * h.SLOW, path, reset)
             assert closed_after is not None, "%s: still open after %d resets" % (path, sent)
             srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection" and
                          l.get("reason") == reason)
