@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,9 @@
 #include "store/store.h"
 #include "transport/grpc_log.h"
 #include "transport/grpc_tuning.h"
+#include "transport/conn_guard.h"
 #include "transport/health.h"
+#include "transport/mem_guard.h"
 #include "transport/server.h"
 #include "transport/tls.h"
 #include "transport/workers.h"
@@ -54,6 +57,11 @@ typedef struct app {
   int metrics_port;
   registry *registry; /* etcd registration, when --etcd-endpoints is given */
   store_health *store_health; /* product.ProductService follows the store's health */
+  mem_guard *mem;             /* memory limit: shedding and trimming */
+  conn_guard *conn_guard;     /* rapid-reset connections closed */
+  conn_guard *unknown_guard;  /* and those flooding unknown methods */
+  pthread_mutex_t pressure_mu; /* guards api_serving against teardown */
+  bool api_serving;
   service_env env;
   bool grpc_up;
 } app;
@@ -178,6 +186,20 @@ static int setup_auth(app *a, char *err, size_t errlen) {
   return 0;
 }
 
+/* The memory guard's thread, once a second while over the limit. */
+static void on_memory_pressure(void *ctx) {
+  app *a = ctx;
+  pthread_mutex_lock(&a->pressure_mu);
+  if (a->api_serving) rpc_server_close_costliest(a->api);
+  pthread_mutex_unlock(&a->pressure_mu);
+}
+
+static void set_api_serving(app *a, bool on) {
+  pthread_mutex_lock(&a->pressure_mu);
+  a->api_serving = on;
+  pthread_mutex_unlock(&a->pressure_mu);
+}
+
 static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
   store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
@@ -211,6 +233,15 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
 
+  a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS,
+                           on_memory_pressure, a);
+  a->conn_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
+  a->unknown_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
+  if (!a->mem || !a->conn_guard || !a->unknown_guard) {
+    snprintf(err, errlen, "cannot start the memory and connection guards");
+    return -1;
+  }
+
   worker_layout wl = layout_for(cfg);
   if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
     snprintf(err, errlen, "cannot create completion queues");
@@ -232,6 +263,10 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .env = &a->env,
       .pipeline = pipeline_default(),
       .requests_per_method = REQUESTS_PER_METHOD,
+      .limits = &cfg->limits,
+      .mem = a->mem,
+      .conn_guard = a->conn_guard,
+      .unknown_guard = a->unknown_guard,
   };
   if (rpc_server_create(&api, &a->api, err, errlen) != 0) return -1;
 
@@ -258,6 +293,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
   if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
+  set_api_serving(a, true);
   int hport;
   if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
   return 0;
@@ -296,6 +332,7 @@ static void drain(app *a) {
 static void teardown(app *a) {
   store_health_stop(a->store_health); /* it reads the store and sets health */
   metrics_http_stop(a->metrics_http);
+  set_api_serving(a, false); /* before the server goes */
   /* Servers first (they own requests on the queues), then the queues. */
   rpc_server_destroy(a->api);
   rpc_server_destroy(a->health_srv);
@@ -308,6 +345,10 @@ static void teardown(app *a) {
     if (store_flush(a->store) != STORE_OK) log_msg(LOG_ERROR, "store flush failed at shutdown");
     store_destroy(a->store);
   }
+  /* After the servers: calls read the one and note cancels in the other. */
+  mem_guard_stop(a->mem);
+  conn_guard_destroy(a->conn_guard);
+  conn_guard_destroy(a->unknown_guard);
   jwt_verifier_destroy(a->verifier);
   keyring_destroy(a->keyring); /* after the servers: no call holds a snapshot */
   page_key_destroy(a->page_key);
@@ -315,6 +356,7 @@ static void teardown(app *a) {
   metrics_destroy(a->metrics); /* after the store: the timing wrapper uses it */
   if (a->grpc_up) grpc_shutdown();
   config_destroy(a->cfg);
+  pthread_mutex_destroy(&a->pressure_mu);
 }
 
 static const char *env_lookup(const char *name) { return getenv(name); }
@@ -331,10 +373,12 @@ int main(int argc, char **argv) {
 
   app a;
   memset(&a, 0, sizeof a);
+  pthread_mutex_init(&a.pressure_mu, NULL);
   char err[512];
   config_result cr = config_parse(argc, argv, env_lookup, stdout, &a.cfg, err, sizeof err);
   if (cr == CONFIG_EXIT_SUCCESS) return 0;
   if (cr != CONFIG_OK) return refuse(err);
+  config_resolve_memory_limit(a.cfg);
   log_set_format(a.cfg->log_format);
 
   grpc_log_install();

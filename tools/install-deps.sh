@@ -25,6 +25,8 @@ PACKAGES=(
   openssl
   # tests: real clients, real stores, real peers
   python3 python3-grpcio python3-protobuf python3-jwt python3-yaml
+  # hostile HTTP/2 tests and bench: a raw client that frames what grpcio never sends
+  python3-h2 python3-hpack
   valgrind nghttp2-client sqlite3 postgresql etcd-server
   # an independent gRPC stack (grpc-js from npm, run by Debian's Node 18)
   nodejs npm

@@ -51,6 +51,16 @@ enum opt_code {
   OPT_ETCD_ENDPOINTS,
   OPT_ADVERTISE_ADDR,
   OPT_THREADS,
+  OPT_MAX_STREAMS,
+  OPT_STREAM_WINDOW,
+  OPT_MAX_HEADER_LIST,
+  OPT_HANDSHAKE_TIMEOUT,
+  OPT_IDLE_TIMEOUT,
+  OPT_MAX_AGE,
+  OPT_PING_INTERVAL,
+  OPT_PING_STRIKES,
+  OPT_RAPID_RESET,
+  OPT_MEMORY_LIMIT,
   OPT_END,
 };
 #define OPT_COUNT (OPT_END - OPT_LISTEN)
@@ -98,6 +108,54 @@ static const opt_info k_opts[] = {
     {OPT_ADVERTISE_ADDR, "advertise-addr", "HOST:PORT", "ADVERTISE_ADDR", "the bound address",
      "the address registered in etcd"},
     {OPT_THREADS, "threads", "N", "WORKER_THREADS", "0 (auto)", "worker threads"},
+    {OPT_MAX_STREAMS, "max-concurrent-streams", "N", "MAX_CONCURRENT_STREAMS", "100",
+     "HTTP/2 streams open at once per connection"},
+    {OPT_STREAM_WINDOW, "stream-window", "BYTES", "STREAM_WINDOW_BYTES", "64Ki",
+     "HTTP/2 receive window per stream"},
+    {OPT_MAX_HEADER_LIST, "max-header-list-size", "BYTES", "MAX_HEADER_LIST_BYTES", "256Ki",
+     "request metadata per call; over it the connection is refused the call"},
+    {OPT_HANDSHAKE_TIMEOUT, "handshake-timeout-ms", "MS", "HANDSHAKE_TIMEOUT_MS", "10000",
+     "time a new connection has to finish TLS and the HTTP/2 preface"},
+    {OPT_IDLE_TIMEOUT, "max-connection-idle-ms", "MS", "MAX_CONNECTION_IDLE_MS", "300000",
+     "GOAWAY to a connection without calls for that long (0: never)"},
+    {OPT_MAX_AGE, "max-connection-age-ms", "MS", "MAX_CONNECTION_AGE_MS", "0 (never)",
+     "GOAWAY to a connection that old (0: never)"},
+    {OPT_PING_INTERVAL, "ping-min-interval-ms", "MS", "PING_MIN_INTERVAL_MS", "300000",
+     "client PINGs without data closer than this are strikes"},
+    {OPT_PING_STRIKES, "max-ping-strikes", "N", "MAX_PING_STRIKES", "2",
+     "strikes before GOAWAY ENHANCE_YOUR_CALM (0: no limit)"},
+    {OPT_RAPID_RESET, "rapid-reset-limit", "N", "RAPID_RESET_LIMIT", "200",
+     "client-cancelled calls per connection per second before it is closed (0: off)"},
+    {OPT_MEMORY_LIMIT, "memory-limit", "BYTES|auto", "MEMORY_LIMIT",
+     "auto (85% of the cgroup limit, else off)",
+     "above this RSS new calls get RESOURCE_EXHAUSTED (0: off)"},
+};
+
+/* The numeric limits: flag, field, accepted range and default. */
+typedef struct limit_info {
+  int code;
+  size_t offset; /* in config_limits */
+  int64_t min, max, def;
+  bool bytes; /* units allowed (64Ki, 1Mi) */
+} limit_info;
+
+#define LIMIT_FIELD(f) offsetof(config_limits, f)
+static const limit_info k_limits[] = {
+    {OPT_MAX_STREAMS, LIMIT_FIELD(max_concurrent_streams), 1, 1 << 20, 100, false},
+    /* HTTP/2 allows 2^31-1; below 1 KiB no useful message fits. */
+    {OPT_STREAM_WINDOW, LIMIT_FIELD(stream_window_bytes), 1024, INT32_MAX, 64 << 10, true},
+    /* Above the core's 8 KiB default, so an oversized authorization value
+     * reaches the auth interceptor (UNAUTHENTICATED) instead of the transport
+     * failing the call with RESOURCE_EXHAUSTED. */
+    {OPT_MAX_HEADER_LIST, LIMIT_FIELD(max_header_list_bytes), 1024, 16 << 20, 256 << 10, true},
+    {OPT_HANDSHAKE_TIMEOUT, LIMIT_FIELD(handshake_timeout_ms), 1, INT32_MAX, 10000, false},
+    {OPT_IDLE_TIMEOUT, LIMIT_FIELD(max_connection_idle_ms), 0, INT32_MAX, 300000, false},
+    {OPT_MAX_AGE, LIMIT_FIELD(max_connection_age_ms), 0, INT32_MAX, 0, false},
+    {OPT_PING_INTERVAL, LIMIT_FIELD(ping_min_interval_ms), 0, INT32_MAX, 300000, false},
+    {OPT_PING_STRIKES, LIMIT_FIELD(max_ping_strikes), 0, 1000, 2, false},
+    {OPT_RAPID_RESET, LIMIT_FIELD(rapid_reset_per_s), 0, 1 << 24, 200, false},
+    {OPT_MEMORY_LIMIT, LIMIT_FIELD(memory_limit_bytes), 0, INT64_MAX, CONFIG_MEMORY_LIMIT_AUTO,
+     true},
 };
 
 static const struct option k_long[] = {
@@ -120,6 +178,16 @@ static const struct option k_long[] = {
     {"etcd-endpoints", required_argument, NULL, OPT_ETCD_ENDPOINTS},
     {"advertise-addr", required_argument, NULL, OPT_ADVERTISE_ADDR},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"max-concurrent-streams", required_argument, NULL, OPT_MAX_STREAMS},
+    {"stream-window", required_argument, NULL, OPT_STREAM_WINDOW},
+    {"max-header-list-size", required_argument, NULL, OPT_MAX_HEADER_LIST},
+    {"handshake-timeout-ms", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"max-connection-idle-ms", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"max-connection-age-ms", required_argument, NULL, OPT_MAX_AGE},
+    {"ping-min-interval-ms", required_argument, NULL, OPT_PING_INTERVAL},
+    {"max-ping-strikes", required_argument, NULL, OPT_PING_STRIKES},
+    {"rapid-reset-limit", required_argument, NULL, OPT_RAPID_RESET},
+    {"memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -402,6 +470,32 @@ static int resolve_numbers(const parse_state *ps, config *c, char *err, size_t e
   return 0;
 }
 
+static int resolve_limits(const parse_state *ps, config *c, char *err, size_t errlen) {
+  char buf[80];
+  for (size_t i = 0; i < sizeof k_limits / sizeof k_limits[0]; i++) {
+    const limit_info *li = &k_limits[i];
+    const opt_info *o = opt_by_code(li->code);
+    int64_t *field = (int64_t *)((char *)&c->limits + li->offset);
+    *field = li->def;
+    setting s = resolve(ps, li->code, o->env);
+    if (!s.value) continue;
+    if (li->code == OPT_MEMORY_LIMIT && strcasecmp(s.value, "auto") == 0) continue;
+    int64_t v;
+    int rc = li->bytes ? config_parse_bytes(s.value, &v) : parse_uint(s.value, li->max, &v);
+    if (rc != 0 || v < li->min || v > li->max) {
+      snprintf(err, errlen, "bad %s '%s': want %s %lld..%lld%s", s.origin,
+               shown(s.value, buf, sizeof buf), li->bytes ? "bytes" : "a whole number",
+               (long long)li->min, (long long)li->max,
+               li->code == OPT_MEMORY_LIMIT ? " (units Ki, Mi, Gi allowed), or auto"
+               : li->bytes                  ? " (units Ki, Mi allowed)"
+                                            : "");
+      return -1;
+    }
+    *field = v;
+  }
+  return 0;
+}
+
 static int resolve_log_format(const parse_state *ps, config *c, char *err, size_t errlen) {
   char buf[80];
   setting s = resolve(ps, OPT_LOG_FORMAT, "LOG_FORMAT");
@@ -562,7 +656,8 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
                    errlen) ||
       resolve_addr(&ps, OPT_ADVERTISE_ADDR, "ADVERTISE_ADDR", &c->advertise, err, errlen) ||
       resolve_insecure(&ps, c, err, errlen) || resolve_strings(&ps, c, err, errlen) ||
-      resolve_numbers(&ps, c, err, errlen) || resolve_log_format(&ps, c, err, errlen) ||
+      resolve_numbers(&ps, c, err, errlen) || resolve_limits(&ps, c, err, errlen) ||
+      resolve_log_format(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
       resolve_secret(&ps, c, err, errlen))
     goto cleanup;

@@ -18,6 +18,28 @@ typedef struct config_addr {
   bool set;
 } config_addr;
 
+/* Per-connection HTTP/2 limits and the memory limit (docs/http2-limits.md).
+ * 0 turns off the ones documented as optional. */
+typedef struct config_limits {
+  int64_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+  int64_t stream_window_bytes;    /* per-stream receive window; BDP probing off */
+  int64_t max_header_list_bytes;  /* request metadata per call */
+  int64_t handshake_timeout_ms;   /* TCP accept to HTTP/2 (and TLS) settled */
+  int64_t max_connection_idle_ms; /* no call for that long: GOAWAY; 0 = never */
+  int64_t max_connection_age_ms;  /* GOAWAY after that long; 0 = never */
+  int64_t ping_min_interval_ms;   /* pings without data closer than this are strikes */
+  int64_t max_ping_strikes;       /* strikes before GOAWAY ENHANCE_YOUR_CALM */
+  int64_t rapid_reset_per_s;      /* client-cancelled calls per connection per second; 0 = off */
+  int64_t memory_limit_bytes;     /* RSS above which new calls are shed; 0 = off */
+  bool memory_limit_from_cgroup;
+} config_limits;
+
+/* memory_limit_bytes until config_resolve_memory_limit runs: "auto". */
+#define CONFIG_MEMORY_LIMIT_AUTO (-1)
+/* The automatic limit: this share of the cgroup's, leaving the rest for the
+ * calls admitted before shedding starts and for the allocator's slack. */
+#define CONFIG_MEMORY_LIMIT_PERCENT 85
+
 typedef struct config {
   config_addr listen;
   char *tls_cert;      /* NULL when not given */
@@ -40,6 +62,7 @@ typedef struct config {
   config_addr advertise;
   int threads;          /* worker threads; 0 = derive from the CPU affinity mask */
   int64_t drain_ms;     /* graceful shutdown limit (10 s) */
+  config_limits limits;
 } config;
 
 typedef enum config_result {
@@ -72,6 +95,21 @@ int config_parse_etcd_endpoints(const char *list, char ***out, size_t *n, char *
  * a password= parameter) replaced by "<redacted>"; the result is truncated to
  * fit. Safe for logs and error messages. */
 void config_redact_store_spec(const char *spec, char *out, size_t outlen);
+
+/* "1048576", "64Ki", "512Mi", "2G" (binary units, case-insensitive) into
+ * bytes; non-zero on anything else or an overflow. */
+int config_parse_bytes(const char *text, int64_t *out);
+
+/* The default memory limit from the text of cgroup v2's memory.max or v1's
+ * memory.limit_in_bytes (either NULL): percent of the limit, or 0 when there
+ * is none ("max", unlimited, unreadable). */
+int64_t config_memory_limit_from_cgroup(const char *v2_max, const char *v1_limit, int percent);
+/* The same from this process's /sys/fs/cgroup. */
+int64_t config_memory_limit_default(void);
+/* Turns an "auto" memory limit into the cgroup-derived one (or 0). */
+void config_resolve_memory_limit(config *c);
+/* Appends the limits to the start-up line. */
+void config_describe_limits(const config *c, log_line *l);
 
 /* Appends the effective configuration to a log line (the start-up line): the
  * secret appears only as "<redacted, N bytes>", a database password never. */

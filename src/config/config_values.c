@@ -323,4 +323,5 @@ void config_describe(const config *c, log_line *l) {
   describe_addr(l, "advertise_addr", &c->advertise);
   log_line_int(l, "threads", c->threads);
   log_line_int(l, "drain_ms", c->drain_ms);
+  config_describe_limits(c, l);
 }

@@ -46,6 +46,10 @@ enum { S_BUCKETS = 0, S_SUM_NS = STORE_NB + 1, S_STRIDE };
 static const char *const store_op_names[METRICS_STORE_OP_COUNT] = {
     "create", "get", "update", "remove", "list", "flush"};
 
+static const char *const abuse_reason_names[METRICS_ABUSE_REASON_COUNT] = {"rapid_reset",
+                                                                            "unknown_methods",
+                                                                            "memory"};
+
 static const char *const type_names[] = {"unary", "client_stream", "server_stream",
                                          "bidi_stream"};
 
@@ -54,7 +58,7 @@ struct metrics {
   size_t n_methods;
   const char **reasons; /* deduplicated; index n_reasons is "other" */
   size_t n_reasons;
-  size_t base_reasons, base_store; /* counter offsets inside a shard */
+  size_t base_reasons, base_store, base_guard; /* counter offsets inside a shard */
   size_t shard_len;                /* counters per shard, cache-line padded */
   _Atomic uint64_t *counters;      /* SHARDS * shard_len */
   uint64_t bucket_ns[GRPC_NB];
@@ -115,7 +119,8 @@ int metrics_create(const metrics_options *opt, metrics **out) {
 
   m->base_reasons = m->n_methods * M_STRIDE;
   m->base_store = m->base_reasons + m->n_reasons + 1;
-  size_t len = m->base_store + METRICS_STORE_OP_COUNT * S_STRIDE;
+  m->base_guard = m->base_store + METRICS_STORE_OP_COUNT * S_STRIDE;
+  size_t len = m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT; /* shed, then reasons */
   size_t per_line = LINE / sizeof(uint64_t);
   m->shard_len = (len + per_line - 1) / per_line * per_line;
   size_t total = SHARDS * m->shard_len;
@@ -204,6 +209,14 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
   size_t base = m->base_store + (size_t)op * S_STRIDE;
   add(m, base + S_BUCKETS + bucket_for(m->store_bucket_ns, STORE_NB, duration_ns), 1);
   add(m, base + S_SUM_NS, duration_ns > 0 ? (uint64_t)duration_ns : 0);
+}
+
+void metrics_shed_call(metrics *m) {
+  if (m) add(m, m->base_guard, 1);
+}
+
+void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason) {
+  if (m && (unsigned)reason < METRICS_ABUSE_REASON_COUNT) add(m, m->base_guard + 1 + reason, 1);
 }
 
 /* -------------------------------------------------------------- render --- */
@@ -303,6 +316,17 @@ static void render_own(const metrics *m, mtext *t) {
     size_t base = m->base_store + op * S_STRIDE;
     render_histogram(m, t, store, &l, 1, store_buckets, STORE_NB, base + S_BUCKETS,
                      base + S_SUM_NS);
+  }
+  static const char shed[] = "product_shed_calls_total";
+  mtext_family(t, shed, "counter",
+               "Calls refused with RESOURCE_EXHAUSTED because the server was over its memory "
+               "limit.");
+  mtext_sample_u64(t, shed, NULL, 0, sum(m, m->base_guard));
+  static const char abusive[] = "product_abusive_connections_closed_total";
+  mtext_family(t, abusive, "counter", "Connections the server closed for abusing HTTP/2, by reason.");
+  for (size_t r = 0; r < METRICS_ABUSE_REASON_COUNT; r++) {
+    mlabel l = {"reason", abuse_reason_names[r]};
+    mtext_sample_u64(t, abusive, &l, 1, sum(m, m->base_guard + 1 + r));
   }
 }
 

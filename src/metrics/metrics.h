@@ -47,6 +47,14 @@ typedef enum metrics_store_op {
   METRICS_STORE_OP_COUNT
 } metrics_store_op;
 
+/* Why the server closed a connection it judged abusive. */
+typedef enum metrics_abuse_reason {
+  METRICS_ABUSE_RAPID_RESET = 0,  /* too many calls cancelled by the client */
+  METRICS_ABUSE_UNKNOWN_METHODS, /* too many calls to methods nobody serves */
+  METRICS_ABUSE_MEMORY,          /* over the memory limit: the client reading least */
+  METRICS_ABUSE_REASON_COUNT
+} metrics_abuse_reason;
+
 typedef struct metrics_options {
   const metrics_method *methods;
   size_t n_methods;
@@ -79,6 +87,10 @@ void metrics_auth_rejected(metrics *m, const char *reason);
 void metrics_set_jwt_keys(metrics *m, size_t n);
 void metrics_fault_recovered(metrics *m, int method);
 void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns);
+/* Overload protection: a call refused while the memory limit is exceeded,
+ * and an abusive connection closed. */
+void metrics_shed_call(metrics *m);
+void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason);
 
 /* Everything in the Prometheus text exposition format 0.0.4, process
  * metrics included. *out is malloc'd (NUL-terminated); the caller frees it.

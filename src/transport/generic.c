@@ -17,6 +17,7 @@ typedef struct generic_call {
   grpc_metadata_array md;
   int cancelled;
   int64_t start_ns;
+  char *peer; /* read when the call arrives: once it is over the core says "unknown" */
 } generic_call;
 
 static void on_new(rpc_tag *tag, bool ok);
@@ -25,6 +26,7 @@ static void on_done(rpc_tag *tag, bool ok);
 static void generic_free(generic_call *g) {
   rpc_server *s = g->srv;
   if (g->call) grpc_call_unref(g->call);
+  gpr_free(g->peer);
   grpc_call_details_destroy(&g->details);
   grpc_metadata_array_destroy(&g->md);
   free(g);
@@ -57,6 +59,7 @@ static void on_new(rpc_tag *tag, bool ok) {
     return;
   }
   g->start_ns = clock_mono_ns();
+  g->peer = grpc_call_get_peer(g->call);
   if (!atomic_load(&g->srv->shutting_down)) generic_post(g->srv, g->slot);
 
   grpc_op ops[3];
@@ -74,9 +77,11 @@ static void on_new(rpc_tag *tag, bool ok) {
 static void on_done(rpc_tag *tag, bool ok) {
   (void)ok;
   generic_call *g = container_of(tag, generic_call, on_done);
-  char *peer = grpc_call_get_peer(g->call);
+  const char *peer = g->peer ? g->peer : "";
   server_log_call((const char *)GRPC_SLICE_START_PTR(g->details.method),
                   GRPC_SLICE_LENGTH(g->details.method), RPC_UNIMPLEMENTED, g->start_ns, peer, NULL);
-  gpr_free(peer);
+  /* Reset or not (an UNIMPLEMENTED answer is often out before the client's
+   * RST_STREAM is read), a flood of them is the same attack. */
+  server_note_unknown(g->srv, peer);
   generic_free(g);
 }

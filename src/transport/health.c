@@ -23,6 +23,7 @@ struct health_state {
   health_watcher *watchers;
   size_t n_watchers;
   bool finished;
+  bool overloaded; /* every named service reads NOT_SERVING while set */
 };
 
 health_state *health_state_create(const char *const *services, size_t n) {
@@ -63,7 +64,9 @@ static health_entry *find(health_state *h, const char *service, size_t len) {
 
 static health_status status_locked(health_state *h, const char *service, size_t len) {
   health_entry *e = find(h, service, len);
-  return e ? e->status : HEALTH_SERVICE_UNKNOWN;
+  if (!e) return HEALTH_SERVICE_UNKNOWN;
+  if (h->overloaded && e != &h->entries[0]) return HEALTH_NOT_SERVING;
+  return e->status;
 }
 
 static void notify_all(health_state *h, bool finish) {
@@ -76,6 +79,15 @@ void health_set(health_state *h, const char *service, health_status st) {
   health_entry *e = find(h, service, strlen(service));
   if (e && e->status != st && !h->finished) {
     e->status = st;
+    notify_all(h, false);
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
+void health_set_overloaded(health_state *h, bool overloaded) {
+  pthread_mutex_lock(&h->mu);
+  if (h->overloaded != overloaded && !h->finished) {
+    h->overloaded = overloaded;
     notify_all(h, false);
   }
   pthread_mutex_unlock(&h->mu);

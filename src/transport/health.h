@@ -32,6 +32,10 @@ health_state *health_state_create(const char *const *services, size_t n);
 void health_state_destroy(health_state *h);
 
 void health_set(health_state *h, const char *service, health_status st);
+/* While overloaded (shedding load), every service but "" reads NOT_SERVING
+ * whatever was set for it; "" stays as it is, so a liveness probe does not
+ * restart a process that is only busy. */
+void health_set_overloaded(health_state *h, bool overloaded);
 /* Status of service[0..len); HEALTH_SERVICE_UNKNOWN when not known. */
 health_status health_get(health_state *h, const char *service, size_t len);
 

@@ -274,6 +274,7 @@ static void on_close(rpc_tag *tag, bool ok) {
   char *peer = grpc_call_get_peer(w->call);
   static const char method[] = "/grpc.health.v1.Health/Watch";
   server_log_call(method, sizeof method - 1, code, w->start_ns, peer, NULL);
+  if (w->cancelled) server_note_cancel(w->srv, peer);
   gpr_free(peer);
 
   pthread_mutex_lock(&w->mu);

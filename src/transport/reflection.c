@@ -359,6 +359,7 @@ static void on_close(rpc_tag *tag, bool ok) {
   char *peer = grpc_call_get_peer(r->call);
   const char *path = method_path[r->version];
   server_log_call(path, strlen(path), code, r->start_ns, peer, NULL);
+  if (code == RPC_CANCELLED) server_note_cancel(r->srv, peer);
   gpr_free(peer);
   unref(r);
 }

@@ -9,15 +9,22 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "metrics/metrics.h"
+#include "service/env.h"
+#include "transport/conn_guard.h"
 
 #define MAX_RECEIVE_BYTES (4 * 1024 * 1024)
-/* Above the core's 8 KiB default, so an oversized authorization value reaches
- * the auth interceptor (UNAUTHENTICATED) instead of the transport closing the
- * connection, and every other call on it, with RESOURCE_EXHAUSTED. */
-#define MAX_METADATA_BYTES (256 * 1024)
-/* Per connection; h2 clients multiplex far fewer (grpc-go defaults to 100
- * for clients), and every open stream holds server memory. */
-#define MAX_CONCURRENT_STREAMS 1000
+/* Used when the options carry no limits (tests that build a server alone). */
+static const config_limits k_default_limits = {
+    .max_concurrent_streams = 100,
+    .stream_window_bytes = 64 << 10,
+    .max_header_list_bytes = 256 << 10,
+    .handshake_timeout_ms = 10000,
+    .max_connection_idle_ms = 300000,
+    .ping_min_interval_ms = 300000,
+    .max_ping_strikes = 2,
+};
+#define MAX_SERVER_ARGS 16
 #define GENERIC_REQUESTS_PER_CQ 2
 #define WATCH_REQUESTS_PER_CQ 2
 #define REFLECTION_REQUESTS_PER_CQ 1
@@ -51,8 +58,75 @@ void server_log_call(const char *method, size_t method_len, rpc_code code, int64
   log_line_emit(&l);
 }
 
+static void note(rpc_server *s, conn_guard *g, metrics_abuse_reason reason, const char *why,
+                 const char *peer) {
+  if (!g || !conn_guard_note_cancel(g, peer, s->bound_port, clock_mono_ns())) return;
+  metrics_abusive_closed(s->opt.env ? s->opt.env->metrics : NULL, reason);
+  log_line l;
+  log_line_begin(&l, LOG_WARN, "closed an abusive connection");
+  log_line_str(&l, "peer", peer ? peer : "");
+  log_line_str(&l, "reason", why);
+  log_line_emit(&l);
+}
+
+void server_note_cancel(rpc_server *s, const char *peer) {
+  note(s, s->opt.conn_guard, METRICS_ABUSE_RAPID_RESET, "rapid_reset", peer);
+}
+
+void server_note_unknown(rpc_server *s, const char *peer) {
+  note(s, s->opt.unknown_guard, METRICS_ABUSE_UNKNOWN_METHODS, "unknown_methods", peer);
+}
+
+/* Below this much unsent output a client is reading: not worth closing. */
+#define STALLED_MIN_UNSENT (64 * 1024)
+
+void rpc_server_close_costliest(rpc_server *s) {
+  if (!s->started || conn_guard_close_stalled(s->bound_port, STALLED_MIN_UNSENT) == 0) return;
+  metrics_abusive_closed(s->opt.env ? s->opt.env->metrics : NULL, METRICS_ABUSE_MEMORY);
+  log_msg(LOG_WARN, "over the memory limit: closed the connection whose client reads least");
+}
+
 static void *register_stream(grpc_server *srv, const char *path, grpc_server_register_method_payload_handling h) {
   return grpc_server_register_method(srv, path, NULL, h, 0);
+}
+
+static grpc_arg int_arg(const char *key, int64_t v) {
+  return (grpc_arg){.type = GRPC_ARG_INTEGER, .key = (char *)key,
+                    .value.integer = v > INT32_MAX ? INT32_MAX : (int)v};
+}
+
+/* The core's per-connection limits (docs/http2-limits.md). */
+static size_t server_args(const config_limits *k, grpc_arg *args, grpc_resource_quota **quota) {
+  size_t n = 0;
+  args[n++] = int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, MAX_RECEIVE_BYTES);
+  args[n++] = int_arg(GRPC_ARG_MAX_METADATA_SIZE, k->max_header_list_bytes);
+  args[n++] = int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, k->max_concurrent_streams);
+  /* A fixed window: BDP probing would grow it toward 4 MiB per stream on a
+   * fast link, the memory a hostile client makes us buffer. */
+  args[n++] = int_arg(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args[n++] = int_arg(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, k->stream_window_bytes);
+  args[n++] = int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, k->handshake_timeout_ms);
+  args[n++] = int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                      k->ping_min_interval_ms);
+  args[n++] = int_arg(GRPC_ARG_HTTP2_MAX_PING_STRIKES, k->max_ping_strikes);
+  /* 0 in the core would mean "at once"; ours means never: leave it out. */
+  if (k->max_connection_idle_ms > 0)
+    args[n++] = int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, k->max_connection_idle_ms);
+  if (k->max_connection_age_ms > 0)
+    args[n++] = int_arg(GRPC_ARG_MAX_CONNECTION_AGE_MS, k->max_connection_age_ms);
+  /* grpc turns SO_REUSEPORT on by default: a second server would share our
+   * port silently, and "port in use" must be an error. */
+  args[n++] = int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  /* The core shrinks its read buffers and windows as its memory nears the
+   * quota; the memory guard refuses calls at the same limit. */
+  if (k->memory_limit_bytes > 0 && (*quota = grpc_resource_quota_create("product-server"))) {
+    grpc_resource_quota_resize(*quota, (size_t)k->memory_limit_bytes);
+    args[n].type = GRPC_ARG_POINTER;
+    args[n].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+    args[n].value.pointer.p = *quota;
+    args[n++].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+  }
+  return n;
 }
 
 int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err, size_t errlen) {
@@ -71,20 +145,12 @@ int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err
   atomic_init(&s->live, 0);
   atomic_init(&s->shutting_down, false);
 
-  grpc_arg args[] = {
-      {.type = GRPC_ARG_INTEGER,
-       .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-       .value.integer = MAX_RECEIVE_BYTES},
-      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_METADATA_SIZE,
-       .value.integer = MAX_METADATA_BYTES},
-      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
-       .value.integer = MAX_CONCURRENT_STREAMS},
-      /* grpc turns SO_REUSEPORT on by default: a second server would share
-       * our port silently, and "port in use" must be an error. */
-      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
-  };
-  grpc_channel_args ca = {.num_args = sizeof args / sizeof args[0], .args = args};
+  grpc_arg args[MAX_SERVER_ARGS];
+  grpc_resource_quota *quota = NULL;
+  size_t nargs = server_args(opt->limits ? opt->limits : &k_default_limits, args, &quota);
+  grpc_channel_args ca = {.num_args = nargs, .args = args};
   s->server = grpc_server_create(&ca, NULL);
+  if (quota) grpc_resource_quota_unref(quota); /* the server holds its own ref */
   s->shutdown_cq = grpc_completion_queue_create_for_next(NULL);
   s->n_slots = rpc_workers_count(opt->workers);
   s->slots = calloc((size_t)s->n_slots, sizeof(*s->slots));

@@ -30,6 +30,10 @@ typedef struct rpc_server_options {
   const service_env *env;
   const pipeline *pipeline;
   int requests_per_method; /* outstanding requests per method per queue */
+  const config_limits *limits;   /* HTTP/2 limits; NULL: the built-in defaults */
+  struct mem_guard *mem;         /* shedding flag; may be NULL */
+  struct conn_guard *conn_guard; /* rapid-reset counting; may be NULL */
+  struct conn_guard *unknown_guard; /* calls to unknown methods, same limit; may be NULL */
 } rpc_server_options;
 
 int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err, size_t errlen);
@@ -42,5 +46,8 @@ void rpc_server_begin_shutdown(rpc_server *s);
  * cancels what is left and waits until every call context is freed. */
 void rpc_server_finish_shutdown(rpc_server *s, int64_t deadline_ns);
 void rpc_server_destroy(rpc_server *s);
+/* Over the memory limit: shuts down the connection whose client reads least
+ * (conn_guard_close_stalled), logs and counts it. Any thread. */
+void rpc_server_close_costliest(rpc_server *s);
 
 #endif

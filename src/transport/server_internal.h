@@ -60,6 +60,14 @@ int reflection_post(rpc_server *s, int slot, int version);
 /* The peer of a call as a NUL-terminated arena string (never NULL). */
 const char *server_call_peer(grpc_call *call, arena *a);
 
+/* A call the client cancelled (not its deadline): counted against its
+ * connection, which is closed, logged and counted once it cancels too many
+ * (conn_guard.h). Only cancelled calls come here. */
+void server_note_cancel(rpc_server *s, const char *peer);
+/* The same for a call to a method nobody serves: a client that makes more
+ * of them per second than the rapid-reset limit is closed too. */
+void server_note_unknown(rpc_server *s, const char *peer);
+
 /* One log line for a call that did not go through the pipeline (unknown
  * methods, streams). */
 void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,

@@ -1,11 +1,25 @@
 /* Unary calls: request, run the pipeline, answer in one batch, reuse the
- * context. All events of a call come to the queue it was requested on. */
+ * context. All events of a call come to the queue it was requested on.
+ *
+ * A call the client reset before its request message was read (HEADERS,
+ * maybe DATA, then RST_STREAM in the same read: a rapid-reset client) is
+ * still handed to us by 1.51, with no payload. Its reply batch, with
+ * RECV_CLOSE_ON_SERVER, then completes only when the whole connection
+ * closes, so every such call (core call, arena, context) lived as long as
+ * the connection: +2 GB for one client. Such a call is recognised at once
+ * (grpc_call_failed_before_recv_message), cancelled from our side, and
+ * released without running the pipeline or building a reply. */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "metrics/metrics.h"
+#include "service/env.h"
+#include "transport/health.h"
+#include "transport/mem_guard.h"
 #include "transport/server_internal.h"
 
 #define CALL_ARENA_BYTES 8192
@@ -22,6 +36,7 @@ struct unary_call {
   grpc_byte_buffer *payload;
   grpc_byte_buffer *response;
   int cancelled;
+  bool skipped; /* answered without the pipeline (shed, or already reset) */
   arena *arena;
   call_ctx ctx;
   unary_call *next_free;
@@ -29,6 +44,7 @@ struct unary_call {
 
 static void on_new(rpc_tag *tag, bool ok);
 static void on_done(rpc_tag *tag, bool ok);
+static void finish(unary_call *u, bool cancelled);
 
 static unary_call *call_new(void) {
   unary_call *u = calloc(1, sizeof(*u));
@@ -195,20 +211,58 @@ static void answer(unary_call *u) {
   if (has_details) grpc_slice_unref(details);
   if (e != GRPC_CALL_OK) {
     log_msg(LOG_ERROR, "cannot start the reply batch");
-    pipeline_finish(c, true);
-    call_release(u); /* no event will come for this tag */
+    finish(u, true); /* no event will come for this tag */
   }
 }
 
-static void run_call(unary_call *u) {
+/* The end of a call: observers (log line, metrics) see what the client saw.
+ * A cancel before the deadline came from the client: it is counted against
+ * its connection (rapid reset); served calls never get there. */
+static void finish(unary_call *u, bool cancelled) {
+  call_ctx *c = &u->ctx;
+  if (cancelled && clock_mono_ns() < c->deadline_ns) server_note_cancel(u->srv, c->peer);
+  if (!u->skipped) pipeline_finish(c, cancelled);
+  call_release(u);
+}
+
+static void setup_call(unary_call *u) {
   call_ctx *c = &u->ctx;
   memset(c, 0, sizeof *c);
+  u->skipped = false;
   c->start_ns = clock_mono_ns();
   c->method = u->method->desc;
   c->env = u->srv->opt.env;
   c->arena = u->arena;
   c->deadline_ns = deadline_to_mono_ns(u->deadline, c->start_ns);
   c->peer = server_call_peer(u->call, u->arena);
+}
+
+/* Over the memory limit: refuse at once, before the pipeline allocates
+ * anything, with one log line and a count. */
+static void shed_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  u->skipped = true;
+  c->code = RPC_RESOURCE_EXHAUSTED;
+  snprintf(c->message, sizeof c->message, "server overloaded: over its memory limit, retry later");
+  metrics_shed_call(c->env ? c->env->metrics : NULL);
+  server_log_call(c->method->path, strlen(c->method->path), c->code, c->start_ns, c->peer,
+                  c->message);
+  answer(u);
+}
+
+/* The client reset the call before its message was read: no pipeline, no
+ * reply (the stream is gone), only its log line. */
+static void skip_reset_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
+  u->skipped = true;
+  grpc_call_cancel(u->call, NULL);
+  server_log_call(c->method->path, strlen(c->method->path), RPC_CANCELLED, c->start_ns, c->peer,
+                  "the client cancelled the call before it was handled");
+  finish(u, true);
+}
+
+static void run_call(unary_call *u) {
+  call_ctx *c = &u->ctx;
   read_metadata(u);
   if (read_body(u) != 0) {
     /* Unreadable (or compressed with an unknown codec) body. */
@@ -227,13 +281,22 @@ static void on_new(rpc_tag *tag, bool ok) {
   }
   /* Keep the number of outstanding requests constant: replace this one first. */
   if (!atomic_load(&s->shutting_down)) unary_post(s, u->slot, u->method);
+  setup_call(u);
+  /* Health checks are answered while shedding: they are how the operator
+   * learns that the server sheds. */
+  if (mem_guard_shedding(s->opt.mem) && u->method->desc != &health_check_method) {
+    shed_call(u);
+    return;
+  }
+  if (!u->payload && grpc_call_failed_before_recv_message(u->call)) {
+    skip_reset_call(u);
+    return;
+  }
   run_call(u);
 }
 
 static void on_done(rpc_tag *tag, bool ok) {
   (void)ok; /* always 1 with RECV_CLOSE_ON_SERVER; cancelled says the rest */
   unary_call *u = container_of(tag, unary_call, on_done);
-  /* Observers (log line, metrics) see what the client saw. */
-  pipeline_finish(&u->ctx, u->cancelled != 0);
-  call_release(u);
+  finish(u, u->cancelled != 0);
 }
