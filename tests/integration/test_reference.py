@@ -35,6 +35,16 @@ HELP_ENV_RES = (
 )
 PROSE_ENV_RE = re.compile(r"(?<![\w$])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
 PLACEHOLDER_RE = re.compile(r"--[a-z][a-z0-9-]* (" + ENV_NAME + r")\b")
+# gRPC status names and HTTP/2 error codes look like variables in prose but
+# are not ("RESOURCE_EXHAUSTED", "GOAWAY ENHANCE_YOUR_CALM").
+CODE_NAMES = {
+    "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "OUT_OF_RANGE", "DATA_LOSS", "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR",
+    "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED", "FRAME_SIZE_ERROR",
+    "REFUSED_STREAM", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
+    "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED", "NOT_SERVING",
+}
 
 
 def help_text(binary):
@@ -49,7 +59,7 @@ def help_flags(text):
 
 
 def help_envs(text):
-    names = set(PROSE_ENV_RE.findall(text)) - set(PLACEHOLDER_RE.findall(text))
+    names = set(PROSE_ENV_RE.findall(text)) - set(PLACEHOLDER_RE.findall(text)) - CODE_NAMES
     for r in HELP_ENV_RES:
         names |= set(r.findall(text))
     return names
