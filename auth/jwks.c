@@ -138,7 +138,9 @@ static int parse_key(const json_t *jk, size_t i, key_store *ks, const jwks *s, c
     return -1;
   }
   size_t klen = json_string_length(k);
-  if (klen > (JWKS_KEY_MAX_LEN + 2) / 3 * 4) {
+  /* Unpadded base64url of n bytes is ceil(4n / 3) characters: 5462 for the
+   * cap (a multiple-of-4 bound would let 4098 bytes through). */
+  if (klen > ((size_t)JWKS_KEY_MAX_LEN * 4 + 2) / 3) {
     snprintf(err, errlen, "%s: k is longer than %d bytes decoded", name, JWKS_KEY_MAX_LEN);
     return -1;
   }
