@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "auth/b64url.h"
 #include "auth/jwks.h"
 
@@ -175,6 +177,21 @@ static void test_k_longer_than_the_cap_is_refused(void **state) {
   }
 }
 
+/* jansson's own buffers (its lexer's, the values of a refused file) held k
+ * and were freed unwiped: after a parse, every block jansson frees goes
+ * through a wiping free, not free(3). */
+static void test_jansson_frees_through_a_wiping_free(void **state) {
+  (void)state;
+  refused("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"" K32 "\"}],}", "not valid JSON");
+  json_malloc_t m = NULL;
+  json_free_t f = NULL;
+  json_get_alloc_funcs(&m, &f);
+  assert_ptr_equal(m, malloc);
+  assert_non_null(f);
+  assert_ptr_not_equal(f, free);
+  jwks_destroy(parse_ok("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"" K32 "\"}]}"));
+}
+
 static void test_a_key_with_a_hostile_kid_is_named_safely(void **state) {
   (void)state;
   refused("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\\nb\\\"c\",\"k\":\"x\"}]}", "kid \"a?b?c\"");
@@ -246,6 +263,7 @@ int main(void) {
       cmocka_unit_test(test_key_ops_are_checked),
       cmocka_unit_test(test_k_must_be_strict_base64url_of_32_bytes_or_more),
       cmocka_unit_test(test_k_longer_than_the_cap_is_refused),
+      cmocka_unit_test(test_jansson_frees_through_a_wiping_free),
       cmocka_unit_test(test_a_key_with_a_hostile_kid_is_named_safely),
       cmocka_unit_test(test_b64url_round_trips_and_refuses_deviations),
       cmocka_unit_test(test_load_file_names_the_file),
