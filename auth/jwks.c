@@ -3,7 +3,9 @@
 #include "auth/jwks.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +140,9 @@ static int parse_key(const json_t *jk, size_t i, key_store *ks, const jwks *s, c
     return -1;
   }
   size_t klen = json_string_length(k);
-  if (klen > (JWKS_KEY_MAX_LEN + 2) / 3 * 4) {
+  /* Unpadded base64url of n bytes is ceil(4n / 3) characters: 5462 for the
+   * cap (a multiple-of-4 bound would let 4098 bytes through). */
+  if (klen > ((size_t)JWKS_KEY_MAX_LEN * 4 + 2) / 3) {
     snprintf(err, errlen, "%s: k is longer than %d bytes decoded", name, JWKS_KEY_MAX_LEN);
     return -1;
   }
@@ -163,23 +167,29 @@ static int parse_key(const json_t *jk, size_t i, key_store *ks, const jwks *s, c
   return 0;
 }
 
-/* jansson frees strings without wiping them: the k texts are cleansed in
- * place first (the values are jansson's own heap copies). */
-static void wipe_k_strings(json_t *root) {
-  json_t *keys = json_is_object(root) ? json_object_get(root, "keys") : NULL;
-  size_t i;
-  json_t *jk;
-  json_array_foreach(keys, i, jk) {
-    json_t *k = json_is_object(jk) ? json_object_get(jk, "k") : NULL;
-    if (json_is_string(k)) OPENSSL_cleanse((char *)json_string_value(k), json_string_length(k));
-  }
+/* jansson keeps k's text in more places than the parsed value (its lexer's
+ * buffers, and on a parse error whatever it built so far) and frees them
+ * without wiping. So every block jansson frees is wiped first: its free
+ * function, process-wide, cleanses the whole block. Installed by the first
+ * parse, which comes before any other thread uses jansson (key sets are
+ * loaded at start); the functions stay compatible with blocks allocated
+ * before (plain malloc). */
+static void wiping_free(void *p) {
+  if (!p) return;
+  OPENSSL_cleanse(p, malloc_usable_size(p));
+  free(p);
 }
+
+static void install_wiping_free(void) { json_set_alloc_funcs(malloc, wiping_free); }
+
+static pthread_once_t wiping_once = PTHREAD_ONCE_INIT;
 
 int jwks_parse(const char *text, size_t len, jwks **out, char *err, size_t errlen) {
   int rc = -1;
   json_error_t jerr;
   jwks *s = NULL;
   *out = NULL;
+  pthread_once(&wiping_once, install_wiping_free);
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
     /* Position only: jansson's text quotes the input near the error, which
@@ -211,8 +221,7 @@ int jwks_parse(const char *text, size_t len, jwks **out, char *err, size_t errle
   rc = 0;
 done:
   jwks_destroy(s);
-  wipe_k_strings(root);
-  json_decref(root);
+  json_decref(root); /* wiped block by block (wiping_free) */
   return rc;
 }
 

@@ -6,7 +6,8 @@
  * decoded), optionally "alg": "HS256" and "key_ops": ["sign", "verify"] (the
  * default) or ["verify"]. Anything else refuses the whole set, with one line
  * naming the key by kid or index, never its k. The decoded keys are wiped
- * when the set is destroyed. */
+ * when the set is destroyed, and jansson's copies of the text when it frees
+ * them (the first parse makes jansson's free function wipe every block). */
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/file_read.h"
 
 typedef struct sub_entry {
@@ -93,6 +95,15 @@ static int parse_line(revocations *r, const char *line, size_t len, const char *
     *why = "control character";
     return -1;
   }
+  /* Token claims are always valid UTF-8 (jansson checks them): an entry in
+   * another encoding (a Latin-1 "sub josé") could never match, so it would
+   * revoke nothing without a word. jansson's own check decides. */
+  json_t *utf8 = json_stringn(line, len);
+  if (!utf8) {
+    *why = "not UTF-8";
+    return -1;
+  }
+  json_decref(utf8);
   const char *f[4];
   size_t fl[4];
   size_t n = split(line, len, f, fl);

@@ -5,7 +5,8 @@
  * every token of that sub issued (iat) before BEFORE (Unix seconds). Fields
  * are separated by spaces or tabs; '#' at the start of a field starts a
  * comment that runs to the end of the line; blank lines are ignored; a
- * trailing '\r' is allowed. Any other line makes the whole list invalid.
+ * trailing '\r' is allowed. Any other line (a control character, bytes
+ * that are not UTF-8) makes the whole list invalid.
  * Immutable once parsed; lookups are binary searches. */
 #include <stdbool.h>
 #include <stddef.h>

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "auth/b64url.h"
 #include "auth/jwks.h"
 
@@ -144,6 +146,52 @@ static void test_k_must_be_strict_base64url_of_32_bytes_or_more(void **state) {
   refused("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":5}]}", "has no k");
 }
 
+/* A key of exactly JWKS_KEY_MAX_LEN bytes loads; one byte more (or two: the
+ * cap once counted whole 4-character groups) is refused before decoding. */
+static void test_k_longer_than_the_cap_is_refused(void **state) {
+  (void)state;
+  for (size_t n = JWKS_KEY_MAX_LEN; n <= JWKS_KEY_MAX_LEN + 2; n++) {
+    unsigned char *raw = malloc(n);
+    assert_non_null(raw);
+    memset(raw, 0x5a, n);
+    size_t b64_len;
+    char *b64 = b64url_encode_alloc(raw, n, &b64_len);
+    assert_non_null(b64);
+    char *text = malloc(b64_len + 64);
+    assert_non_null(text);
+    snprintf(text, b64_len + 64, "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"%s\"}]}",
+             b64);
+    if (n == JWKS_KEY_MAX_LEN) {
+      jwks *s = parse_ok(text);
+      assert_int_equal(jwks_key_at(s, 0)->k_len, n);
+      jwks_destroy(s);
+    } else {
+      jwks *s = (jwks *)1;
+      assert_int_not_equal(jwks_parse(text, strlen(text), &s, g_err, sizeof g_err), 0);
+      assert_null(s);
+      assert_non_null(strstr(g_err, "k is longer than 4096 bytes decoded"));
+    }
+    free(text);
+    free(b64);
+    free(raw);
+  }
+}
+
+/* jansson's own buffers (its lexer's, the values of a refused file) held k
+ * and were freed unwiped: after a parse, every block jansson frees goes
+ * through a wiping free, not free(3). */
+static void test_jansson_frees_through_a_wiping_free(void **state) {
+  (void)state;
+  refused("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"" K32 "\"}],}", "not valid JSON");
+  json_malloc_t m = NULL;
+  json_free_t f = NULL;
+  json_get_alloc_funcs(&m, &f);
+  assert_ptr_equal(m, malloc);
+  assert_non_null(f);
+  assert_ptr_not_equal(f, free);
+  jwks_destroy(parse_ok("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"" K32 "\"}]}"));
+}
+
 static void test_a_key_with_a_hostile_kid_is_named_safely(void **state) {
   (void)state;
   refused("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\\nb\\\"c\",\"k\":\"x\"}]}", "kid \"a?b?c\"");
@@ -214,6 +262,8 @@ int main(void) {
       cmocka_unit_test(test_kty_and_alg_are_checked),
       cmocka_unit_test(test_key_ops_are_checked),
       cmocka_unit_test(test_k_must_be_strict_base64url_of_32_bytes_or_more),
+      cmocka_unit_test(test_k_longer_than_the_cap_is_refused),
+      cmocka_unit_test(test_jansson_frees_through_a_wiping_free),
       cmocka_unit_test(test_a_key_with_a_hostile_kid_is_named_safely),
       cmocka_unit_test(test_b64url_round_trips_and_refuses_deviations),
       cmocka_unit_test(test_load_file_names_the_file),

@@ -224,6 +224,55 @@ static void test_a_broken_file_keeps_the_last_good_set(void **state) {
   keyring_destroy(kr);
 }
 
+/* What a path may turn into between two looks: a FIFO nobody writes (a
+ * blocking read would stall the watcher for good), a directory, a device
+ * that never ends, a file over the cap. Each is refused at once and the
+ * last good set stays in force; a good file afterwards is loaded. */
+static void test_a_fifo_dir_device_or_huge_file_is_refused(void **state) {
+  (void)state;
+  write_file(keys_path, set3);
+  write_file(revs_path, "jti gone\n");
+  keyring *kr = open_ring(keys_path, revs_path);
+  char t[CAP], tmp[200];
+  token(t, H("k1"), KEY1, NULL);
+  snprintf(tmp, sizeof tmp, "%s.new", keys_path);
+
+  assert_int_equal(mkfifo(tmp, 0600), 0);
+  assert_int_equal(rename(tmp, keys_path), 0);
+  assert_int_equal(keyring_poll(kr), -1);
+  assert_int_equal(check(kr, t), JWT_OK);
+
+  assert_int_equal(unlink(keys_path), 0);
+  assert_int_equal(mkdir(keys_path, 0700), 0);
+  assert_int_equal(keyring_poll(kr), -1);
+  assert_int_equal(rmdir(keys_path), 0);
+
+  assert_int_equal(symlink("/dev/zero", keys_path), 0);
+  assert_int_equal(keyring_poll(kr), -1);
+  assert_int_equal(unlink(keys_path), 0);
+
+  /* One byte over the key-set cap (1 MiB), and a revocation FIFO too. */
+  FILE *f = fopen(tmp, "w");
+  assert_non_null(f);
+  for (unsigned i = 0; i <= (1u << 20); i++) assert_int_not_equal(fputc(' ', f), EOF);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(rename(tmp, keys_path), 0);
+  assert_int_equal(mkfifo(tmp, 0600), 0);
+  assert_int_equal(rename(tmp, revs_path), 0);
+  assert_int_equal(keyring_poll(kr), -1);
+  assert_int_equal(check(kr, t), JWT_OK);
+  token(t, H("k2"), KEY2, ",\"jti\":\"gone\"");
+  assert_int_equal(check(kr, t), JWT_REVOKED); /* the list in force stays too */
+
+  write_file(keys_path, set23);
+  write_file(revs_path, "");
+  assert_int_equal(keyring_poll(kr), 1);
+  assert_int_equal(check(kr, t), JWT_OK);
+  token(t, H("k1"), KEY1, NULL);
+  assert_int_equal(check(kr, t), JWT_UNKNOWN_KID);
+  keyring_destroy(kr);
+}
+
 static void test_a_symlink_swap_is_seen(void **state) {
   (void)state;
   /* As a Kubernetes Secret volume: jwks.json -> ..data/jwks.json, ..data ->
@@ -358,6 +407,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_a_reload_swaps_the_key_set_and_the_cache_misses, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_a_broken_file_keeps_the_last_good_set, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_fifo_dir_device_or_huge_file_is_refused, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_a_symlink_swap_is_seen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_revocations_apply_and_reload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_single_secret_mode_with_revocations, setup, teardown),

@@ -48,7 +48,8 @@ static void test_jti_entries_revoke_exactly_that_jti(void **state) {
 
 static void test_sub_entries_revoke_tokens_issued_before(void **state) {
   (void)state;
-  revocations *r = parse_ok("sub alice 1000\nsub a#b 5\nsub alice 900\n");
+  revocations *r = parse_ok("sub alice 1000\nsub a#b 5\nsub alice 900\nsub jos\xc3\xa9 7\n");
+  assert_true(revocations_match(r, NULL, "jos\xc3\xa9", true, 6)); /* UTF-8 is data */
   assert_true(revocations_match(r, NULL, "alice", true, 999));
   assert_false(revocations_match(r, NULL, "alice", true, 1000)); /* not earlier */
   assert_false(revocations_match(r, "x", "alice", true, 2000));
@@ -85,6 +86,14 @@ static void test_malformed_lines_refuse_the_list_by_number(void **state) {
   refused("jtix a\n", "line 1: expected");
   refused("jti a\x01\n", "line 1: control character");
   refused("jti ok\njti a\rb\n", "line 2: control character");
+  /* Not UTF-8: Latin-1, a lone continuation byte, an overlong '/', a
+   * surrogate, a truncated sequence. */
+  refused("sub ok 5\nsub jos\xe9 1900000000\n", "line 2: not UTF-8");
+  refused("jti a\x80\n", "line 1: not UTF-8");
+  refused("jti \xc0\xaf\n", "line 1: not UTF-8");
+  refused("jti \xed\xa0\x80\n", "line 1: not UTF-8");
+  refused("jti \xe2\x82\n", "line 1: not UTF-8");
+  refused("# caf\xe9\n", "line 1: not UTF-8"); /* comments are text too */
   char big[1100] = "jti ";
   memset(big + 4, 'x', 1025);
   big[1029] = '\0';
