@@ -146,9 +146,11 @@ class Conn:
 
     def _closed(self):
         with self.lock:
+            mine = self.closed  # we closed it ourselves: not the server's doing
             self.closed = True
             self.credit.notify_all()
-        self.out.mark_closed()
+        if not mine:
+            self.out.mark_closed()
 
     def _read(self):
         buf = b""
@@ -216,7 +218,8 @@ class Conn:
         return self.closed
 
     def close(self):
-        self.closed = True
+        with self.lock:
+            self.closed = True
         try:
             self.sock.close()
         except OSError:
@@ -450,6 +453,7 @@ def idle_connections(port, seconds=DEFAULT_SECONDS, count=3000, preface=True):
         elif out.connections % 2:
             s.sendall(PREFACE[:5])  # a few bytes, never the rest
             out.sent += 5
+        s.setblocking(False)  # count_closed() must not wait on any of them
         m.socks.append(s)
         out.connections += 1
     while time.monotonic() < deadline:
