@@ -1,0 +1,245 @@
+"""Hostile HTTP/2: one abusive client must not take the server down.
+
+Each case starts its own server (--store memory, plaintext, loopback), warms
+it up, then runs one attack from h2attack.py (bounded: H2_ATTACK_SECONDS,
+default 8 s, and a byte budget) while a legitimate grpcio client calls
+GetProduct every 50 ms. Each case asserts behaviour, never speed:
+  - the server is alive afterwards;
+  - its RSS growth over the warm-up baseline stays within the budget
+    (16 MB per attack; 12 KB per idle connection), scaled by ASAN_RSS_FACTOR
+    in the sanitizer tree, where every allocation carries redzones and
+    freed memory sits in quarantine;
+  - the legitimate client had no failed call during the attack, and 10 of 10
+    calls after it succeed;
+  - rapid reset: the abusive connection is closed within 2 s of the start
+    (x3 under ASan, like every wait of the harness)
+    and RSS is back within 8 MB of the start once the attacker has left.
+Latency (p99) is reported by bench/h2_abuse.py, not asserted here.
+H2_ABUSE_ONLY=name[,name] runs only those cases."""
+
+import os
+import sys
+import time
+
+import harness
+from harness import SANITIZE, SLOW, Server, make_token
+import h2attack as h2
+
+MB = 1024  # VmRSS is in kB
+# ASan: redzones + a 256 MB quarantine of freed blocks; growth is measured
+# from a warm-up baseline, so only the per-attack growth is scaled.
+ASAN_RSS_FACTOR = 4 if SANITIZE else 1
+ATTACK_BUDGET_KB = 16 * MB * ASAN_RSS_FACTOR
+IDLE_PER_CONN_KB = 12 * ASAN_RSS_FACTOR
+SECONDS = h2.DEFAULT_SECONDS
+# Connections the 3,000-connection case needs (plus grpcio and the server).
+IDLE_CONNS = 3000
+h2.raise_nofile(IDLE_CONNS + 1024)
+# The fd-exhaustion cases start the server with this RLIMIT_NOFILE.
+FD_LIMIT = 256
+
+
+class Scene:
+    """A started server with one product, a connected legitimate client
+    and the RSS baseline after a warm-up."""
+
+    def __init__(self, *args, prefix=()):
+        env = None
+        if SANITIZE:
+            # ASan keeps freed blocks in a 256 MB quarantine: a frame flood would
+            # measure that, not the server. A small one keeps use-after-free checks.
+            env = {"ASAN_OPTIONS": ":".join(filter(None, (
+                os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=8")))}
+        self.server = Server(*args, env=env)
+        if prefix:
+            self.server.args = list(prefix) + self.server.args
+        self.legit = None
+        try:
+            self.server.start()
+            self.pid = self.server.proc.pid
+            token = make_token(self.server.secret)
+            self.product = h2.create_product(self.server.addr, token)
+            self.legit = h2.Legit(self.server.addr, self.product, self.pid, timeout=5 * SLOW)
+            for _ in range(50):  # warm-up: first calls allocate caches and arenas
+                self.legit.call()
+            if self.legit.failures:
+                raise AssertionError("warm-up calls failed: %s" % self.legit.failures[:3])
+        except BaseException:
+            self.close()
+            raise
+        self.base_kb = h2.rss_kb(self.pid)
+
+    def growth_kb(self):
+        return max(self.legit.peak_rss, h2.rss_kb(self.pid)) - self.base_kb
+
+    def after_checks(self, what):
+        if not h2.alive(self.pid) or self.server.proc.poll() is not None:
+            raise AssertionError("%s: the server died (%s): %s" % (
+                what, self.server.proc.returncode, self.server.stderr()[-2000:]))
+        ok = sum(1 for _ in range(10) if self.legit.call())
+        if ok != 10:
+            raise AssertionError("%s: %d of 10 calls after the attack succeeded: %s" % (
+                what, ok, self.legit.failures[-3:]))
+
+    def close(self):
+        if self.legit is not None:
+            self.legit.close()
+        self.server.cleanup()
+
+
+def report(what, scene, out, extra=""):
+    print("  %-16s rss +%.1f MB (budget %.0f), legit %d calls, %d failed, %s%s" % (
+        what, scene.growth_kb() / MB, ATTACK_BUDGET_KB / MB, len(scene.legit.latencies),
+        len(scene.legit.failures), out.summary(), extra), flush=True)
+
+
+def run_attack(name, attack, *args, budget_kb=ATTACK_BUDGET_KB, server_args=(), prefix=(),
+               check=None, **kw):
+    """The common frame of every case: scene, attack with the legitimate
+    client running, then the shared assertions (plus check(scene, conn, out)
+    while the attack's connections are still open)."""
+    scene = Scene(*server_args, prefix=prefix)
+    conn = None
+    try:
+        scene.legit.start()
+        conn, out = attack(scene.server.port, *args, **kw)
+        if check:
+            check(scene, conn, out)
+        # The legitimate client runs the whole attack window, even when the
+        # server closed the abusive connection early.
+        while time.monotonic() < out.started + SECONDS:
+            time.sleep(0.05)
+        scene.legit.finish()
+        growth = scene.growth_kb()
+        failures = list(scene.legit.failures)
+        report(name, scene, out)
+        conn.close()
+        conn = None
+        if growth > budget_kb:
+            raise AssertionError("%s: RSS grew %.1f MB, budget %.1f MB" % (
+                name, growth / MB, budget_kb / MB))
+        if failures:
+            raise AssertionError("%s: %d legitimate calls failed during the attack: %s" % (
+                name, len(failures), failures[:3]))
+        scene.after_checks(name)
+        return scene, out
+    finally:
+        if conn is not None:
+            conn.close()
+        scene.close()
+
+
+def test_rapid_reset():
+    state = {}
+
+    def check(scene, conn, out):
+        state["closed"] = out.closed_after
+        state["peak"] = scene.growth_kb()
+        conn.close()
+        # Memory must come back once the attacker has gone (bounded poll).
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline and \
+                h2.rss_kb(scene.pid) - scene.base_kb > 8 * MB * ASAN_RSS_FACTOR:
+            time.sleep(0.1)
+        state["after"] = h2.rss_kb(scene.pid) - scene.base_kb
+        print("  rapid_reset: %d streams, closed after %s s, peak +%.1f MB, "
+              "after the attacker left +%.1f MB" % (
+                  out.streams, "%.2f" % out.closed_after if out.closed_after is not None
+                  else "never", state["peak"] / MB, state["after"] / MB), flush=True)
+
+    run_attack("rapid_reset", h2.rapid_reset, check=check)
+    if state["closed"] is None or state["closed"] > 2 * SLOW:
+        raise AssertionError("the rapid-reset connection was not closed within %d s (%s)" % (
+            2 * SLOW, state["closed"]))
+    if state["after"] > 8 * MB * ASAN_RSS_FACTOR:
+        raise AssertionError("RSS +%.1f MB after the attacker left (want <= %d MB)" % (
+            state["after"] / MB, 8 * ASAN_RSS_FACTOR))
+
+
+def test_ping_flood():
+    run_attack("ping_flood", h2.ping_flood)
+
+
+def test_big_messages():
+    run_attack("big_messages", h2.big_messages)
+
+
+def test_zero_window():
+    run_attack("zero_window", h2.zero_window)
+
+
+def test_idle_connections():
+    def check(scene, many, out):
+        if out.connections < IDLE_CONNS:
+            raise AssertionError("only %d of %d connections opened (%s)" % (
+                out.connections, IDLE_CONNS, out.note))
+    run_attack("idle_connections", h2.idle_connections, count=IDLE_CONNS,
+               budget_kb=IDLE_CONNS * IDLE_PER_CONN_KB, check=check)
+
+
+def test_hpack_bomb():
+    run_attack("hpack_bomb", h2.hpack_bomb)
+
+
+def test_empty_data():
+    run_attack("empty_data", h2.empty_data)
+
+
+def test_continuation():
+    run_attack("continuation", h2.continuation)
+
+
+def test_settings_flood():
+    run_attack("settings_flood", h2.settings_flood)
+
+
+def test_slowloris():
+    run_attack("slowloris", h2.slowloris)
+
+
+def test_fd_exhaustion():
+    """The server runs with 256 descriptors and 600 connections are held
+    past that: the connected legitimate client must still be served."""
+    run_attack("fd_exhaustion", h2.fd_flood, count=600,
+               prefix=("prlimit", "--nofile=%d:%d" % (FD_LIMIT, FD_LIMIT), "--"))
+
+
+def test_fd_exhaustion_fresh_client():
+    """After an fd flood, a brand-new channel (a new connection) is served."""
+    scene = Scene(prefix=("prlimit", "--nofile=%d:%d" % (FD_LIMIT, FD_LIMIT), "--"))
+    many = None
+    try:
+        many, out = h2.fd_flood(scene.server.port, min(SECONDS, 4.0), count=600)
+        many.close()
+        many = None
+        if not h2.alive(scene.pid):
+            raise AssertionError("the server died: %s" % scene.server.stderr()[-2000:])
+        # A new connection must be accepted once the flood is gone (bounded poll).
+        deadline = time.monotonic() + 10 * SLOW
+        ok = 0
+        last = None
+        while time.monotonic() < deadline and ok < 10:
+            fresh = h2.Legit(scene.server.addr, scene.product, scene.pid, timeout=2 * SLOW) \
+                if last is None else last
+            last = fresh
+            ok = ok + 1 if fresh.call() else 0
+        if ok < 10:
+            raise AssertionError("a new client after the fd flood: %s" % last.failures[-3:])
+        last.close()
+    finally:
+        if many is not None:
+            many.close()
+        scene.close()
+
+
+TESTS = [test_rapid_reset, test_ping_flood, test_big_messages, test_zero_window,
+         test_idle_connections, test_hpack_bomb, test_empty_data, test_continuation,
+         test_settings_flood, test_slowloris, test_fd_exhaustion,
+         test_fd_exhaustion_fresh_client]
+
+if __name__ == "__main__":
+    only = [n for n in os.environ.get("H2_ABUSE_ONLY", "").split(",") if n]
+    if only:
+        TESTS = [t for t in TESTS if t.__name__[len("test_"):] in only]
+    harness.main(TESTS)
+    sys.exit(0)
