@@ -30,11 +30,11 @@
  * not change. */
 typedef struct part {
   atomic_uint refs;
-  jwt_verifier *v;   /* the keys part */
+  jwt_verifier *v;    /* the keys part */
   page_keyset *pages; /* with a key set: its page-token keys */
-  revocations *rl;   /* the revocations part */
-  size_t n;          /* keys, or entries */
-  bool borrowed;     /* the single-secret verifier: the keyring owns it */
+  revocations *rl;    /* the revocations part */
+  size_t n;           /* keys, or entries */
+  bool borrowed;      /* the single-secret verifier: the keyring owns it */
 } part;
 
 struct keyring_snap {
