@@ -21,6 +21,7 @@
 #include "auth/revocations.h"
 #include "core/call.h"
 #include "core/file_watch.h"
+#include "store/page_token.h"
 
 #define KEYRING_DEFAULT_INTERVAL_MS 1000
 #define KEYRING_WAKE_MS 200 /* the thread's tick; file_watch limits the stat()s */
@@ -29,10 +30,11 @@
  * not change. */
 typedef struct part {
   atomic_uint refs;
-  jwt_verifier *v;   /* the keys part */
-  revocations *rl;   /* the revocations part */
-  size_t n;          /* keys, or entries */
-  bool borrowed;     /* the single-secret verifier: the keyring owns it */
+  jwt_verifier *v;    /* the keys part */
+  page_keyset *pages; /* with a key set: its page-token keys */
+  revocations *rl;    /* the revocations part */
+  size_t n;           /* keys, or entries */
+  bool borrowed;      /* the single-secret verifier: the keyring owns it */
 } part;
 
 struct keyring_snap {
@@ -77,6 +79,7 @@ static part *part_ref(part *p) {
 static void part_unref(part *p) {
   if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
   if (!p->borrowed) jwt_verifier_destroy(p->v);
+  page_keyset_destroy(p->pages);
   revocations_destroy(p->rl);
   free(p);
 }
@@ -104,6 +107,8 @@ uint64_t keyring_snap_generation(const keyring_snap *s) { return s->gen; }
 
 size_t keyring_snap_keys(const keyring_snap *s) { return s->keys->n; }
 
+const page_keyset *keyring_snap_page_keys(const keyring_snap *s) { return s->keys->pages; }
+
 jwt_result keyring_verify(const keyring_snap *s, const char *token, size_t len, int64_t now,
                           jwt_identity *out) {
   jwt_identity tmp;
@@ -121,19 +126,27 @@ jwt_result keyring_verify(const keyring_snap *s, const char *token, size_t len, 
 
 /* ------------------------------------------------------------ loading --- */
 
-/* A verifier for the key set in path; kids (for logs) and the count. */
+/* A verifier and the page-token keys for the key set in path; kids (for
+ * logs) and the count. Page tokens are minted with the key mint-token signs
+ * with by default (the last that may sign; the last key when none may). */
 static part *load_keys(keyring *kr, char *kids, size_t kids_len, char *err, size_t errlen) {
   jwks *set = NULL;
   jwt_key *keys = NULL;
+  page_keyset_entry *pages = NULL;
   part *p = NULL;
   if (jwks_load_file(kr->keys_path, &set, err, errlen) != 0) return NULL;
-  size_t n = jwks_count(set);
-  if (!(keys = calloc(n, sizeof *keys)) || !(p = part_new())) goto oom;
+  size_t n = jwks_count(set), signer = n - 1;
+  if (!(keys = calloc(n, sizeof *keys)) || !(pages = calloc(n, sizeof *pages)) ||
+      !(p = part_new()))
+    goto oom;
   size_t o = 0;
   kids[0] = '\0';
   for (size_t i = 0; i < n; i++) {
     const jwks_key *k = jwks_key_at(set, i);
     keys[i] = (jwt_key){.kid = k->kid, .secret = k->k, .secret_len = k->k_len};
+    pages[i] = (page_keyset_entry){
+        .kid = k->kid, .kid_len = k->kid_len, .secret = k->k, .secret_len = k->k_len};
+    if (k->can_sign) signer = i;
     char safe[72];
     jwks_kid_for_log(k->kid, safe, sizeof safe);
     int w = snprintf(kids + o, kids_len - o, "%s%s%s", i ? "," : "", safe,
@@ -143,14 +156,17 @@ static part *load_keys(keyring *kr, char *kids, size_t kids_len, char *err, size
   jwt_verifier_options vo = kr->base;
   vo.keys = keys;
   vo.n_keys = n;
-  if (jwt_verifier_create(&vo, &p->v) != 0) goto oom;
+  if (jwt_verifier_create(&vo, &p->v) != 0 || !(p->pages = page_keyset_create(pages, n, signer)))
+    goto oom;
   p->n = n;
   free(keys);
+  free(pages);
   jwks_destroy(set); /* wipes the decoded keys: the HMAC contexts hold them */
   return p;
 oom:
   snprintf(err, errlen, "key set %s: out of memory", kr->keys_path);
   free(keys);
+  free(pages);
   jwks_destroy(set);
   part_unref(p);
   return NULL;

@@ -1,10 +1,11 @@
 #ifndef PRODUCT_AUTH_KEYRING_H
 #define PRODUCT_AUTH_KEYRING_H
 /* The token-checking state in force, reloaded from disk without a restart:
- * a verifier (one per key set, or the start-up single-secret verifier) and
- * the revocation list. What is in force is an immutable, refcounted snapshot
- * behind an atomic pointer; a call takes one (keyring_acquire), uses it and
- * gives it back, with no lock. A reload builds a whole new snapshot and swaps
+ * a verifier (one per key set, or the start-up single-secret verifier), with
+ * a key set its ListProducts page-token keys, and the revocation list. What
+ * is in force is an immutable, refcounted snapshot behind an atomic pointer;
+ * a call takes one (keyring_acquire), uses it and gives it back, with no
+ * lock. A reload builds a whole new snapshot and swaps
  * the pointer, so a reader never sees half a set; the old snapshot is freed
  * when its last reader gives it back.
  *
@@ -20,6 +21,7 @@
 
 #include "auth/jwt_verify.h"
 #include "core/log.h"
+#include "store/page_token.h"
 
 typedef struct keyring keyring;
 typedef struct keyring_snap keyring_snap;
@@ -55,6 +57,9 @@ jwt_result keyring_verify(const keyring_snap *s, const char *token, size_t len, 
 /* Never 0 (the single-secret path's cache tag), unique per snapshot. */
 uint64_t keyring_snap_generation(const keyring_snap *s);
 size_t keyring_snap_keys(const keyring_snap *s);
+/* The page-token keys of the key set in force, prepared when it was loaded;
+ * NULL in single-secret mode (the secret's page key applies). */
+const page_keyset *keyring_snap_page_keys(const keyring_snap *s);
 
 /* Adds jwt_keys (the kids in force, "(verify)" after a verify-only one;
  * never k) and jwt_revocations (entries, with a list) to a line. */

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth/jwks.h"
 #include "auth/jwt_verify.h"
 #include "auth/keyring.h"
 #include "config/config.h"
@@ -131,25 +130,6 @@ static void log_startup(const app *a, int port) {
 
 static void count_keys(void *arg, size_t n) { metrics_set_jwt_keys(arg, n); }
 
-/* The page-token key: derived from the secret, or with a key set from its
- * first key as the file has it at start (replicas started from the same
- * file agree). */
-static page_key *page_key_for(const config *cfg, char *err, size_t errlen) {
-  page_key *pk;
-  if (!cfg->jwt_keys_file) {
-    if (!(pk = page_key_create(cfg->jwt_secret.bytes, cfg->jwt_secret.len)))
-      snprintf(err, errlen, "out of memory");
-    return pk;
-  }
-  jwks *set;
-  if (jwks_load_file(cfg->jwt_keys_file, &set, err, errlen) != 0) return NULL;
-  const jwks_key *k = jwks_key_at(set, 0);
-  pk = page_key_create(k->k, k->k_len);
-  jwks_destroy(set);
-  if (!pk) snprintf(err, errlen, "out of memory");
-  return pk;
-}
-
 /* Token verification: the single-secret verifier as it always was, or, with
  * a key set or a revocation list, the reloading keyring. Its refusals (a bad
  * key, a malformed line) are start-up errors: exit 2. */
@@ -178,7 +158,13 @@ static int setup_auth(app *a, char *err, size_t errlen) {
     }
     metrics_set_jwt_keys(a->metrics, 1);
   }
-  if (!(a->page_key = page_key_for(cfg, err, errlen))) return -1;
+  /* With a key set, page tokens use the keys of the snapshot in force
+   * (keyring_snap_page_keys); the secret's page key is for the other mode. */
+  if (!cfg->jwt_keys_file &&
+      !(a->page_key = page_key_create(cfg->jwt_secret.bytes, cfg->jwt_secret.len))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
   if (a->keyring && keyring_start(a->keyring) != 0) {
     snprintf(err, errlen, "cannot start the key file watcher");
     return -1;
@@ -217,7 +203,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   if (setup_auth(a, err, errlen) != 0) return -1;
   static const char *const services[] = {"product.ProductService"};
   a->health = health_state_create(services, 1);
-  if (!a->page_key || !a->health) {
+  if (!a->health) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }

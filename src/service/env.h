@@ -16,7 +16,7 @@ struct service_env {
   store *store;
   const jwt_verifier *verifier; /* single-secret mode without a revocation list */
   struct keyring *keyring;      /* otherwise: the reloadable keys and revocations */
-  const page_key *page_key;
+  const page_key *page_key;     /* single-secret mode; a key set's are in its snapshot */
   struct metrics *metrics; /* NULL when metrics are off */
   struct health_state *health;
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/keyring.h"
 #include "core/uuid.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "product.pb-c.h"
@@ -136,6 +137,29 @@ void product_DeleteProduct(call_ctx *c) {
   call_reply(c, &e->base);
 }
 
+/* Page tokens follow the keys in force: with a key set, the page keys of
+ * the snapshot in force (a reference of our own, no lock); otherwise the
+ * secret's page key. */
+static int page_decode(call_ctx *c, const char *tok, const char *text, size_t text_len,
+                       store_cursor *after) {
+  keyring_snap *snap = c->env->keyring ? keyring_acquire(c->env->keyring) : NULL;
+  const page_keyset *ks = snap ? keyring_snap_page_keys(snap) : NULL;
+  int rc = ks ? page_keyset_decode(ks, tok, strlen(tok), text, text_len, after)
+              : page_token_decode(c->env->page_key, tok, strlen(tok), text, text_len, after);
+  keyring_release(snap);
+  return rc;
+}
+
+static int page_encode(call_ctx *c, const store_cursor *next, const char *text, size_t text_len,
+                       char *buf) {
+  keyring_snap *snap = c->env->keyring ? keyring_acquire(c->env->keyring) : NULL;
+  const page_keyset *ks = snap ? keyring_snap_page_keys(snap) : NULL;
+  int rc = ks ? page_keyset_encode(ks, next, text, text_len, buf, PAGE_TOKEN_MAX)
+              : page_token_encode(c->env->page_key, next, text, text_len, buf, PAGE_TOKEN_MAX);
+  keyring_release(snap);
+  return rc;
+}
+
 void product_ListProducts(call_ctx *c) {
   const Product__ListProductsRequest *req = (const Product__ListProductsRequest *)c->request;
   char err[ERR_MAX];
@@ -152,8 +176,7 @@ void product_ListProducts(call_ctx *c) {
   store_cursor after;
   const char *tok = req->page_token ? req->page_token : "";
   bool has_cursor = tok[0] != '\0';
-  if (has_cursor &&
-      page_token_decode(c->env->page_key, tok, strlen(tok), text, text_len, &after) != 0) {
+  if (has_cursor && page_decode(c, tok, text, text_len, &after) != 0) {
     call_fail(c, RPC_INVALID_ARGUMENT, "page_token was not issued for this filter by this service");
     return;
   }
@@ -182,7 +205,7 @@ void product_ListProducts(call_ctx *c) {
     next.created_us = res.items[res.n - 1].created_us;
     memcpy(next.id, res.items[res.n - 1].id, sizeof next.id);
     char *buf = call_alloc(c, PAGE_TOKEN_MAX);
-    if (page_token_encode(c->env->page_key, &next, text, text_len, buf, PAGE_TOKEN_MAX) != 0)
+    if (page_encode(c, &next, text, text_len, buf) != 0)
       call_panic("cannot encode a page token");
     resp->next_page_token = buf;
   }

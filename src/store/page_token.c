@@ -8,6 +8,13 @@
  *   [61..77) first 16 bytes of HMAC-SHA256(key, bytes [0..61))
  * key = HMAC-SHA256(server secret, "product-service page-token v1"): a key of
  * its own, so a token MAC can never be confused with a JWT signature.
+ *
+ * Key-set mode (version 2, 85 bytes: 114 characters) puts an 8-byte key tag,
+ * the first bytes of SHA-256(kid), after the version; the rest is shifted by
+ * 8 and the MAC covers the tag too. key = the derivation above, from the
+ * key's k. The tag picks the key without a MAC per key; it names the key
+ * without showing its kid.
+ *
  * Decoding accepts only the exact canonical encoding, so no two strings
  * decode to the same token. */
 #include "store/page_token.h"
@@ -30,9 +37,14 @@
 #define PT_OFF_MAC (PT_OFF_DIGEST + PT_DIGEST_LEN)
 #define PT_RAW_LEN (PT_OFF_MAC + PT_MAC_LEN)
 #define PT_TEXT_LEN ((PT_RAW_LEN * 4 + 2) / 3) /* unpadded base64 */
-#define PT_STD_LEN (((PT_RAW_LEN + 2) / 3) * 4) /* padded, as OpenSSL writes it */
+#define PT_TAGGED_VERSION 2
+#define PT_TAG_LEN 8
+#define PT_TAGGED_RAW_LEN (PT_RAW_LEN + PT_TAG_LEN)
+#define PT_TAGGED_TEXT_LEN ((PT_TAGGED_RAW_LEN * 4 + 2) / 3)
+#define PT_TAGGED_STD_LEN (((PT_TAGGED_RAW_LEN + 2) / 3) * 4) /* padded, as OpenSSL writes it */
 
 _Static_assert(PT_TEXT_LEN < PAGE_TOKEN_MAX, "a page token must fit PAGE_TOKEN_MAX");
+_Static_assert(PT_TAGGED_TEXT_LEN < PAGE_TOKEN_MAX, "a page token must fit PAGE_TOKEN_MAX");
 
 /* The MAC key lives only inside a keyed EVP_MAC_CTX template (duplicated per
  * token: OpenSSL 3's one-shot HMAC()/SHA256() fetch the algorithm and
@@ -83,11 +95,13 @@ void page_key_destroy(page_key *k) {
   free(k);
 }
 
-static int mac(const page_key *k, const unsigned char *raw, unsigned char out[PT_MAC_LEN]) {
+/* The MAC over raw[0 .. mac_off), cut to PT_MAC_LEN. */
+static int mac(const page_key *k, const unsigned char *raw, size_t mac_off,
+               unsigned char out[PT_MAC_LEN]) {
   unsigned char full[SHA256_DIGEST_LENGTH];
   size_t n = 0;
   EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->mac_template);
-  int ok = ctx && EVP_MAC_update(ctx, raw, PT_OFF_MAC) == 1 &&
+  int ok = ctx && EVP_MAC_update(ctx, raw, mac_off) == 1 &&
            EVP_MAC_final(ctx, full, &n, sizeof full) == 1 && n == sizeof full;
   EVP_MAC_CTX_free(ctx);
   if (!ok) return -1;
@@ -104,32 +118,42 @@ static int filter_digest(const page_key *k, const char *filter, size_t len,
   return 0;
 }
 
-/* base64url without padding of raw into out (PT_TEXT_LEN + 1 bytes). */
-static void encode_raw(const unsigned char raw[PT_RAW_LEN], char out[PT_TEXT_LEN + 1]) {
-  unsigned char std[PT_STD_LEN + 1];
-  EVP_EncodeBlock(std, raw, PT_RAW_LEN);
-  for (size_t i = 0; i < PT_TEXT_LEN; i++) {
+/* base64url without padding of raw_len bytes into out (text length + 1). */
+static void encode_raw(const unsigned char *raw, size_t raw_len, char *out) {
+  unsigned char std[PT_TAGGED_STD_LEN + 1];
+  size_t text_len = (raw_len * 4 + 2) / 3;
+  EVP_EncodeBlock(std, raw, (int)raw_len);
+  for (size_t i = 0; i < text_len; i++) {
     char c = (char)std[i];
     out[i] = c == '+' ? '-' : c == '/' ? '_' : c;
   }
-  out[PT_TEXT_LEN] = '\0';
+  out[text_len] = '\0';
+}
+
+/* Fills the body after the first `at` bytes (version and tag): cursor,
+ * filter digest, then the MAC over all before it. */
+static int seal(const page_key *k, unsigned char *raw, size_t at, const store_cursor *cur,
+                const char *filter, size_t filter_len) {
+  size_t b = at - 1; /* the v1 offsets count the version byte */
+  size_t id_len = strnlen(cur->id, sizeof(cur->id));
+  if (id_len == 0 || id_len > PRODUCT_ID_LEN) return -1;
+  uint64_t us = (uint64_t)cur->created_us;
+  for (int i = 0; i < 8; i++) raw[b + PT_OFF_US + i] = (unsigned char)(us >> (56 - 8 * i));
+  memcpy(raw + b + PT_OFF_ID, cur->id, id_len);
+  if (filter_digest(k, filter, filter_len, raw + b + PT_OFF_DIGEST) != 0 ||
+      mac(k, raw, b + PT_OFF_MAC, raw + b + PT_OFF_MAC) != 0)
+    return -1;
+  return 0;
 }
 
 int page_token_encode(const page_key *k, const store_cursor *cur, const char *filter,
                       size_t filter_len, char *out, size_t outlen) {
   unsigned char raw[PT_RAW_LEN];
   if (!k || !cur || !out || outlen < PT_TEXT_LEN + 1) return -1;
-  size_t id_len = strnlen(cur->id, sizeof(cur->id));
-  if (id_len == 0 || id_len > PRODUCT_ID_LEN) return -1;
   memset(raw, 0, sizeof(raw));
   raw[0] = PT_VERSION;
-  uint64_t us = (uint64_t)cur->created_us;
-  for (int i = 0; i < 8; i++) raw[PT_OFF_US + i] = (unsigned char)(us >> (56 - 8 * i));
-  memcpy(raw + PT_OFF_ID, cur->id, id_len);
-  if (filter_digest(k, filter, filter_len, raw + PT_OFF_DIGEST) != 0 ||
-      mac(k, raw, raw + PT_OFF_MAC) != 0)
-    return -1;
-  encode_raw(raw, out);
+  if (seal(k, raw, 1, cur, filter, filter_len) != 0) return -1;
+  encode_raw(raw, PT_RAW_LEN, out);
   return 0;
 }
 
@@ -138,39 +162,122 @@ static bool is_b64url(char c) {
          c == '_';
 }
 
-int page_token_decode(const page_key *k, const char *token, size_t len, const char *filter,
-                      size_t filter_len, store_cursor *out) {
-  unsigned char std[PT_STD_LEN + 1], raw[PT_STD_LEN];
-  unsigned char want_mac[PT_MAC_LEN], want_digest[PT_DIGEST_LEN];
-  char again[PT_TEXT_LEN + 1];
-  if (!k || !token || !out || len != PT_TEXT_LEN) return -1;
-  for (size_t i = 0; i < PT_TEXT_LEN; i++) {
+/* The raw_len bytes of a canonical unpadded base64url token; -1 for any
+ * other string. */
+static int unpack(const char *token, size_t len, size_t raw_len, unsigned char *raw) {
+  unsigned char std[PT_TAGGED_STD_LEN + 1], buf[PT_TAGGED_STD_LEN];
+  char again[PT_TAGGED_TEXT_LEN + 1];
+  size_t text_len = (raw_len * 4 + 2) / 3, std_len = ((raw_len + 2) / 3) * 4;
+  if (!token || len != text_len) return -1;
+  for (size_t i = 0; i < text_len; i++) {
     if (!is_b64url(token[i])) return -1;
     std[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : (unsigned char)token[i];
   }
-  for (size_t i = PT_TEXT_LEN; i < PT_STD_LEN; i++) std[i] = '=';
-  std[PT_STD_LEN] = '\0';
-  /* OpenSSL counts padding as data: 26 groups decode to 78 bytes. */
-  if (EVP_DecodeBlock(raw, std, PT_STD_LEN) != (PT_STD_LEN / 4) * 3) return -1;
+  for (size_t i = text_len; i < std_len; i++) std[i] = '=';
+  std[std_len] = '\0';
+  /* OpenSSL counts padding as data: n groups decode to 3n bytes. */
+  if (EVP_DecodeBlock(buf, std, (int)std_len) != (int)(std_len / 4) * 3) return -1;
   /* Unused low bits in the last character must be zero (canonical form). */
-  encode_raw(raw, again);
-  if (memcmp(again, token, PT_TEXT_LEN) != 0) return -1;
-  if (mac(k, raw, want_mac) != 0 || CRYPTO_memcmp(want_mac, raw + PT_OFF_MAC, PT_MAC_LEN) != 0)
+  encode_raw(buf, raw_len, again);
+  if (memcmp(again, token, text_len) != 0) return -1;
+  memcpy(raw, buf, raw_len);
+  return 0;
+}
+
+/* Checks the MAC, the version and the filter of a token whose body starts
+ * after `at` bytes, and reads its cursor. */
+static int open_body(const page_key *k, const unsigned char *raw, size_t at, int version,
+                     const char *filter, size_t filter_len, store_cursor *out) {
+  unsigned char want_mac[PT_MAC_LEN], want_digest[PT_DIGEST_LEN];
+  size_t b = at - 1;
+  if (mac(k, raw, b + PT_OFF_MAC, want_mac) != 0 ||
+      CRYPTO_memcmp(want_mac, raw + b + PT_OFF_MAC, PT_MAC_LEN) != 0)
     return -1;
-  if (raw[0] != PT_VERSION) return -1;
+  if (raw[0] != version) return -1;
   if (filter_digest(k, filter, filter_len, want_digest) != 0 ||
-      CRYPTO_memcmp(want_digest, raw + PT_OFF_DIGEST, PT_DIGEST_LEN) != 0)
+      CRYPTO_memcmp(want_digest, raw + b + PT_OFF_DIGEST, PT_DIGEST_LEN) != 0)
     return -1;
-  const unsigned char *id = raw + PT_OFF_ID;
+  const unsigned char *id = raw + b + PT_OFF_ID;
   size_t id_len = 0;
   while (id_len < PRODUCT_ID_LEN && id[id_len]) id_len++;
   if (id_len == 0) return -1;
   for (size_t i = id_len; i < PRODUCT_ID_LEN; i++)
     if (id[i]) return -1;
   uint64_t us = 0;
-  for (int i = 0; i < 8; i++) us = (us << 8) | raw[PT_OFF_US + i];
+  for (int i = 0; i < 8; i++) us = (us << 8) | raw[b + PT_OFF_US + i];
   memset(out, 0, sizeof(*out));
   out->created_us = (int64_t)us;
   memcpy(out->id, id, id_len);
   return 0;
+}
+
+int page_token_decode(const page_key *k, const char *token, size_t len, const char *filter,
+                      size_t filter_len, store_cursor *out) {
+  unsigned char raw[PT_RAW_LEN];
+  if (!k || !out || unpack(token, len, PT_RAW_LEN, raw) != 0) return -1;
+  return open_body(k, raw, 1, PT_VERSION, filter, filter_len, out);
+}
+
+/* ------------------------------------------------------------ key sets --- */
+
+struct page_keyset {
+  size_t n, signer;
+  unsigned char (*tags)[PT_TAG_LEN];
+  page_key **keys;
+};
+
+page_keyset *page_keyset_create(const page_keyset_entry *keys, size_t n, size_t signer) {
+  if (!keys || n == 0 || signer >= n) return NULL;
+  page_keyset *ks = calloc(1, sizeof *ks);
+  if (!ks) return NULL;
+  ks->signer = signer;
+  if (!(ks->tags = calloc(n, sizeof *ks->tags)) || !(ks->keys = calloc(n, sizeof *ks->keys)))
+    goto fail;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char full[SHA256_DIGEST_LENGTH];
+    ks->n = i + 1; /* what is made so far is freed by page_keyset_destroy */
+    if (!keys[i].kid || EVP_Digest(keys[i].kid, keys[i].kid_len, full, NULL, EVP_sha256(),
+                                   NULL) != 1 ||
+        !(ks->keys[i] = page_key_create(keys[i].secret, keys[i].secret_len)))
+      goto fail;
+    memcpy(ks->tags[i], full, PT_TAG_LEN);
+  }
+  return ks;
+fail:
+  page_keyset_destroy(ks);
+  return NULL;
+}
+
+void page_keyset_destroy(page_keyset *ks) {
+  if (!ks) return;
+  for (size_t i = 0; ks->keys && i < ks->n; i++) page_key_destroy(ks->keys[i]);
+  free(ks->keys);
+  free(ks->tags);
+  free(ks);
+}
+
+int page_keyset_encode(const page_keyset *ks, const store_cursor *cur, const char *filter,
+                       size_t filter_len, char *out, size_t outlen) {
+  unsigned char raw[PT_TAGGED_RAW_LEN];
+  if (!ks || !cur || !out || outlen < PT_TAGGED_TEXT_LEN + 1) return -1;
+  memset(raw, 0, sizeof(raw));
+  raw[0] = PT_TAGGED_VERSION;
+  memcpy(raw + 1, ks->tags[ks->signer], PT_TAG_LEN);
+  if (seal(ks->keys[ks->signer], raw, 1 + PT_TAG_LEN, cur, filter, filter_len) != 0) return -1;
+  encode_raw(raw, PT_TAGGED_RAW_LEN, out);
+  return 0;
+}
+
+int page_keyset_decode(const page_keyset *ks, const char *token, size_t len, const char *filter,
+                       size_t filter_len, store_cursor *out) {
+  unsigned char raw[PT_TAGGED_RAW_LEN];
+  if (!ks || !out || unpack(token, len, PT_TAGGED_RAW_LEN, raw) != 0) return -1;
+  /* Tags are not secret; only two kids whose SHA-256 share 8 bytes would
+   * make more than one key match, and each such key is tried. */
+  for (size_t i = 0; i < ks->n; i++)
+    if (memcmp(ks->tags[i], raw + 1, PT_TAG_LEN) == 0 &&
+        open_body(ks->keys[i], raw, 1 + PT_TAG_LEN, PT_TAGGED_VERSION, filter, filter_len,
+                  out) == 0)
+      return 0;
+  return -1;
 }

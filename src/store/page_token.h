@@ -3,7 +3,10 @@
 /* Opaque, tamper-evident ListProducts page tokens. A token carries the
  * keyset cursor and a digest of the filter it was issued for, authenticated
  * with HMAC-SHA256 under a key derived from the server's JWT secret, so it
- * stays valid across restarts and across replicas that share configuration. */
+ * stays valid across restarts and across replicas that share configuration.
+ * With a key set, a page_keyset holds one such key per key of the set: a
+ * token is minted under the signing key's and names it by a short tag, and
+ * verifies wherever that key is still in the set. */
 #include <stddef.h>
 
 #include "store/store.h"
@@ -23,5 +26,28 @@ int page_token_encode(const page_key *k, const store_cursor *cur, const char *fi
  * issued for another filter. */
 int page_token_decode(const page_key *k, const char *token, size_t len, const char *filter,
                       size_t filter_len, store_cursor *out);
+
+/* One key of a key set: its kid (kid_len bytes) and secret. */
+typedef struct page_keyset_entry {
+  const char *kid;
+  size_t kid_len;
+  const unsigned char *secret;
+  size_t secret_len;
+} page_keyset_entry;
+
+typedef struct page_keyset page_keyset;
+
+/* Derives a key per entry (as page_key_create does); tokens are minted with
+ * keys[signer]'s. The entries may be wiped afterwards. NULL on failure. */
+page_keyset *page_keyset_create(const page_keyset_entry *keys, size_t n, size_t signer);
+void page_keyset_destroy(page_keyset *ks);
+
+/* As page_token_encode/decode, in the key-set format (another length and
+ * version, so neither format decodes as the other). Decoding fails for a
+ * token whose key is not in ks. */
+int page_keyset_encode(const page_keyset *ks, const store_cursor *cur, const char *filter,
+                       size_t filter_len, char *out, size_t outlen);
+int page_keyset_decode(const page_keyset *ks, const char *token, size_t len, const char *filter,
+                       size_t filter_len, store_cursor *out);
 
 #endif

@@ -3,7 +3,8 @@
  * before any signature work, reloads swap whole snapshots (also through a
  * Kubernetes-style "..data" symlink swap), a broken file keeps the last good
  * content, revocations apply, and a snapshot taken before a reload stays
- * usable until released while readers run on other threads. Reloads are
+ * usable until released while readers run on other threads; page-token keys
+ * follow the key set in force. Reloads are
  * driven with keyring_poll, never by waiting for the thread. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +203,70 @@ static void test_a_reload_swaps_the_key_set_and_the_cache_misses(void **state) {
   keyring_release(before);
   keyring_release(after);
   token_cache_destroy(tc);
+  keyring_destroy(kr);
+}
+
+/* The page keys are part of each snapshot: a page token minted under one
+ * verifies under a later one while its key is in the set, and not after. */
+static void test_page_keys_follow_the_key_set(void **state) {
+  (void)state;
+  static const char *set12 = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" B64_1 "\"},"
+                             "{\"kty\":\"oct\",\"kid\":\"k2\",\"k\":\"" B64_2 "\"}]}";
+  static const char *set3only = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k3\",\"k\":\"" B64_3 "\"}]}";
+  /* k2 is verify-only: k1 is the last key that may sign, so it mints. */
+  static const char *set1v2 = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" B64_1 "\"},"
+                              "{\"kty\":\"oct\",\"kid\":\"k2\",\"k\":\"" B64_2
+                              "\",\"key_ops\":[\"verify\"]}]}";
+  static const char *set1only = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" B64_1 "\"}]}";
+  store_cursor cur = {.created_us = 42}, got;
+  snprintf(cur.id, sizeof cur.id, "p-1");
+  char tok[PAGE_TOKEN_MAX], tok1[PAGE_TOKEN_MAX];
+  write_file(keys_path, set12);
+  keyring *kr = open_ring(keys_path, NULL);
+  keyring_snap *a = keyring_acquire(kr);
+  assert_non_null(keyring_snap_page_keys(a));
+  assert_int_equal(page_keyset_encode(keyring_snap_page_keys(a), &cur, "", 0, tok, sizeof tok), 0);
+
+  write_file(keys_path, set23); /* k1 gone, k2 (which minted tok) still there */
+  assert_int_equal(keyring_poll(kr), 1);
+  keyring_snap *b = keyring_acquire(kr);
+  assert_int_equal(page_keyset_decode(keyring_snap_page_keys(b), tok, strlen(tok), "", 0, &got),
+                   0);
+  assert_int_equal(got.created_us, 42);
+  assert_string_equal(got.id, "p-1");
+
+  write_file(keys_path, set3only);
+  assert_int_equal(keyring_poll(kr), 1);
+  keyring_snap *c = keyring_acquire(kr);
+  assert_int_not_equal(
+      page_keyset_decode(keyring_snap_page_keys(c), tok, strlen(tok), "", 0, &got), 0);
+  /* A call still holding an older snapshot finishes with its keys. */
+  assert_int_equal(page_keyset_decode(keyring_snap_page_keys(a), tok, strlen(tok), "", 0, &got),
+                   0);
+  keyring_release(a);
+  keyring_release(b);
+  keyring_release(c);
+
+  write_file(keys_path, set1v2);
+  assert_int_equal(keyring_poll(kr), 1);
+  a = keyring_acquire(kr);
+  assert_int_equal(page_keyset_encode(keyring_snap_page_keys(a), &cur, "", 0, tok1, sizeof tok1),
+                   0);
+  write_file(keys_path, set1only);
+  assert_int_equal(keyring_poll(kr), 1);
+  b = keyring_acquire(kr);
+  assert_int_equal(
+      page_keyset_decode(keyring_snap_page_keys(b), tok1, strlen(tok1), "", 0, &got), 0);
+  keyring_release(a);
+  keyring_release(b);
+  keyring_destroy(kr);
+
+  /* Single-secret mode (a revocation list only): no page keys of its own. */
+  write_file(revs_path, "jti x\n");
+  kr = open_ring(NULL, revs_path);
+  a = keyring_acquire(kr);
+  assert_null(keyring_snap_page_keys(a));
+  keyring_release(a);
   keyring_destroy(kr);
 }
 
@@ -406,6 +471,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_start_up_refusals_name_the_key_or_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_reload_swaps_the_key_set_and_the_cache_misses, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_page_keys_follow_the_key_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_broken_file_keeps_the_last_good_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_fifo_dir_device_or_huge_file_is_refused, setup,
                                       teardown),
