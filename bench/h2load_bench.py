@@ -389,7 +389,7 @@ def main():
     for spec, keys in [(s, False) for s in args.peer] + [(s, True) for s in args.keys_peer]:
         name, sep, cmd = spec.partition("=")
         if not sep or not cmd:
-            raise SystemExit("bench: --peer wants NAME=CMD, got %r" % spec)
+            raise SystemExit("bench: --peer and --keys-peer want NAME=CMD, got %r" % spec)
         peers.append(Peer(name, cmd, args.server_cpus, keys))
     print("pinning: %s" % ("server CPU %s, h2load CPU %s" % (args.server_cpus, args.client_cpus)
                            if args.server_cpus else "off"))
