@@ -10,7 +10,11 @@ from /proc/PID/stat before and after) and peak RSS (VmHWM, reset per
 scenario). Medians over rounds; with peers, per-round ratios ours/peer.
 
 Every server is started with LISTEN_ADDR, PORT, JWT_SECRET, READY_FILE and
-INSECURE=1 in its environment. Placeholders in a command: {port} {addr}
+INSECURE=1 in its environment. A key-set server (--keys-peer, or --keys for
+ours) gets JWT_KEYS_FILE instead of JWT_SECRET: a fresh JWK Set of 3 oct keys
+(kids k1..k3, 32 random bytes each) per start, and its tokens carry the kid
+of the last signing key, k3. Tokens are minted with PyJWT (compact headers,
+as clients send them). Placeholders in a command: {port} {addr}
 {ready} {tmpdir}. A server that writes no ready file is found by polling its
 health service on the chosen port. Give the binary itself (or a wrapper that
 execs it): CPU and RSS are read from the PID started here.
@@ -19,6 +23,7 @@ Not a test: nothing here asserts a timing.
 """
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -34,6 +39,8 @@ import sys
 import tempfile
 import time
 
+import jwt  # PyJWT (Debian python3-jwt)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  (stubs, tokens, the raw gRPC client)
@@ -42,14 +49,20 @@ SERVICE = "/product.ProductService/"
 OURS = ("build/bin/product-server --insecure --store memory "
         "--listen 127.0.0.1:0 --ready-file {ready}")
 # Scenario letters as docs/performance.md uses them; b last, it grows the store.
+# e: the right kid (with a key set) and another secret's signature; f: a kid
+# the key set does not have (a single-secret server ignores kid, so there f
+# is one more bad signature, behind a header it must parse).
 SCENARIOS = {
     "a": ("GetProduct", "none", "OK"),
     "c": ("ListProducts", "none", "OK"),
     "d": ("DeleteProduct", "user", "PERMISSION_DENIED"),
     "e": ("CreateProduct", "forged", "UNAUTHENTICATED"),
+    "f": ("CreateProduct", "unknown_kid", "UNAUTHENTICATED"),
     "b": ("CreateProduct", "user", "OK"),
 }
-ORDER = "acdeb"
+ORDER = "acdefb"
+KIDS = ("k1", "k2", "k3")  # every key may sign; tokens name the last one
+UNKNOWN_KID = "k9"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -74,14 +87,35 @@ def proc_status_kb(pid, key):
     return 0
 
 
-class Peer:
-    """One server under test: a name, a command, the CPUs it is pinned to."""
+def mint(key, kid=None):
+    """A valid-claims HS256 token, role user, with a kid header if given."""
+    now = int(time.time())
+    claims = {"sub": "bench", "user_id": "bench", "role": "user", "iss": "product-service",
+              "aud": "client", "iat": now, "nbf": now, "exp": now + 7200}
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid} if kid else None)
 
-    def __init__(self, name, cmd, cpus):
-        self.name, self.cmd, self.cpus = name, cmd, cpus
+
+def write_key_set(path):
+    """A JWK Set of len(KIDS) oct keys, written 0600; returns kid -> raw key."""
+    raw = {kid: secrets.token_bytes(32) for kid in KIDS}
+    keys = [{"kty": "oct", "kid": kid, "alg": "HS256", "key_ops": ["sign", "verify"],
+             "k": base64.urlsafe_b64encode(raw[kid]).rstrip(b"=").decode()} for kid in KIDS]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"keys": keys}, f)
+    return raw
+
+
+class Peer:
+    """One server under test: a name, a command, the CPUs it is pinned to,
+    and whether it verifies with a key set rather than one secret."""
+
+    def __init__(self, name, cmd, cpus, keys=False):
+        self.name, self.cmd, self.cpus, self.keys = name, cmd, cpus, keys
         self.proc = None
 
-    def start(self, secret, timeout=20):
+    def start(self, timeout=20):
+        """Starts the server; returns (valid, forged, unknown-kid) tokens."""
         self.tmp = tempfile.mkdtemp(prefix="product-bench-")
         port = free_port()
         ready = os.path.join(self.tmp, "ready")
@@ -90,22 +124,35 @@ class Peer:
         argv = [a.format(**subst) for a in shlex.split(self.cmd)]
         if self.cpus:
             argv = ["taskset", "-c", self.cpus] + argv
-        env = dict(os.environ, LISTEN_ADDR=subst["addr"], PORT=str(port), JWT_SECRET=secret,
-                   READY_FILE=ready, INSECURE="1")
+        env = dict(os.environ, LISTEN_ADDR=subst["addr"], PORT=str(port), READY_FILE=ready,
+                   INSECURE="1")
+        for var in ("JWT_SECRET", "JWT_SECRET_FILE", "JWT_KEYS_FILE"):
+            env.pop(var, None)  # ours refuses a key set together with a secret
+        other = secrets.token_bytes(32)
+        if self.keys:
+            env["JWT_KEYS_FILE"] = os.path.join(self.tmp, "keys.json")
+            kid = KIDS[-1]
+            key = write_key_set(env["JWT_KEYS_FILE"])[kid]
+        else:
+            kid, key = None, secrets.token_urlsafe(36)
+            env["JWT_SECRET"] = key
+        tokens = (mint(key, kid), mint(other, kid), mint(other, UNKNOWN_KID))
         self.log = open(os.path.join(self.tmp, "stderr.log"), "wb")
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit("bench: %s exited (%d) at start: %s" % (
-                    self.name, self.proc.returncode, self.stderr()[-2000:]))
+                msg = "bench: %s exited (%d) at start: %s" % (
+                    self.name, self.proc.returncode, self.stderr()[-2000:])
+                self.stop()  # removes the key file too
+                raise SystemExit(msg)
             addr = subst["addr"]
             if os.path.exists(ready):
                 with open(ready) as f:
                     addr = f.read().strip() or addr
             if self._answers(addr):
                 self.addr = addr
-                return
+                return tokens
             time.sleep(0.05)
         self.stop()
         raise SystemExit("bench: %s not ready within %ds" % (self.name, timeout))
@@ -229,16 +276,14 @@ def run_scenario(args, peer, letter, body_path, token, want, method):
 
 def one_server(args, peer, work):
     pb, _ = harness.stubs()
-    secret = secrets.token_urlsafe(36)
-    peer.start(secret)
+    user, forged, unknown_kid = peer.start()
     results = []
     try:
-        user = harness.make_token(secret, sub="bench", role="user", ttl=7200)
-        forged = harness.make_token(secrets.token_urlsafe(36), sub="bench", role="user", ttl=7200)
         reqs = requests_for(pb, seed(peer.addr, user, args.products))
         for letter in args.scenarios:
             method, tok, want = SCENARIOS[letter]
-            token = {"none": None, "user": user, "forged": forged}[tok]
+            token = {"none": None, "user": user, "forged": forged,
+                     "unknown_kid": unknown_kid}[tok]
             body_path = os.path.join(work, "%s-%s.bin" % (peer.name, letter))
             with open(body_path, "wb") as f:
                 f.write(grpc_frame(reqs[method]))
@@ -287,6 +332,16 @@ def summary(peers, rounds, scenarios):
             if rr and cr:
                 print("  %s %-14s req/s %.3f [%.3f..%.3f]   CPU/req %.3f [%.3f..%.3f]" % (
                     s, SCENARIOS[s][0], med(rr), min(rr), max(rr), med(cr), min(cr), max(cr)))
+    if "e" in scenarios and "f" in scenarios:
+        print("\nunknown kid (f) / bad signature (e), CPU/req per round, median [min..max]")
+        for p in peers:
+            cr = [x["cpu_us_per_req"] / y["cpu_us_per_req"]
+                  for x, y in zip(by.get((p.name, "f"), []), by.get((p.name, "e"), []))
+                  if y["cpu_us_per_req"]]
+            if cr:
+                print("  %-10s %.3f [%.3f..%.3f]%s" % (
+                    p.name, med(cr), min(cr), max(cr),
+                    "" if p.keys else "  (no key set: f is a bad signature too)"))
 
 
 def parse_args():
@@ -296,6 +351,12 @@ def parse_args():
     ap.add_argument("--peer", action="append", default=[], metavar="NAME=CMD",
                     help="a peer server to compare with (repeatable); also BENCH_GO_SEED "
                          "and BENCH_CPP_CORE")
+    ap.add_argument("--keys-peer", action="append", default=[], metavar="NAME=CMD",
+                    help="a peer started with JWT_KEYS_FILE (3 keys) instead of JWT_SECRET, "
+                         "its tokens carrying a kid (repeatable)")
+    ap.add_argument("--keys", action="store_true",
+                    help="also run our server with a key set, as peer NAME-keys "
+                         "(same as --keys-peer NAME-keys=SERVER)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=6, help="seconds of h2load per scenario")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of h2load before measuring")
@@ -323,11 +384,13 @@ def main():
         if not shutil.which(tool):
             raise SystemExit("bench: %s not found (tools/install-deps.sh installs it)" % tool)
     peers = [Peer(args.name, args.server, args.server_cpus)]
-    for spec in args.peer:
+    if args.keys:
+        args.keys_peer.insert(0, "%s-keys=%s" % (args.name, args.server))
+    for spec, keys in [(s, False) for s in args.peer] + [(s, True) for s in args.keys_peer]:
         name, sep, cmd = spec.partition("=")
         if not sep or not cmd:
-            raise SystemExit("bench: --peer wants NAME=CMD, got %r" % spec)
-        peers.append(Peer(name, cmd, args.server_cpus))
+            raise SystemExit("bench: --peer and --keys-peer want NAME=CMD, got %r" % spec)
+        peers.append(Peer(name, cmd, args.server_cpus, keys))
     print("pinning: %s" % ("server CPU %s, h2load CPU %s" % (args.server_cpus, args.client_cpus)
                            if args.server_cpus else "off"))
     work = tempfile.mkdtemp(prefix="product-bench-work-")

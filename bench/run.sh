@@ -4,7 +4,8 @@
 # scenario's gRPC status with a real call, then measures req/s, latency,
 # server CPU per call and peak RSS. Not a test: nothing here asserts a timing.
 #
-#   bench/run.sh                          # plaintext memory store, five scenarios
+#   bench/run.sh                          # plaintext memory store, six scenarios
+#   bench/run.sh --keys                   # + our server with a key set of 3 keys, interleaved
 #   bench/run.sh --all                    # + the same on the SQLite store
 #   bench/run.sh --peer go-seed=/path/to/go-seed/bin/product-server
 #   BENCH_GO_SEED=... BENCH_CPP_CORE=... bench/run.sh
