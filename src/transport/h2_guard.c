@@ -227,6 +227,8 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
   struct rlimit rl;
   rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
   if (n == RLIM_INFINITY || n > MAX_FDS) n = MAX_FDS;
+  atomic_store(&g_on, NULL);
+  free(gd->fds); /* a table left by an earlier start/stop (tests) */
   /* calloc of this size maps zero pages: only the entries of descriptors
    * in use ever become resident. */
   gd->fds = calloc((size_t)n, sizeof *gd->fds);
