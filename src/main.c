@@ -31,6 +31,7 @@
 #include "transport/grpc_log.h"
 #include "transport/grpc_tuning.h"
 #include "transport/conn_guard.h"
+#include "transport/h2_guard.h"
 #include "transport/health.h"
 #include "transport/mem_guard.h"
 #include "transport/server.h"
@@ -173,6 +174,40 @@ static int setup_auth(app *a, char *err, size_t errlen) {
 }
 
 /* The memory guard's thread, once a second while over the limit. */
+/* h2_guard closed a connection: on the core's reading thread. */
+static void on_h2_abuse(void *ctx, const char *peer, h2_verdict why) {
+  app *a = ctx;
+  static const metrics_abuse_reason reasons[H2_VERDICT_COUNT] = {
+      [H2_HEADER_BLOCK] = METRICS_ABUSE_HEADER_BLOCK,
+      [H2_PING_FLOOD] = METRICS_ABUSE_PING_FLOOD,
+      [H2_SETTINGS_FLOOD] = METRICS_ABUSE_SETTINGS_FLOOD,
+      [H2_EMPTY_FRAMES] = METRICS_ABUSE_EMPTY_FRAMES,
+      [H2_RST_FLOOD] = METRICS_ABUSE_RST_FLOOD,
+  };
+  if ((unsigned)why < H2_VERDICT_COUNT && why != H2_OK) metrics_abusive_closed(a->metrics, reasons[why]);
+  log_line l;
+  log_line_begin(&l, LOG_WARN, "closed an abusive connection");
+  log_line_str(&l, "peer", peer);
+  log_line_str(&l, "reason", h2_verdict_name(why));
+  log_line_emit(&l);
+}
+
+static int start_h2_guard(app *a, const config_limits *k) {
+  /* Twice the metadata limit: HPACK may encode a header list larger than
+   * its decoded size only by so much; a 1 GiB literal never fits. */
+  int64_t block = k->max_header_list_bytes * 2;
+  if (block < 64 << 10) block = 64 << 10;
+  h2_limits lim = {
+      .header_block_bytes = (uint32_t)block,
+      .header_block_frames = (uint32_t)k->h2_continuations,
+      .pings_per_s = (uint32_t)k->h2_pings_per_s,
+      .settings_per_s = (uint32_t)k->h2_settings_per_s,
+      .empty_data_per_s = (uint32_t)k->h2_empty_data_per_s,
+      .rst_per_s = (uint32_t)k->h2_rst_per_s,
+  };
+  return h2_guard_start(&lim, on_h2_abuse, a);
+}
+
 static void on_memory_pressure(void *ctx) {
   app *a = ctx;
   pthread_mutex_lock(&a->pressure_mu);
@@ -228,6 +263,11 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
 
+  if (start_h2_guard(a, &cfg->limits) != 0) {
+    snprintf(err, errlen, "cannot start the HTTP/2 frame guard");
+    return -1;
+  }
+
   worker_layout wl = layout_for(cfg);
   if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
     snprintf(err, errlen, "cannot create completion queues");
@@ -240,6 +280,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .name = "api",
       .listen = &cfg->listen,
       .creds = creds,
+      .tls = cfg->tls_cert != NULL,
       .methods = service_methods,
       .n_methods = service_methods_count,
       .serve_health_watch = true,
@@ -262,6 +303,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     ho.name = "health";
     ho.listen = &cfg->health_listen;
     ho.creds = grpc_insecure_server_credentials_create();
+    ho.tls = false;
     ho.methods = health_only;
     ho.n_methods = 1;
     ho.serve_reflection = false; /* health and nothing else */
@@ -322,6 +364,7 @@ static void teardown(app *a) {
   /* Servers first (they own requests on the queues), then the queues. */
   rpc_server_destroy(a->api);
   rpc_server_destroy(a->health_srv);
+  h2_guard_stop(); /* before the metrics it reports to */
   if (a->workers) {
     rpc_workers_stop(a->workers);
     rpc_workers_destroy(a->workers);

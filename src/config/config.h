@@ -30,6 +30,11 @@ typedef struct config_limits {
   int64_t ping_min_interval_ms;   /* pings without data closer than this are strikes */
   int64_t max_ping_strikes;       /* strikes before GOAWAY ENHANCE_YOUR_CALM */
   int64_t rapid_reset_per_s;      /* client-cancelled calls per connection per second; 0 = off */
+  int64_t h2_continuations;       /* CONTINUATION frames per header block; 0 = off */
+  int64_t h2_pings_per_s;         /* PING frames per connection per second; 0 = off */
+  int64_t h2_settings_per_s;      /* SETTINGS frames per connection per second; 0 = off */
+  int64_t h2_empty_data_per_s;    /* empty DATA frames (CVE-2019-9518); 0 = off */
+  int64_t h2_rst_per_s;           /* RST_STREAM frames per connection per second; 0 = off */
   int64_t memory_limit_bytes;     /* RSS above which new calls are shed; 0 = off */
   bool memory_limit_from_cgroup;
 } config_limits;

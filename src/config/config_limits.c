@@ -88,6 +88,11 @@ void config_describe_limits(const config *c, log_line *l) {
   log_line_int(l, "ping_min_interval_ms", k->ping_min_interval_ms);
   log_line_int(l, "max_ping_strikes", k->max_ping_strikes);
   log_line_int(l, "rapid_reset_per_s", k->rapid_reset_per_s);
+  log_line_int(l, "h2_max_continuations", k->h2_continuations);
+  log_line_int(l, "h2_ping_limit", k->h2_pings_per_s);
+  log_line_int(l, "h2_settings_limit", k->h2_settings_per_s);
+  log_line_int(l, "h2_empty_data_limit", k->h2_empty_data_per_s);
+  log_line_int(l, "h2_rst_limit", k->h2_rst_per_s);
   log_line_int(l, "memory_limit_bytes", k->memory_limit_bytes);
   if (k->memory_limit_from_cgroup) log_line_str(l, "memory_limit_from", "cgroup");
 }

@@ -52,6 +52,11 @@ typedef enum metrics_abuse_reason {
   METRICS_ABUSE_RAPID_RESET = 0,  /* too many calls cancelled by the client */
   METRICS_ABUSE_UNKNOWN_METHODS, /* too many calls to methods nobody serves */
   METRICS_ABUSE_MEMORY,          /* over the memory limit: the client reading least */
+  METRICS_ABUSE_HEADER_BLOCK,    /* a header block over its byte or frame limit */
+  METRICS_ABUSE_PING_FLOOD,
+  METRICS_ABUSE_SETTINGS_FLOOD,
+  METRICS_ABUSE_EMPTY_FRAMES,    /* empty DATA frames, CVE-2019-9518 */
+  METRICS_ABUSE_RST_FLOOD,
   METRICS_ABUSE_REASON_COUNT
 } metrics_abuse_reason;
 

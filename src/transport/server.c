@@ -12,6 +12,7 @@
 #include "metrics/metrics.h"
 #include "service/env.h"
 #include "transport/conn_guard.h"
+#include "transport/h2_guard.h"
 
 #define MAX_RECEIVE_BYTES (4 * 1024 * 1024)
 /* Used when the options carry no limits (tests that build a server alone). */
@@ -196,6 +197,7 @@ int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err
              opt->listen->text);
     goto fail;
   }
+  h2_guard_listen(s->bound_port, opt->tls);
   *out = s;
   return 0;
 

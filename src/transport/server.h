@@ -21,6 +21,7 @@ typedef struct rpc_server_options {
   const char *name;                 /* "api", "health": for logs */
   const config_addr *listen;
   struct grpc_server_credentials *creds; /* ownership passes to the server */
+  bool tls;                              /* creds are TLS: h2_guard counts decrypted bytes */
   const method_desc *const *methods;     /* unary methods */
   size_t n_methods;
   bool serve_health_watch;

@@ -72,7 +72,9 @@ def test_over_the_limit_a_client_that_never_reads_is_closed():
     # PINGs whose acks are never read pile up in the server; over the memory
     # limit the connection with the most unsent bytes is shut down. Ping
     # strikes are off, so that the core does not close it first.
-    with metrics_server("--memory-limit", "1Mi", "--max-ping-strikes", "0") as srv:
+    with metrics_server("--memory-limit", "1Mi", "--max-ping-strikes", "0",
+                        # the frame guard would close this PING flood first
+                        "--h2-ping-limit", "0") as srv:
         sock = socket.create_connection(("127.0.0.1", srv.port), timeout=1)
         sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         pings = b"".join(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + i.to_bytes(8, "big")
@@ -161,7 +163,8 @@ def test_rapid_reset_connection_is_closed_and_others_are_served():
         import h2.connection  # noqa: F401
     except ImportError:
         h.skip("python3-h2 is not installed")
-    with metrics_server("--rapid-reset-limit", "50") as srv:
+    # The frame guard's RST_STREAM limit off: this tests the per-call count.
+    with metrics_server("--rapid-reset-limit", "50", "--h2-rst-limit", "0") as srv:
         with h.Api(srv) as api:
             expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="before"), "before")
             sent, closed_after = rapid_reset(srv.port, 20 * h.SLOW)
@@ -183,7 +186,8 @@ def test_streams_and_unknown_methods_count_too():
         import h2.connection  # noqa: F401
     except ImportError:
         h.skip("python3-h2 is not installed")
-    with metrics_server("--rapid-reset-limit", "50") as srv:
+    # The frame guard's RST_STREAM limit off: this tests the per-call count.
+    with metrics_server("--rapid-reset-limit", "50", "--h2-rst-limit", "0") as srv:
         # Calls to an unknown method count whether or not they are reset: sent
         # whole here, so that every one reaches the server (a reset one may
         # be dropped by the core before it is matched).
@@ -207,7 +211,7 @@ def test_cancels_under_the_limit_keep_the_connection():
     except ImportError:
         h.skip("python3-h2 is not installed")
     # Off: the same client is never closed within its (short) budget.
-    with metrics_server("--rapid-reset-limit", "0") as srv:
+    with metrics_server("--rapid-reset-limit", "0", "--h2-rst-limit", "0") as srv:
         sent, closed_after = rapid_reset(srv.port, 1)
         assert closed_after is None, "closed after %.2fs with the limit off" % closed_after
         assert sent > 50, sent

@@ -69,6 +69,11 @@ static void test_defaults_are_the_edge_settings(void **state) {
   assert_int_equal(c->limits.ping_min_interval_ms, 300000);
   assert_int_equal(c->limits.max_ping_strikes, 2);
   assert_int_equal(c->limits.rapid_reset_per_s, 200);
+  assert_int_equal(c->limits.h2_continuations, 128);
+  assert_int_equal(c->limits.h2_pings_per_s, 1000);
+  assert_int_equal(c->limits.h2_settings_per_s, 100);
+  assert_int_equal(c->limits.h2_empty_data_per_s, 1000);
+  assert_int_equal(c->limits.h2_rst_per_s, 1000);
   assert_int_equal(c->limits.memory_limit_bytes, CONFIG_MEMORY_LIMIT_AUTO);
   config_resolve_memory_limit(c);
   assert_true(c->limits.memory_limit_bytes >= 0);
@@ -83,9 +88,18 @@ static void test_flags_and_variables_set_limits(void **state) {
   env_set("STREAM_WINDOW_BYTES", "1Mi");
   env_set("MEMORY_LIMIT", "256Mi");
   env_set("RAPID_RESET_LIMIT", "0");
+  env_set("H2_PING_LIMIT", "7");
+  env_set("H2_RST_LIMIT", "0");
   assert_int_equal(PARSE(&c, "--max-concurrent-streams", "10", "--max-ping-strikes", "0",
-                         "--max-connection-age-ms", "60000", "--handshake-timeout-ms", "2000"),
+                         "--max-connection-age-ms", "60000", "--handshake-timeout-ms", "2000",
+                         "--h2-max-continuations", "16", "--h2-settings-limit", "5",
+                         "--h2-empty-data-limit", "0"),
                    CONFIG_OK);
+  assert_int_equal(c->limits.h2_pings_per_s, 7);
+  assert_int_equal(c->limits.h2_rst_per_s, 0);
+  assert_int_equal(c->limits.h2_continuations, 16);
+  assert_int_equal(c->limits.h2_settings_per_s, 5);
+  assert_int_equal(c->limits.h2_empty_data_per_s, 0);
   assert_int_equal(c->limits.max_concurrent_streams, 10); /* the flag wins */
   assert_int_equal(c->limits.stream_window_bytes, 1 << 20);
   assert_int_equal(c->limits.memory_limit_bytes, 256 << 20);

@@ -1,0 +1,113 @@
+/* HTTP/2 frame header counting; see h2_frames.h. */
+#include "transport/h2_frames.h"
+
+#include <string.h>
+
+#define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define PREFACE_LEN 24
+/* preface value meaning "not HTTP/2 with prior knowledge: stop looking". */
+#define PREFACE_BAD 0xff
+#define NS_PER_S 1000000000LL
+
+enum { F_DATA = 0, F_HEADERS = 1, F_RST_STREAM = 3, F_SETTINGS = 4, F_PING = 6, F_CONTINUATION = 9 };
+enum { FL_END_STREAM = 0x1, FL_ACK = 0x1, FL_END_HEADERS = 0x4 };
+
+void h2_frames_reset(h2_frames *f) {
+  memset(f, 0, sizeof *f);
+  f->preface = PREFACE_LEN;
+}
+
+/* True when `count`, bumped now, goes over `limit` within this window. */
+static int over_rate(h2_frames *f, uint32_t *count, uint32_t limit, int64_t now_ns) {
+  if (!limit) return 0;
+  if (now_ns - f->window_start_ns >= NS_PER_S || now_ns < f->window_start_ns) {
+    f->window_start_ns = now_ns;
+    f->pings = f->settings = f->empty_data = f->rst = 0;
+  }
+  return ++*count > limit;
+}
+
+/* One complete frame header: count it. */
+static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
+  const uint8_t *h = f->hdr;
+  uint32_t len = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+  uint8_t type = h[3], flags = h[4];
+  f->skip = len;
+  if (type == F_HEADERS || (type == F_CONTINUATION && f->in_block)) {
+    if (type == F_HEADERS) {
+      f->block_bytes = 0;
+      f->block_frames = 0;
+    } else if (lim->header_block_frames && ++f->block_frames > lim->header_block_frames) {
+      return H2_HEADER_BLOCK;
+    }
+    f->block_bytes += len; /* len < 2^24, the limit < 2^32: no overflow before the check */
+    if (lim->header_block_bytes && f->block_bytes > lim->header_block_bytes) return H2_HEADER_BLOCK;
+    f->in_block = !(flags & FL_END_HEADERS);
+    return H2_OK;
+  }
+  /* Anything else inside a block is a protocol error the core refuses. */
+  f->in_block = 0;
+  switch (type) {
+    case F_PING:
+      if (!(flags & FL_ACK) && over_rate(f, &f->pings, lim->pings_per_s, now_ns)) return H2_PING_FLOOD;
+      break;
+    case F_SETTINGS:
+      if (!(flags & FL_ACK) && over_rate(f, &f->settings, lim->settings_per_s, now_ns))
+        return H2_SETTINGS_FLOOD;
+      break;
+    case F_DATA:
+      if (len == 0 && !(flags & FL_END_STREAM) &&
+          over_rate(f, &f->empty_data, lim->empty_data_per_s, now_ns))
+        return H2_EMPTY_FRAMES;
+      break;
+    case F_RST_STREAM:
+      if (over_rate(f, &f->rst, lim->rst_per_s, now_ns)) return H2_RST_FLOOD;
+      break;
+    default:
+      break;
+  }
+  return H2_OK;
+}
+
+h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, size_t len,
+                          int64_t now_ns) {
+  if (f->verdict != H2_OK || f->preface == PREFACE_BAD) return (h2_verdict)f->verdict;
+  const uint8_t *end = p + len;
+  if (f->preface) {
+    size_t off = PREFACE_LEN - f->preface;
+    size_t n = (size_t)(end - p) < f->preface ? (size_t)(end - p) : f->preface;
+    if (memcmp(p, PREFACE + off, n) != 0) {
+      f->preface = PREFACE_BAD;
+      return H2_OK;
+    }
+    f->preface -= (uint8_t)n;
+    p += n;
+  }
+  while (p < end) {
+    if (f->skip) {
+      size_t n = (size_t)(end - p) < f->skip ? (size_t)(end - p) : f->skip;
+      f->skip -= (uint32_t)n;
+      p += n;
+      continue;
+    }
+    size_t n = sizeof f->hdr - f->hdr_have;
+    if ((size_t)(end - p) < n) n = (size_t)(end - p);
+    memcpy(f->hdr + f->hdr_have, p, n);
+    f->hdr_have += (uint8_t)n;
+    p += n;
+    if (f->hdr_have < sizeof f->hdr) break;
+    f->hdr_have = 0;
+    h2_verdict v = on_frame(f, lim, now_ns);
+    if (v != H2_OK) {
+      f->verdict = (uint8_t)v;
+      return v;
+    }
+  }
+  return H2_OK;
+}
+
+const char *h2_verdict_name(h2_verdict v) {
+  static const char *const names[H2_VERDICT_COUNT] = {
+      "ok", "header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood"};
+  return (unsigned)v < H2_VERDICT_COUNT ? names[v] : "unknown";
+}

@@ -1,0 +1,57 @@
+#ifndef PRODUCT_TRANSPORT_H2_FRAMES_H
+#define PRODUCT_TRANSPORT_H2_FRAMES_H
+/* The HTTP/2 frame counting of one connection, fed with the bytes a client
+ * sent before the core parses them (h2_guard.c). It reads only the 24-byte
+ * preface and the 9-byte frame headers, skipping payloads across reads, and
+ * says when the connection breaks a limit the 1.51 core does not enforce:
+ * an endless header block (CONTINUATION flood, HPACK bombs), or floods of
+ * PING, SETTINGS, empty DATA (CVE-2019-9518) or RST_STREAM frames.
+ * A plain struct, no allocation: one lives per file descriptor. */
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum h2_verdict {
+  H2_OK = 0,
+  H2_HEADER_BLOCK, /* header block over the byte or frame limit */
+  H2_PING_FLOOD,
+  H2_SETTINGS_FLOOD,
+  H2_EMPTY_FRAMES, /* empty DATA frames without END_STREAM */
+  H2_RST_FLOOD,
+  H2_VERDICT_COUNT
+} h2_verdict;
+
+/* Per-second counts are per connection; 0 turns one off. */
+typedef struct h2_limits {
+  uint32_t header_block_bytes;  /* HEADERS + CONTINUATION payload until END_HEADERS */
+  uint32_t header_block_frames; /* CONTINUATION frames in one header block */
+  uint32_t pings_per_s;         /* PING frames that are not ACKs */
+  uint32_t settings_per_s;      /* SETTINGS frames that are not ACKs */
+  uint32_t empty_data_per_s;
+  uint32_t rst_per_s;
+} h2_limits;
+
+typedef struct h2_frames {
+  uint8_t hdr[9];
+  uint8_t hdr_have;   /* bytes of the current frame header seen */
+  uint8_t preface;    /* preface bytes still to come (24 at the start) */
+  uint8_t in_block;   /* inside a header block (no END_HEADERS yet) */
+  uint8_t verdict;    /* sticky once not H2_OK */
+  uint32_t skip;      /* payload bytes of the current frame still to skip */
+  uint32_t block_bytes, block_frames;
+  int64_t window_start_ns; /* start of the one-second counting window */
+  uint32_t pings, settings, empty_data, rst;
+} h2_frames;
+
+/* A new connection: expects the client preface next. */
+void h2_frames_reset(h2_frames *f);
+
+/* Feeds `len` bytes the client sent; returns the verdict (sticky: once a
+ * limit is broken every later call returns it). A stream that does not start
+ * with the client preface is left to the core to refuse (H2_OK). */
+h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, size_t len,
+                          int64_t now_ns);
+
+/* "header_block", "ping_flood", ... */
+const char *h2_verdict_name(h2_verdict v);
+
+#endif

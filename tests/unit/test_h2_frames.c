@@ -1,0 +1,221 @@
+/* Tests for src/transport/h2_frames.c: the preface, frame headers split
+ * across reads at every byte, each limit, and legitimate traffic that must
+ * not trip any. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "transport/h2_frames.h"
+
+#define SEC 1000000000LL
+#define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+static const h2_limits k_lim = {
+    .header_block_bytes = 64 << 10,
+    .header_block_frames = 8,
+    .pings_per_s = 10,
+    .settings_per_s = 10,
+    .empty_data_per_s = 10,
+    .rst_per_s = 10,
+};
+
+typedef struct wire {
+  uint8_t b[1 << 18];
+  size_t n;
+} wire;
+
+static void put(wire *w, const void *p, size_t n) {
+  assert_true(w->n + n <= sizeof w->b);
+  memcpy(w->b + w->n, p, n);
+  w->n += n;
+}
+
+/* A frame with `len` payload bytes (all 'x'). */
+static void frame(wire *w, uint8_t type, uint8_t flags, uint32_t sid, uint32_t len) {
+  uint8_t h[9] = {(uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len, type, flags,
+                  (uint8_t)(sid >> 24), (uint8_t)(sid >> 16), (uint8_t)(sid >> 8), (uint8_t)sid};
+  put(w, h, sizeof h);
+  assert_true(w->n + len <= sizeof w->b);
+  memset(w->b + w->n, 'x', len);
+  w->n += len;
+}
+
+static wire *start(void) {
+  static wire w;
+  w.n = 0;
+  put(&w, PREFACE, 24);
+  frame(&w, 4, 0, 0, 12); /* SETTINGS */
+  return &w;
+}
+
+static h2_verdict feed_all(const wire *w, int64_t now) {
+  h2_frames f;
+  h2_frames_reset(&f);
+  return h2_frames_feed(&f, &k_lim, w->b, w->n, now);
+}
+
+/* Fed in two reads split at every offset, then byte by byte: same verdict. */
+static void expect_everywhere(const wire *w, h2_verdict want) {
+  assert_int_equal(feed_all(w, SEC), want);
+  for (size_t cut = 0; cut <= w->n; cut++) {
+    h2_frames f;
+    h2_frames_reset(&f);
+    h2_verdict v = h2_frames_feed(&f, &k_lim, w->b, cut, SEC);
+    if (v == H2_OK) v = h2_frames_feed(&f, &k_lim, w->b + cut, w->n - cut, SEC);
+    assert_int_equal(v, want);
+  }
+  h2_frames f;
+  h2_frames_reset(&f);
+  h2_verdict v = H2_OK;
+  for (size_t i = 0; i < w->n && v == H2_OK; i++) v = h2_frames_feed(&f, &k_lim, w->b + i, 1, SEC);
+  assert_int_equal(v, want);
+}
+
+static void test_legit_call_passes(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 4, 1, 0, 0);        /* SETTINGS ACK */
+  frame(w, 8, 0, 0, 4);        /* WINDOW_UPDATE */
+  frame(w, 1, 0x4, 1, 300);    /* HEADERS, END_HEADERS */
+  frame(w, 0, 0x1, 1, 20);     /* DATA, END_STREAM */
+  frame(w, 6, 0, 0, 8);        /* PING */
+  frame(w, 6, 1, 0, 8);        /* PING ACK */
+  frame(w, 1, 0, 3, 16384);    /* a large header block in three frames */
+  frame(w, 9, 0, 3, 16384);
+  frame(w, 9, 0x4, 3, 100);
+  frame(w, 0, 0x1, 3, 0);      /* empty DATA with END_STREAM: a normal close */
+  expect_everywhere(w, H2_OK);
+}
+
+static void test_continuation_frames_over_limit(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 1, 0, 1, 10);
+  for (int i = 0; i < 9; i++) frame(w, 9, 0, 1, 0); /* empty CONTINUATIONs */
+  expect_everywhere(w, H2_HEADER_BLOCK);
+}
+
+static void test_continuation_frames_at_limit_pass(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 1, 0, 1, 10);
+  for (int i = 0; i < 7; i++) frame(w, 9, 0, 1, 0);
+  frame(w, 9, 0x4, 1, 0);
+  /* A new block counts from zero. */
+  frame(w, 1, 0, 3, 10);
+  for (int i = 0; i < 7; i++) frame(w, 9, 0, 3, 0);
+  frame(w, 9, 0x4, 3, 0);
+  expect_everywhere(w, H2_OK);
+}
+
+static void test_header_block_bytes_over_limit(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 1, 0, 1, 16384);
+  for (int i = 0; i < 3; i++) frame(w, 9, 0, 1, 16384);
+  frame(w, 9, 0x4, 1, 1); /* 64 KiB + 1 */
+  expect_everywhere(w, H2_HEADER_BLOCK);
+}
+
+static void test_ping_flood(void **state) {
+  (void)state;
+  wire *w = start();
+  for (int i = 0; i < 11; i++) frame(w, 6, 0, 0, 8);
+  expect_everywhere(w, H2_PING_FLOOD);
+  /* ACKs are not counted. */
+  w = start();
+  for (int i = 0; i < 50; i++) frame(w, 6, 1, 0, 8);
+  expect_everywhere(w, H2_OK);
+}
+
+static void test_settings_flood(void **state) {
+  (void)state;
+  wire *w = start(); /* one SETTINGS already */
+  for (int i = 0; i < 10; i++) frame(w, 4, 0, 0, 6);
+  expect_everywhere(w, H2_SETTINGS_FLOOD);
+}
+
+static void test_empty_data_flood(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 1, 0x4, 1, 10);
+  for (int i = 0; i < 11; i++) frame(w, 0, 0, 1, 0);
+  expect_everywhere(w, H2_EMPTY_FRAMES);
+}
+
+static void test_rst_flood(void **state) {
+  (void)state;
+  wire *w = start();
+  for (int i = 0; i < 11; i++) frame(w, 3, 0, (uint32_t)(2 * i + 1), 4);
+  expect_everywhere(w, H2_RST_FLOOD);
+}
+
+static void test_rate_window_resets_each_second(void **state) {
+  (void)state;
+  h2_frames f;
+  h2_frames_reset(&f);
+  wire *w = start();
+  assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, 0), H2_OK);
+  for (int s = 0; s < 5; s++) {
+    w->n = 0;
+    for (int i = 0; i < 10; i++) frame(w, 6, 0, 0, 8);
+    assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, (int64_t)s * SEC + 1), H2_OK);
+  }
+  w->n = 0;
+  frame(w, 6, 0, 0, 8);
+  assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, 4 * SEC + 2), H2_PING_FLOOD);
+  /* Sticky: later bytes, even harmless ones, keep the verdict. */
+  assert_int_equal(h2_frames_feed(&f, &k_lim, (const uint8_t *)"", 0, 10 * SEC), H2_PING_FLOOD);
+}
+
+static void test_zero_limits_are_off(void **state) {
+  (void)state;
+  static const h2_limits off = {0};
+  wire *w = start();
+  frame(w, 1, 0, 1, 16384);
+  for (int i = 0; i < 200; i++) frame(w, 9, 0, 1, 100);
+  for (int i = 0; i < 200; i++) frame(w, 6, 0, 0, 8);
+  h2_frames f;
+  h2_frames_reset(&f);
+  assert_int_equal(h2_frames_feed(&f, &off, w->b, w->n, SEC), H2_OK);
+}
+
+static void test_not_http2_is_left_to_the_core(void **state) {
+  (void)state;
+  wire w = {.n = 0};
+  put(&w, "GET / HTTP/1.1\r\n\r\n", 18);
+  frame(&w, 6, 0, 0, 8);
+  h2_frames f;
+  h2_frames_reset(&f);
+  assert_int_equal(h2_frames_feed(&f, &k_lim, w.b, w.n, SEC), H2_OK);
+  for (int i = 0; i < 20; i++) assert_int_equal(h2_frames_feed(&f, &k_lim, w.b, w.n, SEC), H2_OK);
+}
+
+static void test_verdict_names(void **state) {
+  (void)state;
+  assert_string_equal(h2_verdict_name(H2_HEADER_BLOCK), "header_block");
+  assert_string_equal(h2_verdict_name(H2_EMPTY_FRAMES), "empty_frames");
+  assert_string_equal(h2_verdict_name(H2_VERDICT_COUNT), "unknown");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_legit_call_passes),
+      cmocka_unit_test(test_continuation_frames_over_limit),
+      cmocka_unit_test(test_continuation_frames_at_limit_pass),
+      cmocka_unit_test(test_header_block_bytes_over_limit),
+      cmocka_unit_test(test_ping_flood),
+      cmocka_unit_test(test_settings_flood),
+      cmocka_unit_test(test_empty_data_flood),
+      cmocka_unit_test(test_rst_flood),
+      cmocka_unit_test(test_rate_window_resets_each_second),
+      cmocka_unit_test(test_zero_limits_are_off),
+      cmocka_unit_test(test_not_http2_is_left_to_the_core),
+      cmocka_unit_test(test_verdict_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
