@@ -35,7 +35,7 @@ HELP_ENV_RES = (
 )
 PROSE_ENV_RE = re.compile(r"(?<![\w$])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
 PLACEHOLDER_RE = re.compile(r"--[a-z][a-z0-9-]* (" + ENV_NAME + r")\b")
-# gRPC status names and HTTP/2 error codes look like variables in prose but
+# gRPC status names, HTTP/2 error codes and frame names look like variables in prose but
 # are not ("RESOURCE_EXHAUSTED", "GOAWAY ENHANCE_YOUR_CALM").
 CODE_NAMES = {
     "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
@@ -44,6 +44,7 @@ CODE_NAMES = {
     "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED", "FRAME_SIZE_ERROR",
     "REFUSED_STREAM", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
     "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED", "NOT_SERVING",
+    "RST_STREAM", "END_STREAM", "END_HEADERS", "WINDOW_UPDATE", "PUSH_PROMISE",
 }
 
 
