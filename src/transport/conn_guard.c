@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Connections tracked at once: open addressing, a short probe, and the
  * stalest entry of the probe replaced when all are taken, so that many
@@ -59,6 +61,17 @@ static uint32_t hash(const char *s, int port) {
   return h;
 }
 
+/* Which entry to forget first: one whose window is over, else the one that
+ * counted least (the oldest on a tie). Forgetting by age alone let a client
+ * evict its own abusive connection, whose window is the oldest, by cancelling
+ * once on other connections that share its probe. */
+static bool evicts_before(const guard_entry *a, const guard_entry *b, int64_t now) {
+  bool a_over = now - a->window_start >= WINDOW_NS, b_over = now - b->window_start >= WINDOW_NS;
+  if (a_over != b_over) return a_over;
+  if (!a_over && a->count != b->count) return a->count < b->count;
+  return a->window_start < b->window_start;
+}
+
 static guard_entry *entry_for(conn_guard *g, const char *peer, int port, int64_t now) {
   uint32_t h = hash(peer, port);
   guard_entry *free_e = NULL, *oldest = NULL;
@@ -68,11 +81,11 @@ static guard_entry *entry_for(conn_guard *g, const char *peer, int port, int64_t
       if (!free_e) free_e = e;
     } else if (e->port == port && strcmp(e->peer, peer) == 0) {
       return e;
-    } else if (!oldest || e->window_start < oldest->window_start) {
+    } else if (!oldest || evicts_before(e, oldest, now)) {
       oldest = e;
     }
   }
-  /* A free slot, else the one whose window is the oldest. */
+  /* A free slot, else the cheapest entry to forget. */
   guard_entry *victim = free_e ? free_e : oldest;
   memset(victim, 0, sizeof *victim);
   snprintf(victim->peer, sizeof victim->peer, "%s", peer);
@@ -172,6 +185,12 @@ static bool same_peer(const struct sockaddr_storage *want, const struct sockaddr
          memcmp(&g6->s6_addr[12], &((const struct sockaddr_in *)want)->sin_addr, 4) == 0;
 }
 
+/* A copy of descriptor `fd`, or -1 once it is closed. The core may close
+ * `fd` at any moment and the kernel gives the number to the next connection
+ * accepted, so a socket is checked and shut down through a copy, which keeps
+ * referring to the socket that was checked. */
+static int hold(long fd) { return fcntl((int)fd, F_DUPFD_CLOEXEC, 0); }
+
 int conn_guard_close_socket(void *ctx, const char *peer, int port) {
   (void)ctx;
   struct sockaddr_storage want;
@@ -186,14 +205,20 @@ int conn_guard_close_socket(void *ctx, const char *peer, int port) {
     if (*end || end == de->d_name || fd == dirfd(d)) continue;
     struct sockaddr_storage local, remote;
     socklen_t ll = sizeof local, rl = sizeof remote;
+    /* Cheap filters on the number first (most descriptors are not ours to
+     * close), then everything again on a held copy. */
     if (getsockname((int)fd, (struct sockaddr *)&local, &ll) != 0) continue;
     if (port_of(&local) != port) continue;
-    if (getpeername((int)fd, (struct sockaddr *)&remote, &rl) != 0) continue;
-    if (!same_peer(&want, &remote)) continue;
-    /* Not close(2): the core still owns the descriptor and closes it once it
-     * has seen the end of the connection; the number cannot be reused
-     * before that. */
-    if (shutdown((int)fd, SHUT_RDWR) == 0) closed++;
+    int h = hold(fd);
+    if (h < 0) continue;
+    ll = sizeof local;
+    /* Not close(2) of the core's descriptor: the core still owns it and
+     * closes it once it has seen the end of the connection. */
+    if (getsockname(h, (struct sockaddr *)&local, &ll) == 0 && port_of(&local) == port &&
+        getpeername(h, (struct sockaddr *)&remote, &rl) == 0 && same_peer(&want, &remote) &&
+        shutdown(h, SHUT_RDWR) == 0)
+      closed++;
+    close(h);
   }
   closedir(d);
   return closed;
@@ -202,12 +227,15 @@ int conn_guard_close_socket(void *ctx, const char *peer, int port) {
 int conn_guard_close_stalled(int port, int min_unsent) {
   DIR *d = opendir("/proc/self/fd");
   if (!d) return 0;
+  /* The worst so far is held (a copy of its descriptor): by the end of the
+   * scan the core may have closed its number and given it to a new
+   * connection, which must not be the one shut down. */
   int worst = -1, worst_unsent = min_unsent - 1;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     char *end;
     long fd = strtol(de->d_name, &end, 10);
-    if (*end || end == de->d_name || fd == dirfd(d)) continue;
+    if (*end || end == de->d_name || fd == dirfd(d) || fd == worst) continue;
     struct sockaddr_storage local, remote;
     socklen_t ll = sizeof local, rl = sizeof remote;
     if (getsockname((int)fd, (struct sockaddr *)&local, &ll) != 0) continue;
@@ -215,12 +243,22 @@ int conn_guard_close_stalled(int port, int min_unsent) {
     if (getpeername((int)fd, (struct sockaddr *)&remote, &rl) != 0) continue;
     int unsent = 0;
     if (ioctl((int)fd, SIOCOUTQ, &unsent) != 0) continue;
-    if (unsent > worst_unsent) {
-      worst_unsent = unsent;
-      worst = (int)fd;
+    if (unsent <= worst_unsent) continue;
+    int h = hold(fd);
+    ll = sizeof local;
+    if (h < 0) continue;
+    if (getsockname(h, (struct sockaddr *)&local, &ll) != 0 || port_of(&local) != port ||
+        ioctl(h, SIOCOUTQ, &unsent) != 0 || unsent <= worst_unsent) {
+      close(h);
+      continue;
     }
+    if (worst >= 0) close(worst);
+    worst_unsent = unsent;
+    worst = h;
   }
-  int closed = worst >= 0 && shutdown(worst, SHUT_RDWR) == 0;
   closedir(d);
+  if (worst < 0) return 0;
+  int closed = shutdown(worst, SHUT_RDWR) == 0;
+  close(worst);
   return closed;
 }

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -80,6 +81,28 @@ static void test_connections_are_counted_apart(void **state) {
   conn_guard_destroy(g);
 }
 
+/* A client cannot make the table forget its abusive connection by cancelling
+ * once on many others: those are forgotten first. */
+static void test_a_busy_table_keeps_the_abusive_connection(void **state) {
+  (void)state;
+  closes seen = {0};
+  conn_guard *g = conn_guard_create(5, record_close, &seen);
+  const char *abuser = "ipv4:10.9.9.9:4000";
+  for (int i = 0; i < 3; i++) assert_false(conn_guard_note_cancel(g, abuser, 443, SEC + i));
+  char peer[64];
+  /* Twice as many connections as the table holds, one cancel each, later in
+   * the same window. */
+  for (int c = 0; c < 2048; c++) {
+    snprintf(peer, sizeof peer, "ipv4:10.1.%d.%d:%d", c / 250, c % 250, 2000 + c);
+    assert_false(conn_guard_note_cancel(g, peer, 443, SEC + 10 + c));
+  }
+  for (int i = 0; i < 2; i++) assert_false(conn_guard_note_cancel(g, abuser, 443, SEC + 5000 + i));
+  assert_true(conn_guard_note_cancel(g, abuser, 443, SEC + 5002)); /* its 6th */
+  assert_int_equal(seen.n, 1);
+  assert_string_equal(seen.last_peer, abuser);
+  conn_guard_destroy(g);
+}
+
 static void test_limit_zero_is_off(void **state) {
   (void)state;
   closes seen = {0};
@@ -113,6 +136,15 @@ static void test_peer_strings_parse(void **state) {
 
 /* A real loopback connection: only the accepted socket whose peer is the
  * client is shut down; the listener and other connections are untouched. */
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int n = 0;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
 static void test_close_socket_shuts_down_that_connection_only(void **state) {
   (void)state;
   int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -138,7 +170,9 @@ static void test_close_socket_shuts_down_that_connection_only(void **state) {
   assert_int_equal(conn_guard_close_socket(NULL, peer, port + 1 > 65535 ? 1 : port + 1), 0);
   /* s1's peer is c1; but c1's own socket (peer: the server port, local:
    * another port) must not match either. */
+  int before = count_fds();
   assert_int_equal(conn_guard_close_socket(NULL, peer, port), 1);
+  assert_int_equal(count_fds(), before);
   char b;
   assert_int_equal(read(c1, &b, 1), 0);          /* EOF: the server side shut down */
   assert_int_equal(write(s2, "x", 1), 1);        /* the other connection still works */
@@ -203,7 +237,9 @@ static void test_close_stalled_picks_the_client_that_does_not_read(void **state)
   assert_int_equal(write(s2, "x", 1), 1); /* s2's client reads */
   char b;
   assert_int_equal(read(c2, &b, 1), 1);
+  int before = count_fds();
   assert_int_equal(conn_guard_close_stalled(port, 64 * 1024), 1);
+  assert_int_equal(count_fds(), before); /* the copies it worked on are closed */
   assert_true(write(s1, "x", 1) < 0); /* shut down */
   assert_int_equal(write(s2, "y", 1), 1);
   assert_int_equal(read(c2, &b, 1), 1);
@@ -219,6 +255,7 @@ int main(void) {
       cmocka_unit_test(test_over_the_limit_in_one_second_closes_once),
       cmocka_unit_test(test_the_window_restarts_every_second),
       cmocka_unit_test(test_connections_are_counted_apart),
+      cmocka_unit_test(test_a_busy_table_keeps_the_abusive_connection),
       cmocka_unit_test(test_limit_zero_is_off),
       cmocka_unit_test(test_nothing_closed_is_not_reported),
       cmocka_unit_test(test_peer_strings_parse),
