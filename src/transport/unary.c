@@ -282,14 +282,16 @@ static void on_new(rpc_tag *tag, bool ok) {
   /* Keep the number of outstanding requests constant: replace this one first. */
   if (!atomic_load(&s->shutting_down)) unary_post(s, u->slot, u->method);
   setup_call(u);
+  /* Before shedding: a reset call gets no reply either way, and must still
+   * count against its connection rather than as a shed call. */
+  if (!u->payload && grpc_call_failed_before_recv_message(u->call)) {
+    skip_reset_call(u);
+    return;
+  }
   /* Health checks are answered while shedding: they are how the operator
    * learns that the server sheds. */
   if (mem_guard_shedding(s->opt.mem) && u->method->desc != &health_check_method) {
     shed_call(u);
-    return;
-  }
-  if (!u->payload && grpc_call_failed_before_recv_message(u->call)) {
-    skip_reset_call(u);
     return;
   }
   run_call(u);

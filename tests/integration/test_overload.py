@@ -181,6 +181,28 @@ def test_rapid_reset_connection_is_closed_and_others_are_served():
         expect_eq(srv.stop(), 0, "exit status")
 
 
+def test_while_shedding_reset_calls_are_still_released_and_counted():
+    try:
+        import h2.connection  # noqa: F401
+    except ImportError:
+        h.skip("python3-h2 is not installed")
+    # Over the memory limit from the first sample: a call reset before its
+    # message must still be released at once and counted against its
+    # connection, not answered (a reply to a reset stream completes only
+    # when the connection closes, so each would be held until then).
+    with metrics_server("--memory-limit", "1Mi", "--rapid-reset-limit", "50",
+                        "--h2-rst-limit", "0") as srv:
+        with h.Api(srv) as api:
+            wait_until(lambda: api.health_check(SVC).status == status(api, "NOT_SERVING"),
+                       "product.ProductService NOT_SERVING")
+        sent, closed_after = rapid_reset(srv.port, 20 * h.SLOW)
+        assert closed_after is not None, "connection still open after %d resets" % sent
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection")
+        expect_eq(line["reason"], "rapid_reset", "reason")
+        expect_eq(scrape(srv)[key("product_shed_calls_total")], 0, "reset calls counted as shed")
+        expect_eq(srv.stop(), 0, "exit status")
+
+
 def test_streams_and_unknown_methods_count_too():
     try:
         import h2.connection  # noqa: F401
@@ -229,6 +251,7 @@ if __name__ == "__main__":
         test_over_the_limit_a_client_that_never_reads_is_closed,
         test_under_the_limit_nothing_is_shed,
         test_rapid_reset_connection_is_closed_and_others_are_served,
+        test_while_shedding_reset_calls_are_still_released_and_counted,
         test_streams_and_unknown_methods_count_too,
         test_cancels_under_the_limit_keep_the_connection,
     ])
