@@ -90,10 +90,10 @@ def ping_chunk():
     return frame(6, 0, 0, b"\x00" * 8) * 200
 
 
-def check(tls, name, chunk, reason):
-    args = []
+def check(tls, name, chunk, reason, *extra):
+    args = list(extra)
     if tls:
-        args = ["--tls-cert", os.path.join(S["pki"], "server.crt"),
+        args += ["--tls-cert", os.path.join(S["pki"], "server.crt"),
                 "--tls-key", os.path.join(S["pki"], "server.key")]
     srv = h.Server(*args, insecure=not tls)
     srv.start()
@@ -138,12 +138,15 @@ def test_continuation_flood_tls():
     check(True, "continuation (tls)", continuation_chunk(), "header_block")
 
 
+# Ping strikes off: the core closes a connection after its third early PING
+# when it parses them first, which over TLS (one record per read, fewer
+# frames than the limit) it always does; this tests the frame guard.
 def test_ping_flood_plaintext():
-    check(False, "ping flood (plaintext)", ping_chunk(), "ping_flood")
+    check(False, "ping flood (plaintext)", ping_chunk(), "ping_flood", "--max-ping-strikes", "0")
 
 
 def test_ping_flood_tls():
-    check(True, "ping flood (tls)", ping_chunk(), "ping_flood")
+    check(True, "ping flood (tls)", ping_chunk(), "ping_flood", "--max-ping-strikes", "0")
 
 
 def setup():
