@@ -118,6 +118,9 @@ static size_t server_args(const config_limits *k, grpc_arg *args, grpc_resource_
   /* grpc turns SO_REUSEPORT on by default: a second server would share our
    * port silently, and "port in use" must be an error. */
   args[n++] = int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  /* Nothing serves channelz; its per-connection socket node cost about
+   * 0.45 KB of every idle connection (docs/http2-limits.md). */
+  args[n++] = int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0);
   /* The core shrinks its read buffers and windows as its memory nears the
    * quota; the memory guard refuses calls at the same limit. */
   if (k->memory_limit_bytes > 0 && (*quota = grpc_resource_quota_create("product-server"))) {
