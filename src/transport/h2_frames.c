@@ -76,7 +76,7 @@ h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, 
   if (f->preface) {
     size_t off = PREFACE_LEN - f->preface;
     size_t n = (size_t)(end - p) < f->preface ? (size_t)(end - p) : f->preface;
-    if (memcmp(p, PREFACE + off, n) != 0) {
+    if (memcmp(p, &PREFACE[off], n) != 0) {
       f->preface = PREFACE_BAD;
       return H2_OK;
     }
