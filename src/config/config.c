@@ -133,7 +133,7 @@ static const opt_info k_opts[] = {
      "client-cancelled calls per connection per second before it is closed (0: off)"},
     {OPT_H2_CONTINUATIONS, "h2-max-continuations", "N", "H2_MAX_CONTINUATIONS", "128",
      "CONTINUATION frames in one header block before the connection is closed (0: off)"},
-    {OPT_H2_PINGS, "h2-ping-limit", "N", "H2_PING_LIMIT", "10000",
+    {OPT_H2_PINGS, "h2-ping-limit", "N", "H2_PING_LIMIT", "1000",
      "PING frames per connection per second before it is closed (0: off)"},
     {OPT_H2_SETTINGS, "h2-settings-limit", "N", "H2_SETTINGS_LIMIT", "100",
      "SETTINGS frames per connection per second before it is closed (0: off)"},
@@ -172,7 +172,7 @@ static const limit_info k_limits[] = {
     {OPT_H2_CONTINUATIONS, LIMIT_FIELD(h2_continuations), 0, 1 << 24, 128, false},
     /* grpc-go and grpc-java clients send a BDP PING per round trip while
      * data flows: hundreds a second on a fast link. A flood sends 10^5. */
-    {OPT_H2_PINGS, LIMIT_FIELD(h2_pings_per_s), 0, 1 << 24, 10000, false},
+    {OPT_H2_PINGS, LIMIT_FIELD(h2_pings_per_s), 0, 1 << 24, 1000, false},
     {OPT_H2_SETTINGS, LIMIT_FIELD(h2_settings_per_s), 0, 1 << 24, 100, false},
     {OPT_H2_EMPTY_DATA, LIMIT_FIELD(h2_empty_data_per_s), 0, 1 << 24, 1000, false},
     {OPT_H2_RST, LIMIT_FIELD(h2_rst_per_s), 0, 1 << 24, 1000, false},

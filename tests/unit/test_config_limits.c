@@ -70,7 +70,7 @@ static void test_defaults_are_the_edge_settings(void **state) {
   assert_int_equal(c->limits.max_ping_strikes, 2);
   assert_int_equal(c->limits.rapid_reset_per_s, 200);
   assert_int_equal(c->limits.h2_continuations, 128);
-  assert_int_equal(c->limits.h2_pings_per_s, 10000);
+  assert_int_equal(c->limits.h2_pings_per_s, 1000);
   assert_int_equal(c->limits.h2_settings_per_s, 100);
   assert_int_equal(c->limits.h2_empty_data_per_s, 1000);
   assert_int_equal(c->limits.h2_rst_per_s, 1000);
