@@ -183,6 +183,7 @@ static void on_h2_abuse(void *ctx, const char *peer, h2_verdict why) {
       [H2_SETTINGS_FLOOD] = METRICS_ABUSE_SETTINGS_FLOOD,
       [H2_EMPTY_FRAMES] = METRICS_ABUSE_EMPTY_FRAMES,
       [H2_RST_FLOOD] = METRICS_ABUSE_RST_FLOOD,
+      [H2_ZERO_WINDOW] = METRICS_ABUSE_ZERO_WINDOW,
   };
   if ((unsigned)why < H2_VERDICT_COUNT && why != H2_OK) metrics_abusive_closed(a->metrics, reasons[why]);
   log_line l;
@@ -204,6 +205,9 @@ static int start_h2_guard(app *a, const config_limits *k) {
       .settings_per_s = (uint32_t)k->h2_settings_per_s,
       .empty_data_per_s = (uint32_t)k->h2_empty_data_per_s,
       .rst_per_s = (uint32_t)k->h2_rst_per_s,
+      /* A client that announced a zero window gets the streams it may have
+       * open at once; more without granting credit only pile up answers. */
+      .zero_window_streams = (uint32_t)k->max_concurrent_streams,
   };
   return h2_guard_start(&lim, on_h2_abuse, a);
 }

@@ -9,7 +9,16 @@
 #define PREFACE_BAD 0xff
 #define NS_PER_S 1000000000LL
 
-enum { F_DATA = 0, F_HEADERS = 1, F_RST_STREAM = 3, F_SETTINGS = 4, F_PING = 6, F_CONTINUATION = 9 };
+enum {
+  F_DATA = 0,
+  F_HEADERS = 1,
+  F_RST_STREAM = 3,
+  F_SETTINGS = 4,
+  F_PING = 6,
+  F_WINDOW_UPDATE = 8,
+  F_CONTINUATION = 9
+};
+#define SETTINGS_INITIAL_WINDOW_SIZE 0x4
 enum { FL_END_STREAM = 0x1, FL_ACK = 0x1, FL_END_HEADERS = 0x4 };
 
 void h2_frames_reset(h2_frames *f) {
@@ -37,6 +46,9 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
     if (type == F_HEADERS) {
       f->block_bytes = 0;
       f->block_frames = 0;
+      if (f->zero_window && lim->zero_window_streams &&
+          ++f->zw_streams > lim->zero_window_streams)
+        return H2_ZERO_WINDOW;
     } else if (lim->header_block_frames && ++f->block_frames > lim->header_block_frames) {
       return H2_HEADER_BLOCK;
     }
@@ -52,8 +64,14 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
       if (!(flags & FL_ACK) && over_rate(f, &f->pings, lim->pings_per_s, now_ns)) return H2_PING_FLOOD;
       break;
     case F_SETTINGS:
-      if (!(flags & FL_ACK) && over_rate(f, &f->settings, lim->settings_per_s, now_ns))
-        return H2_SETTINGS_FLOOD;
+      if (flags & FL_ACK) break;
+      if (over_rate(f, &f->settings, lim->settings_per_s, now_ns)) return H2_SETTINGS_FLOOD;
+      f->settings_left = len; /* read its entries instead of skipping them */
+      f->skip = 0;
+      f->entry_have = 0;
+      break;
+    case F_WINDOW_UPDATE:
+      f->zw_streams = 0;
       break;
     case F_DATA:
       if (len == 0 && !(flags & FL_END_STREAM) &&
@@ -67,6 +85,26 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
       break;
   }
   return H2_OK;
+}
+
+/* SETTINGS entries (16-bit id, 32-bit value): only the initial window
+ * size matters here. */
+static void settings_bytes(h2_frames *f, const uint8_t **pp, const uint8_t *end) {
+  const uint8_t *p = *pp;
+  while (p < end && f->settings_left) {
+    f->entry[f->entry_have++] = *p++;
+    f->settings_left--;
+    if (f->entry_have < sizeof f->entry) continue;
+    f->entry_have = 0;
+    uint16_t id = (uint16_t)(f->entry[0] << 8 | f->entry[1]);
+    uint32_t value = (uint32_t)f->entry[2] << 24 | (uint32_t)f->entry[3] << 16 |
+                     (uint32_t)f->entry[4] << 8 | f->entry[5];
+    if (id == SETTINGS_INITIAL_WINDOW_SIZE) {
+      f->zero_window = value == 0;
+      f->zw_streams = 0;
+    }
+  }
+  *pp = p;
 }
 
 h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, size_t len,
@@ -84,6 +122,10 @@ h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, 
     p += n;
   }
   while (p < end) {
+    if (f->settings_left) {
+      settings_bytes(f, &p, end);
+      continue;
+    }
     if (f->skip) {
       size_t n = (size_t)(end - p) < f->skip ? (size_t)(end - p) : f->skip;
       f->skip -= (uint32_t)n;
@@ -108,6 +150,7 @@ h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, 
 
 const char *h2_verdict_name(h2_verdict v) {
   static const char *const names[H2_VERDICT_COUNT] = {
-      "ok", "header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood"};
+      "ok",           "header_block", "ping_flood", "settings_flood",
+      "empty_frames", "rst_flood",    "zero_window"};
   return (unsigned)v < H2_VERDICT_COUNT ? names[v] : "unknown";
 }

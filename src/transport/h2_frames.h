@@ -5,7 +5,9 @@
  * preface and the 9-byte frame headers, skipping payloads across reads, and
  * says when the connection breaks a limit the 1.51 core does not enforce:
  * an endless header block (CONTINUATION flood, HPACK bombs), or floods of
- * PING, SETTINGS, empty DATA (CVE-2019-9518) or RST_STREAM frames.
+ * PING, SETTINGS, empty DATA (CVE-2019-9518) or RST_STREAM frames, or a
+ * client that announced a zero receive window and opens stream after stream
+ * without granting any credit (every answer would wait in the server).
  * A plain struct, no allocation: one lives per file descriptor. */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@ typedef enum h2_verdict {
   H2_SETTINGS_FLOOD,
   H2_EMPTY_FRAMES, /* empty DATA frames without END_STREAM */
   H2_RST_FLOOD,
+  H2_ZERO_WINDOW, /* zero initial window, streams opened without WINDOW_UPDATE */
   H2_VERDICT_COUNT
 } h2_verdict;
 
@@ -28,6 +31,7 @@ typedef struct h2_limits {
   uint32_t settings_per_s;      /* SETTINGS frames that are not ACKs */
   uint32_t empty_data_per_s;
   uint32_t rst_per_s;
+  uint32_t zero_window_streams; /* streams a zero-window client may open before a WINDOW_UPDATE */
 } h2_limits;
 
 typedef struct h2_frames {
@@ -40,6 +44,11 @@ typedef struct h2_frames {
   uint32_t block_bytes, block_frames;
   int64_t window_start_ns; /* start of the one-second counting window */
   uint32_t pings, settings, empty_data, rst;
+  uint32_t settings_left;   /* SETTINGS payload bytes still to read */
+  uint8_t entry[6];         /* one SETTINGS entry, possibly split across reads */
+  uint8_t entry_have;
+  uint8_t zero_window;      /* the client's SETTINGS_INITIAL_WINDOW_SIZE is 0 */
+  uint32_t zw_streams;      /* HEADERS since the last WINDOW_UPDATE, while zero_window */
 } h2_frames;
 
 /* A new connection: expects the client preface next. */

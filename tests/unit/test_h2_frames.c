@@ -21,6 +21,7 @@ static const h2_limits k_lim = {
     .settings_per_s = 10,
     .empty_data_per_s = 10,
     .rst_per_s = 10,
+    .zero_window_streams = 10,
 };
 
 typedef struct wire {
@@ -154,6 +155,50 @@ static void test_rst_flood(void **state) {
   expect_everywhere(w, H2_RST_FLOOD);
 }
 
+/* A SETTINGS frame that sets SETTINGS_INITIAL_WINDOW_SIZE (id 4). */
+static void initial_window(wire *w, uint32_t value) {
+  uint8_t h[9] = {0, 0, 12, 4, 0, 0, 0, 0, 0};
+  uint8_t e[12] = {0, 3, 0, 0, 0, 100, /* MAX_CONCURRENT_STREAMS first */
+                   0, 4, (uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8),
+                   (uint8_t)value};
+  put(w, h, sizeof h);
+  put(w, e, sizeof e);
+}
+
+static void test_zero_window_client_opening_streams_is_closed(void **state) {
+  (void)state;
+  wire *w = start();
+  initial_window(w, 0);
+  for (int i = 0; i < 11; i++) frame(w, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  expect_everywhere(w, H2_ZERO_WINDOW);
+}
+
+static void test_zero_window_client_granting_credit_passes(void **state) {
+  (void)state;
+  wire *w = start();
+  initial_window(w, 0);
+  for (int i = 0; i < 40; i++) {
+    frame(w, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+    if (i % 5 == 4) frame(w, 8, 0, (uint32_t)(2 * i + 1), 4); /* WINDOW_UPDATE */
+  }
+  expect_everywhere(w, H2_OK);
+}
+
+static void test_streams_with_a_window_pass(void **state) {
+  (void)state;
+  wire *w = start();
+  initial_window(w, 65535);
+  for (int i = 0; i < 40; i++) frame(w, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  expect_everywhere(w, H2_OK);
+  /* A window set to 0 and back again counts only while it is 0. */
+  wire *v = start();
+  initial_window(v, 0);
+  for (int i = 0; i < 8; i++) frame(v, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  initial_window(v, 1 << 20);
+  for (int i = 8; i < 40; i++) frame(v, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  expect_everywhere(v, H2_OK);
+}
+
 static void test_rate_window_resets_each_second(void **state) {
   (void)state;
   h2_frames f;
@@ -199,6 +244,7 @@ static void test_verdict_names(void **state) {
   (void)state;
   assert_string_equal(h2_verdict_name(H2_HEADER_BLOCK), "header_block");
   assert_string_equal(h2_verdict_name(H2_EMPTY_FRAMES), "empty_frames");
+  assert_string_equal(h2_verdict_name(H2_ZERO_WINDOW), "zero_window");
   assert_string_equal(h2_verdict_name(H2_VERDICT_COUNT), "unknown");
 }
 
@@ -212,6 +258,9 @@ int main(void) {
       cmocka_unit_test(test_settings_flood),
       cmocka_unit_test(test_empty_data_flood),
       cmocka_unit_test(test_rst_flood),
+      cmocka_unit_test(test_zero_window_client_opening_streams_is_closed),
+      cmocka_unit_test(test_zero_window_client_granting_credit_passes),
+      cmocka_unit_test(test_streams_with_a_window_pass),
       cmocka_unit_test(test_rate_window_resets_each_second),
       cmocka_unit_test(test_zero_limits_are_off),
       cmocka_unit_test(test_not_http2_is_left_to_the_core),
