@@ -34,6 +34,9 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODUCT_FU
   -DPRODUCT_SANITIZE=ON -DPRODUCT_WERROR=ON -DFUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzzers
 
+# Everything was installed above: a test script that finds a tool missing
+# fails here instead of skipping (tests/integration/harness.py).
+export PRODUCT_TESTS_NEED_TOOLS=1
 status=0
 step "tests: plain build"
 (cd build-test && ctest --output-on-failure -j2 -LE fuzz) || status=1

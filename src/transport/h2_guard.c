@@ -95,8 +95,14 @@ static void peer_text(int fd, char *out, size_t n) {
       snprintf(out, n, "ipv4:%s:%d", host, ntohs(a->sin_port));
   } else if (ss.ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-    if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host))
+    /* A v4 client on the dual-stack listener: written as the core writes
+     * it (ipv4:a.b.c.d:port), so every abuse line names a peer one way. */
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      if (inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host))
+        snprintf(out, n, "ipv4:%s:%d", host, ntohs(a->sin6_port));
+    } else if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host)) {
       snprintf(out, n, "ipv6:[%s]:%d", host, ntohs(a->sin6_port));
+    }
   }
 }
 
@@ -135,9 +141,9 @@ int close(int fd) {
 /* A plaintext connection over a limit: fail this read and every later one. */
 static ssize_t refuse_fd(guard *gd, fd_state *st, int fd, h2_verdict v) {
   st->mode = MODE_CLOSED;
-  shutdown(fd, SHUT_RDWR);
   char peer[80];
-  peer_text(fd, peer, sizeof peer);
+  peer_text(fd, peer, sizeof peer); /* before the shutdown: a reset peer is gone after it */
+  shutdown(fd, SHUT_RDWR);
   if (gd->report) gd->report(gd->ctx, peer, v);
   errno = ECONNRESET;
   return -1;

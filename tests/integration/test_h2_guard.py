@@ -103,20 +103,18 @@ def check(tls, name, chunk, reason, *extra):
             raise AssertionError("%s: never closed after %d bytes" % (name, MAX_BYTES))
         if sent >= MAX_BYTES:
             raise AssertionError("%s: closed only after the whole budget" % name)
-        want = '"reason":"%s"' % reason
-        deadline = time.monotonic() + 5 * SLOW
-        while want not in srv.stderr() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if want not in srv.stderr():
-            raise AssertionError("%s: no log line with %s: %s" % (name, want, srv.stderr()[-2000:]))
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection" and
+                            l.get("reason") == reason)
+        if not tls:  # a TLS read does not know its socket (docs/http2-limits.md)
+            assert line.get("peer", "").startswith("ipv4:127.0.0.1:"), line
         if srv.proc.poll() is not None:
             raise AssertionError("%s: the server died" % name)
         # A new connection of the same kind is served: its PING answered.
         sock = connect(srv, tls)
         sock.sendall(PREFACE + frame(4, 0, 0) + frame(6, 0, 0, b"12345678"))
-        sock.settimeout(5 * SLOW)
+        sock.settimeout(20 * SLOW)
         got = b""
-        deadline = time.monotonic() + 5 * SLOW
+        deadline = time.monotonic() + 20 * SLOW
         while b"\x06\x01" not in got and time.monotonic() < deadline:
             data = sock.recv(4096)
             if not data:

@@ -159,10 +159,6 @@ def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC, reset=True):
 
 
 def test_rapid_reset_connection_is_closed_and_others_are_served():
-    try:
-        import h2.connection  # noqa: F401
-    except ImportError:
-        h.skip("python3-h2 is not installed")
     # The frame guard's RST_STREAM limit off: this tests the per-call count.
     with metrics_server("--rapid-reset-limit", "50", "--h2-rst-limit", "0") as srv:
         with h.Api(srv) as api:
@@ -182,10 +178,6 @@ def test_rapid_reset_connection_is_closed_and_others_are_served():
 
 
 def test_while_shedding_reset_calls_are_still_released_and_counted():
-    try:
-        import h2.connection  # noqa: F401
-    except ImportError:
-        h.skip("python3-h2 is not installed")
     # Over the memory limit from the first sample: a call reset before its
     # message must still be released at once and counted against its
     # connection, not answered (a reply to a reset stream completes only
@@ -204,10 +196,6 @@ def test_while_shedding_reset_calls_are_still_released_and_counted():
 
 
 def test_streams_and_unknown_methods_count_too():
-    try:
-        import h2.connection  # noqa: F401
-    except ImportError:
-        h.skip("python3-h2 is not installed")
     # The frame guard's RST_STREAM limit off: this tests the per-call count.
     with metrics_server("--rapid-reset-limit", "50", "--h2-rst-limit", "0") as srv:
         # Calls to an unknown method count whether or not they are reset: sent
@@ -228,10 +216,6 @@ def test_streams_and_unknown_methods_count_too():
 
 
 def test_cancels_under_the_limit_keep_the_connection():
-    try:
-        import h2.connection  # noqa: F401
-    except ImportError:
-        h.skip("python3-h2 is not installed")
     # Off: the same client is never closed within its (short) budget.
     with metrics_server("--rapid-reset-limit", "0", "--h2-rst-limit", "0") as srv:
         sent, closed_after = rapid_reset(srv.port, 1)
@@ -245,6 +229,11 @@ def test_cancels_under_the_limit_keep_the_connection():
 
 
 if __name__ == "__main__":
+    # Checked once, before any test: a skip ends the script.
+    try:
+        import h2.connection  # noqa: F401
+    except ImportError:
+        h.skip("python3-h2 is not installed")
     h.main([
         test_limits_are_in_the_start_line,
         test_over_the_memory_limit_new_calls_are_refused_and_health_says_so,

@@ -147,7 +147,7 @@ def test_server_exits_zero():
 if __name__ == "__main__":
     if not h.TEST_FAULTS:
         h.skip("PRODUCT_TEST_FAULTS is not set: the server has no fault points "
-               "(configure with -DPRODUCT_TEST_FAULTS=ON)")
+               "(configure with -DPRODUCT_TEST_FAULTS=ON)", build=True)
     setup()
     try:
         h.main([

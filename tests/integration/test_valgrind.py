@@ -88,7 +88,7 @@ if __name__ == "__main__":
     if shutil.which("valgrind") is None:
         h.skip("valgrind is not installed")
     if h.SANITIZE:
-        h.skip("sanitizer build (PRODUCT_SANITIZE): ASan and valgrind do not mix")
+        h.skip("sanitizer build (PRODUCT_SANITIZE): ASan and valgrind do not mix", build=True)
     if not os.access(os.path.join(h.BIN, "product-server"), os.X_OK):
         raise SystemExit("no product-server in %s" % h.BIN)
     h.main([test_server_under_valgrind_exits_zero])
