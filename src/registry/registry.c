@@ -27,8 +27,11 @@
 /* Grant and Put wait this long for etcd (for a connection too); stop ends
  * the wait at once. */
 #define REG_CALL_TIMEOUT_MS 2000
-/* Revoking at shutdown delays the drain by at most this much. */
-#define REG_REVOKE_TIMEOUT_MS 1000
+/* Revoking at shutdown delays the drain by at most this much: an etcd
+ * that answers does so in milliseconds, one that is busy committing (or a
+ * server slowed by a loaded host) is given a few seconds before the key is
+ * left to its TTL. */
+#define REG_REVOKE_TIMEOUT_MS 5000
 #define REG_SEND_WAIT_MS 1000
 /* Failed attempts in a row are logged at the first and then every Nth
  * (about once a minute at the backoff cap), so an outage does not flood. */

@@ -167,14 +167,86 @@ PGresult *pg_exec_prepared(PGconn *db, const char *name, int n, const char *cons
   return pg_wait(db, PG_CALL_TIMEOUT_MS);
 }
 
+/* How long a connection attempt may take, in ms (-1: no limit), as
+ * libpq's own PQconnectdb waits: connect_timeout (URI, PGCONNECT_TIMEOUT or
+ * our default) per host, at least 2 s, none when 0. libpq has no public way
+ * to give up on one host and go on to the next, so the budget here is the
+ * sum over the hosts the conninfo names. */
+static int connect_budget_ms(PGconn *db) {
+  long secs = -1;
+  int hosts = 1;
+  PQconninfoOption *opts = PQconninfo(db);
+  for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+    if (!o->val || !*o->val) continue;
+    if (strcmp(o->keyword, "connect_timeout") == 0) {
+      char *end;
+      errno = 0;
+      long v = strtol(o->val, &end, 10);
+      if (errno == 0 && *end == '\0' && v >= 0) secs = v;
+    } else if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
+      int n = 1;
+      for (const char *c = o->val; *c; c++) n += *c == ',';
+      if (n > hosts) hosts = n;
+    }
+  }
+  PQconninfoFree(opts);
+  if (secs == 0) return -1;
+  if (secs < 0) secs = atol(PG_CONNECT_TIMEOUT_S);
+  if (secs < 2) secs = 2;
+  if (secs > 3600) secs = 3600;
+  return (int)(secs * 1000 * (hosts > 16 ? 16 : hosts));
+}
+
+/* PQconnectdbParams with our notice processor in place before the first
+ * byte is read: a PostgreSQL shutting down sends a WARNING ("terminating
+ * connection due to immediate shutdown command") to a connection still in
+ * its start-up, and libpq's default processor would print it on stderr,
+ * where every line is JSON. Returns the connection in whatever state it
+ * reached; *timed_out says the budget ran out first. */
+static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
+  *timed_out = false;
+  PGconn *db = PQconnectStartParams(s->kw, s->val, 1);
+  if (!db) return NULL;
+  PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
+  if (PQstatus(db) == CONNECTION_BAD) return db;
+  int budget = connect_budget_ms(db);
+  int64_t deadline = now_ns() + (int64_t)budget * 1000000;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as libpq's docs begin */
+  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    /* The socket can change between polls (the next host or address). */
+    struct pollfd p = {.fd = PQsocket(db),
+                       .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+    int left = budget < 0 ? -1 : (int)((deadline - now_ns()) / 1000000);
+    if (p.fd < 0) break;
+    if (budget >= 0 && left <= 0) {
+      *timed_out = true;
+      break;
+    }
+    int n = poll(&p, 1, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (n == 0) {
+      *timed_out = true;
+      break;
+    }
+    st = PQconnectPoll(db);
+  }
+  return db;
+}
+
 PGconn *pg_connect(pg_store *s, bool prepare, char *why, size_t whylen) {
-  PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
+  bool timed_out;
+  PGconn *db = pg_connect_quiet(s, &timed_out);
   if (!db) {
     first_line(why, whylen, "out of memory");
     return NULL;
   }
-  PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
   bool ok = PQstatus(db) == CONNECTION_OK;
+  if (!ok && timed_out) {
+    first_line(why, whylen, "timeout expired");
+    PQfinish(db);
+    return NULL;
+  }
   if (ok) {
     /* Doubles as text round-trip exactly only with extra_float_digits > 0
      * (the default since PostgreSQL 12; older servers default to 0).

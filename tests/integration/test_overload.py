@@ -108,10 +108,11 @@ def test_under_the_limit_nothing_is_shed():
         expect_eq(srv.stop(), 0, "exit status")
 
 
-def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC, reset=True):
+def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC, reset=True, max_streams=None):
     """HEADERS + DATA + RST_STREAM on one connection until the server closes
-    it or budget_s passes (reset=False: complete calls, never reset);
-    returns (streams sent, seconds until closed or None)."""
+    it, budget_s passes or max_streams were sent (reset=False: complete
+    calls, never reset); returns (streams sent, seconds until closed or
+    None)."""
     import h2.config
     import h2.connection
     import h2.errors
@@ -126,7 +127,7 @@ def rapid_reset(port, budget_s, path="/%s/GetProduct" % SVC, reset=True):
     sent = 0
     sock.settimeout(0)
     try:
-        while time.monotonic() - t0 < budget_s:
+        while time.monotonic() - t0 < budget_s and (max_streams is None or sent < max_streams):
             for _ in range(20):
                 if (not reset and conn.open_outbound_streams >=
                         conn.remote_settings.max_concurrent_streams):
@@ -216,11 +217,12 @@ def test_streams_and_unknown_methods_count_too():
 
 
 def test_cancels_under_the_limit_keep_the_connection():
-    # Off: the same client is never closed within its (short) budget.
+    # Off: 1000 resets (five times the default limit) never close the
+    # client, however fast it sends them (the budget is a hang guard).
     with metrics_server("--rapid-reset-limit", "0", "--h2-rst-limit", "0") as srv:
-        sent, closed_after = rapid_reset(srv.port, 1)
+        sent, closed_after = rapid_reset(srv.port, 60 * h.SLOW, max_streams=1000)
         assert closed_after is None, "closed after %.2fs with the limit off" % closed_after
-        assert sent > 50, sent
+        assert sent >= 1000, "only %d resets sent within the hang guard" % sent
         with h.Api(srv) as api:
             expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="x"), "after")
         expect_eq(scrape(srv)[key("product_abusive_connections_closed_total",

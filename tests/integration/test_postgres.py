@@ -177,7 +177,10 @@ def wait_for(pred, what, timeout=20):
 
 
 def health_of(api, service):
-    return h.status_of(lambda: api.health_check(service, timeout=3))[2]
+    """The service's health status, or None when the check itself failed
+    (a slow answer on a loaded machine is "not yet", never an error)."""
+    r = h.status_of(lambda: api.health_check(service, timeout=10))[2]
+    return None if r is None else r.status
 
 
 def test_a_postgres_that_stops_answering_gives_unavailable_not_a_hang():
@@ -192,7 +195,7 @@ def test_a_postgres_that_stops_answering_gives_unavailable_not_a_hang():
         # ended by that timeout is UNAVAILABLE, one that hangs DEADLINE_EXCEEDED.
         expect_code("UNAVAILABLE", lambda: a.call("GetProduct", id=keep.id, timeout=60),
                     "a call while PostgreSQL hangs")
-        wait_for(lambda: health_of(a, "product.ProductService").status ==
+        wait_for(lambda: health_of(a, "product.ProductService") ==
                  status("NOT_SERVING"), "product.ProductService is NOT_SERVING", timeout=15)
         expect_eq(a.health_check("").status, status("SERVING"), 'service ""')
         # Fail-fast: the client's deadline (8 s, not scaled) is below the
@@ -202,7 +205,7 @@ def test_a_postgres_that_stops_answering_gives_unavailable_not_a_hang():
                     "a call once health says NOT_SERVING")
     finally:
         S["pg"].resume()
-    wait_for(lambda: health_of(a, "product.ProductService").status == status("SERVING"),
+    wait_for(lambda: health_of(a, "product.ProductService") == status("SERVING"),
              "product.ProductService is SERVING again")
     expect_eq(a.call("GetProduct", id=keep.id).name, "patient", "after SIGCONT")
     a.call("DeleteProduct", token=S["admin"], id=keep.id)
@@ -233,8 +236,7 @@ def test_postgres_killed_under_load_gives_unavailable_then_recovers():
         S["pg"].stop_immediate()
         wait_for(lambda: codes[grpc.StatusCode.UNAVAILABLE] >= 10, "calls get UNAVAILABLE")
         for srv, api in ((S["a"], a), (S["b"], b)):
-            wait_for(lambda: health_of(api, "product.ProductService") is not None and
-                     health_of(api, "product.ProductService").status == status("NOT_SERVING"),
+            wait_for(lambda: health_of(api, "product.ProductService") == status("NOT_SERVING"),
                      "product.ProductService is NOT_SERVING")
             expect_eq(api.health_check("").status, status("SERVING"), 'service ""')
             expect_eq(srv.proc.poll(), None, "server still running")
@@ -242,7 +244,7 @@ def test_postgres_killed_under_load_gives_unavailable_then_recovers():
         c = h.Server(store=S["dsn"], secret=S["secret"]).start()
         S["c"] = c
         api_c = S["api_c"] = h.Api(c)
-        wait_for(lambda: health_of(api_c, "product.ProductService").status ==
+        wait_for(lambda: health_of(api_c, "product.ProductService") ==
                  status("NOT_SERVING"), "the new replica reports NOT_SERVING")
         expect_code("UNAVAILABLE", lambda: api_c.call("GetProduct", id=keep.id), "new replica")
         with lock:
@@ -252,7 +254,7 @@ def test_postgres_killed_under_load_gives_unavailable_then_recovers():
 
         S["pg"].start()  # same data, same port
         for api in (a, b, api_c):
-            wait_for(lambda: health_of(api, "product.ProductService").status ==
+            wait_for(lambda: health_of(api, "product.ProductService") ==
                      status("SERVING"), "product.ProductService is SERVING again")
             wait_for(lambda: h.status_of(lambda: api.call("GetProduct", id=keep.id))[0] ==
                      grpc.StatusCode.OK, "GetProduct answers again")
