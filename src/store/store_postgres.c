@@ -167,53 +167,73 @@ PGresult *pg_exec_prepared(PGconn *db, const char *name, int n, const char *cons
   return pg_wait(db, PG_CALL_TIMEOUT_MS);
 }
 
-/* How long a connection attempt may take, in ms (-1: no limit), as
- * libpq's own PQconnectdb waits: connect_timeout (URI, PGCONNECT_TIMEOUT or
- * our default) per host, at least 2 s, none when 0. libpq has no public way
- * to give up on one host and go on to the next, so the budget here is the
- * sum over the hosts the conninfo names. */
-static int connect_budget_ms(PGconn *db) {
-  long secs = -1;
+/* The hosts a connection's conninfo names (URI, PGHOST or PGHOSTADDR). */
+static int conninfo_hosts(PGconn *db) {
   int hosts = 1;
   PQconninfoOption *opts = PQconninfo(db);
   for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-    if (!o->val || !*o->val) continue;
-    if (strcmp(o->keyword, "connect_timeout") == 0) {
-      char *end;
-      errno = 0;
-      long v = strtol(o->val, &end, 10);
-      if (errno == 0 && *end == '\0' && v >= 0) secs = v;
-    } else if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
-      int n = 1;
-      for (const char *c = o->val; *c; c++) n += *c == ',';
-      if (n > hosts) hosts = n;
-    }
+    if (!o->val || (strcmp(o->keyword, "host") != 0 && strcmp(o->keyword, "hostaddr") != 0))
+      continue;
+    int n = 1;
+    for (const char *c = o->val; *c; c++) n += *c == ',';
+    if (n > hosts) hosts = n;
+  }
+  PQconninfoFree(opts);
+  return hosts;
+}
+
+/* How long one connection attempt may take, in ms (-1: no limit), as
+ * libpq's own PQconnectdb waits for one host: connect_timeout (URI,
+ * PGCONNECT_TIMEOUT or our default), at least 2 s, none when 0. */
+static int connect_budget_ms(PGconn *db) {
+  long secs = atol(PG_CONNECT_TIMEOUT_S);
+  PQconninfoOption *opts = PQconninfo(db);
+  for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+    if (strcmp(o->keyword, "connect_timeout") != 0 || !o->val || !*o->val) continue;
+    char *end;
+    errno = 0;
+    long v = strtol(o->val, &end, 10);
+    if (errno == 0 && *end == '\0' && v >= 0) secs = v;
   }
   PQconninfoFree(opts);
   if (secs == 0) return -1;
-  if (secs < 0) secs = atol(PG_CONNECT_TIMEOUT_S);
   if (secs < 2) secs = 2;
   if (secs > 3600) secs = 3600;
-  return (int)(secs * 1000 * (hosts > 16 ? 16 : hosts));
+  return (int)(secs * 1000);
 }
 
 /* PQconnectdbParams with our notice processor in place before the first
  * byte is read: a PostgreSQL shutting down sends a WARNING ("terminating
  * connection due to immediate shutdown command") to a connection still in
  * its start-up, and libpq's default processor would print it on stderr,
- * where every line is JSON. Returns the connection in whatever state it
+ * where every line is JSON. libpq has no public way to give up on one host
+ * after its connect_timeout and go on to the next, so a conninfo with
+ * several hosts keeps libpq's own PQconnectdbParams (its failover matters
+ * more than that one line). Returns the connection in whatever state it
  * reached; *timed_out says the budget ran out first. */
 static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
   *timed_out = false;
+  if (atomic_load(&s->hosts) > 1) {
+    PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
+    if (db) PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
+    return db;
+  }
   PGconn *db = PQconnectStartParams(s->kw, s->val, 1);
   if (!db) return NULL;
   PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
   if (PQstatus(db) == CONNECTION_BAD) return db;
+  if (atomic_load(&s->hosts) == 0) {
+    atomic_store(&s->hosts, conninfo_hosts(db));
+    if (atomic_load(&s->hosts) > 1) {
+      PQfinish(db); /* only its socket was opened */
+      return pg_connect_quiet(s, timed_out);
+    }
+  }
   int budget = connect_budget_ms(db);
   int64_t deadline = now_ns() + (int64_t)budget * 1000000;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as libpq's docs begin */
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-    /* The socket can change between polls (the next host or address). */
+    /* The socket can change between polls (the host's next address). */
     struct pollfd p = {.fd = PQsocket(db),
                        .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
     int left = budget < 0 ? -1 : (int)((deadline - now_ns()) / 1000000);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,16 @@ static bool same_peer(const struct sockaddr_storage *want, const struct sockaddr
  * referring to the socket that was checked. */
 static int hold(long fd) { return fcntl((int)fd, F_DUPFD_CLOEXEC, 0); }
 
+/* Not yet shut down by us: a socket we shut down stays open (in FIN_WAIT
+ * or CLOSING) until the core closes it, and the cancels its calls still
+ * send must not count as a second close. */
+static bool still_open(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
+  return ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_CLOSE_WAIT;
+}
+
 int conn_guard_close_socket(void *ctx, const char *peer, int port) {
   (void)ctx;
   struct sockaddr_storage want;
@@ -216,7 +227,7 @@ int conn_guard_close_socket(void *ctx, const char *peer, int port) {
      * closes it once it has seen the end of the connection. */
     if (getsockname(h, (struct sockaddr *)&local, &ll) == 0 && port_of(&local) == port &&
         getpeername(h, (struct sockaddr *)&remote, &rl) == 0 && same_peer(&want, &remote) &&
-        shutdown(h, SHUT_RDWR) == 0)
+        still_open(h) && shutdown(h, SHUT_RDWR) == 0)
       closed++;
     close(h);
   }
@@ -247,8 +258,10 @@ int conn_guard_close_stalled(int port, int min_unsent) {
     int h = hold(fd);
     ll = sizeof local;
     if (h < 0) continue;
+    /* One already shut down keeps its unsent bytes until the core closes
+     * it: not a candidate, or the same socket would be picked every time. */
     if (getsockname(h, (struct sockaddr *)&local, &ll) != 0 || port_of(&local) != port ||
-        ioctl(h, SIOCOUTQ, &unsent) != 0 || unsent <= worst_unsent) {
+        ioctl(h, SIOCOUTQ, &unsent) != 0 || unsent <= worst_unsent || !still_open(h)) {
       close(h);
       continue;
     }

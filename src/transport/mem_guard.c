@@ -24,6 +24,7 @@ struct mem_guard {
   health_state *health;
   int interval_ms;
   atomic_bool shedding;
+  atomic_llong samples; /* ticks taken, for tests that wait for a decision */
   mem_guard_pressure_fn pressure;
   void *pressure_ctx;
   int64_t last_pressure_ns;
@@ -58,6 +59,8 @@ bool mem_guard_decide(bool shedding, int64_t rss, int64_t limit) {
 bool mem_guard_shedding(const mem_guard *g) {
   return g && atomic_load_explicit(&g->shedding, memory_order_relaxed);
 }
+
+long long mem_guard_samples(const mem_guard *g) { return g ? atomic_load(&g->samples) : 0; }
 
 typedef struct trim_state {
   int64_t base;    /* RSS at start */
@@ -118,6 +121,7 @@ static void *guard_main(void *arg) {
   while (!g->stopping) {
     pthread_mutex_unlock(&g->mu);
     tick(g, &t);
+    atomic_fetch_add(&g->samples, 1);
     pthread_mutex_lock(&g->mu);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);

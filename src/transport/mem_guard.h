@@ -28,6 +28,9 @@ void mem_guard_stop(mem_guard *g); /* NULL is a no-op */
 /* True while new calls must be refused; false for NULL. */
 bool mem_guard_shedding(const mem_guard *g);
 
+/* Samples taken so far (each one a decision made); 0 for NULL. */
+long long mem_guard_samples(const mem_guard *g);
+
 /* The decision, apart from the thread: shed above the limit, stop once RSS
  * is back under 90% of it (so it does not flap at the edge). */
 bool mem_guard_decide(bool shedding, int64_t rss, int64_t limit);

@@ -154,7 +154,8 @@ def test_timeout_is_honoured():
         srv.proc.send_signal(signal.SIGCONT)
     error_line(rc, out, err, "DEADLINE_EXCEEDED", "list --timeout 0.5 to a stopped server")
     assert took < 10, "list --timeout 0.5 took %.1fs: the default deadline, not --timeout" % took
-    one_json(*run("--timeout", "5", "list"), what="list --timeout 5")
+    # Served again once it runs (30 s: a hang guard for the resumed server).
+    one_json(*run("--timeout", "30", "list"), what="list --timeout 30")
 
 
 def test_client_bad_usage_exits_2():

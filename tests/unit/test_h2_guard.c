@@ -101,10 +101,19 @@ static void test_guarded_connection_is_closed_over_the_limit(void **state) {
   assert_int_equal(recv_until(s, n), (ssize_t)n);
   assert_int_equal(seen.n, 0);
 
-  /* One more: refused, reported once, and every later read fails too. */
-  send_all(c, b + 24, 17);
+  close(c);
+  close(s);
+
+  /* One more than the limit, in one write (so in one read, at one instant
+   * of the guard's clock, however slow the machine): refused, reported
+   * once, and every later read fails too. */
+  c = dial(port);
+  s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(s >= 0);
+  n = ping_wire(b, 6);
+  send_all(c, b, n);
   errno = 0;
-  assert_int_equal(recv_until(s, 17), -1);
+  assert_int_equal(recv_until(s, n), -1);
   assert_int_equal(errno, ECONNRESET);
   assert_int_equal(seen.n, 1);
   assert_int_equal(seen.last, H2_PING_FLOOD);
