@@ -27,11 +27,14 @@
 /* Grant and Put wait this long for etcd (for a connection too); stop ends
  * the wait at once. */
 #define REG_CALL_TIMEOUT_MS 2000
-/* Revoking at shutdown delays the drain by at most this much: an etcd
- * that answers does so in milliseconds, one that is busy committing (or a
- * server slowed by a loaded host) is given a few seconds before the key is
- * left to its TTL. */
-#define REG_REVOKE_TIMEOUT_MS 5000
+/* Revoking an old lease after a new registration: short, since the new
+ * lease's first keep-alive waits for it. */
+#define REG_REVOKE_TIMEOUT_MS 1000
+/* Revoking at shutdown delays the drain by at most this much for an etcd
+ * that does not answer: one that answers does so in milliseconds, one busy
+ * committing (or a server slowed by a loaded host) is given a few seconds
+ * before the key is left to its TTL. */
+#define REG_STOP_REVOKE_TIMEOUT_MS 5000
 #define REG_SEND_WAIT_MS 1000
 /* Failed attempts in a row are logged at the first and then every Nth
  * (about once a minute at the backoff cap), so an outage does not flood. */
@@ -227,11 +230,11 @@ static void keep_alive(session *s, char *why, size_t whylen) {
 
 /* Best effort at the end or after a new registration; logs the outcome.
  * False when etcd did not answer (a lease that is gone already is fine). */
-static bool revoke(registry *r, session *s, int64_t *lease, const char *what) {
+static bool revoke(registry *r, session *s, int64_t *lease, const char *what, int timeout_ms) {
   if (!*lease)
     return true;
   char err[256];
-  int code = etcd_lease_revoke(s->ec, *lease, REG_REVOKE_TIMEOUT_MS, err, sizeof err);
+  int code = etcd_lease_revoke(s->ec, *lease, timeout_ms, err, sizeof err);
   if (code == RPC_OK)
     log_event(LOG_INFO, what, r, s, *lease, NULL);
   else if (code != RPC_NOT_FOUND)
@@ -272,8 +275,8 @@ static void *registry_main(void *arg) {
     backoff = 0;
     /* Leases of earlier sessions may still be alive in etcd; they hold
      * nothing of ours now. */
-    revoke(r, &s, &s.stale, "etcd: old lease revoked");
-    revoke(r, &s, &s.unsure, "etcd: old lease revoked");
+    revoke(r, &s, &s.stale, "etcd: old lease revoked", REG_REVOKE_TIMEOUT_MS);
+    revoke(r, &s, &s.unsure, "etcd: old lease revoked", REG_REVOKE_TIMEOUT_MS);
 
     char why[320] = "stopped";
     keep_alive(&s, why, sizeof why);
@@ -293,10 +296,11 @@ static void *registry_main(void *arg) {
    * unsure one may still hold it. One unanswered revoke ends the attempt. */
   if ((s.lease || s.stale || s.unsure) && connect_current(r, &s, err, sizeof err) == 0) {
     etcd_client_resume(s.ec); /* stop interrupted it; these calls are the last */
+    const char *msg = "etcd: lease revoked, deregistered";
     if (s.lease)
-      revoke(r, &s, &s.lease, "etcd: lease revoked, deregistered");
-    else if (revoke(r, &s, &s.stale, "etcd: lease revoked, deregistered"))
-      revoke(r, &s, &s.unsure, "etcd: lease revoked, deregistered");
+      revoke(r, &s, &s.lease, msg, REG_STOP_REVOKE_TIMEOUT_MS);
+    else if (revoke(r, &s, &s.stale, msg, REG_STOP_REVOKE_TIMEOUT_MS))
+      revoke(r, &s, &s.unsure, msg, REG_STOP_REVOKE_TIMEOUT_MS);
   }
   disconnect(r, &s);
   return NULL;

@@ -23,7 +23,10 @@
  * Schema: the same schema_version table and forward-migration scheme as the
  * SQLite backend, applied in one transaction under an advisory lock, so
  * replicas that start together do not race to create tables. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,53 +170,72 @@ PGresult *pg_exec_prepared(PGconn *db, const char *name, int n, const char *cons
   return pg_wait(db, PG_CALL_TIMEOUT_MS);
 }
 
-/* The hosts a connection's conninfo names (URI, PGHOST or PGHOSTADDR). */
-static int conninfo_hosts(PGconn *db) {
-  int hosts = 1;
-  PQconninfoOption *opts = PQconninfo(db);
-  for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-    if (!o->val || (strcmp(o->keyword, "host") != 0 && strcmp(o->keyword, "hostaddr") != 0))
-      continue;
-    int n = 1;
-    for (const char *c = o->val; *c; c++) n += *c == ',';
-    if (n > hosts) hosts = n;
-  }
-  PQconninfoFree(opts);
-  return hosts;
+/* One of the conninfo's values (URI, PG* variables, defaults), or NULL. */
+static const char *conninfo_value(PQconninfoOption *opts, const char *keyword) {
+  for (PQconninfoOption *o = opts; o && o->keyword; o++)
+    if (strcmp(o->keyword, keyword) == 0) return o->val && *o->val ? o->val : NULL;
+  return NULL;
 }
 
-/* How long one connection attempt may take, in ms (-1: no limit), as
- * libpq's own PQconnectdb waits for one host: connect_timeout (URI,
- * PGCONNECT_TIMEOUT or our default), at least 2 s, none when 0. */
-static int connect_budget_ms(PGconn *db) {
-  long secs = atol(PG_CONNECT_TIMEOUT_S);
+/* How long one attempt may take, in ms, read as libpq reads
+ * connect_timeout: an integer with optional spaces around it, at least 2 s,
+ * none (-1) when 0 or negative. -2: not a number (libpq refuses it). */
+static int connect_budget_ms(const char *v) {
+  if (!v) v = PG_CONNECT_TIMEOUT_S;
+  char *end;
+  errno = 0;
+  long secs = strtol(v, &end, 10);
+  if (end == v || errno != 0) return -2;
+  while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') end++;
+  if (*end) return -2;
+  if (secs <= 0 || secs > INT_MAX / 1000) return -1;
+  return (int)((secs < 2 ? 2 : secs) * 1000);
+}
+
+/* Whether the connection is left to libpq's own PQconnectdbParams: when
+ * its conninfo names several hosts, or one name with several addresses.
+ * libpq gives each host and each address its own connect_timeout and then
+ * tries the next, and has no public way to make a caller's loop do that,
+ * so there its failover matters more than a notice in the start-up.
+ * Returns 1 (ours), 2 (libpq's) or 0 (undecided: the name did not resolve
+ * now; libpq's this time, asked again at the next connect). */
+static int connect_mode(PGconn *db) {
   PQconninfoOption *opts = PQconninfo(db);
-  for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-    if (strcmp(o->keyword, "connect_timeout") != 0 || !o->val || !*o->val) continue;
-    char *end;
-    errno = 0;
-    long v = strtol(o->val, &end, 10);
-    if (errno == 0 && *end == '\0' && v >= 0) secs = v;
+  if (!opts) return 0;
+  const char *host = conninfo_value(opts, "host"), *addr = conninfo_value(opts, "hostaddr");
+  int mode = 1;
+  if ((host && strchr(host, ',')) || (addr && strchr(addr, ','))) {
+    mode = 2;
+  } else if (connect_budget_ms(conninfo_value(opts, "connect_timeout")) == -2) {
+    mode = 2; /* libpq's own error message */
+  } else if (host && !addr && host[0] != '/' && host[0] != '@') {
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
+      struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+      struct addrinfo *res = NULL;
+      if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+        mode = 0;
+      } else {
+        mode = res && res->ai_next ? 2 : 1;
+        freeaddrinfo(res);
+      }
+    }
   }
   PQconninfoFree(opts);
-  if (secs == 0) return -1;
-  if (secs < 2) secs = 2;
-  if (secs > 3600) secs = 3600;
-  return (int)(secs * 1000);
+  return mode;
 }
 
 /* PQconnectdbParams with our notice processor in place before the first
  * byte is read: a PostgreSQL shutting down sends a WARNING ("terminating
  * connection due to immediate shutdown command") to a connection still in
  * its start-up, and libpq's default processor would print it on stderr,
- * where every line is JSON. libpq has no public way to give up on one host
- * after its connect_timeout and go on to the next, so a conninfo with
- * several hosts keeps libpq's own PQconnectdbParams (its failover matters
- * more than that one line). Returns the connection in whatever state it
- * reached; *timed_out says the budget ran out first. */
+ * where every line is JSON. Except where connect_mode leaves the connect
+ * to libpq. Returns the connection in whatever state it reached;
+ * *timed_out says our budget ran out first. */
 static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
   *timed_out = false;
-  if (atomic_load(&s->hosts) > 1) {
+  int mode = atomic_load(&s->connect_mode);
+  if (mode == 2) {
     PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
     if (db) PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
     return db;
@@ -222,18 +244,23 @@ static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
   if (!db) return NULL;
   PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
   if (PQstatus(db) == CONNECTION_BAD) return db;
-  if (atomic_load(&s->hosts) == 0) {
-    atomic_store(&s->hosts, conninfo_hosts(db));
-    if (atomic_load(&s->hosts) > 1) {
-      PQfinish(db); /* only its socket was opened */
-      return pg_connect_quiet(s, timed_out);
+  if (mode == 0) {
+    mode = connect_mode(db);
+    if (mode != 0) atomic_store(&s->connect_mode, mode);
+    if (mode != 1) { /* only its first socket was opened */
+      PQfinish(db);
+      db = PQconnectdbParams(s->kw, s->val, 1);
+      if (db) PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
+      return db;
     }
   }
-  int budget = connect_budget_ms(db);
+  PQconninfoOption *opts = PQconninfo(db);
+  int budget = connect_budget_ms(conninfo_value(opts, "connect_timeout"));
+  PQconninfoFree(opts);
   int64_t deadline = now_ns() + (int64_t)budget * 1000000;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as libpq's docs begin */
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-    /* The socket can change between polls (the host's next address). */
+    /* The socket can change between polls (SSL or GSS refused, retried). */
     struct pollfd p = {.fd = PQsocket(db),
                        .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
     int left = budget < 0 ? -1 : (int)((deadline - now_ns()) / 1000000);

@@ -44,7 +44,7 @@ typedef struct pg_store {
   bool stopping, kicked;
   PGconn *probe_db; /* the probe's own connection (never pooled) */
   bool down_logged; /* the current outage has been logged */
-  atomic_int hosts; /* hosts the conninfo names; 0 until the first connect */
+  atomic_int connect_mode; /* 1: our connect loop, 2: libpq's, 0: not known yet */
 } pg_store;
 
 /* How long a call's statement may take before the call ends UNAVAILABLE and

@@ -192,14 +192,26 @@ static bool same_peer(const struct sockaddr_storage *want, const struct sockaddr
  * referring to the socket that was checked. */
 static int hold(long fd) { return fcntl((int)fd, F_DUPFD_CLOEXEC, 0); }
 
-/* Not yet shut down by us: a socket we shut down stays open (in FIN_WAIT
- * or CLOSING) until the core closes it, and the cancels its calls still
- * send must not count as a second close. */
+/* Not yet shut down: a socket we shut down stays open (FIN_WAIT, CLOSING,
+ * LAST_ACK, or CLOSE once reset) until the core closes it, and the cancels
+ * its calls still send must not count as a second close. Only the states
+ * a shutdown leads to are excluded: whatever a client can put its side in
+ * (a half-close is CLOSE_WAIT) is still closed. */
 static bool still_open(int fd) {
   struct tcp_info ti;
   socklen_t len = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
-  return ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_CLOSE_WAIT;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return true;
+  switch (ti.tcpi_state) {
+  case TCP_FIN_WAIT1:
+  case TCP_FIN_WAIT2:
+  case TCP_CLOSING:
+  case TCP_LAST_ACK:
+  case TCP_TIME_WAIT:
+  case TCP_CLOSE:
+    return false;
+  default:
+    return true;
+  }
 }
 
 int conn_guard_close_socket(void *ctx, const char *peer, int port) {

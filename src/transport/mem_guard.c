@@ -106,6 +106,7 @@ static void tick(mem_guard *g, trim_state *t) {
   else rss = maybe_trim(t, rss, false);
   want = mem_guard_decide(was, rss, g->limit);
   if (want != was) set_shedding(g, want, rss);
+  atomic_fetch_add(&g->samples, 1); /* a decision made (and in force) */
   int64_t now = now_ns();
   if (want && g->pressure && now - g->last_pressure_ns >= TRIM_PERIOD_NS) {
     g->last_pressure_ns = now;
@@ -121,7 +122,6 @@ static void *guard_main(void *arg) {
   while (!g->stopping) {
     pthread_mutex_unlock(&g->mu);
     tick(g, &t);
-    atomic_fetch_add(&g->samples, 1);
     pthread_mutex_lock(&g->mu);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);

@@ -530,6 +530,7 @@ class Legit:
         self.pid = pid
         self.timeout = timeout
         self.latencies = []
+        self.completed_at = []  # monotonic end of every call that succeeded
         self.failures = []
         self.peak_rss = 0
         self.stop = threading.Event()
@@ -542,7 +543,9 @@ class Legit:
         except self.grpc.RpcError as e:
             self.failures.append("%s %s" % (e.code().name, e.details()))
             return False
-        self.latencies.append(time.monotonic() - t)
+        end = time.monotonic()
+        self.latencies.append(end - t)
+        self.completed_at.append(end)
         return True
 
     def _run(self):

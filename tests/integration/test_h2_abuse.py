@@ -37,6 +37,8 @@ ATTACK_BUDGET_KB = 16 * MB * ASAN_RSS_FACTOR
 # few KB per connection still fails it.
 IDLE_PER_CONN_KB = 20 * ASAN_RSS_FACTOR
 SECONDS = h2.DEFAULT_SECONDS
+# Legitimate calls that must complete inside the attack window.
+MIN_SERVED = 5
 # Connections the 3,000-connection case needs (plus grpcio and the server).
 IDLE_CONNS = 3000
 h2.raise_nofile(IDLE_CONNS + 1024)
@@ -120,6 +122,13 @@ def run_attack(name, attack, *args, budget_kb=ATTACK_BUDGET_KB, server_args=(), 
         scene.legit.finish()
         growth = scene.growth_kb()
         failures = list(scene.legit.failures)
+        # Served during the attack, not only after it: a server that held
+        # every legitimate call until the attack ended would otherwise pass
+        # (the call deadline is a hang guard). One call per 50 ms is asked
+        # for; a handful over the whole window is a bound no loaded machine
+        # misses and a starved client cannot meet.
+        served = sum(1 for t in scene.legit.completed_at
+                     if out.started <= t <= out.started + SECONDS)
         report(name, scene, out)
         conn.close()
         conn = None
@@ -129,6 +138,9 @@ def run_attack(name, attack, *args, budget_kb=ATTACK_BUDGET_KB, server_args=(), 
         if failures:
             raise AssertionError("%s: %d legitimate calls failed during the attack: %s" % (
                 name, len(failures), failures[:3]))
+        if served < MIN_SERVED:
+            raise AssertionError("%s: only %d legitimate calls completed within the %.0f s "
+                                 "attack" % (name, served, SECONDS))
         scene.after_checks(name)
         return scene, out
     finally:
@@ -142,6 +154,8 @@ def test_rapid_reset():
 
     def check(scene, conn, out):
         state["closed"] = out.closed_after
+        state["log"] = [] if out.closed_after is None else [scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")]
         state["peak"] = scene.growth_kb()
         conn.close()
         # Memory must come back once the attacker has gone (bounded poll:
@@ -161,6 +175,11 @@ def test_rapid_reset():
     # bound); how soon is printed above, a figure of the machine.
     if state["closed"] is None:
         raise AssertionError("the rapid-reset connection was not closed during the attack")
+    # By a limit on resets (the frame guard's or the per-call count), logged:
+    # not by a timeout or by chance.
+    if not any(l.get("msg") == "closed an abusive connection" and
+               l.get("reason") in ("rst_flood", "rapid_reset") for l in state["log"]):
+        raise AssertionError("no rst_flood/rapid_reset close in the log")
     if state["after"] > 8 * MB * ASAN_RSS_FACTOR:
         raise AssertionError("RSS +%.1f MB after the attacker left (want <= %d MB)" % (
             state["after"] / MB, 8 * ASAN_RSS_FACTOR))

@@ -23,8 +23,9 @@ latency (seconds from the rename to the first refused/accepted call) for
 the record, with each server's own reload time (its "reloaded" line
 against the rename). Those figures are printed, not asserted: how soon a
 watcher thread runs on a loaded machine is the machine's, not the
-design's. The design (each file looked at once a second, on a 200 ms
-tick, so a reload within ~1.3 s) is asserted with an injected clock in
+design's. The design is a 1 s look interval on a 200 ms tick (a reload
+within ~1.3 s); the watcher's rule (a change is seen at the first look
+after the interval, and only once) is asserted with an injected clock in
 tests/unit/test_file_watch.c."""
 
 import base64

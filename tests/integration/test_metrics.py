@@ -386,7 +386,7 @@ def test_a_taken_metrics_port_refuses_to_start():
 
 def test_stops_cleanly_while_scrapes_run():
     with metrics_server() as s:
-        stop = threading.Event()
+        stop, stopping = threading.Event(), threading.Event()
         errors = []
         done = threading.Semaphore(0)
 
@@ -394,7 +394,9 @@ def test_stops_cleanly_while_scrapes_run():
             while not stop.is_set():
                 try:
                     scrape(s)
-                except (OSError, urllib.error.URLError, http.client.HTTPException):
+                except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+                    if not stopping.is_set():  # before the SIGTERM: a real failure
+                        errors.append(e)
                     return  # the endpoint went away mid-scrape: expected once stopping
                 except Exception as e:  # noqa: BLE001 - a bad page, or anything else
                     errors.append(e)
@@ -405,6 +407,7 @@ def test_stops_cleanly_while_scrapes_run():
         t.start()
         # Scrapes are running (one has completed) when the stop begins.
         assert done.acquire(timeout=30 * harness.SLOW), "no scrape completed: %r" % errors
+        stopping.set()
         assert s.stop() == 0
         stop.set()
         t.join(30 * harness.SLOW)
