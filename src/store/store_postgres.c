@@ -232,14 +232,16 @@ static int connect_mode(PGconn *db) {
  * where every line is JSON. Except where connect_mode leaves the connect
  * to libpq. Returns the connection in whatever state it reached;
  * *timed_out says our budget ran out first. */
+static PGconn *pg_connect_libpq(pg_store *s) {
+  PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
+  if (db) PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
+  return db;
+}
+
 static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
   *timed_out = false;
   int mode = atomic_load(&s->connect_mode);
-  if (mode == 2) {
-    PGconn *db = PQconnectdbParams(s->kw, s->val, 1);
-    if (db) PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
-    return db;
-  }
+  if (mode == 2) return pg_connect_libpq(s);
   PGconn *db = PQconnectStartParams(s->kw, s->val, 1);
   if (!db) return NULL;
   PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
@@ -249,9 +251,7 @@ static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
     if (mode != 0) atomic_store(&s->connect_mode, mode);
     if (mode != 1) { /* only its first socket was opened */
       PQfinish(db);
-      db = PQconnectdbParams(s->kw, s->val, 1);
-      if (db) PQsetNoticeProcessor(db, pg_ignore_notice, NULL);
-      return db;
+      return pg_connect_libpq(s);
     }
   }
   PQconninfoOption *opts = PQconninfo(db);
