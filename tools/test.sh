@@ -10,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Python tests check with bare `assert`, which an inherited
+# PYTHONOPTIMIZE would strip (tests/integration/harness.py refuses to run so).
+unset PYTHONOPTIMIZE
+
 tools/install-deps.sh
 jobs=$(nproc)
 fuzz_seconds=${FUZZ_SECONDS:-30}

@@ -48,6 +48,8 @@ struct registry {
   char *value;
   int64_t ttl_s;
   int64_t backoff_min_ms, backoff_max_ms;
+  registry_pause_fn on_pause;
+  void *on_pause_arg;
 
   pthread_t thread;
   pthread_mutex_t mu;
@@ -103,6 +105,13 @@ static bool pause_for(registry *r, int64_t ms) {
   bool s = r->stopping;
   pthread_mutex_unlock(&r->mu);
   return s;
+}
+
+/* A backoff: the pause hook first, then the pause; true when stopping. */
+static bool back_off(registry *r, int64_t ms) {
+  if (r->on_pause)
+    r->on_pause(r->on_pause_arg, ms);
+  return pause_for(r, ms);
 }
 
 static void lease_hex(int64_t id, char *buf, size_t n) {
@@ -264,7 +273,7 @@ static void *registry_main(void *arg) {
         log_line_emit(&l);
       }
       rotate(r, &s);
-      if (pause_for(r, backoff))
+      if (back_off(r, backoff))
         break;
       continue;
     }
@@ -287,7 +296,7 @@ static void *registry_main(void *arg) {
     s.lease = 0;
     backoff = registry_next_backoff(backoff, r->backoff_min_ms, r->backoff_max_ms);
     rotate(r, &s);
-    if (pause_for(r, backoff))
+    if (back_off(r, backoff))
       break;
   }
 
@@ -334,6 +343,8 @@ int registry_start(const registry_options *opt, registry **out, char *err, size_
   r->backoff_max_ms = opt->backoff_max_ms > 0 ? opt->backoff_max_ms : REG_BACKOFF_MAX_MS;
   if (r->backoff_max_ms < r->backoff_min_ms)
     r->backoff_max_ms = r->backoff_min_ms;
+  r->on_pause = opt->on_pause;
+  r->on_pause_arg = opt->on_pause_arg;
   r->endpoints = calloc(opt->n_endpoints, sizeof *r->endpoints);
   if (!r->endpoints)
     goto oom;

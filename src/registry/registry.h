@@ -15,6 +15,10 @@
 
 typedef struct registry registry;
 
+/* Called on the registration thread just before it waits out a backoff of
+ * ms milliseconds (after a failed attempt or a lost session). */
+typedef void (*registry_pause_fn)(void *arg, int64_t ms);
+
 typedef struct registry_options {
   const char *const *endpoints; /* "http://HOST:PORT" ...; tried in turn */
   size_t n_endpoints;
@@ -22,6 +26,8 @@ typedef struct registry_options {
   int64_t ttl_s;                /* 0 = REGISTRY_DEFAULT_TTL_S */
   int64_t backoff_min_ms;       /* 0 = 500 */
   int64_t backoff_max_ms;       /* 0 = 5000 */
+  registry_pause_fn on_pause;   /* NULL = none; lets a test stop it inside a backoff */
+  void *on_pause_arg;
 } registry_options;
 
 /* Copies what it needs from opt and starts the thread (it returns at once;

@@ -241,8 +241,11 @@ def _loop(conn, out, seconds, max_bytes, batch):
 
 # ----------------------------------------------------------------- attacks ---
 
-def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_id="x"):
-    """CVE-2023-44487: HEADERS + DATA + RST_STREAM(CANCEL), over and over."""
+def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_id="x",
+                max_streams=None):
+    """CVE-2023-44487: HEADERS + DATA + RST_STREAM(CANCEL), over and over;
+    with max_streams, at most that many streams (a count bound, for a test
+    that asserts the close came before it)."""
     out = Outcome("rapid_reset")
     c = Conn(port, out)
     block = request_block(port, GET)
@@ -258,7 +261,11 @@ def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_
             sid[0] += 2
             out.streams += 1
         return b"".join(parts)
-    _loop(c, out, seconds, max_bytes, batch)
+    deadline = out.started + seconds
+    while time.monotonic() < deadline and out.sent < max_bytes and \
+            (max_streams is None or out.streams < max_streams):
+        if not c.send(batch(), deadline):
+            break
     return c, out
 
 

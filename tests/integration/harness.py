@@ -24,6 +24,14 @@ TEST_FAULTS = os.environ.get("PRODUCT_TEST_FAULTS", "0") in ("1", "ON", "TRUE", 
 # Sanitized binaries start and run slower: scale every bounded wait.
 SLOW = 3 if SANITIZE else 1
 
+# The tests check with bare `assert`, which python -O (or PYTHONOPTIMIZE)
+# removes: every check would pass. Refuse to run rather than pass that way.
+if sys.flags.optimize:
+    print("FAIL: optimized Python (-O or PYTHONOPTIMIZE=%s) strips every assert; "
+          "unset PYTHONOPTIMIZE" % os.environ.get("PYTHONOPTIMIZE", ""))
+    print("0 passed, 1 failed")
+    sys.exit(1)
+
 _stubs = None
 
 

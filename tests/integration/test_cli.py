@@ -237,40 +237,62 @@ def test_mint_token_secret_rules():
         os.unlink(f.name)
 
 
-def refused(args, env, what):
-    """product-server refuses: exit 2, one stderr line, nothing on stdout,
-    no ready file, nothing listening on its port."""
-    port = h.free_port()
+def refused(args, env, what, says, hold_port=True):
+    """product-server refuses: exit 2, one stderr line that says why (`says`),
+    nothing on stdout, no ready file, and it never got to its port. The
+    port is held by a listener of ours (without SO_REUSEPORT) while the
+    server runs: a server that bound before it refused would have failed
+    there, and its one line would say it cannot listen instead of `says`.
+    (A check after the exit could not tell: the port is closed by then
+    either way.)"""
     ready = os.path.join(tempfile.mkdtemp(prefix="refuse-"), "ready")
-    full = ["--listen", "127.0.0.1:%d" % port, "--store", "memory", "--ready-file", ready]
+    holder = None
+    full = ["--store", "memory", "--ready-file", ready]
+    if hold_port:
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        full += ["--listen", "127.0.0.1:%d" % holder.getsockname()[1]]
     full += list(args)
-    rc, out, err = h.run_server_once(*full, env=env)
+    try:
+        rc, out, err = h.run_server_once(*full, env=env)
+    finally:
+        if holder is not None:
+            holder.close()
     expect_eq(rc, 2, "%s: exit status (stderr %r)" % (what, err))
     expect_eq(len(err.splitlines()), 1, "%s: lines on stderr (%r)" % (what, err))
     expect_eq(out, "", "%s: stdout" % what)
     assert not os.path.exists(ready), "%s: the ready file was written" % what
-    assert h.wait_port_closed(port, 1), "%s: something listens on its port" % what
+    assert says in err, "%s: the refusal does not say %r: %r" % (what, says, err)
+    if hold_port:
+        assert "cannot listen" not in err, "%s: it tried its port before refusing: %r" % (
+            what, err)
     return err
 
 
 def test_server_startup_refusals():
     good = {"JWT_SECRET": "k" * 32}
-    refused(["--insecure"], {}, "no secret")
-    refused(["--insecure"], {"JWT_SECRET": "k" * 31}, "31-byte secret")
+    refused(["--insecure"], {}, "no secret", "no JWT secret")
+    refused(["--insecure"], {"JWT_SECRET": "k" * 31}, "31-byte secret",
+            "is 31 bytes; at least 32 are required")
     tmp = tempfile.mkdtemp(prefix="secrets-")
     short = os.path.join(tmp, "short")
     with open(short, "w") as f:
         f.write("k" * 31 + "\n")
-    refused(["--insecure", "--jwt-secret-file", short], {}, "31-byte secret file")
+    refused(["--insecure", "--jwt-secret-file", short], {}, "31-byte secret file",
+            "is 31 bytes; at least 32 are required")
     refused(["--insecure", "--jwt-secret-file", os.path.join(tmp, "missing")], {},
-            "missing secret file")
-    refused([], good, "no certificate and no --insecure")
+            "missing secret file", os.path.join(tmp, "missing"))
+    refused([], good, "no certificate and no --insecure", "no TLS certificate")
     refused(["--tls-cert", os.path.join(tmp, "nope.pem"), "--tls-key",
-             os.path.join(tmp, "nope.key")], good, "missing TLS files")
-    err = refused(["--insecure", "--listen", "127.0.0.1:99999"], good, "port 99999")
-    assert "99999" in err or "port" in err, "port 99999 refusal does not say why: %r" % err
+             os.path.join(tmp, "nope.key")], good, "missing TLS files",
+            "cannot read TLS certificate " + os.path.join(tmp, "nope.pem"))
+    # Here the port itself is the refusal's reason.
+    refused(["--insecure", "--listen", "127.0.0.1:99999"], good, "port 99999", "99999",
+            hold_port=False)
     # The secret is never echoed, even when refused.
-    err = refused(["--insecure"], {"JWT_SECRET": "Zq" * 15 + "x"}, "31-byte secret, echo")
+    err = refused(["--insecure"], {"JWT_SECRET": "Zq" * 15 + "x"}, "31-byte secret, echo",
+                  "is 31 bytes")
     assert "Zq" * 15 not in err, "the refused secret was printed: %r" % err
     # A 32-byte secret is enough.
     with h.Server(secret="k" * 32) as srv:

@@ -523,8 +523,18 @@ def test_placeholder_jwt_secret_is_refused_by_the_server():
             f.flush()
             code, _, err = h.run_server_once("--insecure", "--store", "memory", "--listen",
                                              "127.0.0.1:0", env={var: f.name})
-        expect_eq(code, 2, "%s: exit status with the placeholder %s (%s)" % (
-            path, name, err.strip()))
+            expect_eq(code, 2, "%s: exit status with the placeholder %s (%s)" % (
+                path, name, err.strip()))
+            # Refused for the placeholder itself, not for anything else that
+            # exits 2 (a missing secret, a bad flag, a port): one line that
+            # names the file and says what is wrong with its content.
+            why = {"JWT_KEYS_FILE": "key set %s: not valid JSON" % f.name,
+                   "JWT_SECRET_FILE": "the JWT secret from JWT_SECRET_FILE is %d bytes; at "
+                   "least 32 are required" % len(jwt[0]["stringData"][name].encode())}[var]
+            lines = err.splitlines()
+            if len(lines) != 1 or not lines[0].startswith("product-server: " + why):
+                fail("%s: the placeholder %s is not refused as such: want one line "
+                     "'product-server: %s...', got %r" % (path, name, why, err))
 
 
 def test_sqlite_store_is_on_the_data_volume():

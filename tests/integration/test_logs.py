@@ -1,12 +1,17 @@
 """The server's log (product-server(8) "Logs"): one JSON object per stderr line;
 call lines carry time (RFC 3339), method, code, duration_ms, peer, and sub
 exactly when the call carried a valid token; levels follow the code;
-client-supplied control characters never appear raw; and no token, no
-'Bearer' and no secret ever appears in the output of the server, the client
-or mint-token. --log-format text gives human (non-JSON) lines."""
+client-supplied text that does reach a line (the `sub` of a validly signed
+token, the method name of an unknown method) is escaped in both formats:
+control characters, NUL, U+2028/U+2029, C1 controls and invalid UTF-8 never
+appear raw, and the escaped value decodes back to what the client sent; and
+no token, no 'Bearer' and no secret ever appears in the output of the server,
+the client or mint-token. --log-format text gives human (non-JSON) lines."""
 
 import json
 import re
+import socket
+import struct
 
 import harness as h
 from harness import expect_eq
@@ -16,7 +21,15 @@ CODES = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", 
          "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
          "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
          "UNAUTHENTICATED"}
-EVIL_ID = "evil\nid\x1b[31m\r\x07\x7f"
+# Hostile text that reaches a log line. The sub is a claim of a validly
+# signed token (JSON in the token cannot carry invalid UTF-8, and the server
+# refuses a NUL in a claim); the method name of an unknown method is raw
+# bytes on the wire, so it carries NUL and invalid UTF-8 as well.
+HOSTILE_SUB = "ev\nil\r\x1b[31m\x07\x7f\u2028\u2029\u009b\tend"
+HOSTILE_PATH = b"/x.Y/Z\n\r\x1b[2J\x00\x07\x7f\xc2\x9b\xe2\x80\xa8\xe2\x80\xa9\xff\xfe\xc3end"
+# What the log must give back once its escapes are decoded: every invalid
+# byte becomes U+FFFD, everything else is kept as sent.
+HOSTILE_PATH_TEXT = "/x.Y/Z\n\r\x1b[2J\x00\x07\x7f\u009b\u2028\u2029\ufffd\ufffd\ufffdend"
 S = {"outputs": []}  # every (what, text) produced by the client and mint-token
 
 
@@ -48,7 +61,7 @@ def drive_calls():
     for name in ("expired", "forged", "none-alg", None):
         api.call("GetProduct", id=p.id, token=tok[name] if name else None)
         counts["get_anon"] += 1
-    h.expect_code("NOT_FOUND", lambda: api.call("GetProduct", id=EVIL_ID))
+    h.expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="no-such-id"))
     counts["get_anon"] += 1
     for name in ("expired", "forged", "none-alg"):
         h.expect_code("UNAUTHENTICATED", lambda: api.call("CreateProduct", token=tok[name],
@@ -62,10 +75,7 @@ def drive_calls():
                                                        name=""))
     h.expect_code("UNIMPLEMENTED", lambda: api.raw("/x.Y/Z", b""))
     api.call("DeleteProduct", token=tok["admin"], id=p.id)
-    # A client whose user-agent carries control characters.
-    ua = h.Api(srv, options=[("grpc.primary_user_agent", "ua\x1b[2J\x07")])
-    h.status_of(lambda: ua.call("ListProducts"))
-    ua.close()
+    hostile_calls(srv, api)
     api.close()
     # product-client with each kind of token.
     for name in ("user", "expired", "forged"):
@@ -87,6 +97,80 @@ def drive_calls():
     S["outputs"].append(("mint-token short secret", out + err))
     expect_eq(srv.stop(), 0, "exit status after SIGTERM")
     S["counts"] = counts
+
+
+def hpack_literal(name, value):
+    """An HPACK literal header field without indexing, new name, no
+    Huffman (lengths below 127)."""
+    assert len(name) < 127 and len(value) < 127
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+        struct.pack(">I", sid) + payload
+
+
+def call_raw_path(srv, path):
+    """One call to `path` (raw bytes, which grpcio would not send) over a
+    hand-written HTTP/2 connection; returns once the server's trailers (a
+    HEADERS frame with END_STREAM on stream 1) or EOF arrived (bounded)."""
+    block = b"".join(hpack_literal(k, v) for k, v in (
+        (b":method", b"POST"), (b":scheme", b"http"), (b":path", path),
+        (b":authority", b"127.0.0.1"), (b"content-type", b"application/grpc"),
+        (b"te", b"trailers")))
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=20 * h.SLOW)
+    try:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) +
+                     h2_frame(1, 4, 1, block) + h2_frame(0, 1, 1, b"\x00\x00\x00\x00\x00"))
+        buf = b""
+        while True:
+            data = sock.recv(65536)  # the socket timeout is the hang guard
+            if not data:
+                return
+            buf += data
+            while len(buf) >= 9:
+                n = int.from_bytes(buf[:3], "big")
+                if len(buf) < 9 + n:
+                    break
+                ftype, flags, sid = buf[3], buf[4], int.from_bytes(buf[5:9], "big")
+                buf = buf[9 + n:]
+                if ftype == 4 and not flags & 1:
+                    sock.sendall(h2_frame(4, 1, 0))  # SETTINGS ACK
+                if ftype == 1 and sid == 1 and flags & 1:
+                    return
+    finally:
+        sock.close()
+
+
+def hostile_calls(srv, api):
+    """The hostile sub (ListProducts and GetProduct with a valid token that
+    carries it) and the hostile method name (one unknown-method call)."""
+    tok = h.make_token(srv.secret, sub=HOSTILE_SUB)
+    api.call("ListProducts", token=tok)
+    h.expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="no-such-id", token=tok))
+    call_raw_path(srv, HOSTILE_PATH)
+
+
+def raw_stderr(srv):
+    with open(srv.stderr_path, "rb") as f:
+        return f.read()
+
+
+def check_nothing_raw(raw, what):
+    """The bytes of a log: valid UTF-8, no C0 control but the line ends, no
+    DEL, no C1 control, no U+2028/U+2029 (a line break to JavaScript and to
+    some terminals)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AssertionError("%s is not valid UTF-8: %s" % (what, e))
+    for ch in sorted(set(text)):
+        o = ord(ch)
+        if ch != "\n" and (o < 0x20 or 0x7f <= o <= 0x9f or o in (0x2028, 0x2029)):
+            i = text.index(ch)
+            raise AssertionError("raw U+%04X in %s: %r" % (o, what, text[max(0, i - 80):i + 20]))
+    return text
 
 
 def strict_lines(text):
@@ -170,15 +254,19 @@ def test_levels_follow_the_code():
             code, by_code[code])
 
 
-def test_control_characters_from_the_client_never_appear_raw():
-    raw = S["srv"].stderr()
-    for ch in sorted(set(raw)):
-        if ch != "\n" and (ord(ch) < 0x20 or ord(ch) == 0x7f):
-            raise AssertionError("raw control character %r in stderr" % ch)
-    # The call with the evil id was logged (as one line: a raw newline would
-    # have broken the JSON of its line).
-    evil = [l for l in S["srv"].call_lines("GetProduct") if l["code"] == "NOT_FOUND"]
-    assert evil, "no NOT_FOUND GetProduct line"
+def test_hostile_sub_and_method_are_escaped_in_json_lines():
+    """The hostile values did reach the log (each call is one line whose
+    field decodes back to exactly what the client sent), and no byte of
+    them reached it raw."""
+    check_nothing_raw(raw_stderr(S["srv"]), "the JSON log")
+    calls = S["srv"].call_lines()
+    subs = [l for l in calls if l.get("sub") == HOSTILE_SUB]
+    expect_eq(sorted(l["method"] for l in subs),
+              sorted([h.SERVICE + "GetProduct", h.SERVICE + "ListProducts"]),
+              "lines that carry the hostile sub")
+    paths = [l for l in calls if l["method"].startswith("/x.Y/Z\n")]
+    expect_eq([(l["method"], l["code"]) for l in paths],
+              [(HOSTILE_PATH_TEXT, "UNIMPLEMENTED")], "the hostile method's line")
 
 
 def test_no_token_bearer_or_secret_in_any_output():
@@ -200,29 +288,45 @@ def test_no_token_bearer_or_secret_in_any_output():
             assert needle not in text, "%s found in %s" % (nname, what)
 
 
-def test_text_log_format_gives_human_lines():
+TEXT_FIELD = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def text_fields(line):
+    """The quoted key="value" fields of a text line, values unescaped (the
+    text format uses the JSON escapes inside its quotes)."""
+    return {k: json.loads('"%s"' % v) for k, v in TEXT_FIELD.findall(line)}
+
+
+def test_text_log_format_gives_human_lines_and_escapes_client_text():
     with h.Server("--log-format", "text") as srv:
         api = h.Api(srv)
         tok = h.make_token(srv.secret, sub="text-user")
         api.create(tok, name="t")
-        h.expect_code("NOT_FOUND", lambda: api.call("GetProduct", id=EVIL_ID))
+        h.expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="no-such-id"))
+        hostile_calls(srv, api)
         api.close()
         expect_eq(srv.stop(), 0, "exit status")
-        raw = srv.stderr()
-    lines = [l for l in raw.split("\n") if l]
-    assert len(lines) >= 3, "too few text lines: %r" % raw
+        raw = raw_stderr(srv)
+    text = check_nothing_raw(raw, "the text log")
+    lines = [l for l in text.split("\n") if l]
+    assert len(lines) >= 6, "too few text lines: %r" % text
     for line in lines:
         try:
             obj = json.loads(line)
         except ValueError:
             continue
         raise AssertionError("a JSON line in text format: %r" % obj)
-    assert any("CreateProduct" in l and "OK" in l for l in lines), raw
-    assert any("GetProduct" in l and "NOT_FOUND" in l for l in lines), raw
-    for ch in set(raw):
-        assert ch == "\n" or not (ord(ch) < 0x20 or ord(ch) == 0x7f), (
-            "raw control character %r in text log" % ch)
-    assert tok not in raw and "Bearer" not in raw, "token in the text log"
+    assert any("CreateProduct" in l and "OK" in l for l in lines), text
+    assert any("GetProduct" in l and "NOT_FOUND" in l for l in lines), text
+    fields = [text_fields(l) for l in lines]
+    subs = [f for f in fields if f.get("sub") == HOSTILE_SUB]
+    expect_eq(sorted(f.get("method") for f in subs),
+              sorted([h.SERVICE + "GetProduct", h.SERVICE + "ListProducts"]),
+              "text lines that carry the hostile sub")
+    paths = [f for f in fields if f.get("method", "").startswith("/x.Y/Z")]
+    expect_eq([(f["method"], f.get("code")) for f in paths],
+              [(HOSTILE_PATH_TEXT, "UNIMPLEMENTED")], "the hostile method's text line")
+    assert tok not in text and "Bearer" not in text, "token in the text log"
 
 
 if __name__ == "__main__":
@@ -233,9 +337,9 @@ if __name__ == "__main__":
             test_call_lines_have_the_contract_fields,
             test_sub_is_logged_exactly_when_the_token_is_valid,
             test_levels_follow_the_code,
-            test_control_characters_from_the_client_never_appear_raw,
+            test_hostile_sub_and_method_are_escaped_in_json_lines,
             test_no_token_bearer_or_secret_in_any_output,
-            test_text_log_format_gives_human_lines,
+            test_text_log_format_gives_human_lines_and_escapes_client_text,
         ])
     finally:
         if "srv" in S:

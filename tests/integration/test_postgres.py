@@ -139,32 +139,71 @@ def test_updates_of_different_fields_through_both_replicas_lose_nothing():
     a.call("DeleteProduct", token=S["admin"], id=p.id)
 
 
+RACE_ROUNDS = 8
+MAX_UPDATES = 20000  # per round: a hang guard, far above what a round needs
+
+
 def test_an_update_racing_a_delete_never_brings_the_product_back():
+    """Per round, updates through replica b run back to back; once one of
+    them has succeeded (an Event, not a sleep) the delete goes through
+    replica a while they still run. Every round sees both outcomes (OK
+    before the delete, NOT_FOUND after it), no update that started after the
+    delete returned succeeds, and the product is gone from both replicas.
+    That the delete really landed while an update was in flight (an update
+    call whose span overlaps the delete call's) is counted, and must have
+    happened in at least one round."""
     a, b = S["api_a"], S["api_b"]
     grpc = h.grpc_mod()
-    for round_ in range(6):
+    ok, nf = grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND
+    overlapped, totals = 0, collections.Counter()
+    for round_ in range(RACE_ROUNDS):
         p = a.create(S["user"], name="victim")
-        codes = collections.Counter()
-        go = threading.Event()
+        calls = []  # (start, end, code) of every update, in order
+        first_ok = threading.Event()
+        deleted = {}
 
         def updater():
-            go.wait()
-            for k in range(15):
-                codes[h.status_of(lambda: b.call("UpdateProduct", token=S["user"], id=p.id,
-                                                 name="racing-%d" % k))[0]] += 1
+            for k in range(MAX_UPDATES):
+                t0 = time.monotonic()
+                code = h.status_of(lambda: b.call("UpdateProduct", token=S["user"], id=p.id,
+                                                  name="racing-%d" % k))[0]
+                calls.append((t0, time.monotonic(), code))
+                if code == ok:
+                    first_ok.set()
+                elif "end" in deleted and t0 > deleted["end"]:
+                    return  # refused after the delete returned: the round is over
 
-        t = threading.Thread(target=updater)
+        t = threading.Thread(target=updater, daemon=True)
         t.start()
-        go.set()
-        time.sleep(0.005 * round_)  # the delete lands at a different point each round
+        if not first_ok.wait(60 * h.SLOW):
+            raise AssertionError("round %d: no update succeeded: %r" % (round_, calls[:3]))
+        deleted["start"] = time.monotonic()
         a.call("DeleteProduct", token=S["admin"], id=p.id)
-        t.join()
-        if set(codes) - {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND}:
-            raise AssertionError("unexpected codes %r" % codes)
+        deleted["end"] = time.monotonic()
+        t.join(120 * h.SLOW)
+        if t.is_alive():
+            raise AssertionError("round %d: the updates did not end" % round_)
+        codes = collections.Counter(c[2] for c in calls)
+        totals.update(codes)
+        if set(codes) - {ok, nf}:
+            raise AssertionError("round %d: unexpected codes %r" % (round_, codes))
+        if not codes[ok] or not codes[nf]:
+            raise AssertionError("round %d: not both outcomes: %r" % (round_, codes))
+        late = [c for c in calls if c[0] > deleted["end"] and c[2] == ok]
+        if late:
+            raise AssertionError("round %d: %d updates that started after the delete "
+                                 "returned succeeded" % (round_, len(late)))
+        if any(c[0] < deleted["end"] and c[1] > deleted["start"] for c in calls):
+            overlapped += 1
         for api in (a, b):
             expect_code("NOT_FOUND", lambda: api.call("GetProduct", id=p.id), "after the race")
         flt = 'name : "racing" OR name = "victim"'
         expect_eq(a.call("ListProducts", filter=flt).total_size, 0, "listed after the race")
+    print("  %d rounds: updates OK %d, NOT_FOUND %d; the delete overlapped an update in "
+          "flight in %d rounds" % (RACE_ROUNDS, totals[ok], totals[nf], overlapped))
+    if not overlapped:
+        raise AssertionError("in %d rounds no update was in flight while the delete ran"
+                             % RACE_ROUNDS)
 
 
 def wait_for(pred, what, timeout=20):

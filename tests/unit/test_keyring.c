@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,25 +412,78 @@ static void test_single_secret_mode_with_revocations(void **state) {
 }
 
 /* Readers on other threads while the file flips between two sets: every
- * verification sees one whole set (k2 is in both, so it always verifies;
- * k1 only in one), and ASan sees no use after free. */
+ * verification sees one whole set (k2 is in both, so it always verifies; k1
+ * only in set3, so it verifies exactly when the snapshot has three keys), and
+ * ASan sees no use after free. That the readers really ran during the swaps
+ * is counted, not hoped: after each swap the main thread waits until the free
+ * reader has finished an iteration on the new snapshot (so it sees k1 both
+ * accepted and refused, once per swap at least), and the holding reader keeps
+ * the snapshot it took across the next swap before it verifies with it (the
+ * old snapshot must stay whole and alive while the keyring has moved on). */
+#define SWAPS 40
+#define WAIT_BOUND_NS (60LL * 1000000000LL) /* a hang guard, not a speed goal */
+
 typedef struct reader_arg {
   keyring *kr;
   const char *ok_tok, *flip_tok;
   atomic_bool *stop;
-  int failures;
+  atomic_uint_fast64_t *installed; /* the generation the main thread swapped in last */
+  bool holder;
+  atomic_uint_fast64_t done_gen;   /* free reader: generation of its last finished pass */
+  atomic_uint_fast64_t held_gen;   /* holder: generation of the snapshot it holds */
+  int failures, accepted, refused, held_across;
 } reader_arg;
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One verification of both tokens against s: k2 always, k1 exactly when the
+ * snapshot is the three-key set. */
+static void verify_whole(reader_arg *a, keyring_snap *s) {
+  if (keyring_verify(s, a->ok_tok, strlen(a->ok_tok), NOW, NULL) != JWT_OK) a->failures++;
+  jwt_result r = keyring_verify(s, a->flip_tok, strlen(a->flip_tok), NOW, NULL);
+  jwt_result want = keyring_snap_keys(s) == 3 ? JWT_OK : JWT_UNKNOWN_KID;
+  if (r != want) a->failures++;
+  if (r == JWT_OK) a->accepted++;
+  if (r == JWT_UNKNOWN_KID) a->refused++;
+}
 
 static void *reader(void *p) {
   reader_arg *a = p;
   while (!atomic_load(a->stop)) {
     keyring_snap *s = keyring_acquire(a->kr);
-    if (keyring_verify(s, a->ok_tok, strlen(a->ok_tok), NOW, NULL) != JWT_OK) a->failures++;
-    jwt_result r = keyring_verify(s, a->flip_tok, strlen(a->flip_tok), NOW, NULL);
-    if (r != JWT_OK && r != JWT_UNKNOWN_KID) a->failures++;
+    uint64_t gen = keyring_snap_generation(s);
+    if (a->holder) {
+      /* Hold it until the main thread has swapped in a newer one. */
+      atomic_store(&a->held_gen, gen);
+      while (atomic_load(a->installed) <= gen && !atomic_load(a->stop)) sched_yield();
+      if (atomic_load(a->installed) > gen) a->held_across++;
+    }
+    verify_whole(a, s);
     keyring_release(s);
+    atomic_store(&a->done_gen, gen);
   }
   return NULL;
+}
+
+static uint64_t current_gen(keyring *kr) {
+  keyring_snap *s = keyring_acquire(kr);
+  uint64_t g = keyring_snap_generation(s);
+  keyring_release(s);
+  return g;
+}
+
+/* Waits (bounded) until *v >= want. */
+static void wait_at_least(atomic_uint_fast64_t *v, uint64_t want, const char *what, int swap) {
+  int64_t deadline = mono_ns() + WAIT_BOUND_NS;
+  while (atomic_load(v) < want) {
+    if (mono_ns() > deadline) fail_msg("swap %d: %s never reached generation %llu", swap, what,
+                                       (unsigned long long)want);
+    sched_yield();
+  }
 }
 
 static void test_readers_never_see_half_a_set(void **state) {
@@ -441,18 +495,40 @@ static void test_readers_never_see_half_a_set(void **state) {
   token(flip, H("k1"), KEY1, NULL);
   atomic_bool stop;
   atomic_init(&stop, false);
-  reader_arg args[2] = {{kr, ok, flip, &stop, 0}, {kr, ok, flip, &stop, 0}};
+  atomic_uint_fast64_t installed;
+  atomic_init(&installed, current_gen(kr));
+  reader_arg args[2] = {{.kr = kr, .ok_tok = ok, .flip_tok = flip, .stop = &stop,
+                         .installed = &installed, .holder = false},
+                        {.kr = kr, .ok_tok = ok, .flip_tok = flip, .stop = &stop,
+                         .installed = &installed, .holder = true}};
+  for (int i = 0; i < 2; i++) {
+    atomic_init(&args[i].done_gen, 0);
+    atomic_init(&args[i].held_gen, 0);
+  }
   pthread_t th[2];
   for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, reader, &args[i]), 0);
-  for (int i = 0; i < 40; i++) {
+  for (int i = 0; i < SWAPS; i++) {
+    /* The holder holds the snapshot in force before it is swapped out. */
+    wait_at_least(&args[1].held_gen, atomic_load(&installed), "the holding reader", i);
     write_file(keys_path, i % 2 ? set3 : set23);
     assert_int_equal(keyring_poll(kr), 1);
+    uint64_t g = current_gen(kr);
+    atomic_store(&installed, g);
+    wait_at_least(&args[0].done_gen, g, "the free reader", i);
   }
+  wait_at_least(&args[1].held_gen, atomic_load(&installed), "the holding reader", SWAPS);
   atomic_store(&stop, true);
   for (int i = 0; i < 2; i++) {
     pthread_join(th[i], NULL);
     assert_int_equal(args[i].failures, 0);
   }
+  print_message("free reader: k1 accepted %d, refused %d; holder: %d snapshots held across a "
+                "swap\n", args[0].accepted, args[0].refused, args[1].held_across);
+  /* The swaps alternate the sets, and the free reader finished a pass on
+   * every one: both outcomes, each at least once per set it met. */
+  assert_true(args[0].accepted >= SWAPS / 2);
+  assert_true(args[0].refused >= SWAPS / 2);
+  assert_int_equal(args[1].held_across, SWAPS);
   keyring_destroy(kr);
 }
 

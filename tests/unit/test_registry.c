@@ -82,30 +82,67 @@ static void test_start_refuses_missing_endpoint_or_address(void **state) {
   registry_stop(NULL); /* a no-op */
 }
 
-/* etcd refuses connections: the thread retries (its calls wait for a
- * connection) and then sleeps a 60 s backoff; stop interrupts it and
- * returns long before that backoff could end, nothing left behind. The
- * bound is half the backoff, not a guess at the machine's speed (that the
- * call in flight is cancelled at once is shown with a deterministic status
- * below, test_interrupt_cancels_the_call_in_flight_until_resume). */
-static void test_stop_while_etcd_is_unreachable_is_bounded(void **state) {
+/* The thread's backoff pauses, as its pause hook reports them. */
+typedef struct pauses {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n;
+  int64_t last_ms;
+} pauses;
+
+static void on_pause(void *arg, int64_t ms) {
+  pauses *p = arg;
+  pthread_mutex_lock(&p->mu);
+  p->n++;
+  p->last_ms = ms;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* etcd refuses connections: the first attempt fails and the thread goes into
+ * a 60 s backoff. The pause hook says when it has got there (no sleep
+ * hoping to land in it), and stop, called then, interrupts the backoff: it
+ * returns long before the backoff could end, and no second attempt was made
+ * (one pause only). The bound is half the backoff, not a guess at the
+ * machine's speed (that the call in flight is cancelled at once is shown
+ * with a deterministic status below,
+ * test_interrupt_cancels_the_call_in_flight_until_resume). */
+static void test_stop_during_the_backoff_interrupts_it(void **state) {
   (void)state;
   char ep[64], err[200];
   snprintf(ep, sizeof ep, "http://127.0.0.1:%d", closed_port());
   const char *eps[] = {ep};
+  pauses p = {.n = 0};
+  pthread_mutex_init(&p.mu, NULL);
+  pthread_cond_init(&p.cv, NULL);
   registry_options o = {.endpoints = eps, .n_endpoints = 1, .advertise = "127.0.0.1:50051",
-                        .backoff_min_ms = 60000, .backoff_max_ms = 60000};
+                        .backoff_min_ms = 60000, .backoff_max_ms = 60000,
+                        .on_pause = on_pause, .on_pause_arg = &p};
   registry *r = NULL;
   assert_int_equal(registry_start(&o, &r, err, sizeof err), 0);
   assert_non_null(r);
-  /* Past the first attempt (2 s call timeout), so most likely in the backoff;
-   * a stop during the attempt must end just as soon. */
-  usleep(2500 * 1000);
+  /* Until the thread is about to pause (a hang guard of 120 s: the attempt
+   * itself is bounded by its 2 s call timeout). */
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 120;
+  pthread_mutex_lock(&p.mu);
+  while (p.n == 0)
+    if (pthread_cond_timedwait(&p.cv, &p.mu, &until) != 0)
+      break;
+  int before = p.n;
+  pthread_mutex_unlock(&p.mu);
+  if (before != 1)
+    fail_msg("the registration thread never reached its backoff (%d pauses)", before);
   int64_t t0 = now_ms();
   registry_stop(r);
   int64_t took = now_ms() - t0;
+  assert_int_equal(p.n, 1); /* stopped inside that backoff: no second attempt */
+  assert_int_equal(p.last_ms, 60000);
   if (took >= 30000)
     fail_msg("stop waited %lld ms: the backoff was not interrupted", (long long)took);
+  pthread_cond_destroy(&p.cv);
+  pthread_mutex_destroy(&p.mu);
 }
 
 /* Two endpoints, both dead, and an IPv6 advertise address: a clean stop. */
@@ -241,7 +278,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backoff_doubles_from_min_and_stops_at_max),
       cmocka_unit_test(test_start_refuses_missing_endpoint_or_address),
-      cmocka_unit_test(test_stop_while_etcd_is_unreachable_is_bounded),
+      cmocka_unit_test(test_stop_during_the_backoff_interrupts_it),
       cmocka_unit_test(test_stop_with_two_dead_endpoints_is_clean),
       cmocka_unit_test(test_etcd_calls_to_a_closed_port_are_unavailable),
       cmocka_unit_test(test_keepalive_cancel_ends_a_waiting_receive),

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -687,45 +689,89 @@ static void concurrent_updates_of_different_fields_are_not_lost(void **state) {
   assert_true(got.price == PATCH_ROUNDS);
 }
 
-typedef struct racer_arg {
+/* An update racing a remove, round after round on a fresh product: two
+ * threads spin on one start flag (so neither is still waking up when the
+ * other runs), then one updates and the other removes. Whichever wins, the
+ * remove succeeds and the product is gone for good. The race is real only if
+ * both orders happened, so the rounds count them and the test fails when one
+ * was never seen in RACE_ROUNDS (a test that always ran the remove first, as
+ * one update thread started just before the remove did, could not fail). */
+#define RACE_ROUNDS 2000
+#define RACE_ENOUGH 5 /* of each outcome, then the rounds stop */
+
+typedef struct race_round {
   fixture *fx;
   const char *id;
-  int ok, not_found, other;
-} racer_arg;
+  atomic_int ready;
+  atomic_bool go;
+  store_status update_st, remove_st;
+} race_round;
 
-static void *updater_main(void *arg) {
-  racer_arg *ra = arg;
+static void race_start(race_round *r) {
+  atomic_fetch_add(&r->ready, 1);
+  while (!atomic_load(&r->go)) sched_yield();
+}
+
+static void *race_updater(void *arg) {
+  race_round *r = arg;
   arena *a = arena_create(4096);
-  for (int k = 0; a && k < 30; k++) {
-    product_patch patch = {.fields = PATCH_NAME, .name = "racing", .updated_us = k};
-    product out;
-    store_status st = store_update(ra->fx->s, ra->id, &patch, a, &out);
-    if (st == STORE_OK) ra->ok++;
-    else if (st == STORE_NOT_FOUND) ra->not_found++;
-    else ra->other++;
-    arena_reset(a);
-  }
+  race_start(r);
+  product_patch patch = {.fields = PATCH_NAME, .name = "racing", .updated_us = 2};
+  product out;
+  r->update_st = a ? store_update(r->fx->s, r->id, &patch, a, &out) : STORE_ERROR;
   arena_destroy(a);
+  return NULL;
+}
+
+static void *race_remover(void *arg) {
+  race_round *r = arg;
+  race_start(r);
+  r->remove_st = store_remove(r->fx->s, r->id);
   return NULL;
 }
 
 static void update_racing_a_remove_never_brings_the_product_back(void **state) {
   fixture *fx = *state;
-  product p = make_product(1, "victim", 1);
-  create_ok(fx, &p);
-  racer_arg ra = {.fx = fx, .id = p.id};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, updater_main, &ra), 0);
-  assert_int_equal(store_remove(fx->s, p.id), STORE_OK);
-  pthread_join(t, NULL);
-  assert_int_equal(ra.other, 0);
-  assert_int_equal(ra.ok + ra.not_found, 30);
-  product got;
-  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_NOT_FOUND);
-  store_list_result r;
-  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &r), STORE_OK);
-  assert_int_equal(r.total, 0);
-  assert_int_equal(r.n, 0);
+  unsigned updated_first = 0, removed_first = 0, rounds = 0;
+  while (rounds < RACE_ROUNDS && (updated_first < RACE_ENOUGH || removed_first < RACE_ENOUGH)) {
+    product p = make_product(rounds + 1, "victim", 1);
+    create_ok(fx, &p);
+    race_round r = {.fx = fx, .id = p.id};
+    atomic_init(&r.ready, 0);
+    atomic_init(&r.go, false);
+    pthread_t tu, tr;
+    /* Each side is the one started first in every other round. */
+    for (int k = 0; k < 2; k++) {
+      if ((k + rounds) % 2 == 0)
+        assert_int_equal(pthread_create(&tu, NULL, race_updater, &r), 0);
+      else
+        assert_int_equal(pthread_create(&tr, NULL, race_remover, &r), 0);
+    }
+    while (atomic_load(&r.ready) < 2) sched_yield();
+    atomic_store(&r.go, true);
+    pthread_join(tu, NULL);
+    pthread_join(tr, NULL);
+    rounds++;
+    assert_int_equal(r.remove_st, STORE_OK);
+    if (r.update_st == STORE_OK)
+      updated_first++;
+    else if (r.update_st == STORE_NOT_FOUND)
+      removed_first++;
+    else
+      fail_msg("round %u: the update ended %d", rounds, (int)r.update_st);
+    product got;
+    assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_NOT_FOUND);
+    arena_reset(fx->a);
+  }
+  print_message("%s: %u rounds, update first %u, remove first %u\n", current->name, rounds,
+                updated_first, removed_first);
+  if (updated_first == 0 || removed_first == 0)
+    fail_msg("in %u rounds the update came first %u times and the remove first %u times: "
+             "the two never raced both ways", rounds, updated_first, removed_first);
+  store_list_result lr;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 10, fx->a, &lr), STORE_OK);
+  assert_int_equal(lr.total, 0);
+  assert_int_equal(lr.n, 0);
 }
 
 int main(void) {
