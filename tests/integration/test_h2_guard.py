@@ -113,10 +113,10 @@ def grpc_call(srv, tls):
     if tls:
         with open(os.path.join(S["pki"], "ca.crt"), "rb") as f:
             creds = grpc.ssl_channel_credentials(root_certificates=f.read())
-        ch = grpc.secure_channel(srv.addr, creds,
-                                 options=[("grpc.ssl_target_name_override", "localhost")])
+        ch = h.channel(srv.addr, creds,
+                       options=[("grpc.ssl_target_name_override", "localhost")])
     else:
-        ch = grpc.insecure_channel(srv.addr)
+        ch = h.channel(srv.addr)
     try:
         fn = ch.unary_unary(h.SERVICE + "ListProducts", request_serializer=lambda b: b,
                             response_deserializer=lambda b: b)
