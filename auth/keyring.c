@@ -21,7 +21,7 @@
 #include "auth/revocations.h"
 #include "core/call.h"
 #include "core/file_watch.h"
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 #define KEYRING_DEFAULT_INTERVAL_MS 1000
 #define KEYRING_WAKE_MS 200 /* the thread's tick; file_watch limits the stat()s */

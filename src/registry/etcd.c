@@ -15,7 +15,7 @@
 #include <strings.h>
 
 #include "etcd/rpc.pb-c.h"
-#include "transport/rpc_client.h"
+#include "client/rpc_client.h"
 
 #define ETCD_KV "/etcdserverpb.KV/"
 #define ETCD_LEASE "/etcdserverpb.Lease/"

@@ -12,7 +12,7 @@
 #include "service/env.h"
 #include "service/validate.h"
 #include "store/filter.h"
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 #define ERR_MAX 200
 

@@ -21,9 +21,9 @@
 
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "metrics/metrics.h"
-#include "service/descriptors.h"
+#include "transport/descriptors.h"
 #include "service/env.h"
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 #include "transport/server_internal.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_request;

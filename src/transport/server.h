@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "core/call.h"
 #include "interceptors/pipeline.h"
-#include "transport/health.h"
+#include "service/health.h"
 #include "transport/workers.h"
 
 typedef struct rpc_server rpc_server;

@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "service/env.h"
-#include "transport/health.h"
+#include "service/health.h"
 #include "transport/mem_guard.h"
 #include "transport/server_internal.h"
 

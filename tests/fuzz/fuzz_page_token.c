@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 /* A fixed test key: no secret of any deployment. */
 static const unsigned char FUZZ_SECRET[] = "fuzz-page-token-key-0123456789abcdef";

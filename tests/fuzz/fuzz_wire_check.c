@@ -11,7 +11,7 @@
 
 #include "product.pb-c.h"
 #include "service/validate.h"
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

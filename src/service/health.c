@@ -1,6 +1,6 @@
 /* Health state and the Check handler; see health.h. Watch streams live in
  * health_watch.c. */
-#include "transport/health.h"
+#include "service/health.h"
 
 #include <pthread.h>
 #include <stdlib.h>

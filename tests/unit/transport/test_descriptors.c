@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "google/protobuf/descriptor.pb-c.h"
-#include "service/descriptors.h"
+#include "transport/descriptors.h"
 
 extern const unsigned char product_descriptor_set[];
 extern const size_t product_descriptor_set_len;

@@ -20,7 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "transport/rpc_client.h"
+#include "client/rpc_client.h"
 
 /* ------------------------------------------------------------- helpers ---- */
 

@@ -17,7 +17,7 @@
  *
  * Decoding accepts only the exact canonical encoding, so no two strings
  * decode to the same token. */
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

@@ -4,7 +4,7 @@
  * each file's bytes exactly as protoc wrote them (sliced out of the set,
  * not re-encoded) and decode each one with protobuf-c only to learn its
  * name, dependencies and the symbols it defines. */
-#include "service/descriptors.h"
+#include "transport/descriptors.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -13,8 +13,8 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
-#include "transport/rpc_client.h"
-#include "transport/rpc_client_internal.h"
+#include "client/rpc_client.h"
+#include "client/rpc_client_internal.h"
 
 /* How long close waits for the status of a stream the server already ended
  * before it cancels instead. */

@@ -2,8 +2,8 @@
  * pluck completion queue per client; each call is a single batch that sends
  * everything and receives everything, and the caller's thread waits on the
  * queue until the status arrives (the deadline bounds the wait). */
-#include "transport/rpc_client.h"
-#include "transport/rpc_client_internal.h"
+#include "client/rpc_client.h"
+#include "client/rpc_client_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 
 #include <grpc/grpc.h>
 
-#include "transport/rpc_client.h"
+#include "client/rpc_client.h"
 
 grpc_channel *rpc_client_channel(rpc_client *c);
 /* The client's pluck queue: every call and stream of the client posts its

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "product.pb-c.h"
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 
 /* ------------------------------------------------------------- encoder --- */
 

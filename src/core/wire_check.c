@@ -1,5 +1,5 @@
 /* Wire-level request check before unpacking; see wire_check.h. */
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 
 #include <stdio.h>
 #include <string.h>
