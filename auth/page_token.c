@@ -3,7 +3,7 @@
  * Layout (77 bytes, then base64url without padding: 103 characters):
  *   [0]      version (1)
  *   [1..9)   created_us, big-endian two's complement
- *   [9..45)  id, NUL-padded to PRODUCT_ID_LEN
+ *   [9..45)  id, NUL-padded to PAGE_CURSOR_ID_LEN
  *   [45..61) first 16 bytes of SHA-256(filter text)
  *   [61..77) first 16 bytes of HMAC-SHA256(key, bytes [0..61))
  * key = HMAC-SHA256(server secret, "product-service page-token v1"): a key of
@@ -33,7 +33,7 @@
 #define PT_MAC_LEN 16
 #define PT_OFF_US 1
 #define PT_OFF_ID (PT_OFF_US + 8)
-#define PT_OFF_DIGEST (PT_OFF_ID + PRODUCT_ID_LEN)
+#define PT_OFF_DIGEST (PT_OFF_ID + PAGE_CURSOR_ID_LEN)
 #define PT_OFF_MAC (PT_OFF_DIGEST + PT_DIGEST_LEN)
 #define PT_RAW_LEN (PT_OFF_MAC + PT_MAC_LEN)
 #define PT_TEXT_LEN ((PT_RAW_LEN * 4 + 2) / 3) /* unpadded base64 */
@@ -132,11 +132,11 @@ static void encode_raw(const unsigned char *raw, size_t raw_len, char *out) {
 
 /* Fills the body after the first `at` bytes (version and tag): cursor,
  * filter digest, then the MAC over all before it. */
-static int seal(const page_key *k, unsigned char *raw, size_t at, const store_cursor *cur,
+static int seal(const page_key *k, unsigned char *raw, size_t at, const page_cursor *cur,
                 const char *filter, size_t filter_len) {
   size_t b = at - 1; /* the v1 offsets count the version byte */
   size_t id_len = strnlen(cur->id, sizeof(cur->id));
-  if (id_len == 0 || id_len > PRODUCT_ID_LEN) return -1;
+  if (id_len == 0 || id_len > PAGE_CURSOR_ID_LEN) return -1;
   uint64_t us = (uint64_t)cur->created_us;
   for (int i = 0; i < 8; i++) raw[b + PT_OFF_US + i] = (unsigned char)(us >> (56 - 8 * i));
   memcpy(raw + b + PT_OFF_ID, cur->id, id_len);
@@ -146,7 +146,7 @@ static int seal(const page_key *k, unsigned char *raw, size_t at, const store_cu
   return 0;
 }
 
-int page_token_encode(const page_key *k, const store_cursor *cur, const char *filter,
+int page_token_encode(const page_key *k, const page_cursor *cur, const char *filter,
                       size_t filter_len, char *out, size_t outlen) {
   unsigned char raw[PT_RAW_LEN];
   if (!k || !cur || !out || outlen < PT_TEXT_LEN + 1) return -1;
@@ -187,7 +187,7 @@ static int unpack(const char *token, size_t len, size_t raw_len, unsigned char *
 /* Checks the MAC, the version and the filter of a token whose body starts
  * after `at` bytes, and reads its cursor. */
 static int open_body(const page_key *k, const unsigned char *raw, size_t at, int version,
-                     const char *filter, size_t filter_len, store_cursor *out) {
+                     const char *filter, size_t filter_len, page_cursor *out) {
   unsigned char want_mac[PT_MAC_LEN], want_digest[PT_DIGEST_LEN];
   size_t b = at - 1;
   if (mac(k, raw, b + PT_OFF_MAC, want_mac) != 0 ||
@@ -199,9 +199,9 @@ static int open_body(const page_key *k, const unsigned char *raw, size_t at, int
     return -1;
   const unsigned char *id = raw + b + PT_OFF_ID;
   size_t id_len = 0;
-  while (id_len < PRODUCT_ID_LEN && id[id_len]) id_len++;
+  while (id_len < PAGE_CURSOR_ID_LEN && id[id_len]) id_len++;
   if (id_len == 0) return -1;
-  for (size_t i = id_len; i < PRODUCT_ID_LEN; i++)
+  for (size_t i = id_len; i < PAGE_CURSOR_ID_LEN; i++)
     if (id[i]) return -1;
   uint64_t us = 0;
   for (int i = 0; i < 8; i++) us = (us << 8) | raw[b + PT_OFF_US + i];
@@ -212,7 +212,7 @@ static int open_body(const page_key *k, const unsigned char *raw, size_t at, int
 }
 
 int page_token_decode(const page_key *k, const char *token, size_t len, const char *filter,
-                      size_t filter_len, store_cursor *out) {
+                      size_t filter_len, page_cursor *out) {
   unsigned char raw[PT_RAW_LEN];
   if (!k || !out || unpack(token, len, PT_RAW_LEN, raw) != 0) return -1;
   return open_body(k, raw, 1, PT_VERSION, filter, filter_len, out);
@@ -256,7 +256,7 @@ void page_keyset_destroy(page_keyset *ks) {
   free(ks);
 }
 
-int page_keyset_encode(const page_keyset *ks, const store_cursor *cur, const char *filter,
+int page_keyset_encode(const page_keyset *ks, const page_cursor *cur, const char *filter,
                        size_t filter_len, char *out, size_t outlen) {
   unsigned char raw[PT_TAGGED_RAW_LEN];
   if (!ks || !cur || !out || outlen < PT_TAGGED_TEXT_LEN + 1) return -1;
@@ -269,7 +269,7 @@ int page_keyset_encode(const page_keyset *ks, const store_cursor *cur, const cha
 }
 
 int page_keyset_decode(const page_keyset *ks, const char *token, size_t len, const char *filter,
-                       size_t filter_len, store_cursor *out) {
+                       size_t filter_len, page_cursor *out) {
   unsigned char raw[PT_TAGGED_RAW_LEN];
   if (!ks || !out || unpack(token, len, PT_TAGGED_RAW_LEN, raw) != 0) return -1;
   /* Tags are not secret; only two kids whose SHA-256 share 8 bytes would

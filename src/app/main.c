@@ -14,25 +14,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/defaults.h"
 #include "auth/jwt_verify.h"
 #include "auth/keyring.h"
+#include "auth/page_token.h"
 #include "config/config.h"
 #include "core/log.h"
-#include "interceptors/pipeline.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_http.h"
 #include "metrics/metrics_store.h"
 #include "registry/registry.h"
 #include "service/env.h"
+#include "service/health.h"
 #include "service/methods.h"
 #include "service/store_health.h"
-#include "auth/page_token.h"
 #include "store/store.h"
+#include "transport/conn_guard.h"
 #include "transport/grpc_log.h"
 #include "transport/grpc_tuning.h"
-#include "transport/conn_guard.h"
 #include "transport/h2_guard.h"
-#include "service/health.h"
 #include "transport/mem_guard.h"
 #include "transport/server.h"
 #include "transport/tls.h"
@@ -292,6 +292,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .workers = a->workers,
       .health = a->health,
       .env = &a->env,
+      .metrics = a->metrics,
       .pipeline = pipeline_default(),
       .requests_per_method = REQUESTS_PER_METHOD,
       .limits = &cfg->limits,

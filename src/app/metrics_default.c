@@ -1,11 +1,12 @@
 /* The server's registry: what the API port serves, so that every series a
  * dashboard expects exists from the start (go-grpc-prometheus pre-registers
  * every method of every registered service the same way). */
+#include "app/defaults.h"
+
 #include <stdlib.h>
 
 #include "auth/bearer.h"
 #include "auth/jwt_verify.h"
-#include "metrics/metrics.h"
 #include "service/methods.h"
 
 /* Streams served outside the method table (src/transport/reflection.c).

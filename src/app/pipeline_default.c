@@ -1,5 +1,7 @@
 /* The server's chain, outermost first. Adding an interceptor is one file and
  * one entry here. */
+#include "app/defaults.h"
+
 #include "interceptors/interceptors.h"
 
 static const interceptor *const chain[] = {

@@ -1,5 +1,5 @@
-#ifndef PRODUCT_TRANSPORT_RPC_CLIENT_H
-#define PRODUCT_TRANSPORT_RPC_CLIENT_H
+#ifndef PRODUCT_CLIENT_RPC_CLIENT_H
+#define PRODUCT_CLIENT_RPC_CLIENT_H
 /* A small blocking gRPC client on the C core, for product-client and for the
  * server's etcd registration. Callers see bytes and our own status codes;
  * grpc_* types stay inside src/transport/. One client = one channel (it

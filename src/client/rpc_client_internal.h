@@ -1,5 +1,5 @@
-#ifndef PRODUCT_TRANSPORT_RPC_CLIENT_INTERNAL_H
-#define PRODUCT_TRANSPORT_RPC_CLIENT_INTERNAL_H
+#ifndef PRODUCT_CLIENT_RPC_CLIENT_INTERNAL_H
+#define PRODUCT_CLIENT_RPC_CLIENT_INTERNAL_H
 /* What rpc_stream.c needs of a client; only src/transport/ includes this. */
 #include <stdbool.h>
 

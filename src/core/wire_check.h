@@ -1,5 +1,5 @@
-#ifndef PRODUCT_SERVICE_WIRE_CHECK_H
-#define PRODUCT_SERVICE_WIRE_CHECK_H
+#ifndef PRODUCT_CORE_WIRE_CHECK_H
+#define PRODUCT_CORE_WIRE_CHECK_H
 /* Checks a request's protobuf wire bytes before protobuf-c unpacks them,
  * because protobuf-c neither checks UTF-8 nor keeps a string past its first
  * NUL byte: a string the client sent and the string a handler sees would

@@ -1,5 +1,5 @@
 /* Health state and the Check handler; see health.h. Watch streams live in
- * health_watch.c. */
+ * the server edge, src/transport/health_watch.c. */
 #include "service/health.h"
 
 #include <pthread.h>

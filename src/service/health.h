@@ -1,5 +1,5 @@
-#ifndef PRODUCT_TRANSPORT_HEALTH_H
-#define PRODUCT_TRANSPORT_HEALTH_H
+#ifndef PRODUCT_SERVICE_HEALTH_H
+#define PRODUCT_SERVICE_HEALTH_H
 /* grpc.health.v1 serving state, shared by every server in the process, and
  * the watchers (Watch streams) to notify when it changes. */
 #include <stdbool.h>

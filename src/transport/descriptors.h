@@ -1,5 +1,5 @@
-#ifndef PRODUCT_SERVICE_DESCRIPTORS_H
-#define PRODUCT_SERVICE_DESCRIPTORS_H
+#ifndef PRODUCT_TRANSPORT_DESCRIPTORS_H
+#define PRODUCT_TRANSPORT_DESCRIPTORS_H
 /* The schema the server serves, as protoc compiled it: a FileDescriptorSet
  * (protoc --include_imports) embedded in the binary at build time, indexed
  * for server reflection: which file defines a symbol, which files a file

@@ -1,4 +1,4 @@
-/* libFuzzer target for src/service/wire_check.c and validate.c. The first
+/* libFuzzer target for src/core/wire_check.c and validate.c. The first
  * byte picks a request type, the rest is its wire bytes. Invariants: a
  * refusal has a one-line message; when wire_check passes and protobuf-c
  * unpacks, every string of the message (at every depth) is strict UTF-8 and

@@ -218,7 +218,7 @@ static void test_page_keys_follow_the_key_set(void **state) {
                               "{\"kty\":\"oct\",\"kid\":\"k2\",\"k\":\"" B64_2
                               "\",\"key_ops\":[\"verify\"]}]}";
   static const char *set1only = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" B64_1 "\"}]}";
-  store_cursor cur = {.created_us = 42}, got;
+  page_cursor cur = {.created_us = 42}, got;
   snprintf(cur.id, sizeof cur.id, "p-1");
   char tok[PAGE_TOKEN_MAX], tok1[PAGE_TOKEN_MAX];
   write_file(keys_path, set12);

@@ -1,4 +1,4 @@
-/* Page tokens (src/store/page_token.c): round trip, and every way a token
+/* Page tokens (auth/page_token.c): round trip, and every way a token
  * that the server did not issue for this filter must be refused; the
  * single-secret format is pinned byte for byte, and key-set tokens verify
  * wherever their key is still in the set and nowhere else. */
@@ -20,7 +20,7 @@ static const char *const ALPHABET =
 typedef struct fixture {
   page_key *key;
   page_key *other_key;
-  store_cursor cur;
+  page_cursor cur;
   char token[PAGE_TOKEN_MAX];
 } fixture;
 
@@ -49,13 +49,13 @@ static int teardown(void **state) {
 }
 
 static int decode(const page_key *k, const char *token, size_t len, const char *filter,
-                  store_cursor *out) {
+                  page_cursor *out) {
   return page_token_decode(k, token, len, filter, strlen(filter), out);
 }
 
 static void round_trip_gives_back_the_cursor(void **state) {
   fixture *fx = *state;
-  store_cursor got;
+  page_cursor got;
   assert_int_equal(decode(fx->key, fx->token, strlen(fx->token), FILTER, &got), 0);
   assert_int_equal(got.created_us, fx->cur.created_us);
   assert_string_equal(got.id, fx->cur.id);
@@ -67,7 +67,7 @@ static void round_trip_of_extreme_cursors_and_short_ids(void **state) {
   const char *ids[] = {"x", "00000000-0000-4000-8000-000000000001", "id with spaces"};
   for (size_t t = 0; t < 4; t++)
     for (size_t i = 0; i < 3; i++) {
-      store_cursor cur = {.created_us = times[t]}, got;
+      page_cursor cur = {.created_us = times[t]}, got;
       snprintf(cur.id, sizeof(cur.id), "%s", ids[i]);
       char token[PAGE_TOKEN_MAX];
       assert_int_equal(page_token_encode(fx->key, &cur, "", 0, token, sizeof(token)), 0);
@@ -95,7 +95,7 @@ static void changing_any_character_is_refused(void **state) {
   fixture *fx = *state;
   size_t n = strlen(fx->token);
   char t[PAGE_TOKEN_MAX];
-  store_cursor got;
+  page_cursor got;
   for (size_t i = 0; i < n; i++) {
     /* Every other character of the alphabet at this position. */
     for (const char *c = ALPHABET; *c; c++) {
@@ -110,7 +110,7 @@ static void changing_any_character_is_refused(void **state) {
 static void truncated_or_extended_tokens_are_refused(void **state) {
   fixture *fx = *state;
   size_t n = strlen(fx->token);
-  store_cursor got;
+  page_cursor got;
   for (size_t len = 0; len < n; len++)
     assert_int_not_equal(decode(fx->key, fx->token, len, FILTER, &got), 0);
   char t[PAGE_TOKEN_MAX + 8];
@@ -125,7 +125,7 @@ static void truncated_or_extended_tokens_are_refused(void **state) {
 
 static void token_from_another_key_is_refused(void **state) {
   fixture *fx = *state;
-  store_cursor got;
+  page_cursor got;
   assert_int_not_equal(decode(fx->other_key, fx->token, strlen(fx->token), FILTER, &got), 0);
   char forged[PAGE_TOKEN_MAX];
   assert_int_equal(page_token_encode(fx->other_key, &fx->cur, FILTER, strlen(FILTER), forged,
@@ -141,7 +141,7 @@ static void same_secret_derives_the_same_key(void **state) {
   assert_non_null(a);
   assert_non_null(b);
   char token[PAGE_TOKEN_MAX];
-  store_cursor got;
+  page_cursor got;
   assert_int_equal(page_token_encode(a, &fx->cur, "", 0, token, sizeof(token)), 0);
   assert_int_equal(decode(b, token, strlen(token), "", &got), 0); /* a restart, a replica */
   page_key_destroy(a);
@@ -150,7 +150,7 @@ static void same_secret_derives_the_same_key(void **state) {
 
 static void token_for_another_filter_is_refused(void **state) {
   fixture *fx = *state;
-  store_cursor got;
+  page_cursor got;
   const char *others[] = {"", "price > 10", "price > 10 AND categories : \"tools\" ",
                           "price > 11 AND categories : \"tools\""};
   for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
@@ -164,7 +164,7 @@ static void token_for_another_filter_is_refused(void **state) {
 
 static void garbage_and_standard_base64_are_refused(void **state) {
   fixture *fx = *state;
-  store_cursor got;
+  page_cursor got;
   size_t n = strlen(fx->token);
   char t[PAGE_TOKEN_MAX];
   const char *junk[] = {"", "x", "not a token", "AAAA", "====",
@@ -186,12 +186,12 @@ static void garbage_and_standard_base64_are_refused(void **state) {
 
 static void null_arguments_are_refused(void **state) {
   fixture *fx = *state;
-  store_cursor got;
+  page_cursor got;
   char out[PAGE_TOKEN_MAX];
   assert_int_not_equal(page_token_decode(NULL, fx->token, strlen(fx->token), "", 0, &got), 0);
   assert_int_not_equal(page_token_decode(fx->key, NULL, 0, "", 0, &got), 0);
   assert_int_not_equal(page_token_encode(NULL, &fx->cur, "", 0, out, sizeof(out)), 0);
-  store_cursor empty_id = {.created_us = 1};
+  page_cursor empty_id = {.created_us = 1};
   assert_int_not_equal(page_token_encode(fx->key, &empty_id, "", 0, out, sizeof(out)), 0);
   assert_null(page_key_create(NULL, 5));
 }
@@ -234,7 +234,7 @@ static page_keyset *set_of(const page_keyset_entry *a, const page_keyset_entry *
 }
 
 static int ks_decode(const page_keyset *ks, const char *token, const char *filter,
-                     store_cursor *out) {
+                     page_cursor *out) {
   return page_keyset_decode(ks, token, strlen(token), filter, strlen(filter), out);
 }
 
@@ -245,7 +245,7 @@ static void key_set_tokens_follow_the_keys_in_force(void **state) {
   page_keyset *c = set_of(&K3, NULL, 0); /* k2 removed */
   page_keyset *only1 = set_of(&K1, NULL, 0);
   char token[PAGE_TOKEN_MAX];
-  store_cursor got;
+  page_cursor got;
   assert_int_equal(page_keyset_encode(a, &fx->cur, FILTER, strlen(FILTER), token, sizeof token),
                    0);
   assert_string_equal(token, GOLDEN_V2); /* names k2, MAC under k2's page key */
@@ -276,7 +276,7 @@ static void key_set_tokens_refuse_tampering_and_the_other_format(void **state) {
   page_key *k2 = page_key_create(K2.secret, K2.secret_len);
   assert_non_null(k2);
   char token[PAGE_TOKEN_MAX], t[PAGE_TOKEN_MAX], v1[PAGE_TOKEN_MAX];
-  store_cursor got;
+  page_cursor got;
   assert_int_equal(page_keyset_encode(ks, &fx->cur, FILTER, strlen(FILTER), token, sizeof token),
                    0);
   size_t n = strlen(token);

@@ -1,4 +1,4 @@
-/* Tests for transport/rpc_client.c without a gRPC server: option and PEM
+/* Tests for src/client/rpc_client.c without a gRPC server: option and PEM
  * checks at create, and the statuses a call gets from a closed port, from a
  * listener that never speaks HTTP/2, and from metadata gRPC cannot send. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Tests for src/service/wire_check.c: UTF-8 and NUL checks on string fields
+/* Tests for src/core/wire_check.c: UTF-8 and NUL checks on string fields
  * at every nesting level, malformed wire bytes, unknown fields, depth. The
  * bytes are written by hand so that each case is exactly what it says. */
 #include <stdarg.h>

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "google/protobuf/empty.pb-c.h"
+#include "app/defaults.h"
 #include "interceptors/interceptors.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_store.h"

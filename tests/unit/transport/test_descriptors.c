@@ -1,4 +1,4 @@
-/* Tests for src/service/descriptors.c: the embedded descriptor set indexes
+/* Tests for src/transport/descriptors.c: the embedded descriptor set indexes
  * every service and symbol reflection must resolve, each file's closure holds
  * exactly the file and its transitive imports (as protoc wrote them), and a
  * malformed or incomplete set is refused without leaking. */
