@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 #include "core/file_read.h"
 
 typedef struct key_store {

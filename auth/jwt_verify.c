@@ -17,7 +17,7 @@
  * prepared MAC context, so any number of threads may verify at once. */
 #include "auth/jwt_verify.h"
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 
 #include <jansson.h>
 #include <openssl/core_names.h>

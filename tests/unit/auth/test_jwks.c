@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 #include "auth/jwks.h"
 
 /* 32 bytes "0123456789abcdef0123456789abcdef" as unpadded base64url. */

@@ -1,5 +1,5 @@
 /* See b64url.h. */
-#include "auth/b64url.h"
+#include "core/b64url.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
