@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64url.h"
+
 #define PT_VERSION 1
 #define PT_KEY_LABEL "product-service page-token v1"
 #define PT_DIGEST_LEN 16
@@ -41,7 +43,6 @@
 #define PT_TAG_LEN 8
 #define PT_TAGGED_RAW_LEN (PT_RAW_LEN + PT_TAG_LEN)
 #define PT_TAGGED_TEXT_LEN ((PT_TAGGED_RAW_LEN * 4 + 2) / 3)
-#define PT_TAGGED_STD_LEN (((PT_TAGGED_RAW_LEN + 2) / 3) * 4) /* padded, as OpenSSL writes it */
 
 _Static_assert(PT_TEXT_LEN < PAGE_TOKEN_MAX, "a page token must fit PAGE_TOKEN_MAX");
 _Static_assert(PT_TAGGED_TEXT_LEN < PAGE_TOKEN_MAX, "a page token must fit PAGE_TOKEN_MAX");
@@ -118,18 +119,6 @@ static int filter_digest(const page_key *k, const char *filter, size_t len,
   return 0;
 }
 
-/* base64url without padding of raw_len bytes into out (text length + 1). */
-static void encode_raw(const unsigned char *raw, size_t raw_len, char *out) {
-  unsigned char std[PT_TAGGED_STD_LEN + 1];
-  size_t text_len = (raw_len * 4 + 2) / 3;
-  EVP_EncodeBlock(std, raw, (int)raw_len);
-  for (size_t i = 0; i < text_len; i++) {
-    char c = (char)std[i];
-    out[i] = c == '+' ? '-' : c == '/' ? '_' : c;
-  }
-  out[text_len] = '\0';
-}
-
 /* Fills the body after the first `at` bytes (version and tag): cursor,
  * filter digest, then the MAC over all before it. */
 static int seal(const page_key *k, unsigned char *raw, size_t at, const page_cursor *cur,
@@ -153,34 +142,16 @@ int page_token_encode(const page_key *k, const page_cursor *cur, const char *fil
   memset(raw, 0, sizeof(raw));
   raw[0] = PT_VERSION;
   if (seal(k, raw, 1, cur, filter, filter_len) != 0) return -1;
-  encode_raw(raw, PT_RAW_LEN, out);
-  return 0;
-}
-
-static bool is_b64url(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
+  return b64url_encode(raw, PT_RAW_LEN, out, outlen, NULL);
 }
 
 /* The raw_len bytes of a canonical unpadded base64url token; -1 for any
  * other string. */
 static int unpack(const char *token, size_t len, size_t raw_len, unsigned char *raw) {
-  unsigned char std[PT_TAGGED_STD_LEN + 1], buf[PT_TAGGED_STD_LEN];
-  char again[PT_TAGGED_TEXT_LEN + 1];
-  size_t text_len = (raw_len * 4 + 2) / 3, std_len = ((raw_len + 2) / 3) * 4;
-  if (!token || len != text_len) return -1;
-  for (size_t i = 0; i < text_len; i++) {
-    if (!is_b64url(token[i])) return -1;
-    std[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : (unsigned char)token[i];
-  }
-  for (size_t i = text_len; i < std_len; i++) std[i] = '=';
-  std[std_len] = '\0';
-  /* OpenSSL counts padding as data: n groups decode to 3n bytes. */
-  if (EVP_DecodeBlock(buf, std, (int)std_len) != (int)(std_len / 4) * 3) return -1;
-  /* Unused low bits in the last character must be zero (canonical form). */
-  encode_raw(buf, raw_len, again);
-  if (memcmp(again, token, text_len) != 0) return -1;
-  memcpy(raw, buf, raw_len);
+  size_t n = 0;
+  if (!token || len != b64url_encoded_len(raw_len) || !b64url_decode(token, len, raw, raw_len, &n) ||
+      n != raw_len)
+    return -1;
   return 0;
 }
 
@@ -264,8 +235,7 @@ int page_keyset_encode(const page_keyset *ks, const page_cursor *cur, const char
   raw[0] = PT_TAGGED_VERSION;
   memcpy(raw + 1, ks->tags[ks->signer], PT_TAG_LEN);
   if (seal(ks->keys[ks->signer], raw, 1 + PT_TAG_LEN, cur, filter, filter_len) != 0) return -1;
-  encode_raw(raw, PT_TAGGED_RAW_LEN, out);
-  return 0;
+  return b64url_encode(raw, PT_TAGGED_RAW_LEN, out, outlen, NULL);
 }
 
 int page_keyset_decode(const page_keyset *ks, const char *token, size_t len, const char *filter,
