@@ -16,14 +16,11 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "core/pem.h"
+
 /* PEM files larger than this are not certificates we want to load. */
-#define RPC_PEM_MAX (1u << 20)
 
 struct rpc_client {
   grpc_channel *channel;
@@ -56,109 +53,26 @@ bool rpc_client_waits_for_ready(const rpc_client *c) { return c->wait_for_ready;
 
 /* ------------------------------------------------------------- create ---- */
 
-/* Reads a whole PEM file into a NUL-terminated buffer (*len excludes the NUL).
- * The caller wipes and frees it. */
-static int read_pem(const char *what, const char *path, char **out, size_t *len, char *err,
-                    size_t errlen) {
-  *out = NULL;
-  *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
-    return -1;
-  }
-  char *buf = malloc(RPC_PEM_MAX + 1);
-  size_t n = buf ? fread(buf, 1, RPC_PEM_MAX + 1, f) : 0;
-  int rc = -1;
-  if (!buf)
-    snprintf(err, errlen, "out of memory reading %s file %s", what, path);
-  else if (ferror(f))
-    snprintf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
-  else if (n > RPC_PEM_MAX)
-    snprintf(err, errlen, "%s file %s is larger than %u bytes", what, path, RPC_PEM_MAX);
-  else if (n == 0 || memchr(buf, '\0', n))
-    snprintf(err, errlen, "%s file %s is not a PEM file", what, path);
-  else
-    rc = 0;
-  fclose(f);
-  if (rc != 0) {
-    if (buf) {
-      OPENSSL_cleanse(buf, n);
-      free(buf);
-    }
-    return -1;
-  }
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
-  return 0;
-}
-
-static void free_pem(char *pem, size_t len) {
-  if (pem) {
-    OPENSSL_cleanse(pem, len);
-    free(pem);
-  }
-}
-
-/* Never prompts on the terminal for an encrypted key's passphrase. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u) {
-  (void)buf, (void)size, (void)rwflag, (void)u;
-  return -1;
-}
-
 /* grpc only notices a bad PEM at the first handshake, as an opaque
- * UNAVAILABLE; check here so that a wrong file is named at once. */
+ * UNAVAILABLE; check here (core/pem.h, as the server checks its own) so
+ * that a wrong file is named at once. */
 static int check_pem(const rpc_client_options *opt, const char *ca, const char *cert,
                      const char *key, char *err, size_t errlen) {
-  X509 *x = NULL;
-  EVP_PKEY *k = NULL;
-  BIO *b = NULL;
+  X509 *leaf = NULL;
   int rc = -1;
-  if (ca) {
-    b = BIO_new_mem_buf(ca, -1);
-    x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
-    if (!x) {
-      snprintf(err, errlen, "CA file %s holds no PEM certificate", opt->ca_file);
-      goto cleanup;
-    }
-    X509_free(x);
-    x = NULL;
-    BIO_free(b);
-    b = NULL;
-  }
-  if (cert) {
-    b = BIO_new_mem_buf(cert, -1);
-    x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
-    if (!x) {
-      snprintf(err, errlen, "certificate file %s holds no PEM certificate", opt->cert_file);
-      goto cleanup;
-    }
-    BIO_free(b);
-    b = BIO_new_mem_buf(key, -1);
-    k = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
-    if (!k) {
-      snprintf(err, errlen, "key file %s holds no unencrypted PEM private key", opt->key_file);
-      goto cleanup;
-    }
-    if (X509_check_private_key(x, k) != 1) {
-      snprintf(err, errlen, "certificate %s and key %s do not match", opt->cert_file,
-               opt->key_file);
-      goto cleanup;
-    }
-  }
+  if (ca && pem_check_chain(ca, "CA file", opt->ca_file, NULL, err, errlen) != 0) goto cleanup;
+  if (cert && (pem_check_chain(cert, "certificate file", opt->cert_file, &leaf, err, errlen) != 0 ||
+               pem_check_key(key, "key file", opt->key_file, leaf, opt->cert_file, err,
+                             errlen) != 0))
+    goto cleanup;
   rc = 0;
 cleanup:
-  X509_free(x);
-  EVP_PKEY_free(k);
-  BIO_free(b);
-  ERR_clear_error();
+  X509_free(leaf);
   return rc;
 }
 
 int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err, size_t errlen) {
   char *ca = NULL, *cert = NULL, *key = NULL;
-  size_t ca_len = 0, cert_len = 0, key_len = 0;
   rpc_client *c = NULL;
   bool grpc_up = false;
   int rc = -1;
@@ -173,11 +87,11 @@ int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err
       snprintf(err, errlen, "a client certificate needs both a certificate and a key file");
       return -1;
     }
-    if (opt->ca_file && read_pem("CA", opt->ca_file, &ca, &ca_len, err, errlen) != 0)
+    if (opt->ca_file && pem_read_file(opt->ca_file, "CA file", &ca, err, errlen) != 0)
       goto cleanup;
     if (opt->cert_file &&
-        (read_pem("certificate", opt->cert_file, &cert, &cert_len, err, errlen) != 0 ||
-         read_pem("key", opt->key_file, &key, &key_len, err, errlen) != 0))
+        (pem_read_file(opt->cert_file, "certificate file", &cert, err, errlen) != 0 ||
+         pem_read_file(opt->key_file, "key file", &key, err, errlen) != 0))
       goto cleanup;
     if (check_pem(opt, ca, cert, key, err, errlen) != 0)
       goto cleanup;
@@ -244,9 +158,9 @@ int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err
 
 cleanup:
   /* The credentials hold their own copies of the PEM data. */
-  free_pem(ca, ca_len);
-  free_pem(cert, cert_len);
-  free_pem(key, key_len);
+  pem_free(ca);
+  pem_free(cert);
+  pem_free(key);
   if (c) {
     if (c->channel)
       grpc_channel_destroy(c->channel);

@@ -105,7 +105,7 @@ static void create_fails_on_ca_file_without_certificate(void **state) {
   char err[256] = "";
   assert_int_not_equal(rpc_client_create(&opt, &c, err, sizeof err), 0);
   assert_null(c);
-  assert_non_null(strstr(err, "no PEM certificate"));
+  assert_non_null(strstr(err, "holds no valid PEM certificate"));
   unlink(path);
 }
 
@@ -128,7 +128,7 @@ static void create_fails_when_certificate_and_key_do_not_match(void **state) {
   rpc_client *c = NULL;
   char err[256] = "";
   assert_int_not_equal(rpc_client_create(&opt, &c, err, sizeof err), 0);
-  assert_non_null(strstr(err, "do not match"));
+  assert_non_null(strstr(err, "does not match the certificate in"));
 
   opt.key_file = key1; /* the matching pair loads */
   assert_int_equal(rpc_client_create(&opt, &c, err, sizeof err), 0);
