@@ -1,4 +1,4 @@
-/* Tests for auth/jwks.c and auth/b64url.c: the key sets product-server(8) allows
+/* Tests for auth/jwks.c (and src/core/b64url.c through it): the key sets product-server(8) allows
  * load; every rule broken refuses the whole set with a line that names the
  * key (by kid or index) and never holds k. */
 #include <setjmp.h>
