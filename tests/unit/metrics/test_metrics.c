@@ -1,4 +1,5 @@
-/* Tests for src/metrics/ and interceptors/metrics.c: the registry's sharded
+/* Tests for src/metrics/ and interceptors/metrics.c (the default registry:
+ * tests/unit/app/test_defaults.c): the registry's sharded
  * counters sum exactly across threads, every series exists at 0, histograms
  * bucket with `le` semantics and render cumulatively, the text is valid
  * Prometheus exposition (escaping, Go-style numbers), the timing store
@@ -16,7 +17,6 @@
 #include <string.h>
 
 #include "google/protobuf/empty.pb-c.h"
-#include "app/defaults.h"
 #include "interceptors/interceptors.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_store.h"
@@ -450,38 +450,6 @@ static void test_interceptor_without_a_registry_only_passes_the_call_on(void **s
   run(NULL, &row_a, true, RPC_UNAUTHENTICATED, "expired", false);
 }
 
-static void test_default_registry_covers_the_method_table_and_reflection(void **state) {
-  (void)state;
-  metrics *m = NULL;
-  assert_int_equal(metrics_create_default(&m), 0);
-  for (size_t i = 0; i < product_methods_count; i++)
-    assert_int_equal(metrics_method_of(m, product_methods[i]), product_methods[i]->index);
-  for (size_t i = 0; i < service_methods_count; i++)
-    assert_true(metrics_method_of(m, service_methods[i]) >= 0);
-  assert_true(metrics_method_find(m, "grpc.reflection.v1.ServerReflection",
-                                  "ServerReflectionInfo") >= 0);
-  assert_true(metrics_method_find(m, "grpc.reflection.v1alpha.ServerReflection",
-                                  "ServerReflectionInfo") >= 0);
-  char *text = render(m);
-  assert_true(value_of(text,
-                       "grpc_server_handled_total{grpc_code=\"Unauthenticated\","
-                       "grpc_method=\"DeleteProduct\",grpc_service=\"product.ProductService\","
-                       "grpc_type=\"unary\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"bad_signature\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"duplicate_authorization\"}") ==
-              0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"unknown_kid\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"revoked\"}") == 0);
-  assert_true(has_line(text, "# TYPE product_jwt_keys gauge"));
-  assert_true(value_of(text, "product_jwt_keys") == 0);
-  free(text);
-  metrics_set_jwt_keys(m, 3); /* what a key load reports */
-  text = render(m);
-  assert_true(value_of(text, "product_jwt_keys") == 3);
-  free(text);
-  metrics_destroy(m);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_series_exists_at_zero_with_its_type),
@@ -497,7 +465,6 @@ int main(void) {
       cmocka_unit_test(test_timing_store_passes_through_and_observes),
       cmocka_unit_test(test_interceptor_counts_like_go_grpc_prometheus),
       cmocka_unit_test(test_interceptor_without_a_registry_only_passes_the_call_on),
-      cmocka_unit_test(test_default_registry_covers_the_method_table_and_reflection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
