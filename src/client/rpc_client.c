@@ -26,6 +26,11 @@ struct rpc_client {
   grpc_channel *channel;
   grpc_completion_queue *cq;
   bool wait_for_ready;
+  /* What a new channel is made of (rpc_client_renew_channel). */
+  char *target;
+  grpc_channel_credentials *creds; /* our reference */
+  char *server_name_override;      /* NULL: none */
+  int reconnect_backoff_max_ms;
 };
 
 /* ------------------------------------------------------------ core log ---- */
@@ -71,6 +76,46 @@ cleanup:
   return rc;
 }
 
+/* A channel to c's target with c's credentials and options. own_subchannels:
+ * with subchannels of its own rather than those of the process-wide pool,
+ * so that it connects afresh even while another channel to the same address
+ * waits out a reconnect backoff. NULL only when out of memory (a bad target
+ * gives a lame channel whose calls fail with a status). */
+static grpc_channel *open_channel(const rpc_client *c, bool own_subchannels) {
+  grpc_arg arg[4];
+  grpc_channel_args args = {.num_args = 0, .args = arg};
+  if (c->server_name_override)
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
+                                      .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+                                      .value.string = c->server_name_override};
+  if (c->reconnect_backoff_max_ms > 0) {
+    int max = c->reconnect_backoff_max_ms;
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                      .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                                      .value.integer = max};
+    /* The default first step (1 s) would exceed a smaller cap. */
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                      .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                                      .value.integer = max < 1000 ? max : 1000};
+  }
+  if (own_subchannels)
+    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                      .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+                                      .value.integer = 1};
+  /* The channel copies target and args and takes its own ref to creds. */
+  return grpc_channel_create(c->target, c->creds, args.num_args ? &args : NULL);
+}
+
+static void free_client(rpc_client *c) {
+  if (c->channel)
+    grpc_channel_destroy(c->channel);
+  if (c->creds)
+    grpc_channel_credentials_release(c->creds);
+  free(c->target);
+  free(c->server_name_override);
+  free(c);
+}
+
 int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err, size_t errlen) {
   char *ca = NULL, *cert = NULL, *key = NULL;
   rpc_client *c = NULL;
@@ -111,38 +156,28 @@ int rpc_client_create(const rpc_client_options *opt, rpc_client **out, char *err
   grpc_init();
   grpc_up = true;
 
-  grpc_channel_credentials *creds;
+  const char *sni = !opt->insecure && opt->server_name_override && opt->server_name_override[0]
+                        ? opt->server_name_override
+                        : NULL;
+  c->target = strdup(opt->target);
+  c->server_name_override = sni ? strdup(sni) : NULL;
+  c->reconnect_backoff_max_ms = opt->reconnect_backoff_max_ms;
+  if (!c->target || (sni && !c->server_name_override)) {
+    snprintf(err, errlen, "out of memory");
+    goto cleanup;
+  }
   if (opt->insecure) {
-    creds = grpc_insecure_credentials_create();
+    c->creds = grpc_insecure_credentials_create();
   } else {
     grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
     /* NULL roots: $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, else grpc's bundle. */
-    creds = grpc_ssl_credentials_create_ex(ca, cert ? &pair : NULL, NULL, NULL);
+    c->creds = grpc_ssl_credentials_create_ex(ca, cert ? &pair : NULL, NULL, NULL);
   }
-  if (!creds) {
+  if (!c->creds) {
     snprintf(err, errlen, "cannot create channel credentials");
     goto cleanup;
   }
-  grpc_arg arg[3];
-  grpc_channel_args args = {.num_args = 0, .args = arg};
-  if (!opt->insecure && opt->server_name_override && opt->server_name_override[0])
-    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
-                                      .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
-                                      .value.string = (char *)opt->server_name_override};
-  if (opt->reconnect_backoff_max_ms > 0) {
-    int max = opt->reconnect_backoff_max_ms;
-    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                                      .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                                      .value.integer = max};
-    /* The default first step (1 s) would exceed a smaller cap. */
-    arg[args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                                      .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                                      .value.integer = max < 1000 ? max : 1000};
-  }
-  /* The channel copies target, args and a ref to creds. A bad target gives
-   * a lame channel whose calls fail with a status, never NULL. */
-  c->channel = grpc_channel_create(opt->target, creds, args.num_args ? &args : NULL);
-  grpc_channel_credentials_release(creds);
+  c->channel = open_channel(c, false);
   if (!c->channel) {
     snprintf(err, errlen, "cannot create a channel to %s", opt->target);
     goto cleanup;
@@ -161,11 +196,8 @@ cleanup:
   pem_free(ca);
   pem_free(cert);
   pem_free(key);
-  if (c) {
-    if (c->channel)
-      grpc_channel_destroy(c->channel);
-    free(c);
-  }
+  if (c)
+    free_client(c);
   if (rc != 0 && grpc_up)
     grpc_shutdown();
   return rc;
@@ -181,9 +213,18 @@ void rpc_client_destroy(rpc_client *c) {
          GRPC_QUEUE_SHUTDOWN) {
   }
   grpc_completion_queue_destroy(c->cq);
-  grpc_channel_destroy(c->channel);
-  free(c);
+  free_client(c);
   grpc_shutdown();
+}
+
+int rpc_client_renew_channel(rpc_client *c) {
+  grpc_channel *fresh = open_channel(c, true);
+  if (!fresh)
+    return -1;
+  /* Streams still open on the old channel hold their own reference to it. */
+  grpc_channel_destroy(c->channel);
+  c->channel = fresh;
+  return 0;
 }
 
 /* --------------------------------------------------------------- call ---- */
@@ -263,10 +304,10 @@ int rpc_client_build_md(const rpc_metadata *md, size_t n, grpc_metadata **out, c
   return 0;
 }
 
-int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size_t req_len,
-                     const rpc_metadata *md, size_t n_md, int64_t timeout_ms, rpc_result *out) {
-  if (!out)
-    return -1;
+/* One attempt of rpc_client_unary, until the absolute deadline. */
+static int unary_attempt(rpc_client *c, const char *method, const uint8_t *req, size_t req_len,
+                         const rpc_metadata *md, size_t n_md, gpr_timespec deadline,
+                         rpc_result *out) {
   *out = (rpc_result){.code = RPC_UNKNOWN};
   if (!c || !method || (!req && req_len) || (!md && n_md))
     return fail_start(out, "bad arguments to rpc_client_unary");
@@ -288,10 +329,6 @@ int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size
   send_bb = grpc_raw_byte_buffer_create(&payload, 1);
   grpc_slice_unref(payload);
 
-  gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
-  if (timeout_ms > 0)
-    deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                            gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
   grpc_slice path = grpc_slice_from_copied_string(method);
   call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, path, NULL,
                                   deadline, NULL);
@@ -370,6 +407,25 @@ cleanup:
     grpc_call_unref(call);
   if (rc != 0 && !out->message)
     out->code = RPC_INTERNAL; /* out of memory: no text to give */
+  return rc;
+}
+
+int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size_t req_len,
+                     const rpc_metadata *md, size_t n_md, int64_t timeout_ms, rpc_result *out) {
+  if (!out)
+    return -1;
+  gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  if (timeout_ms > 0)
+    deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                            gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  int rc = unary_attempt(c, method, req, req_len, md, n_md, deadline, out);
+  /* libgrpc < 1.60 can fail a connect that was fine (rpc_client_stale_errno.c):
+   * once, on a new channel, within the same deadline. */
+  if (rc == 0 && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) < 0 &&
+      rpc_client_retry_stale_connect(c, out)) {
+    rpc_result_free(out);
+    rc = unary_attempt(c, method, req, req_len, md, n_md, deadline, out);
+  }
   return rc;
 }
 

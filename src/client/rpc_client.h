@@ -58,6 +58,13 @@ int rpc_client_unary(rpc_client *c, const char *method, const uint8_t *req, size
                      const rpc_metadata *md, size_t n_md, int64_t timeout_ms, rpc_result *out);
 void rpc_result_free(rpc_result *r);
 
+/* The gRPC core before 1.60 can fail a sound connect with a stale errno
+ * (rpc_client_stale_errno.c, grpc/grpc PR 35064). True when r is exactly that
+ * failure (the server saw nothing of the call) and c now has a new channel:
+ * the caller tries the call once more, within the call's deadline.
+ * rpc_client_unary does so by itself; a caller of rpc_stream does it. */
+bool rpc_client_retry_stale_connect(rpc_client *c, const rpc_result *r);
+
 /* ------------------------------------------------------------ streams ---- */
 
 /* A streaming call (client, server or bidi streaming) on a client's channel,

@@ -12,6 +12,10 @@ grpc_channel *rpc_client_channel(rpc_client *c);
  * batches here with tags that are unique while they are outstanding. */
 grpc_completion_queue *rpc_client_queue(rpc_client *c);
 bool rpc_client_waits_for_ready(const rpc_client *c);
+/* Replaces c's channel with a new one with subchannels of its own (not
+ * shared with other channels); streams open on the old one go on. Non-zero
+ * (the old channel kept) when out of memory. */
+int rpc_client_renew_channel(rpc_client *c);
 /* md as grpc metadata for SEND_INITIAL_METADATA, with the same rules for
  * every call and stream: a key and a value, and only what gRPC can send.
  * *out is NULL when n is 0; non-zero (nothing to free) with a reason. */

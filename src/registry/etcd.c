@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/call.h"
 #include "etcd/rpc.pb-c.h"
 #include "client/rpc_client.h"
 
@@ -124,10 +125,12 @@ void etcd_client_destroy(etcd_client *e) {
 const char *etcd_client_endpoint(const etcd_client *e) { return e ? e->endpoint : ""; }
 
 /* Sends msg on a one-message stream and receives the one reply. Returns
- * the call's status; *body (malloc'd) only with RPC_OK. */
-static int unary(etcd_client *e, const char *method, const uint8_t *msg, size_t len,
-                 int64_t timeout_ms, uint8_t **body, size_t *body_len, char *err,
-                 size_t errlen) {
+ * the call's status; *body (malloc'd) only with RPC_OK. *stale (NULL: not
+ * asked) tells whether the call met the core's stale connect errno and the
+ * client has a new channel to try once more on. */
+static int unary_attempt(etcd_client *e, const char *method, const uint8_t *msg, size_t len,
+                         int64_t timeout_ms, bool *stale, uint8_t **body, size_t *body_len,
+                         char *err, size_t errlen) {
   *body = NULL;
   *body_len = 0;
   rpc_stream *s = NULL;
@@ -155,6 +158,8 @@ static int unary(etcd_client *e, const char *method, const uint8_t *msg, size_t 
   rpc_result r;
   rpc_stream_close(s, &r);
   int code = r.code;
+  if (stale)
+    *stale = rpc_client_retry_stale_connect(e->rpc, &r);
   if (code != RPC_OK)
     snprintf(err, errlen, "%s: %s: %s", method, rpc_code_name(r.code),
              r.message ? r.message : "");
@@ -169,6 +174,23 @@ static int unary(etcd_client *e, const char *method, const uint8_t *msg, size_t 
     *body_len = 0;
   }
   return code;
+}
+
+/* unary_attempt, tried once more within the same deadline after the gRPC
+ * core's stale connect errno (src/client/rpc_client_stale_errno.c; remove the
+ * second attempt with it once the core is 1.60 or newer). */
+static int unary(etcd_client *e, const char *method, const uint8_t *msg, size_t len,
+                 int64_t timeout_ms, uint8_t **body, size_t *body_len, char *err,
+                 size_t errlen) {
+  int64_t start_ns = clock_mono_ns();
+  bool stale = false;
+  int code = unary_attempt(e, method, msg, len, timeout_ms, &stale, body, body_len, err, errlen);
+  if (!stale)
+    return code;
+  int64_t left = timeout_ms > 0 ? timeout_ms - (clock_mono_ns() - start_ns) / 1000000 : timeout_ms;
+  if (timeout_ms > 0 && left <= 0)
+    return code;
+  return unary_attempt(e, method, msg, len, left, NULL, body, body_len, err, errlen);
 }
 
 /* One call: req packed, the reply unpacked into *resp (the caller frees it

@@ -22,6 +22,8 @@ import time
 
 import hpack
 
+import harness
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
     0x0, 0x1, 0x3, 0x4, 0x6, 0x7, 0x8, 0x9)
@@ -517,7 +519,7 @@ class Legit:
     def __init__(self, addr, product_id, pid, timeout=5.0, ready_timeout=30.0):
         import grpc  # noqa: E402
         self.grpc = grpc
-        self.channel = grpc.insecure_channel(addr)
+        self.channel = harness.channel(addr)
         try:
             grpc.channel_ready_future(self.channel).result(timeout=ready_timeout)
         except grpc.FutureTimeoutError:
@@ -578,8 +580,7 @@ class Legit:
 
 def create_product(addr, token):
     """Creates one product (CreateProduct with token); returns its id."""
-    import grpc  # noqa: E402
-    with grpc.insecure_channel(addr) as ch:
+    with harness.channel(addr) as ch:
         fn = ch.unary_unary("/product.ProductService/CreateProduct",
                             request_serializer=lambda b: b, response_deserializer=lambda b: b)
         # CreateProductRequest{name="probe", price=1.0}

@@ -243,16 +243,177 @@ def _identity(b):
     return b
 
 
+# ------------------------------------------------- stale connect errno ---
+# libgrpc 1.51 (and grpcio 1.51, the same core) can fail a sound TCP connect
+# with a stale errno: the call ends UNAVAILABLE with exactly this message
+# before a byte reached the server (docs/troubleshooting.md). Fixed in gRPC
+# 1.60 (grpc/grpc PR 35064); once grpcio is 1.60 or newer, channel() can go
+# back to plain grpc.insecure_channel / grpc.secure_channel.
+STALE_CONNECT_RE = re.compile(r"^failed to connect to all addresses; last error: UNKNOWN: "
+                              r"ipv[46]:[^ ;]+: No such file or directory$")
+
+
+def is_stale_connect(err):
+    """True when err (a grpc.RpcError) is that failure and no other."""
+    grpc = grpc_mod()
+    return (isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.UNAVAILABLE and
+            bool(STALE_CONNECT_RE.match(err.details() or "")))
+
+
+def channel(target, credentials=None, options=None):
+    """A new grpcio channel to target (plaintext without credentials), for
+    every test that connects one. It tolerates the stale connect errno
+    (above) once: the first call that fails with exactly that error is made
+    again, once, on a fresh channel with subchannels of its own, within the
+    call's timeout. Any other error, and that one a second time, reaches
+    the test. A call that streams requests is made again only when they were
+    given as a list or tuple (an iterator cannot be replayed)."""
+    return _TolerantChannel(target, credentials, list(options or []))
+
+
+def _time_left(timeout, start):
+    return None if timeout is None else timeout - (time.monotonic() - start)
+
+
+def _requests(request):
+    return iter(request) if isinstance(request, (list, tuple)) else request
+
+
+class _TolerantChannel:
+    """channel()'s grpc.Channel look-alike."""
+
+    def __init__(self, target, credentials, options):
+        self._target, self._creds, self._options = target, credentials, options
+        self._ch = self._open(options)
+        self._old = []
+        self._spent = False
+
+    def _open(self, options):
+        grpc = grpc_mod()
+        if self._creds is None:
+            return grpc.insecure_channel(self._target, options=options)
+        return grpc.secure_channel(self._target, self._creds, options=options)
+
+    def renew_after(self, err):
+        """True, with a fresh channel in place, when err is the stale
+        connect errno met for the first time on this channel."""
+        if self._spent or not is_stale_connect(err):
+            return False
+        self._spent = True
+        self._old.append(self._ch)
+        self._ch = self._open(self._options + [("grpc.use_local_subchannel_pool", 1)])
+        return True
+
+    def unary_unary(self, method, request_serializer=None, response_deserializer=None):
+        return _TolerantCallable(self, "unary_unary", method, request_serializer,
+                                 response_deserializer)
+
+    def unary_stream(self, method, request_serializer=None, response_deserializer=None):
+        return _TolerantCallable(self, "unary_stream", method, request_serializer,
+                                 response_deserializer)
+
+    def stream_unary(self, method, request_serializer=None, response_deserializer=None):
+        return _TolerantCallable(self, "stream_unary", method, request_serializer,
+                                 response_deserializer)
+
+    def stream_stream(self, method, request_serializer=None, response_deserializer=None):
+        return _TolerantCallable(self, "stream_stream", method, request_serializer,
+                                 response_deserializer)
+
+    def subscribe(self, callback, try_to_connect=False):
+        self._ch.subscribe(callback, try_to_connect=try_to_connect)
+
+    def unsubscribe(self, callback):
+        self._ch.unsubscribe(callback)
+
+    def close(self):
+        for ch in self._old + [self._ch]:
+            ch.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class _TolerantCallable:
+    """A multi-callable of a _TolerantChannel, bound to its current channel
+    at each call."""
+
+    def __init__(self, chan, kind, method, ser, deser):
+        self.chan, self._kind, self._method, self._ser, self._deser = \
+            chan, kind, method, ser, deser
+
+    def current(self):
+        return getattr(self.chan._ch, self._kind)(self._method, request_serializer=self._ser,
+                                                  response_deserializer=self._deser)
+
+    def may_retry(self, request, err, timeout, start):
+        if self._kind.startswith("stream") and not isinstance(request, (list, tuple)):
+            return False
+        left = _time_left(timeout, start)
+        return (left is None or left > 0) and self.chan.renew_after(err)
+
+    def __call__(self, request, timeout=None, **kw):
+        if self._kind.endswith("unary"):
+            return self.with_call(request, timeout=timeout, **kw)[0]
+        return _TolerantStream(self, request, timeout, kw)
+
+    def with_call(self, request, timeout=None, **kw):
+        start = time.monotonic()
+        try:
+            return self.current().with_call(_requests(request), timeout=timeout, **kw)
+        except grpc_mod().RpcError as e:
+            if not self.may_retry(request, e, timeout, start):
+                raise
+        return self.current().with_call(_requests(request), timeout=_time_left(timeout, start),
+                                        **kw)
+
+    def future(self, request, timeout=None, **kw):
+        return self.current().future(_requests(request), timeout=timeout, **kw)
+
+
+class _TolerantStream:
+    """A response stream (iterator and grpc.Call) that may start over once,
+    before its first response (see channel())."""
+
+    def __init__(self, callable_, request, timeout, kw):
+        self._c, self._request, self._timeout, self._kw = callable_, request, timeout, kw
+        self._start = time.monotonic()
+        self._got = False
+        self._call = callable_.current()(_requests(request), timeout=timeout, **kw)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            m = next(self._call)
+        except grpc_mod().RpcError as e:
+            if self._got or not self._c.may_retry(self._request, e, self._timeout, self._start):
+                raise
+            self._call = self._c.current()(_requests(self._request),
+                                           timeout=_time_left(self._timeout, self._start),
+                                           **self._kw)
+            m = next(self._call)
+        self._got = True
+        return m
+
+    def __getattr__(self, name):
+        return getattr(self._call, name)
+
+
 class Api:
     """A grpcio channel to server with generic stubs (no generated _grpc
     modules needed). call() returns the decoded reply or raises
     grpc.RpcError; code() returns the grpc.StatusCode instead."""
 
     def __init__(self, server, options=None):
-        grpc = grpc_mod()
         self.pb, self.health_pb = stubs()
         addr = server if isinstance(server, str) else server.addr
-        self.channel = grpc.insecure_channel(addr, options=options or [])
+        self.channel = channel(addr, options=options)
         self._stubs = {}
 
     def close(self):

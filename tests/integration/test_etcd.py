@@ -104,7 +104,7 @@ class Etcd:
 
     def _call(self, path, req, resp_cls, timeout):
         if self.channel is None:
-            self.channel = h.grpc_mod().insecure_channel("127.0.0.1:%d" % self.client_port)
+            self.channel = h.channel("127.0.0.1:%d" % self.client_port)
         fn = self.channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
                                       response_deserializer=resp_cls.FromString)
         return fn(req, timeout=timeout)

@@ -133,7 +133,7 @@ def deltas(before, after):
 
 def product_stub(server):
     pb, _ = harness.stubs()
-    ch = grpc.insecure_channel(server.addr)
+    ch = harness.channel(server.addr)
 
     def rpc(name, req_type, resp_type):
         return ch.unary_unary("/product.ProductService/" + name,
@@ -298,7 +298,7 @@ def test_health_check_and_reflection_streams_are_counted():
     with metrics_server() as s:
         _, health_pb2 = harness.stubs()
         before = scrape(s)
-        with grpc.insecure_channel(s.addr) as ch:
+        with harness.channel(s.addr) as ch:
             check = ch.unary_unary("/grpc.health.v1.Health/Check",
                                    request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
                                    response_deserializer=health_pb2.HealthCheckResponse.FromString)

@@ -57,8 +57,8 @@ def open_stream(channel, version, requests, timeout=10, metadata=None):
 
 def ask(server, version, *requests, metadata=None):
     """Sends the requests on one stream, half-closes, returns (responses, call)."""
-    with grpc.insecure_channel(server.addr) as ch:
-        call = open_stream(ch, version, iter(requests), metadata=metadata)
+    with harness.channel(server.addr) as ch:
+        call = open_stream(ch, version, list(requests), metadata=metadata)
         responses = list(call)
         return responses, call
 
@@ -137,7 +137,7 @@ def test_file_for_product_service_builds_a_working_create_request():
             Request = message_class(pool, create.input_type.full_name)
             Product = message_class(pool, create.output_type.full_name)
             body = Request(name="built from reflection " + v, price=1.5, categories=["x"])
-            with grpc.insecure_channel(s.addr) as ch:
+            with harness.channel(s.addr) as ch:
                 rpc = ch.unary_unary("/product.ProductService/CreateProduct",
                                      request_serializer=Request.SerializeToString,
                                      response_deserializer=Product.FromString)
@@ -188,7 +188,7 @@ def test_unknown_names_get_not_found_and_the_stream_stays_open():
     for v in VERSIONS:
         with Server() as s:
             requests = queue.Queue()
-            with grpc.insecure_channel(s.addr) as ch:
+            with harness.channel(s.addr) as ch:
                 call = open_stream(ch, v, iter(requests.get, None))
                 requests.put(req(v, file_containing_symbol="product.NoSuchThing"))
                 r1 = next(call)
@@ -242,9 +242,9 @@ def test_reflection_is_public_even_with_a_bad_token():
 
 def test_malformed_request_is_invalid_argument():
     with Server() as s:
-        with grpc.insecure_channel(s.addr) as ch:
+        with harness.channel(s.addr) as ch:
             rpc = ch.stream_stream(method("v1"))  # raw bytes both ways
-            call = rpc(iter([b"\x0a\xff\xff\xff"]), timeout=10 * harness.SLOW)
+            call = rpc([b"\x0a\xff\xff\xff"], timeout=10 * harness.SLOW)
             try:
                 list(call)
                 raise AssertionError("a malformed request was answered")
@@ -257,7 +257,7 @@ def test_malformed_request_is_invalid_argument():
 
 def test_cancel_and_deadline_end_the_stream_with_one_log_line_each():
     with Server() as s:
-        with grpc.insecure_channel(s.addr) as ch:
+        with harness.channel(s.addr) as ch:
             # Cancel after one answer.
             requests = queue.Queue()
             call = open_stream(ch, "v1", iter(requests.get, None))

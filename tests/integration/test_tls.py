@@ -63,13 +63,13 @@ class TlsApi(h.Api):
         self.pb, self.health_pb = h.stubs()
         opts = [("grpc.use_local_subchannel_pool", 1)]
         if plaintext:
-            self.channel = grpc.insecure_channel(addr, options=opts)
+            self.channel = h.channel(addr, options=opts)
         else:
             creds = grpc.ssl_channel_credentials(
                 root_certificates=read(ca) if ca else None,
                 private_key=read(key) if key else None,
                 certificate_chain=read(cert) if cert else None)
-            self.channel = grpc.secure_channel(addr, creds, options=opts)
+            self.channel = h.channel(addr, creds, options=opts)
         self._stubs = {}
 
 
