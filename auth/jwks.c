@@ -1,5 +1,5 @@
 /* See jwks.h. Parsed with jansson (duplicate members refused, no \u0000 in
- * strings), k decoded with auth/b64url.c (OpenSSL's codec, strict). */
+ * strings), k decoded with src/core/b64url.c (strict). */
 #include "auth/jwks.h"
 
 #include <jansson.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 #include "core/file_read.h"
 
 typedef struct key_store {

@@ -3,7 +3,7 @@
  * keeps its own copy of the key and scrubs it in jwt_free. */
 #include "auth/jwt_sign.h"
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 
 #include <jwt.h>
 #include <limits.h>

@@ -17,7 +17,7 @@
  * prepared MAC context, so any number of threads may verify at once. */
 #include "auth/jwt_verify.h"
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 
 #include <jansson.h>
 #include <openssl/core_names.h>
@@ -56,27 +56,6 @@ struct jwt_verifier {
   size_t audience_len;
   int64_t leeway_s;
 };
-
-/* base64url alphabet (RFC 4648 section 5): value 0..63, or -1. */
-static const signed char b64url_value[256] = {
-    ['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,
-    ['H'] = 7,  ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
-    ['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
-    ['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27,
-    ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32, ['h'] = 33, ['i'] = 34,
-    ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39, ['o'] = 40, ['p'] = 41,
-    ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47, ['w'] = 48,
-    ['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
-    ['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['-'] = 62,
-    ['_'] = 63,
-};
-
-/* 'A' maps to 0 in the table above, like every byte left unset, so alphabet
- * membership is a separate table. */
-static bool b64url_is_alpha(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
-}
 
 const char *jwt_result_reason(jwt_result r) {
   switch (r) {
@@ -258,58 +237,6 @@ void jwt_verifier_destroy(jwt_verifier *v) {
   free(v->issuer);
   free(v->audience);
   free(v);
-}
-
-/* Decodes one segment of canonical unpadded base64url. The caller has
- * already checked the alphabet. Rejects a length of 1 mod 4 and non-zero
- * leftover bits, so every byte string has exactly one accepted encoding (a
- * flipped last character of a signature is never "the same" signature). */
-static bool b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap,
-                          size_t *out_len) {
-  size_t rem = len % 4;
-  if (rem == 1)
-    return false;
-  size_t need = (len / 4) * 3 + (rem == 0 ? 0 : rem - 1);
-  if (need > out_cap)
-    return false;
-
-  const unsigned char *p = (const unsigned char *)in;
-  size_t o = 0, i = 0;
-  for (; i + 4 <= len; i += 4) {
-    uint32_t n = ((uint32_t)b64url_value[p[i]] << 18) | ((uint32_t)b64url_value[p[i + 1]] << 12) |
-                 ((uint32_t)b64url_value[p[i + 2]] << 6) | (uint32_t)b64url_value[p[i + 3]];
-    out[o++] = (unsigned char)(n >> 16);
-    out[o++] = (unsigned char)(n >> 8);
-    out[o++] = (unsigned char)n;
-  }
-  if (rem == 2) {
-    uint32_t a = (uint32_t)b64url_value[p[i]], b = (uint32_t)b64url_value[p[i + 1]];
-    if ((b & 0x0f) != 0)
-      return false;
-    out[o++] = (unsigned char)((a << 2) | (b >> 4));
-  } else if (rem == 3) {
-    uint32_t a = (uint32_t)b64url_value[p[i]], b = (uint32_t)b64url_value[p[i + 1]],
-             c = (uint32_t)b64url_value[p[i + 2]];
-    if ((c & 0x03) != 0)
-      return false;
-    out[o++] = (unsigned char)((a << 2) | (b >> 4));
-    out[o++] = (unsigned char)(((b & 0x0f) << 4) | (c >> 2));
-  }
-  *out_len = o;
-  return true;
-}
-
-/* The length and leftover-bit rules of b64url_decode without decoding. */
-static bool b64url_is_canonical(const char *in, size_t len) {
-  size_t rem = len % 4;
-  if (rem == 1)
-    return false;
-  unsigned char last = (unsigned char)in[len - 1];
-  if (rem == 2)
-    return (b64url_value[last] & 0x0f) == 0;
-  if (rem == 3)
-    return (b64url_value[last] & 0x03) == 0;
-  return true;
 }
 
 /* Parses a decoded segment as one JSON object. Duplicate keys are refused

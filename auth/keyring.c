@@ -21,7 +21,8 @@
 #include "auth/revocations.h"
 #include "core/call.h"
 #include "core/file_watch.h"
-#include "store/page_token.h"
+#include "core/periodic.h"
+#include "auth/page_token.h"
 
 #define KEYRING_DEFAULT_INTERVAL_MS 1000
 #define KEYRING_WAKE_MS 200 /* the thread's tick; file_watch limits the stat()s */
@@ -49,9 +50,7 @@ struct keyring {
   atomic_uint entering;
   /* Writer side, under mu: the watching thread and keyring_poll. */
   pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool stop, started;
-  pthread_t thread;
+  periodic *watcher; /* NULL until keyring_start */
   char *keys_path, *revs_path;
   file_watch *keys_watch, *revs_watch;
   jwt_verifier_options base; /* issuer and audience point into our copies */
@@ -264,35 +263,20 @@ int keyring_poll(keyring *kr) {
   return rc;
 }
 
-static void *watch_main(void *arg) {
+static int64_t watch_tick(periodic *p, void *arg) {
+  (void)p;
   keyring *kr = arg;
   pthread_mutex_lock(&kr->mu);
-  while (!kr->stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += (long)KEYRING_WAKE_MS * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&kr->cv, &kr->mu, &ts);
-    if (!kr->stop) reload(kr, false);
-  }
+  reload(kr, false);
   pthread_mutex_unlock(&kr->mu);
-  return NULL;
+  return PERIODIC_INTERVAL;
 }
 
 /* ------------------------------------------------------------- public --- */
 
 void keyring_destroy(keyring *kr) {
   if (!kr) return;
-  if (kr->started) {
-    pthread_mutex_lock(&kr->mu);
-    kr->stop = true;
-    pthread_cond_signal(&kr->cv);
-    pthread_mutex_unlock(&kr->mu);
-    pthread_join(kr->thread, NULL);
-  }
+  periodic_stop(kr->watcher);
   snap_unref(atomic_load(&kr->cur));
   jwt_verifier_destroy(kr->single);
   file_watch_destroy(kr->keys_watch);
@@ -301,24 +285,11 @@ void keyring_destroy(keyring *kr) {
   free(kr->revs_path);
   free(kr->issuer);
   free(kr->audience);
-  pthread_cond_destroy(&kr->cv);
   pthread_mutex_destroy(&kr->mu);
   free(kr);
 }
 
-static int init_sync(keyring *kr) {
-  pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0) return -1;
-  int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  if (rc == 0) rc = pthread_cond_init(&kr->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  if (rc != 0) return -1;
-  if (pthread_mutex_init(&kr->mu, NULL) != 0) {
-    pthread_cond_destroy(&kr->cv);
-    return -1;
-  }
-  return 0;
-}
+static int init_sync(keyring *kr) { return pthread_mutex_init(&kr->mu, NULL) != 0 ? -1 : 0; }
 
 int keyring_create(const keyring_options *opt, keyring **out, char *err, size_t errlen) {
   *out = NULL;
@@ -383,9 +354,9 @@ fail:
 }
 
 int keyring_start(keyring *kr) {
-  if (pthread_create(&kr->thread, NULL, watch_main, kr) != 0) return -1;
-  kr->started = true;
-  return 0;
+  periodic_options po = {
+      .name = "key-watch", .tick = watch_tick, .arg = kr, .interval_ms = KEYRING_WAKE_MS};
+  return periodic_start(&po, &kr->watcher);
 }
 
 void keyring_describe(keyring *kr, log_line *l) {

@@ -21,7 +21,7 @@
 
 #include "auth/jwt_verify.h"
 #include "core/log.h"
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 typedef struct keyring keyring;
 typedef struct keyring_snap keyring_snap;

@@ -3,14 +3,12 @@
  * before it is released. */
 #include "auth/secret.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "core/file_read.h"
 
 /* Room for the largest secret, its "\r\n" and one byte to notice more. */
 #define SECRET_READ_CAP (SECRET_MAX_LEN + 3)
@@ -43,8 +41,7 @@ static int secret_store(secret *s, const unsigned char *buf, size_t len) {
 
 int secret_load_file(const char *path, secret *out, char *err, size_t errlen) {
   int rc = -1;
-  int fd = -1;
-  unsigned char buf[SECRET_READ_CAP];
+  unsigned char buf[SECRET_READ_CAP + 1]; /* and the NUL file_read_head adds */
   size_t len = 0;
 
   if (err != NULL && errlen > 0)
@@ -57,38 +54,10 @@ int secret_load_file(const char *path, secret *out, char *err, size_t errlen) {
   out->bytes = NULL;
   out->len = 0;
 
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    set_err(err, errlen, path, "cannot open", errno);
+  /* core/file_read.h: regular files only (a FIFO or device could block or
+   * never end), read until EOF or the cap, whatever the size said. */
+  if (file_read_head(path, "JWT secret file", (char *)buf, sizeof(buf), &len, err, errlen) != 0)
     goto cleanup;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    set_err(err, errlen, path, "cannot stat", errno);
-    goto cleanup;
-  }
-  /* A FIFO or device could block or never end; a directory is a mistake. */
-  if (!S_ISREG(st.st_mode)) {
-    set_err(err, errlen, path, "not a regular file", 0);
-    goto cleanup;
-  }
-  if (st.st_size > SECRET_MAX_LEN + 2) {
-    set_err(err, errlen, path, "larger than the maximum secret size (4096 bytes)", 0);
-    goto cleanup;
-  }
-  /* Read until EOF even if the size said otherwise: the file may change. */
-  while (len < sizeof(buf)) {
-    ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      set_err(err, errlen, path, "cannot read", errno);
-      goto cleanup;
-    }
-    if (n == 0)
-      break;
-    len += (size_t)n;
-  }
   /* Only the one trailing line end an editor or `echo` adds. */
   if (len > 0 && buf[len - 1] == '\n') {
     len--;
@@ -106,8 +75,6 @@ int secret_load_file(const char *path, secret *out, char *err, size_t errlen) {
   rc = 0;
 cleanup:
   OPENSSL_cleanse(buf, sizeof(buf));
-  if (fd >= 0)
-    close(fd);
   return rc;
 }
 

@@ -4,8 +4,9 @@
  * program, not a test. Build (after the RelWithDebInfo tree build-test) and
  * run from the repo root:
  *
- *   gcc -std=c11 -O2 -D_GNU_SOURCE -I. -Isrc bench/jwt_micro.c build-test/libproduct_core.a \
- *       $(pkg-config --cflags --libs libjwt jansson openssl grpc) -lpthread \
+ *   gcc -std=c11 -O2 -D_GNU_SOURCE -Ibuild-test/layers/auth -Ibuild-test/layers/core \
+ *       bench/jwt_micro.c build-test/libproduct_auth.a build-test/libproduct_core.a \
+ *       $(pkg-config --cflags --libs libjwt jansson openssl libprotobuf-c) -lpthread \
  *       -o /tmp/jwt_micro && /tmp/jwt_micro
  *
  * Prints nanoseconds per operation (best of 5 rounds). */

@@ -9,9 +9,10 @@
  *   Memory and SQLite side by side for 2 and 3.
  *
  * Build (after the core library; not part of the default build):
- *   cmake --build build --target product_core
- *   cc -O2 -std=c11 -D_GNU_SOURCE -I. -Isrc bench/store_bench.c build/libproduct_core.a \
- *      $(pkg-config --libs sqlite3 openssl libpq) -lpthread -lm -o build/store_bench
+ *   cmake --build build --target product_store
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Ibuild/layers/store -Ibuild/layers/core bench/store_bench.c \
+ *      build/libproduct_store.a build/libproduct_core.a \
+ *      $(pkg-config --libs sqlite3 openssl libpq libprotobuf-c) -lpthread -lm -o build/store_bench
  * Run:
  *   build/store_bench [--dir DIR] [--products N] [--writers W] [--seconds S] [--skip-writes]
  * DIR must be on a real disk (fsync is what group commit saves); default: a

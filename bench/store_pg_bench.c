@@ -8,9 +8,9 @@
  *      unfiltered total included, and a filtered page (price < 100).
  *
  * Build (after the core library; not part of the default build):
- *   cmake --build build --target product_core
- *   cc -O2 -std=c11 -D_GNU_SOURCE -I. -Isrc -Ibuild/gen bench/store_pg_bench.c \
- *      build/libproduct_core.a $(pkg-config --libs grpc libprotobuf-c openssl libjwt \
+ *   cmake --build build --target product_store
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Ibuild/layers/store -Ibuild/layers/core bench/store_pg_bench.c \
+ *      build/libproduct_store.a build/libproduct_core.a $(pkg-config --libs grpc libprotobuf-c openssl libjwt \
  *      jansson sqlite3 libpq libmicrohttpd) -lpthread -lm -o build/store_pg_bench
  * Run (bench/store_pg_bench.sh does all of it with a throw-away PostgreSQL):
  *   build/store_pg_bench [--pg DSN] [--dir DIR] [--clients N] [--seconds S]

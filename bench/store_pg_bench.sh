@@ -12,9 +12,10 @@ build="${1:-$root/build}"
 [ "${1:-}" = "--" ] && shift
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target product_core >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$root" -I"$root/src" -I"$build/gen" "$here/store_pg_bench.c" \
-   "$build/libproduct_core.a" $(pkg-config --libs grpc libprotobuf-c openssl libjwt jansson \
+cmake --build "$build" -j2 --target product_store >/dev/null
+# The store layer and the one below it (core), as the build lays them out.
+cc -O2 -std=c11 -D_GNU_SOURCE -I"$build/layers/store" -I"$build/layers/core" \
+   "$here/store_pg_bench.c" "$build/libproduct_store.a" "$build/libproduct_core.a" $(pkg-config --libs grpc libprotobuf-c openssl libjwt jansson \
    sqlite3 libpq libmicrohttpd) -lpthread -lm -o "$build/store_pg_bench"
 
 out="$(mktemp)"

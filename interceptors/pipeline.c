@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 
 static void *state_for(call_ctx *c, size_t i) {
   size_t size = c->pipeline->chain[i]->state_size;

@@ -3,7 +3,7 @@
 /* The server-side interceptor chain. An interceptor is a named, const table
  * plus the size of its per-call state; it passes the call on with an explicit
  * pipeline_next(c), or ends it by setting a status (call_fail) and returning.
- * The chain itself is data (see pipeline_default.c): adding metrics or rate
+ * The chain itself is data (see src/app/pipeline_default.c): adding metrics or rate
  * limiting is one new file and one table entry. After the last interceptor the
  * pipeline decodes the request and runs the method's handler. Observers
  * (logging, metrics) work in on_done, which runs however the call ended. */
@@ -40,8 +40,5 @@ void pipeline_finish(call_ctx *c, bool cancelled);
 void pipeline_run(const pipeline *p, call_ctx *c);
 /* Passes the call to the next interceptor, or to decode + handler. */
 void pipeline_next(call_ctx *c);
-
-/* The server's chain: recovery -> logging -> [metrics] -> auth. */
-const pipeline *pipeline_default(void);
 
 #endif

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "core/file_read.h"
 
 /* Binary units only: Kubernetes writes "512Mi", people write "512M"; both
  * mean 2^20 here, so that a limit copied from a manifest means the same. */
@@ -55,12 +56,7 @@ int64_t config_memory_limit_from_cgroup(const char *v2_max, const char *v1_limit
 }
 
 static int read_small(const char *path, char *buf, size_t n) {
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  size_t got = fread(buf, 1, n - 1, f);
-  fclose(f);
-  buf[got] = '\0';
-  return 0;
+  return file_read_head(path, "cgroup file", buf, n, NULL, NULL, 0);
 }
 
 int64_t config_memory_limit_default(void) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/clock.h" /* start_ns and deadline_ns are clock_mono_ns() times */
 #include "core/rpc_status.h"
 
 typedef struct call_ctx call_ctx;
@@ -112,9 +113,5 @@ void call_fault_point(const char *name);
 #else
 #define FAULT_POINT(name) ((void)0)
 #endif
-
-/* Monotonic and wall clocks. */
-int64_t clock_mono_ns(void);
-int64_t clock_wall_us(void);
 
 #endif

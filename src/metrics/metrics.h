@@ -75,10 +75,6 @@ typedef struct metrics_options {
 int metrics_create(const metrics_options *opt, metrics **out);
 void metrics_destroy(metrics *m);
 
-/* The server's registry: every row of the method table, both reflection
- * streams, and every reason the auth interceptor can give (metrics_default.c). */
-int metrics_create_default(metrics **out);
-
 /* A method's id for the counting calls, or -1 when it is not counted. */
 int metrics_method_of(const metrics *m, const method_desc *desc);
 int metrics_method_find(const metrics *m, const char *service, const char *name);

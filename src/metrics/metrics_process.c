@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/file_read.h"
 #include "metrics/metrics_text.h"
 
 typedef struct proc_stat {
@@ -14,13 +15,10 @@ typedef struct proc_stat {
   double vsize_bytes, rss_pages;
 } proc_stat;
 
+/* The head of a /proc file; -1 when it cannot be read or is empty. */
 static int read_file(const char *path, char *buf, size_t len) {
-  FILE *f = fopen(path, "re");
-  if (!f) return -1;
-  size_t n = fread(buf, 1, len - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  return n > 0 ? 0 : -1;
+  size_t n = 0;
+  return file_read_head(path, "proc file", buf, len, &n, NULL, 0) == 0 && n > 0 ? 0 : -1;
 }
 
 /* /proc/self/stat: the command name is in parentheses and may hold spaces,

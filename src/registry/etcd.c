@@ -16,7 +16,7 @@
 
 #include "core/call.h"
 #include "etcd/rpc.pb-c.h"
-#include "transport/rpc_client.h"
+#include "client/rpc_client.h"
 
 #define ETCD_KV "/etcdserverpb.KV/"
 #define ETCD_LEASE "/etcdserverpb.Lease/"
@@ -177,7 +177,7 @@ static int unary_attempt(etcd_client *e, const char *method, const uint8_t *msg,
 }
 
 /* unary_attempt, tried once more within the same deadline after the gRPC
- * core's stale connect errno (transport/rpc_client_stale_errno.c; remove the
+ * core's stale connect errno (src/client/rpc_client_stale_errno.c; remove the
  * second attempt with it once the core is 1.60 or newer). */
 static int unary(etcd_client *e, const char *method, const uint8_t *msg, size_t len,
                  int64_t timeout_ms, uint8_t **body, size_t *body_len, char *err,

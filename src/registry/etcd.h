@@ -2,7 +2,7 @@
 #define PRODUCT_REGISTRY_ETCD_H
 /* The few etcd v3 calls that service registration and discovery need
  * (etcdserverpb.KV/Range and Put, Lease/LeaseGrant, LeaseRevoke and the
- * LeaseKeepAlive stream), over our own gRPC client (transport/rpc_client).
+ * LeaseKeepAlive stream), over our own gRPC client (src/client/rpc_client.h).
  * proto/etcd/rpc.proto is the trimmed copy of etcd's messages. Each call
  * returns 0 (RPC_OK) or the failing rpc_code with one line in err. One
  * etcd_client belongs to one thread at a time, except

@@ -5,8 +5,11 @@
  * cross-thread call, under the registry's mutex), which cancels whatever
  * call or stream is in flight; the thread then revokes the lease and exits.
  *
+ * The thread is a core/periodic.h worker: one round (a session, or a failed
+ * attempt) per tick, and the backoff is the wait the round asks for.
+ *
  * Every wait is bounded: calls by REG_CALL_TIMEOUT_MS and by stop, backoff
- * sleeps by a condition variable that stop signals, the stream by stop. */
+ * waits by the periodic's stop, the stream by stop. */
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -18,7 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/periodic.h"
 #include "core/rpc_status.h"
 #include "registry/etcd.h"
 
@@ -40,24 +45,6 @@
  * (about once a minute at the backoff cap), so an outage does not flood. */
 #define REG_LOG_EVERY 12
 
-struct registry {
-  char **endpoints;
-  size_t n_endpoints;
-  size_t current; /* the endpoint in use; the next one after a failure */
-  char *key;
-  char *value;
-  int64_t ttl_s;
-  int64_t backoff_min_ms, backoff_max_ms;
-  registry_pause_fn on_pause;
-  void *on_pause_arg;
-
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled by stop */
-  bool stopping;         /* under mu */
-  etcd_client *ec;       /* the thread's client, published under mu for stop */
-};
-
 /* What the thread knows about etcd; only the thread touches it. */
 typedef struct session {
   etcd_client *ec;
@@ -69,17 +56,40 @@ typedef struct session {
   bool registered_before;
 } session;
 
+struct registry {
+  char **endpoints;
+  size_t n_endpoints;
+  size_t current; /* the endpoint in use; the next one after a failure */
+  char *key;
+  char *value;
+  int64_t ttl_s;
+  int64_t backoff_min_ms, backoff_max_ms;
+  registry_pause_fn on_pause;
+  void *on_pause_arg;
+
+  periodic *thread;  /* runs registry_round until stop */
+  pthread_mutex_t mu;
+  bool stopping;     /* under mu; set by stop (on_stop) */
+  etcd_client *ec;   /* the thread's client, published under mu for stop */
+  session sess;      /* the thread's, then stop's once the thread is joined */
+  int64_t backoff;   /* the thread's */
+};
+
+
 int64_t registry_next_backoff(int64_t current, int64_t min, int64_t max) {
   if (current < min)
     return min;
   return current > max / 2 ? max : current * 2;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* The wait before the next round: the pause hook hears of it first. */
+static int64_t back_off(registry *r) {
+  if (r->on_pause)
+    r->on_pause(r->on_pause_arg, r->backoff);
+  return r->backoff;
 }
+
+static int64_t now_ms(void) { return clock_mono_ns() / 1000000; }
 
 static bool is_stopping(registry *r) {
   pthread_mutex_lock(&r->mu);
@@ -88,31 +98,6 @@ static bool is_stopping(registry *r) {
   return s;
 }
 
-/* Sleeps ms, or less when stop comes; true when stopping. */
-static bool pause_for(registry *r, int64_t ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (ms % 1000) * 1000000;
-  if (until.tv_nsec >= 1000000000) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000;
-  }
-  pthread_mutex_lock(&r->mu);
-  while (!r->stopping)
-    if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
-      break;
-  bool s = r->stopping;
-  pthread_mutex_unlock(&r->mu);
-  return s;
-}
-
-/* A backoff: the pause hook first, then the pause; true when stopping. */
-static bool back_off(registry *r, int64_t ms) {
-  if (r->on_pause)
-    r->on_pause(r->on_pause_arg, ms);
-  return pause_for(r, ms);
-}
 
 static void lease_hex(int64_t id, char *buf, size_t n) {
   snprintf(buf, n, "%016" PRIx64, (uint64_t)id); /* as etcdctl prints lease IDs */
@@ -252,67 +237,78 @@ static bool revoke(registry *r, session *s, int64_t *lease, const char *what, in
   return code == RPC_OK || code == RPC_NOT_FOUND;
 }
 
-static void *registry_main(void *arg) {
+/* One round: register, keep the lease alive until it is lost, and ask for
+ * the backoff before the next round. */
+static int64_t registry_round(periodic *p, void *arg) {
+  (void)p;
   registry *r = arg;
-  session s = {.ec = NULL};
-  int64_t backoff = 0;
+  session *s = &r->sess;
   char err[512];
-
-  while (!is_stopping(r)) {
-    if (register_once(r, &s, err, sizeof err) != 0) {
-      s.failures++;
-      backoff = registry_next_backoff(backoff, r->backoff_min_ms, r->backoff_max_ms);
-      if (s.failures == 1 || s.failures % REG_LOG_EVERY == 0) {
-        log_line l;
-        log_line_begin(&l, LOG_WARN, "etcd: registration failed, retrying");
-        log_line_str(&l, "key", r->key);
-        log_line_str(&l, "endpoint", r->endpoints[r->current]);
-        log_line_str(&l, "error", err);
-        log_line_int(&l, "attempt", s.failures);
-        log_line_int(&l, "retry_in_ms", backoff);
-        log_line_emit(&l);
-      }
-      rotate(r, &s);
-      if (back_off(r, backoff))
-        break;
-      continue;
+  if (register_once(r, s, err, sizeof err) != 0) {
+    s->failures++;
+    r->backoff = registry_next_backoff(r->backoff, r->backoff_min_ms, r->backoff_max_ms);
+    if (s->failures == 1 || s->failures % REG_LOG_EVERY == 0) {
+      log_line l;
+      log_line_begin(&l, LOG_WARN, "etcd: registration failed, retrying");
+      log_line_str(&l, "key", r->key);
+      log_line_str(&l, "endpoint", r->endpoints[r->current]);
+      log_line_str(&l, "error", err);
+      log_line_int(&l, "attempt", s->failures);
+      log_line_int(&l, "retry_in_ms", r->backoff);
+      log_line_emit(&l);
     }
-    log_event(LOG_INFO, s.registered_before ? "etcd: registered again" : "etcd: registered", r,
-              &s, s.lease, NULL);
-    s.registered_before = true;
-    s.failures = 0;
-    backoff = 0;
-    /* Leases of earlier sessions may still be alive in etcd; they hold
-     * nothing of ours now. */
-    revoke(r, &s, &s.stale, "etcd: old lease revoked", REG_REVOKE_TIMEOUT_MS);
-    revoke(r, &s, &s.unsure, "etcd: old lease revoked", REG_REVOKE_TIMEOUT_MS);
-
-    char why[320] = "stopped";
-    keep_alive(&s, why, sizeof why);
-    if (is_stopping(r))
-      break;
-    log_event(LOG_WARN, "etcd: registration lost, registering again", r, &s, s.lease, why);
-    s.stale = s.lease;
-    s.lease = 0;
-    backoff = registry_next_backoff(backoff, r->backoff_min_ms, r->backoff_max_ms);
-    rotate(r, &s);
-    if (back_off(r, backoff))
-      break;
+    rotate(r, s);
+    return back_off(r);
   }
+  log_event(LOG_INFO, s->registered_before ? "etcd: registered again" : "etcd: registered", r,
+            s, s->lease, NULL);
+  s->registered_before = true;
+  s->failures = 0;
+  r->backoff = 0;
+  /* Leases of earlier sessions may still be alive in etcd; they hold
+   * nothing of ours now. */
+  revoke(r, s, &s->stale, "etcd: old lease revoked", REG_REVOKE_TIMEOUT_MS);
+  revoke(r, s, &s->unsure, "etcd: old lease revoked", REG_REVOKE_TIMEOUT_MS);
 
-  /* Stop: the key goes first, before the server drains. Without a live
-   * session, a lost session's lease (if etcd never noticed the loss) or an
-   * unsure one may still hold it. One unanswered revoke ends the attempt. */
-  if ((s.lease || s.stale || s.unsure) && connect_current(r, &s, err, sizeof err) == 0) {
-    etcd_client_resume(s.ec); /* stop interrupted it; these calls are the last */
+  char why[320] = "stopped";
+  keep_alive(s, why, sizeof why);
+  if (is_stopping(r))
+    return PERIODIC_INTERVAL; /* the periodic is stopping too: no wait */
+  log_event(LOG_WARN, "etcd: registration lost, registering again", r, s, s->lease, why);
+  s->stale = s->lease;
+  s->lease = 0;
+  r->backoff = registry_next_backoff(r->backoff, r->backoff_min_ms, r->backoff_max_ms);
+  rotate(r, s);
+  return back_off(r);
+}
+
+/* periodic_stop's hook, before the join: the call or stream in flight
+ * ends now. */
+static void registry_interrupt(void *arg) {
+  registry *r = arg;
+  pthread_mutex_lock(&r->mu);
+  r->stopping = true;
+  if (r->ec)
+    etcd_client_interrupt(r->ec);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* Stop, once the thread is joined: the key goes first, before the server
+ * drains. Without a live session, a lost session's lease (if etcd never
+ * noticed the loss) or an unsure one may still hold it. One unanswered
+ * revoke ends the attempt. */
+static void deregister(registry *r) {
+  session *s = &r->sess;
+  char err[512];
+  if ((s->lease || s->stale || s->unsure) && connect_current(r, s, err, sizeof err) == 0) {
+    etcd_client_resume(s->ec); /* stop interrupted it; these calls are the last */
     const char *msg = "etcd: lease revoked, deregistered";
-    if (s.lease)
-      revoke(r, &s, &s.lease, msg, REG_STOP_REVOKE_TIMEOUT_MS);
-    else if (revoke(r, &s, &s.stale, msg, REG_STOP_REVOKE_TIMEOUT_MS))
-      revoke(r, &s, &s.unsure, msg, REG_STOP_REVOKE_TIMEOUT_MS);
+    if (s->lease)
+      revoke(r, s, &s->lease, msg, REG_STOP_REVOKE_TIMEOUT_MS);
+    else if (revoke(r, s, &s->stale, msg, REG_STOP_REVOKE_TIMEOUT_MS))
+      revoke(r, s, &s->unsure, msg, REG_STOP_REVOKE_TIMEOUT_MS);
   }
-  disconnect(r, &s);
-  return NULL;
+  disconnect(r, s);
 }
 
 static void registry_free(registry *r) {
@@ -366,17 +362,14 @@ int registry_start(const registry_options *opt, registry **out, char *err, size_
     log_line_emit(&l);
   }
 
-  pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0)
+  if (pthread_mutex_init(&r->mu, NULL) != 0)
     goto oom;
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int rc = pthread_cond_init(&r->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  if (rc != 0)
-    goto oom;
-  pthread_mutex_init(&r->mu, NULL);
-  if (pthread_create(&r->thread, NULL, registry_main, r) != 0) {
-    pthread_cond_destroy(&r->cv);
+  periodic_options po = {.name = "etcd-register",
+                         .tick = registry_round,
+                         .arg = r,
+                         .interval_ms = REG_BACKOFF_MIN_MS, /* unused: a round names its wait */
+                         .on_stop = registry_interrupt};
+  if (periodic_start(&po, &r->thread) != 0) {
     pthread_mutex_destroy(&r->mu);
     registry_free(r);
     snprintf(err, errlen, "cannot start the etcd registration thread");
@@ -393,13 +386,8 @@ oom:
 void registry_stop(registry *r) {
   if (!r)
     return;
-  pthread_mutex_lock(&r->mu);
-  r->stopping = true;
-  etcd_client_interrupt(r->ec); /* the call or stream in flight ends now */
-  pthread_cond_signal(&r->cv);
-  pthread_mutex_unlock(&r->mu);
-  pthread_join(r->thread, NULL);
-  pthread_cond_destroy(&r->cv);
+  periodic_stop(r->thread); /* registry_interrupt, then the join */
+  deregister(r);
   pthread_mutex_destroy(&r->mu);
   registry_free(r);
 }

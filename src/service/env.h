@@ -4,7 +4,7 @@
  * at start-up by main.c; read-only afterwards (each member is thread-safe). */
 #include "auth/jwt_verify.h"
 #include "config/config.h"
-#include "store/page_token.h"
+#include "auth/page_token.h"
 #include "store/store.h"
 
 struct metrics;

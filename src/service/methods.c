@@ -4,7 +4,7 @@
 #include "product.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "service/product_service.h"
-#include "transport/health.h"
+#include "service/health.h"
 
 #define PRODUCT_METHOD(idx, rpc, req, resp, pol)                                  \
   {                                                                                \

@@ -12,7 +12,7 @@
 #include "service/env.h"
 #include "service/validate.h"
 #include "store/filter.h"
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 #define ERR_MAX 200
 
@@ -140,22 +140,30 @@ void product_DeleteProduct(call_ctx *c) {
 /* Page tokens follow the keys in force: with a key set, the page keys of
  * the snapshot in force (a reference of our own, no lock); otherwise the
  * secret's page key. */
+_Static_assert(PAGE_CURSOR_ID_LEN == PRODUCT_ID_LEN, "a page token carries a product id");
+
 static int page_decode(call_ctx *c, const char *tok, const char *text, size_t text_len,
                        store_cursor *after) {
   keyring_snap *snap = c->env->keyring ? keyring_acquire(c->env->keyring) : NULL;
   const page_keyset *ks = snap ? keyring_snap_page_keys(snap) : NULL;
-  int rc = ks ? page_keyset_decode(ks, tok, strlen(tok), text, text_len, after)
-              : page_token_decode(c->env->page_key, tok, strlen(tok), text, text_len, after);
+  page_cursor pc;
+  int rc = ks ? page_keyset_decode(ks, tok, strlen(tok), text, text_len, &pc)
+              : page_token_decode(c->env->page_key, tok, strlen(tok), text, text_len, &pc);
   keyring_release(snap);
-  return rc;
+  if (rc != 0) return rc;
+  after->created_us = pc.created_us;
+  memcpy(after->id, pc.id, sizeof after->id);
+  return 0;
 }
 
 static int page_encode(call_ctx *c, const store_cursor *next, const char *text, size_t text_len,
                        char *buf) {
   keyring_snap *snap = c->env->keyring ? keyring_acquire(c->env->keyring) : NULL;
   const page_keyset *ks = snap ? keyring_snap_page_keys(snap) : NULL;
-  int rc = ks ? page_keyset_encode(ks, next, text, text_len, buf, PAGE_TOKEN_MAX)
-              : page_token_encode(c->env->page_key, next, text, text_len, buf, PAGE_TOKEN_MAX);
+  page_cursor pc = {.created_us = next->created_us};
+  memcpy(pc.id, next->id, sizeof pc.id);
+  int rc = ks ? page_keyset_encode(ks, &pc, text, text_len, buf, PAGE_TOKEN_MAX)
+              : page_token_encode(c->env->page_key, &pc, text, text_len, buf, PAGE_TOKEN_MAX);
   keyring_release(snap);
   return rc;
 }

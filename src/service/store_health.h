@@ -6,7 +6,7 @@
  * Service "" is never touched: the process itself stays alive, so a
  * liveness probe does not restart it for an outage it cannot fix. */
 #include "store/store.h"
-#include "transport/health.h"
+#include "service/health.h"
 
 #define STORE_HEALTH_INTERVAL_MS 1000
 

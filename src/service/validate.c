@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 

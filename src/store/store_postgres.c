@@ -33,7 +33,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/periodic.h"
 #include "store/store_backends.h"
 #include "store/store_postgres.h"
 #include "store/store_postgres_internal.h"
@@ -90,19 +92,6 @@ static const char *const pg_migrations[STORE_POSTGRES_SCHEMA_VERSION] = {
     "  FOR EACH ROW EXECUTE FUNCTION product_count_track();",
 };
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void deadline_after(struct timespec *ts, int64_t ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  int64_t ns = ts->tv_nsec + (ms % 1000) * 1000000;
-  ts->tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-  ts->tv_nsec = (long)(ns % 1000000000);
-}
-
 /* The first line of a libpq message (they end in '\n' and may run on). */
 static void first_line(char *out, size_t outlen, const char *msg) {
   if (!out || outlen == 0) return;
@@ -136,11 +125,11 @@ store_status pg_classify(PGconn *db, const PGresult *r) {
 }
 
 PGresult *pg_wait(PGconn *db, int timeout_ms) {
-  int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+  int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
   PGresult *keep = NULL, *r;
   for (;;) {
     while (PQisBusy(db)) {
-      int64_t left_ms = (deadline - now_ns()) / 1000000;
+      int64_t left_ms = (deadline - clock_mono_ns()) / 1000000;
       struct pollfd p = {.fd = PQsocket(db), .events = POLLIN};
       int n = left_ms > 0 && p.fd >= 0 ? poll(&p, 1, (int)left_ms) : 0;
       if (n < 0 && errno == EINTR) continue;
@@ -257,13 +246,13 @@ static PGconn *pg_connect_quiet(pg_store *s, bool *timed_out) {
   PQconninfoOption *opts = PQconninfo(db);
   int budget = connect_budget_ms(conninfo_value(opts, "connect_timeout"));
   PQconninfoFree(opts);
-  int64_t deadline = now_ns() + (int64_t)budget * 1000000;
+  int64_t deadline = clock_mono_ns() + (int64_t)budget * 1000000;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as libpq's docs begin */
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
     /* The socket can change between polls (SSL or GSS refused, retried). */
     struct pollfd p = {.fd = PQsocket(db),
                        .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
-    int left = budget < 0 ? -1 : (int)((deadline - now_ns()) / 1000000);
+    int left = budget < 0 ? -1 : (int)((deadline - clock_mono_ns()) / 1000000);
     if (p.fd < 0) break;
     if (budget >= 0 && left <= 0) {
       *timed_out = true;
@@ -337,10 +326,7 @@ static bool pg_alive(PGconn *db) {
 }
 
 static void pg_kick(pg_store *s) {
-  pthread_mutex_lock(&s->probe_mu);
-  s->kicked = true;
-  pthread_cond_signal(&s->probe_cv);
-  pthread_mutex_unlock(&s->probe_mu);
+  if (s->prober) periodic_kick(s->prober);
 }
 
 pg_conn *pg_acquire(pg_store *s, store_status *st) {
@@ -351,7 +337,7 @@ pg_conn *pg_acquire(pg_store *s, store_status *st) {
   /* Every connection busy for a whole call timeout means they are stuck on
    * a server that stopped answering: give up rather than queue. */
   struct timespec until;
-  deadline_after(&until, PG_CALL_TIMEOUT_MS);
+  clock_mono_deadline(&until, PG_CALL_TIMEOUT_MS);
   pthread_mutex_lock(&s->pool_mu);
   while (!s->free_list)
     if (pthread_cond_timedwait(&s->pool_cv, &s->pool_mu, &until) == ETIMEDOUT && !s->free_list) {
@@ -484,7 +470,7 @@ static bool probe_query(PGconn *db, char *why, size_t whylen) {
 static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
   bool ok = false;
   *hard = false;
-  atomic_store(&s->probe_started_ns, (long long)now_ns());
+  atomic_store(&s->probe_started_ns, (long long)clock_mono_ns());
   if (s->probe_db && !pg_alive(s->probe_db)) {
     PQfinish(s->probe_db);
     s->probe_db = NULL;
@@ -525,29 +511,15 @@ static void set_up(pg_store *s, bool up, const char *why, bool first) {
 }
 
 
-static void *prober_main(void *arg) {
+/* Every STORE_POSTGRES_PROBE_MS, or sooner when a call kicks (a short gap
+ * however often calls kick). */
+static int64_t prober_tick(periodic *p, void *arg) {
+  (void)p;
   pg_store *s = arg;
-  char why[256];
-  pthread_mutex_lock(&s->probe_mu);
-  while (!s->stopping) {
-    s->kicked = false;
-    pthread_mutex_unlock(&s->probe_mu);
-    bool hard = false;
-    why[0] = '\0';
-    set_up(s, probe_once(s, why, sizeof why, &hard), why, false);
-    pthread_mutex_lock(&s->probe_mu);
-    /* A short gap however often calls kick, then up to a full period. */
-    struct timespec gap, period;
-    deadline_after(&gap, PG_PROBE_MIN_GAP_MS);
-    deadline_after(&period, STORE_POSTGRES_PROBE_MS);
-    while (!s->stopping && pthread_cond_timedwait(&s->probe_cv, &s->probe_mu, &gap) == 0) {
-    }
-    while (!s->stopping && !s->kicked &&
-           pthread_cond_timedwait(&s->probe_cv, &s->probe_mu, &period) == 0) {
-    }
-  }
-  pthread_mutex_unlock(&s->probe_mu);
-  return NULL;
+  char why[256] = "";
+  bool hard = false;
+  set_up(s, probe_once(s, why, sizeof why, &hard), why, false);
+  return PERIODIC_INTERVAL;
 }
 
 /* ------------------------------------------------------------ the store --- */
@@ -562,25 +534,17 @@ static store_status pg_flush(store *base) {
 static bool pg_healthy(store *base) {
   pg_store *s = (pg_store *)base;
   long long started = atomic_load(&s->probe_started_ns);
-  if (started != 0 && now_ns() - started > PG_PROBE_STUCK_NS) return false;
+  if (started != 0 && clock_mono_ns() - started > PG_PROBE_STUCK_NS) return false;
   return atomic_load(&s->up);
 }
 
 static void pg_destroy(store *base) {
   pg_store *s = (pg_store *)base;
-  if (s->prober_started) {
-    pthread_mutex_lock(&s->probe_mu);
-    s->stopping = true;
-    pthread_cond_signal(&s->probe_cv);
-    pthread_mutex_unlock(&s->probe_mu);
-    pthread_join(s->prober, NULL);
-  }
+  periodic_stop(s->prober);
   for (size_t i = 0; i < s->n_conns; i++)
     if (s->conns[i].db) PQfinish(s->conns[i].db);
   if (s->probe_db) PQfinish(s->probe_db);
   free(s->conns);
-  pthread_cond_destroy(&s->probe_cv);
-  pthread_mutex_destroy(&s->probe_mu);
   pthread_cond_destroy(&s->pool_cv);
   pthread_mutex_destroy(&s->pool_mu);
   if (s->uri) {
@@ -653,8 +617,6 @@ int store_postgres_open(const char *uri, const store_options *opt, store **out, 
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_mutex_init(&s->pool_mu, NULL);
   pthread_cond_init(&s->pool_cv, &ca);
-  pthread_mutex_init(&s->probe_mu, NULL);
-  pthread_cond_init(&s->probe_cv, &ca);
   pthread_condattr_destroy(&ca);
   size_t safe_len = strlen(uri) + 64;
   s->uri = strdup(uri);
@@ -683,12 +645,16 @@ int store_postgres_open(const char *uri, const store_options *opt, store **out, 
     return -1;
   }
   set_up(s, up, why, true);
-  if (pthread_create(&s->prober, NULL, prober_main, s) != 0) {
+  periodic_options po = {.name = "pg-probe",
+                         .tick = prober_tick,
+                         .arg = s,
+                         .interval_ms = STORE_POSTGRES_PROBE_MS,
+                         .min_gap_ms = PG_PROBE_MIN_GAP_MS};
+  if (periodic_start(&po, &s->prober) != 0) {
     if (err && errlen) snprintf(err, errlen, "store: postgres: cannot start the probe thread");
     pg_destroy(&s->base);
     return -1;
   }
-  s->prober_started = true;
   *out = &s->base;
   return 0;
 oom:

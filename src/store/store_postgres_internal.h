@@ -37,11 +37,7 @@ typedef struct pg_store {
   atomic_bool migrated;
   atomic_llong probe_started_ns; /* monotonic; 0 when no probe runs */
 
-  pthread_t prober;
-  bool prober_started;
-  pthread_mutex_t probe_mu;
-  pthread_cond_t probe_cv; /* CLOCK_MONOTONIC */
-  bool stopping, kicked;
+  struct periodic *prober; /* core/periodic.h; NULL until open starts it */
   PGconn *probe_db; /* the probe's own connection (never pooled) */
   bool down_logged; /* the current outage has been logged */
   atomic_int connect_mode; /* 1: our connect loop, 2: libpq's, 0: not known yet */

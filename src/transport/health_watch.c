@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 #include "transport/server_internal.h"
 
 typedef struct watch_call {

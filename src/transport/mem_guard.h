@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "transport/health.h"
+#include "service/health.h"
 
 #define MEM_GUARD_INTERVAL_MS 100
 

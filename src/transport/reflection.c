@@ -21,9 +21,8 @@
 
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "metrics/metrics.h"
-#include "service/descriptors.h"
-#include "service/env.h"
-#include "service/wire_check.h"
+#include "transport/descriptors.h"
+#include "core/wire_check.h"
 #include "transport/server_internal.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_request;
@@ -78,7 +77,7 @@ int reflection_post(rpc_server *s, int slot, int version) {
   r->slot = slot;
   r->version = version;
   r->desc = d;
-  r->metrics = s->opt.env ? s->opt.env->metrics : NULL;
+  r->metrics = s->opt.metrics;
   r->metrics_id = metrics_method_find(r->metrics, service_name[version], "ServerReflectionInfo");
   atomic_init(&r->refs, 0);
   atomic_init(&r->closed, false);

@@ -10,7 +10,6 @@
 
 #include "core/log.h"
 #include "metrics/metrics.h"
-#include "service/env.h"
 #include "transport/conn_guard.h"
 #include "transport/h2_guard.h"
 
@@ -62,7 +61,7 @@ void server_log_call(const char *method, size_t method_len, rpc_code code, int64
 static void note(rpc_server *s, conn_guard *g, metrics_abuse_reason reason, const char *why,
                  const char *peer) {
   if (!g || !conn_guard_note_cancel(g, peer, s->bound_port, clock_mono_ns())) return;
-  metrics_abusive_closed(s->opt.env ? s->opt.env->metrics : NULL, reason);
+  metrics_abusive_closed(s->opt.metrics, reason);
   log_line l;
   log_line_begin(&l, LOG_WARN, "closed an abusive connection");
   log_line_str(&l, "peer", peer ? peer : "");
@@ -83,7 +82,7 @@ void server_note_unknown(rpc_server *s, const char *peer) {
 
 void rpc_server_close_costliest(rpc_server *s) {
   if (!s->started || conn_guard_close_stalled(s->bound_port, STALLED_MIN_UNSENT) == 0) return;
-  metrics_abusive_closed(s->opt.env ? s->opt.env->metrics : NULL, METRICS_ABUSE_MEMORY);
+  metrics_abusive_closed(s->opt.metrics, METRICS_ABUSE_MEMORY);
   log_msg(LOG_WARN, "over the memory limit: closed the connection whose client reads least");
 }
 

@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "core/call.h"
 #include "interceptors/pipeline.h"
-#include "transport/health.h"
+#include "service/health.h"
 #include "transport/workers.h"
 
 typedef struct rpc_server rpc_server;
@@ -28,7 +28,8 @@ typedef struct rpc_server_options {
   bool serve_reflection;
   rpc_workers *workers;
   health_state *health;
-  const service_env *env;
+  const service_env *env;         /* handed to every call, never read here */
+  struct metrics *metrics;         /* NULL when metrics are off */
   const pipeline *pipeline;
   int requests_per_method; /* outstanding requests per method per queue */
   const config_limits *limits;   /* HTTP/2 limits; NULL: the built-in defaults */

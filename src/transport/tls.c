@@ -18,10 +18,9 @@
 #include <time.h>
 
 #include "core/call.h"
-#include "core/file_read.h"
+#include "core/pem.h"
 #include "core/file_watch.h"
 
-#define TLS_MAX_FILE (1u << 20)
 #define TLS_DEFAULT_INTERVAL_MS 1000
 
 enum { F_CERT, F_KEY, F_CA, F_COUNT };
@@ -53,60 +52,7 @@ struct tls_reloader {
   grpc_ssl_server_certificate_config *pending;
 };
 
-/* ------------------------------------------------------------ files --- */
-
-/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer
- * (core/file_read.h wipes whatever it drops: the file may hold a key). */
-static char *read_pem(const char *path, int which, char *err, size_t errlen) {
-  char *buf;
-  size_t len;
-  if (file_read_all(path, file_what[which], TLS_MAX_FILE, &buf, &len, err, errlen) != 0)
-    return NULL;
-  if (len == 0) {
-    snprintf(err, errlen, "%s %s is empty", file_what[which], path);
-    file_read_free(buf, len);
-    return NULL;
-  }
-  return buf;
-}
-
-/* ------------------------------------------------------------ checks --- */
-
-/* Parses every certificate of a PEM chain; *leaf (when asked) gets the first. */
-static int check_chain(const char *pem, const char *what, const char *path, X509 **leaf,
-                       char *err, size_t errlen) {
-  int rc = -1, n = 0;
-  ERR_clear_error();
-  BIO *b = BIO_new_mem_buf(pem, -1);
-  X509 *x;
-  while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-    if (n++ == 0 && leaf) *leaf = x;
-    else X509_free(x);
-  }
-  unsigned long e = ERR_peek_last_error();
-  bool clean_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
-  if (!b) snprintf(err, errlen, "out of memory reading %s %s", what, path);
-  else if (n == 0) snprintf(err, errlen, "%s %s holds no valid PEM certificate", what, path);
-  else if (!clean_end)
-    snprintf(err, errlen, "%s %s: certificate %d is not valid PEM (truncated?)", what, path, n + 1);
-  else rc = 0;
-  ERR_clear_error();
-  BIO_free(b);
-  if (rc != 0 && leaf && *leaf) {
-    X509_free(*leaf);
-    *leaf = NULL;
-  }
-  return rc;
-}
-
-/* Never prompts for a passphrase (OpenSSL's default would ask the tty). */
-static int no_passphrase(char *buf, int size, int rwflag, void *asked) {
-  (void)buf;
-  (void)size;
-  (void)rwflag;
-  *(bool *)asked = true;
-  return -1;
-}
+/* ----------------------------------------------------------- material --- */
 
 static void cert_facts(X509 *x, cert_info *ci) {
   memset(ci, 0, sizeof *ci);
@@ -129,7 +75,7 @@ static void cert_facts(X509 *x, cert_info *ci) {
 
 static void material_free(tls_material *m) {
   for (int i = 0; i < F_COUNT; i++) {
-    if (m->pem[i]) file_read_free(m->pem[i], strlen(m->pem[i]));
+    pem_free(m->pem[i]);
     m->pem[i] = NULL;
   }
 }
@@ -141,33 +87,15 @@ static int material_load(char *const path[F_COUNT], tls_material *m, char *err, 
   memset(m, 0, sizeof *m);
   int rc = -1;
   X509 *leaf = NULL;
-  EVP_PKEY *key = NULL;
-  BIO *kb = NULL;
   EVP_MD_CTX *md = NULL;
   for (int i = 0; i < F_COUNT; i++)
-    if (path[i] && !(m->pem[i] = read_pem(path[i], i, err, errlen))) goto done;
-  if (check_chain(m->pem[F_CERT], file_what[F_CERT], path[F_CERT], &leaf, err, errlen) != 0)
+    if (path[i] && pem_read_file(path[i], file_what[i], &m->pem[i], err, errlen) != 0) goto done;
+  if (pem_check_chain(m->pem[F_CERT], file_what[F_CERT], path[F_CERT], &leaf, err, errlen) != 0 ||
+      pem_check_key(m->pem[F_KEY], file_what[F_KEY], path[F_KEY], leaf, path[F_CERT], err,
+                    errlen) != 0)
     goto done;
-  bool asked = false;
-  ERR_clear_error();
-  kb = BIO_new_mem_buf(m->pem[F_KEY], -1);
-  key = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, &asked) : NULL;
-  ERR_clear_error();
-  if (!key) {
-    snprintf(err, errlen,
-             asked ? "%s %s is encrypted: the server needs a key without a passphrase"
-                   : "%s %s holds no valid PEM private key",
-             file_what[F_KEY], path[F_KEY]);
-    goto done;
-  }
-  if (X509_check_private_key(leaf, key) != 1) {
-    ERR_clear_error();
-    snprintf(err, errlen, "%s %s does not match the certificate in %s", file_what[F_KEY],
-             path[F_KEY], path[F_CERT]);
-    goto done;
-  }
   if (path[F_CA] &&
-      check_chain(m->pem[F_CA], file_what[F_CA], path[F_CA], NULL, err, errlen) != 0)
+      pem_check_chain(m->pem[F_CA], file_what[F_CA], path[F_CA], NULL, err, errlen) != 0)
     goto done;
   cert_facts(leaf, &m->info);
   md = EVP_MD_CTX_new();
@@ -184,8 +112,6 @@ static int material_load(char *const path[F_COUNT], tls_material *m, char *err, 
   rc = 0;
 done:
   EVP_MD_CTX_free(md);
-  EVP_PKEY_free(key);
-  BIO_free(kb);
   X509_free(leaf);
   if (rc != 0) material_free(m);
   return rc;

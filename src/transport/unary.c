@@ -17,8 +17,7 @@
 
 #include "core/log.h"
 #include "metrics/metrics.h"
-#include "service/env.h"
-#include "transport/health.h"
+#include "service/health.h"
 #include "transport/mem_guard.h"
 #include "transport/server_internal.h"
 
@@ -244,7 +243,7 @@ static void shed_call(unary_call *u) {
   u->skipped = true;
   c->code = RPC_RESOURCE_EXHAUSTED;
   snprintf(c->message, sizeof c->message, "server overloaded: over its memory limit, retry later");
-  metrics_shed_call(c->env ? c->env->metrics : NULL);
+  metrics_shed_call(u->srv->opt.metrics);
   server_log_call(c->method->path, strlen(c->method->path), c->code, c->start_ns, c->peer,
                   c->message);
   answer(u);

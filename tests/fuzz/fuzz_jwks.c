@@ -1,4 +1,4 @@
-/* libFuzzer target for auth/jwks.c (and auth/b64url.c through it). The input
+/* libFuzzer target for auth/jwks.c (and src/core/b64url.c through it). The input
  * is a key set file. Invariants: a refusal leaves no set and one line of
  * message; an accepted set has 1..JWKS_MAX_KEYS keys with unique non-empty
  * kids and keys of at least 32 bytes, that a key-set verifier accepts, and

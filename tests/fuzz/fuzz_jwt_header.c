@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/b64url.h"
+#include "core/b64url.h"
 #include "auth/jwt_verify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,4 +1,4 @@
-/* libFuzzer target for page tokens (src/store/page_token.c).
+/* libFuzzer target for page tokens (auth/page_token.c).
  * Input as a token: decoding must never crash, and whatever decodes must be
  * exactly the token the encoder makes for that cursor (one canonical form).
  * Input as a cursor and filter: encode then decode must round-trip. Both
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/page_token.h"
+#include "auth/page_token.h"
 
 /* A fixed test key: no secret of any deployment. */
 static const unsigned char FUZZ_SECRET[] = "fuzz-page-token-key-0123456789abcdef";
@@ -37,7 +37,7 @@ static page_keyset *keyset(void) {
 static void as_token(const uint8_t *data, size_t size) {
   const char *filters[] = {"", FILTER};
   for (size_t i = 0; i < 2; i++) {
-    store_cursor cur;
+    page_cursor cur;
     char again[PAGE_TOKEN_MAX];
     if (page_keyset_decode(keyset(), (const char *)data, size, filters[i], strlen(filters[i]),
                            &cur) == 0 &&
@@ -57,12 +57,12 @@ static void as_token(const uint8_t *data, size_t size) {
 
 static void as_cursor(const uint8_t *data, size_t size) {
   if (size < 9) return;
-  store_cursor cur;
+  page_cursor cur;
   memset(&cur, 0, sizeof(cur));
   uint64_t us = 0;
   for (int i = 0; i < 8; i++) us = (us << 8) | data[i];
   cur.created_us = (int64_t)us;
-  size_t id_len = data[8] % PRODUCT_ID_LEN + 1;
+  size_t id_len = data[8] % PAGE_CURSOR_ID_LEN + 1;
   data += 9;
   size -= 9;
   for (size_t i = 0; i < id_len; i++) cur.id[i] = i < size && data[i] ? (char)data[i] : 'a';
@@ -72,7 +72,7 @@ static void as_cursor(const uint8_t *data, size_t size) {
   char token[PAGE_TOKEN_MAX];
   if (page_token_encode(key(), &cur, filter, filter_len, token, sizeof(token)) != 0) abort();
   if (strlen(token) >= PAGE_TOKEN_MAX) abort();
-  store_cursor back;
+  page_cursor back;
   if (page_token_decode(key(), token, strlen(token), filter, filter_len, &back) != 0) abort();
   if (back.created_us != cur.created_us || strcmp(back.id, cur.id) != 0) abort();
   /* The same token must not pass for a different filter. */

@@ -1,4 +1,4 @@
-/* libFuzzer target for src/service/wire_check.c and validate.c. The first
+/* libFuzzer target for src/core/wire_check.c and validate.c. The first
  * byte picks a request type, the rest is its wire bytes. Invariants: a
  * refusal has a one-line message; when wire_check passes and protobuf-c
  * unpacks, every string of the message (at every depth) is strict UTF-8 and
@@ -11,7 +11,7 @@
 
 #include "product.pb-c.h"
 #include "service/validate.h"
-#include "service/wire_check.h"
+#include "core/wire_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,7 +8,7 @@ reloading its key file:
   INVALID_ARGUMENT like any token the server did not issue;
 - a page token made outside the server with k1's page key (the leaked-key
   case: the layout and derivation are reimplemented here from
-  src/store/page_token.c) is accepted while k1 is in the set and refused
+  auth/page_token.c) is accepted while k1 is in the set and refused
   as soon as a reload removes k1, without a restart;
 - in the single-secret mode the token keeps its original format."""
 

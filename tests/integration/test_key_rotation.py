@@ -27,7 +27,7 @@ watcher thread runs on a loaded machine is the machine's, not the
 design's. The design is a 1 s look interval on a 200 ms tick (a reload
 within ~1.3 s); the watcher's rule (a change is seen at the first look
 after the interval, and only once) is asserted with an injected clock in
-tests/unit/test_file_watch.c."""
+tests/unit/core/test_file_watch.c."""
 
 import base64
 import datetime

@@ -6,12 +6,19 @@ OPTIONS section lists as entries (.TP tags), and the environment variables
 binary does not have appears anywhere else in the page (in EXAMPLES, a flag
 of any of the three binaries). Each page renders without a groff warning.
 The comparison is also run on a page and a help text with one flag or
-variable added to one side only, to show that it notices."""
+variable added to one side only, to show that it notices.
+
+The reasons product-server gives for closing an abusive connection (the
+reason label of product_abusive_connections_closed_total, from the code's
+reason table, every one a series from the start) are exactly the entries
+of the list in the page's CONNECTION LIMITS AND OVERLOAD; also checked on a
+page with one reason dropped and one added."""
 
 import os
 import re
 import shutil
 import subprocess
+import urllib.request
 
 import harness as h
 from harness import expect_eq
@@ -173,6 +180,48 @@ def differences(binary, help_out, page_text, all_flags):
     return problems
 
 
+ABUSE_METRIC = "product_abusive_connections_closed_total"
+ABUSE_SECTION = "CONNECTION LIMITS AND OVERLOAD"
+ABUSE_SERIES_RE = re.compile(r'^' + ABUSE_METRIC + r'\{reason="([^"]*)"\} ', re.M)
+
+
+def page_abuse_reasons(page_text):
+    """The entries of the list that follows the first mention of the metric
+    in CONNECTION LIMITS AND OVERLOAD, up to the next paragraph."""
+    lines = sections(page_text).get(ABUSE_SECTION)
+    if lines is None:
+        raise AssertionError("no %s section" % ABUSE_SECTION)
+    at = [i for i, l in enumerate(lines) if ABUSE_METRIC in macro_text(l)]
+    if not at:
+        raise AssertionError("%s does not name %s" % (ABUSE_SECTION, ABUSE_METRIC))
+    end = next((i for i in range(at[0], len(lines)) if re.match(r"\.(PP|SH|SS)\b", lines[i])),
+               len(lines))
+    return tags(lines[at[0]:end])
+
+
+def served_abuse_reasons():
+    """The reason labels the server's /metrics pre-creates (every reason of
+    the code's table has a series at 0 from the start)."""
+    with h.Server("--metrics-listen", "127.0.0.1:0") as srv:
+        port = srv.wait_log(lambda l: "metrics_port" in l)["metrics_port"]
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                    timeout=10 * h.SLOW) as resp:
+            body = resp.read().decode()
+    return ABUSE_SERIES_RE.findall(body)
+
+
+def abuse_differences(page_reasons, served):
+    problems = []
+    for r in sorted(set(served) - set(page_reasons)):
+        problems.append("the server closes connections for %s; the man page does not list it" % r)
+    for r in sorted(set(page_reasons) - set(served)):
+        problems.append("the man page lists %s; the server has no such reason" % r)
+    dups = sorted({r for r in page_reasons if page_reasons.count(r) > 1})
+    if dups:
+        problems.append("the man page lists %s more than once" % ", ".join(dups))
+    return problems
+
+
 # ------------------------------------------------------------------ tests ---
 
 S = {}
@@ -243,6 +292,26 @@ def test_a_flag_or_variable_on_one_side_only_is_noticed():
             raise AssertionError("%s: %s not reported (got %r)" % (what, needle, got))
 
 
+def test_abuse_reasons_in_the_man_page_are_the_codes():
+    served = served_abuse_reasons()
+    # Anchors, so that a parser that reads nothing cannot pass.
+    for r in ("rapid_reset", "ping_flood", "zero_window"):
+        if r not in served:
+            raise AssertionError("cannot find reason %s in /metrics: %r" % (r, served))
+    page = S["page"]["product-server"]
+    problems = abuse_differences(page_abuse_reasons(page), served)
+    if problems:
+        raise AssertionError("\n  ".join(["the abuse reasons disagree:"] + problems))
+    # One reason dropped from the page, one added: both are noticed.
+    dropped = page.replace(".TP\n.B zero_window\n", "", 1)
+    added = page.replace(".TP\n.B rapid_reset\n", ".TP\n.B slow_loris\nFake.\n.TP\n.B rapid_reset\n", 1)
+    for what, px, needle in (("dropped", dropped, "zero_window"), ("added", added, "slow_loris")):
+        expect_eq(px != page, True, "reason %s: the mutation applied" % what)
+        got = abuse_differences(page_abuse_reasons(px), served)
+        if not any(needle in p for p in got):
+            raise AssertionError("reason %s: %s not reported (got %r)" % (what, needle, got))
+
+
 def test_pages_render_without_warnings():
     groff = shutil.which("groff")
     if not groff:
@@ -268,5 +337,6 @@ if __name__ == "__main__":
         test_the_help_texts_are_read,
         test_help_and_man_pages_agree,
         test_a_flag_or_variable_on_one_side_only_is_noticed,
+        test_abuse_reasons_in_the_man_page_are_the_codes,
         test_pages_render_without_warnings,
     ])

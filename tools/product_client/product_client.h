@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "transport/rpc_client.h"
+#include "client/rpc_client.h"
 
 /* Exit statuses, as the contract fixes them. */
 enum { PC_EXIT_OK = 0, PC_EXIT_FAILED = 1, PC_EXIT_USAGE = 2 };

@@ -1,0 +1,457 @@
+/* product-server: wiring. Parses the configuration, opens the store, builds
+ * the API server (and the optional plaintext health port) on shared worker
+ * queues, serves until SIGTERM/SIGINT, then drains and exits 0. Start-up
+ * refusals print one line on stderr and exit 2. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/defaults.h"
+#include "auth/jwt_verify.h"
+#include "auth/keyring.h"
+#include "auth/page_token.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_http.h"
+#include "metrics/metrics_store.h"
+#include "registry/registry.h"
+#include "service/env.h"
+#include "service/health.h"
+#include "service/methods.h"
+#include "service/store_health.h"
+#include "store/store.h"
+#include "transport/conn_guard.h"
+#include "transport/grpc_log.h"
+#include "transport/grpc_tuning.h"
+#include "transport/h2_guard.h"
+#include "transport/mem_guard.h"
+#include "transport/server.h"
+#include "transport/tls.h"
+#include "transport/workers.h"
+
+#define EXIT_USAGE 2
+#define REQUESTS_PER_METHOD 32
+
+typedef struct app {
+  config *cfg;
+  store *store;
+  jwt_verifier *verifier; /* single secret, no revocation list */
+  keyring *keyring;       /* otherwise */
+  page_key *page_key;
+  health_state *health;
+  rpc_workers *workers;
+  rpc_server *api;
+  rpc_server *health_srv;
+  tls_reloader *tls;
+  metrics *metrics;
+  metrics_http *metrics_http;
+  int metrics_port;
+  registry *registry; /* etcd registration, when --etcd-endpoints is given */
+  store_health *store_health; /* product.ProductService follows the store's health */
+  mem_guard *mem;             /* memory limit: shedding and trimming */
+  conn_guard *conn_guard;     /* rapid-reset connections closed */
+  conn_guard *unknown_guard;  /* and those flooding unknown methods */
+  pthread_mutex_t pressure_mu; /* guards api_serving against teardown */
+  bool api_serving;
+  service_env env;
+  bool grpc_up;
+} app;
+
+static int refuse(const char *what) {
+  fprintf(stderr, "product-server: %s\n", what);
+  return EXIT_USAGE;
+}
+
+/* Writes "HOST:PORT" atomically (temp file + rename) so a reader never sees
+ * half a line. */
+static int write_ready_file(const char *path, const config_addr *listen, int port) {
+  char line[320];
+  bool v6 = strchr(listen->host, ':') != NULL;
+  int n = snprintf(line, sizeof line, v6 ? "[%s]:%d\n" : "%s:%d\n", listen->host, port);
+  char tmp[4096];
+  /* mkstemp: O_EXCL on an unpredictable name, so a link planted in a shared
+   * directory cannot redirect the write. */
+  if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return -1;
+  int fd = mkstemp(tmp);
+  if (fd < 0) return -1;
+  bool ok = fchmod(fd, 0644) == 0 && write(fd, line, (size_t)n) == n;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct worker_layout {
+  int queues;
+  int threads_per_queue;
+} worker_layout;
+
+/* Sized from the CPU affinity mask (taskset), not the machine. The memory
+ * store never blocks: one queue per thread, one thread per CPU, so all of a
+ * call's events stay on one thread (the fastest layout measured, see
+ * docs/performance.md). Durable stores block in handlers (fsync, network):
+ * one shared queue polled by two threads per CPU lets a free thread take
+ * calls queued behind a blocked one. */
+static worker_layout layout_for(const config *cfg) {
+  int cpus = rpc_cpu_count();
+  if (strcmp(cfg->store_spec, "memory") == 0)
+    return (worker_layout){.queues = cfg->threads > 0 ? cfg->threads : cpus, .threads_per_queue = 1};
+  return (worker_layout){.queues = 1, .threads_per_queue = cfg->threads > 0 ? cfg->threads : 2 * cpus};
+}
+
+static int threads_for(const config *cfg) {
+  worker_layout w = layout_for(cfg);
+  return w.queues * w.threads_per_queue;
+}
+
+static void log_startup(const app *a, int port) {
+  log_line l;
+  log_line_begin(&l, LOG_INFO, "product-server serving");
+  log_line_str(&l, "version", PRODUCT_VERSION);
+  log_line_str(&l, "grpc_core", grpc_version_string());
+  log_line_int(&l, "port", port);
+  log_line_int(&l, "workers", threads_for(a->cfg));
+  if (a->metrics_http) log_line_int(&l, "metrics_port", a->metrics_port);
+  config_describe(a->cfg, &l);
+  if (a->keyring) keyring_describe(a->keyring, &l); /* kids, never k */
+  tls_reloader_describe(a->tls, &l); /* the certificate in use (no-op for plaintext) */
+  log_line_emit(&l);
+}
+
+static void count_keys(void *arg, size_t n) { metrics_set_jwt_keys(arg, n); }
+
+/* Token verification: the single-secret verifier as it always was, or, with
+ * a key set or a revocation list, the reloading keyring. Its refusals (a bad
+ * key, a malformed line) are start-up errors: exit 2. */
+static int setup_auth(app *a, char *err, size_t errlen) {
+  const config *cfg = a->cfg;
+  jwt_verifier_options vo = {
+      .secret = cfg->jwt_secret.bytes,
+      .secret_len = cfg->jwt_secret.len,
+      .issuer = cfg->jwt_issuer,
+      .audience = cfg->jwt_audience,
+      .leeway_s = cfg->jwt_leeway_s,
+  };
+  if (cfg->jwt_keys_file || cfg->jwt_revocations_file) {
+    keyring_options ko = {
+        .keys_path = cfg->jwt_keys_file,
+        .revocations_path = cfg->jwt_revocations_file,
+        .base = &vo,
+        .on_keys = a->metrics ? count_keys : NULL,
+        .on_keys_arg = a->metrics,
+    };
+    if (keyring_create(&ko, &a->keyring, err, errlen) != 0) return -1;
+  } else {
+    if (jwt_verifier_create(&vo, &a->verifier) != 0) {
+      snprintf(err, errlen, "cannot set up token verification");
+      return -1;
+    }
+    metrics_set_jwt_keys(a->metrics, 1);
+  }
+  /* With a key set, page tokens use the keys of the snapshot in force
+   * (keyring_snap_page_keys); the secret's page key is for the other mode. */
+  if (!cfg->jwt_keys_file &&
+      !(a->page_key = page_key_create(cfg->jwt_secret.bytes, cfg->jwt_secret.len))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (a->keyring && keyring_start(a->keyring) != 0) {
+    snprintf(err, errlen, "cannot start the key file watcher");
+    return -1;
+  }
+  return 0;
+}
+
+/* The memory guard's thread, once a second while over the limit. */
+/* h2_guard closed a connection: on the core's reading thread. */
+static void on_h2_abuse(void *ctx, const char *peer, h2_verdict why) {
+  app *a = ctx;
+  static const metrics_abuse_reason reasons[H2_VERDICT_COUNT] = {
+      [H2_HEADER_BLOCK] = METRICS_ABUSE_HEADER_BLOCK,
+      [H2_PING_FLOOD] = METRICS_ABUSE_PING_FLOOD,
+      [H2_SETTINGS_FLOOD] = METRICS_ABUSE_SETTINGS_FLOOD,
+      [H2_EMPTY_FRAMES] = METRICS_ABUSE_EMPTY_FRAMES,
+      [H2_RST_FLOOD] = METRICS_ABUSE_RST_FLOOD,
+      [H2_ZERO_WINDOW] = METRICS_ABUSE_ZERO_WINDOW,
+  };
+  if ((unsigned)why < H2_VERDICT_COUNT && why != H2_OK) metrics_abusive_closed(a->metrics, reasons[why]);
+  log_line l;
+  log_line_begin(&l, LOG_WARN, "closed an abusive connection");
+  log_line_str(&l, "peer", peer);
+  log_line_str(&l, "reason", h2_verdict_name(why));
+  log_line_emit(&l);
+}
+
+static int start_h2_guard(app *a, const config_limits *k) {
+  /* Twice the metadata limit: HPACK may encode a header list larger than
+   * its decoded size only by so much; a 1 GiB literal never fits. */
+  int64_t block = k->max_header_list_bytes * 2;
+  if (block < 64 << 10) block = 64 << 10;
+  h2_limits lim = {
+      .header_block_bytes = (uint32_t)block,
+      .header_block_frames = (uint32_t)k->h2_continuations,
+      .pings_per_s = (uint32_t)k->h2_pings_per_s,
+      .settings_per_s = (uint32_t)k->h2_settings_per_s,
+      .empty_data_per_s = (uint32_t)k->h2_empty_data_per_s,
+      .rst_per_s = (uint32_t)k->h2_rst_per_s,
+      /* A client that announced a zero window gets the streams it may have
+       * open at once; more without granting credit only pile up answers. */
+      .zero_window_streams = (uint32_t)k->max_concurrent_streams,
+  };
+  return h2_guard_start(&lim, on_h2_abuse, a);
+}
+
+static void on_memory_pressure(void *ctx) {
+  app *a = ctx;
+  pthread_mutex_lock(&a->pressure_mu);
+  if (a->api_serving) rpc_server_close_costliest(a->api);
+  pthread_mutex_unlock(&a->pressure_mu);
+}
+
+static void set_api_serving(app *a, bool on) {
+  pthread_mutex_lock(&a->pressure_mu);
+  a->api_serving = on;
+  pthread_mutex_unlock(&a->pressure_mu);
+}
+
+static int build(app *a, int *port, char *err, size_t errlen) {
+  const config *cfg = a->cfg;
+  store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
+  if (store_open(cfg->store_spec, &so, &a->store, err, errlen) != 0) return -1;
+  if (cfg->metrics_listen.set) {
+    store *timed = NULL;
+    if (metrics_create_default(&a->metrics) != 0 ||
+        !(timed = metrics_store_wrap(a->metrics, a->store))) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+    a->store = timed;
+  }
+
+  if (setup_auth(a, err, errlen) != 0) return -1;
+  static const char *const services[] = {"product.ProductService"};
+  a->health = health_state_create(services, 1);
+  if (!a->health) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  a->env = (service_env){
+      .cfg = cfg, .store = a->store, .verifier = a->verifier, .keyring = a->keyring,
+      .page_key = a->page_key,
+      .health = a->health, .metrics = a->metrics,
+  };
+  a->store_health = store_health_start(a->store, a->health, "product.ProductService",
+                                       STORE_HEALTH_INTERVAL_MS);
+  if (!a->store_health) {
+    snprintf(err, errlen, "cannot start the store health watcher");
+    return -1;
+  }
+
+  a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS,
+                           on_memory_pressure, a);
+  a->conn_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
+  a->unknown_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
+  if (!a->mem || !a->conn_guard || !a->unknown_guard) {
+    snprintf(err, errlen, "cannot start the memory and connection guards");
+    return -1;
+  }
+
+  if (start_h2_guard(a, &cfg->limits) != 0) {
+    snprintf(err, errlen, "cannot start the HTTP/2 frame guard");
+    return -1;
+  }
+
+  worker_layout wl = layout_for(cfg);
+  if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
+    snprintf(err, errlen, "cannot create completion queues");
+    return -1;
+  }
+
+  grpc_server_credentials *creds;
+  if (tls_server_credentials(cfg, &creds, &a->tls, err, errlen) != 0) return -1;
+  rpc_server_options api = {
+      .name = "api",
+      .listen = &cfg->listen,
+      .creds = creds,
+      .tls = cfg->tls_cert != NULL,
+      .methods = service_methods,
+      .n_methods = service_methods_count,
+      .serve_health_watch = true,
+      .serve_reflection = true,
+      .workers = a->workers,
+      .health = a->health,
+      .env = &a->env,
+      .metrics = a->metrics,
+      .pipeline = pipeline_default(),
+      .requests_per_method = REQUESTS_PER_METHOD,
+      .limits = &cfg->limits,
+      .mem = a->mem,
+      .conn_guard = a->conn_guard,
+      .unknown_guard = a->unknown_guard,
+  };
+  if (rpc_server_create(&api, &a->api, err, errlen) != 0) return -1;
+
+  if (cfg->health_listen.set) {
+    static const method_desc *const health_only[] = {&health_check_method};
+    rpc_server_options ho = api;
+    ho.name = "health";
+    ho.listen = &cfg->health_listen;
+    ho.creds = grpc_insecure_server_credentials_create();
+    ho.tls = false;
+    ho.methods = health_only;
+    ho.n_methods = 1;
+    ho.serve_reflection = false; /* health and nothing else */
+    ho.requests_per_method = 2;
+    if (rpc_server_create(&ho, &a->health_srv, err, errlen) != 0) return -1;
+  }
+
+  if (a->metrics && metrics_http_start(a->metrics, &cfg->metrics_listen, &a->metrics_http,
+                                       &a->metrics_port, err, errlen) != 0)
+    return -1;
+  /* Workers first: once a server posts requests, someone must drain the
+   * queues, or a failed start could not shut down. */
+  if (rpc_workers_start(a->workers) != 0) {
+    snprintf(err, errlen, "cannot start worker threads");
+    return -1;
+  }
+  if (rpc_server_start(a->api, port, err, errlen) != 0) return -1;
+  set_api_serving(a, true);
+  int hport;
+  if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
+  return 0;
+}
+
+/* Registers in etcd once the server serves: the advertise address, by
+ * default the bound one as the ready file has it. */
+static int start_registry(app *a, int port, char *err, size_t errlen) {
+  const config *cfg = a->cfg;
+  if (!cfg->etcd_endpoints || cfg->n_etcd_endpoints == 0) return 0;
+  char bound[320];
+  bool v6 = strchr(cfg->listen.host, ':') != NULL;
+  snprintf(bound, sizeof bound, v6 ? "[%s]:%d" : "%s:%d", cfg->listen.host, port);
+  registry_options ro = {
+      .endpoints = (const char *const *)cfg->etcd_endpoints,
+      .n_endpoints = cfg->n_etcd_endpoints,
+      .advertise = cfg->advertise.set ? cfg->advertise.text : bound,
+  };
+  return registry_start(&ro, &a->registry, err, errlen);
+}
+
+static void drain(app *a) {
+  /* Deregister first, so that no new client finds a server that drains. */
+  registry_stop(a->registry);
+  a->registry = NULL;
+  log_flush(); /* the call lines so far come before the shutdown line */
+  log_msg(LOG_INFO, "shutting down: draining calls in flight");
+  if (a->health) health_finish(a->health);
+  if (a->api) rpc_server_begin_shutdown(a->api);
+  if (a->health_srv) rpc_server_begin_shutdown(a->health_srv);
+  int64_t deadline = clock_mono_ns() + a->cfg->drain_ms * 1000000;
+  if (a->api) rpc_server_finish_shutdown(a->api, deadline);
+  if (a->health_srv) rpc_server_finish_shutdown(a->health_srv, deadline);
+}
+
+static void teardown(app *a) {
+  store_health_stop(a->store_health); /* it reads the store and sets health */
+  metrics_http_stop(a->metrics_http);
+  set_api_serving(a, false); /* before the server goes */
+  /* Servers first (they own requests on the queues), then the queues. */
+  rpc_server_destroy(a->api);
+  rpc_server_destroy(a->health_srv);
+  h2_guard_stop(); /* before the metrics it reports to */
+  if (a->workers) {
+    rpc_workers_stop(a->workers);
+    rpc_workers_destroy(a->workers);
+  }
+  tls_reloader_destroy(a->tls);
+  if (a->store) {
+    if (store_flush(a->store) != STORE_OK) log_msg(LOG_ERROR, "store flush failed at shutdown");
+    store_destroy(a->store);
+  }
+  /* After the servers: calls read the one and note cancels in the other. */
+  mem_guard_stop(a->mem);
+  conn_guard_destroy(a->conn_guard);
+  conn_guard_destroy(a->unknown_guard);
+  jwt_verifier_destroy(a->verifier);
+  keyring_destroy(a->keyring); /* after the servers: no call holds a snapshot */
+  page_key_destroy(a->page_key);
+  health_state_destroy(a->health);
+  metrics_destroy(a->metrics); /* after the store: the timing wrapper uses it */
+  if (a->grpc_up) grpc_shutdown();
+  config_destroy(a->cfg);
+  pthread_mutex_destroy(&a->pressure_mu);
+}
+
+static const char *env_lookup(const char *name) { return getenv(name); }
+
+int main(int argc, char **argv) {
+  /* Block the stop signals before any thread exists (core threads inherit
+   * the mask); the main thread waits for them with sigwait. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  app a;
+  memset(&a, 0, sizeof a);
+  pthread_mutex_init(&a.pressure_mu, NULL);
+  char err[512];
+  config_result cr = config_parse(argc, argv, env_lookup, stdout, &a.cfg, err, sizeof err);
+  if (cr == CONFIG_EXIT_SUCCESS) return 0;
+  if (cr != CONFIG_OK) return refuse(err);
+  config_resolve_memory_limit(a.cfg);
+  log_set_format(a.cfg->log_format);
+
+  grpc_log_install();
+  grpc_tuning_apply();
+  grpc_log_set_quiet(true); /* until serving: our own line says why start-up failed */
+  grpc_init();
+  a.grpc_up = true;
+
+  int port = 0;
+  if (build(&a, &port, err, sizeof err) != 0) {
+    teardown(&a);
+    return refuse(err);
+  }
+  if (a.cfg->ready_file && write_ready_file(a.cfg->ready_file, &a.cfg->listen, port) != 0) {
+    snprintf(err, sizeof err, "cannot write the ready file %s", a.cfg->ready_file);
+    drain(&a);
+    teardown(&a);
+    return refuse(err);
+  }
+  grpc_log_set_quiet(false);
+  log_startup(&a, port);
+  /* The verifier and the page-token key hold what they need: the secret
+   * itself leaves memory and the environment. */
+  if (a.cfg->jwt_secret.bytes) secret_wipe(&a.cfg->jwt_secret);
+  unsetenv("JWT_SECRET");
+  log_start_buffering();
+  if (start_registry(&a, port, err, sizeof err) != 0) {
+    drain(&a);
+    teardown(&a);
+    log_stop_buffering();
+    return refuse(err);
+  }
+
+  int sig = 0;
+  while (sigwait(&stop, &sig) != 0) {
+  }
+  drain(&a);
+  teardown(&a);
+  log_msg(LOG_INFO, "stopped");
+  log_stop_buffering();
+  return 0;
+}

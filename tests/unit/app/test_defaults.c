@@ -1,0 +1,97 @@
+/* Tests for the default tables of src/app/ (pipeline_default.c,
+ * metrics_default.c): the chain's order, and a registry that covers every
+ * row of the method table, both reflection streams and every reason the
+ * auth interceptor can record, each a series at 0 from the start. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/defaults.h"
+#include "interceptors/interceptors.h"
+#include "service/methods.h"
+
+static char *render(const metrics *m) {
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(metrics_render(m, &text, &len), 0);
+  assert_int_equal(strlen(text), len);
+  return text;
+}
+
+/* The value of the sample line that starts with exactly `series` + ' '. */
+static double value_of(const char *text, const char *series) {
+  size_t n = strlen(series);
+  for (const char *p = text; p && *p;) {
+    if (strncmp(p, series, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
+    p = strchr(p, '\n');
+    if (p) p++;
+  }
+  fail_msg("series not found: %s", series);
+  return -1;
+}
+
+static bool has_line(const char *text, const char *line) {
+  size_t n = strlen(line);
+  for (const char *p = text; p && *p;) {
+    if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0')) return true;
+    p = strchr(p, '\n');
+    if (p) p++;
+  }
+  return false;
+}
+
+static void test_the_chain_is_recovery_logging_metrics_auth(void **state) {
+  (void)state;
+  const pipeline *p = pipeline_default();
+  assert_non_null(p);
+  assert_int_equal(p->n, 4);
+  assert_ptr_equal(p->chain[0], &interceptor_recovery);
+  assert_ptr_equal(p->chain[1], &interceptor_logging);
+  assert_ptr_equal(p->chain[2], &interceptor_metrics);
+  assert_ptr_equal(p->chain[3], &interceptor_auth);
+}
+
+static void test_default_registry_covers_the_method_table_and_reflection(void **state) {
+  (void)state;
+  metrics *m = NULL;
+  assert_int_equal(metrics_create_default(&m), 0);
+  for (size_t i = 0; i < product_methods_count; i++)
+    assert_int_equal(metrics_method_of(m, product_methods[i]), product_methods[i]->index);
+  for (size_t i = 0; i < service_methods_count; i++)
+    assert_true(metrics_method_of(m, service_methods[i]) >= 0);
+  assert_true(metrics_method_find(m, "grpc.reflection.v1.ServerReflection",
+                                  "ServerReflectionInfo") >= 0);
+  assert_true(metrics_method_find(m, "grpc.reflection.v1alpha.ServerReflection",
+                                  "ServerReflectionInfo") >= 0);
+  char *text = render(m);
+  assert_true(value_of(text,
+                       "grpc_server_handled_total{grpc_code=\"Unauthenticated\","
+                       "grpc_method=\"DeleteProduct\",grpc_service=\"product.ProductService\","
+                       "grpc_type=\"unary\"}") == 0);
+  assert_true(value_of(text, "product_auth_rejections_total{reason=\"bad_signature\"}") == 0);
+  assert_true(value_of(text, "product_auth_rejections_total{reason=\"duplicate_authorization\"}") ==
+              0);
+  assert_true(value_of(text, "product_auth_rejections_total{reason=\"unknown_kid\"}") == 0);
+  assert_true(value_of(text, "product_auth_rejections_total{reason=\"revoked\"}") == 0);
+  assert_true(has_line(text, "# TYPE product_jwt_keys gauge"));
+  assert_true(value_of(text, "product_jwt_keys") == 0);
+  free(text);
+  metrics_set_jwt_keys(m, 3); /* what a key load reports */
+  text = render(m);
+  assert_true(value_of(text, "product_jwt_keys") == 3);
+  free(text);
+  metrics_destroy(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_the_chain_is_recovery_logging_metrics_auth),
+      cmocka_unit_test(test_default_registry_covers_the_method_table_and_reflection),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
