@@ -3,7 +3,14 @@
 /* The store interface that every backend (memory, SQLite, PostgreSQL)
  * implements with the same behaviour; tests/unit/test_store_behaviour.c runs
  * one suite against each. Backends never panic: they return a status, and
- * copy what they return into the caller's arena. Thread-safe. */
+ * copy what they return into the caller's arena. Thread-safe.
+ *
+ * Test builds (PRODUCT_TEST_FAULTS) are the one exception: every backend's
+ * five ops carry FAULT_POINT("store.<op>.before") on entry and
+ * FAULT_POINT("store.<op>.after") on success, after the write committed,
+ * both with no lock held, no connection checked out and no transaction
+ * open (call_panic's rule). tests/integration/test_recovery.py drives each
+ * one on each backend. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

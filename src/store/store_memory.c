@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/call.h"
 #include "store/filter.h"
 #include "store/store.h"
 #include "store/store_backends.h"
@@ -200,6 +201,7 @@ static int grow_if_needed(mem_store *m, mem_record ***old_slots, mem_record ***o
 /* ---------------------------------------------------------------- ops --- */
 
 static store_status mem_create(store *s, const product *p) {
+  FAULT_POINT("store.create.before");
   mem_store *m = (mem_store *)s;
   mem_record *r = record_new(p);
   if (!r) return STORE_ERROR;
@@ -220,21 +222,25 @@ static store_status mem_create(store *s, const product *p) {
   pthread_mutex_unlock(&m->write_mu);
   free(old_slots);
   free(old_order);
+  FAULT_POINT("store.create.after");
   return STORE_OK;
 }
 
 static store_status mem_get(store *s, const char *id, arena *a, product *out) {
+  FAULT_POINT("store.get.before");
   mem_store *m = (mem_store *)s;
   store_status st = STORE_NOT_FOUND;
   pthread_rwlock_rdlock(&m->rw);
   const mem_record *r = hash_get(m, id);
   if (r) st = product_copy(a, &r->p, out) == 0 ? STORE_OK : STORE_ERROR;
   pthread_rwlock_unlock(&m->rw);
+  if (st == STORE_OK) FAULT_POINT("store.get.after");
   return st;
 }
 
 static store_status mem_update(store *s, const char *id, const product_patch *patch, arena *a,
                                product *out) {
+  FAULT_POINT("store.update.before");
   mem_store *m = (mem_store *)s;
   store_status st = STORE_OK;
   mem_record *old = NULL;
@@ -265,10 +271,12 @@ static store_status mem_update(store *s, const char *id, const product_patch *pa
 cleanup:
   pthread_mutex_unlock(&m->write_mu);
   if (st == STORE_OK) free(old);
+  if (st == STORE_OK) FAULT_POINT("store.update.after");
   return st;
 }
 
 static store_status mem_remove(store *s, const char *id) {
+  FAULT_POINT("store.remove.before");
   mem_store *m = (mem_store *)s;
   pthread_mutex_lock(&m->write_mu);
   mem_record *r = hash_get(m, id);
@@ -286,11 +294,13 @@ static store_status mem_remove(store *s, const char *id) {
   pthread_rwlock_unlock(&m->rw);
   pthread_mutex_unlock(&m->write_mu);
   free(r);
+  FAULT_POINT("store.remove.after");
   return STORE_OK;
 }
 
 static store_status mem_list(store *s, const struct filter *f, const store_cursor *after,
                              size_t limit, arena *a, store_list_result *out) {
+  FAULT_POINT("store.list.before");
   mem_store *m = (mem_store *)s;
   store_status st = STORE_OK;
   memset(out, 0, sizeof(*out));
@@ -333,6 +343,7 @@ static store_status mem_list(store *s, const struct filter *f, const store_curso
 cleanup:
   pthread_rwlock_unlock(&m->rw);
   if (st != STORE_OK) memset(out, 0, sizeof(*out));
+  if (st == STORE_OK) FAULT_POINT("store.list.after");
   return st;
 }
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/call.h"
 #include "store/filter.h"
 #include "store/store_backends.h"
 #include "store/store_postgres_internal.h"
@@ -204,7 +205,10 @@ static bool run_simple(PGconn *db, const char *sql, store_status *st) {
 
 /* ------------------------------------------------------------ the ops --- */
 
+/* Each op's fault points sit outside the connection's checkout: "before"
+ * first, "after" once the connection went back (the write committed). */
 store_status pg_create(store *base, const product *p) {
+  FAULT_POINT("store.create.before");
   pg_store *s = (pg_store *)base;
   char price[32], created[24], updated[24];
   char *cats = array_literal(p->categories, p->categories ? p->n_categories : 0);
@@ -222,10 +226,12 @@ store_status pg_create(store *base, const product *p) {
     pg_release(s, c);
   }
   free(cats);
+  if (st == STORE_OK) FAULT_POINT("store.create.after");
   return st;
 }
 
 store_status pg_get(store *base, const char *id, arena *a, product *out) {
+  FAULT_POINT("store.get.before");
   pg_store *s = (pg_store *)base;
   store_status st;
   pg_conn *c = pg_acquire(s, &st);
@@ -238,6 +244,7 @@ store_status pg_get(store *base, const char *id, arena *a, product *out) {
     PQclear(r);
   }
   pg_release(s, c);
+  if (st == STORE_OK) FAULT_POINT("store.get.after");
   return st;
 }
 
@@ -272,6 +279,7 @@ static store_status update_categories(PGconn *db, const char *id, const product_
 
 store_status pg_update(store *base, const char *id, const product_patch *patch, arena *a,
                        product *out) {
+  FAULT_POINT("store.update.before");
   pg_store *s = (pg_store *)base;
   char price[32], updated[24];
   snprintf(price, sizeof price, "%.17g", patch->price);
@@ -299,10 +307,12 @@ store_status pg_update(store *base, const char *id, const product_patch *patch, 
   if (st == STORE_OK) run_simple(c->db, "COMMIT", &st);
 done:
   pg_release(s, c);
+  if (st == STORE_OK) FAULT_POINT("store.update.after");
   return st;
 }
 
 store_status pg_remove(store *base, const char *id) {
+  FAULT_POINT("store.remove.before");
   pg_store *s = (pg_store *)base;
   store_status st;
   pg_conn *c = pg_acquire(s, &st);
@@ -314,6 +324,7 @@ store_status pg_remove(store *base, const char *id) {
     PQclear(r);
   }
   pg_release(s, c);
+  if (st == STORE_OK) FAULT_POINT("store.remove.after");
   return st;
 }
 
@@ -358,6 +369,7 @@ static store_status read_page(const PGresult *r, size_t limit, arena *a, store_l
 
 store_status pg_list(store *base, const struct filter *f, const store_cursor *after,
                      size_t limit, arena *a, store_list_result *out) {
+  FAULT_POINT("store.list.before");
   pg_store *s = (pg_store *)base;
   filter_sql fs = {0};
   char *sql = NULL;
@@ -391,6 +403,7 @@ store_status pg_list(store *base, const struct filter *f, const store_cursor *af
   PQclear(r);
   pg_release(s, c);
   if (st != STORE_OK) memset(out, 0, sizeof(*out));
+  if (st == STORE_OK) FAULT_POINT("store.list.after");
   return st;
 }
 

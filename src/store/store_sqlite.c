@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/call.h"
 #include "store/filter.h"
 #include "store/store_backends.h"
 #include "store/store_sqlite.h"
@@ -323,10 +324,12 @@ static void read_end(sq_conn *c) {
 
 /* The hottest path: one statement, no explicit transaction. */
 static store_status sq_get(store *base, const char *id, arena *a, product *out) {
+  FAULT_POINT("store.get.before");
   sq_store *s = (sq_store *)base;
   sq_conn *c = pool_acquire(s);
   store_status status = sq_load_product(c, id, a, out);
   pool_release(s, c);
+  if (status == STORE_OK) FAULT_POINT("store.get.after");
   return status;
 }
 
@@ -360,6 +363,7 @@ static int prepare_filtered(sqlite3 *db, const char *fmt, const filter_sql *fs, 
 
 static store_status sq_list(store *base, const struct filter *f, const store_cursor *after,
                             size_t limit, arena *a, store_list_result *out) {
+  FAULT_POINT("store.list.before");
   sq_store *s = (sq_store *)base;
   sqlite3_stmt *page = NULL, *count = NULL;
   bool own = f != NULL; /* filtered statements are prepared per call */
@@ -410,6 +414,7 @@ cleanup:
   read_end(c);
   pool_release(s, c);
   if (status != STORE_OK) memset(out, 0, sizeof(*out));
+  if (status == STORE_OK) FAULT_POINT("store.list.after");
   return status;
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/call.h"
 #include "store/store_sqlite_internal.h"
 
 #define SQ_MAX_BATCH 1024
@@ -210,20 +211,31 @@ static store_status submit(store *base, sq_req *r) {
   return r->status;
 }
 
+/* The fault points run on the caller's thread, outside the writer's lock:
+ * "after" is once the writer committed the request's batch. */
 store_status sq_create(store *base, const product *p) {
+  FAULT_POINT("store.create.before");
   sq_req r = {.op = SQ_CREATE, .product = p};
-  return submit(base, &r);
+  store_status st = submit(base, &r);
+  if (st == STORE_OK) FAULT_POINT("store.create.after");
+  return st;
 }
 
 store_status sq_update(store *base, const char *id, const product_patch *patch, arena *a,
                        product *out) {
+  FAULT_POINT("store.update.before");
   sq_req r = {.op = SQ_UPDATE, .id = id, .patch = patch, .a = a, .out = out};
-  return submit(base, &r);
+  store_status st = submit(base, &r);
+  if (st == STORE_OK) FAULT_POINT("store.update.after");
+  return st;
 }
 
 store_status sq_remove(store *base, const char *id) {
+  FAULT_POINT("store.remove.before");
   sq_req r = {.op = SQ_REMOVE, .id = id};
-  return submit(base, &r);
+  store_status st = submit(base, &r);
+  if (st == STORE_OK) FAULT_POINT("store.remove.after");
+  return st;
 }
 
 store_status sq_flush(store *base) {

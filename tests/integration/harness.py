@@ -166,6 +166,7 @@ class Server:
     def wait_log(self, pred, timeout=20):
         """Waits (bounded) for a log line matching pred; lines are flushed
         at least every 50 ms."""
+        checked()  # a check (silent-emptiness guard below)
         deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
             for l in self.log_lines():
@@ -523,6 +524,7 @@ def status_of(fn):
 def expect_code(code, fn, what=""):
     """Asserts fn() ends with status code (a grpc.StatusCode or its name);
     returns the status details (or the result when code is OK)."""
+    checked()  # a check (silent-emptiness guard below)
     grpc = grpc_mod()
     if isinstance(code, str):
         code = getattr(grpc.StatusCode, code)
@@ -534,6 +536,7 @@ def expect_code(code, fn, what=""):
 
 
 def expect_eq(got, want, what=""):
+    checked()  # a check (silent-emptiness guard below)
     if got != want:
         raise AssertionError("%sexpected %r, got %r" % (what + ": " if what else "", want, got))
 
@@ -617,41 +620,292 @@ def run_server_once(*args, env=None, timeout=60):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+# ================================================ silent-emptiness guard ===
+# (Kept in one block.) A test that checks nothing passes whatever the code
+# does, so the harness counts what each test checked and fails the ones that
+# checked nothing:
+#  - main() with no cases fails; each case must run at least one check.
+#    Checks are counted where they run: harness checks (expect_*, check,
+#    each, wait_log) count themselves, and a tracer counts the check
+#    statements of the test script itself (an `assert`, an `if` whose body
+#    raises, a call of a function named expect*/check*/assert*), including
+#    in threads; nothing has to opt in.
+#  - a `for` loop of the test script that ran but whose own checks (the
+#    check statements directly in its body) never ran is a loop over an
+#    empty set: the case fails, naming the line.
+#  - a skip (of a case, skip_case(); of a script, skip()) is visible: exit
+#    77, which ctest shows as "Skipped", and under tools/test.sh
+#    (PRODUCT_TESTS_NEED_TOOLS=1) a failure. The one documented exception:
+#    valgrind under a sanitizer build (skip_valgrind_under_sanitizer()).
+#  - ctest runs every script and every cmocka program through this file
+#    (tests/CMakeLists.txt: "harness.py --script" / "--unit"), which fails a
+#    script that exits 0 without main() having run a case, and a unit
+#    program that ran no test or skipped one.
+
 # ctest's SKIP_RETURN_CODE for these scripts (tests/CMakeLists.txt): a skipped
 # script shows as "Skipped" in the summary, not as a pass.
 SKIP_CODE = 77
 # Set by tools/test.sh, which installs every tool first: there a missing tool
 # means the install is incomplete, and the script fails instead of skipping.
 TOOLS_REQUIRED = os.environ.get("PRODUCT_TESTS_NEED_TOOLS", "0") == "1"
+# The one skip that passes everywhere (the reason text is matched exactly).
+VALGRIND_UNDER_SANITIZER = "valgrind does not run under a sanitizer build (ASan)"
+
+
+class SkipCase(Exception):
+    """Raised by skip_case(): this case could not run here."""
+
+    def __init__(self, reason, documented=False):
+        Exception.__init__(self, reason)
+        self.documented = documented
+
+
+def skip_case(reason):
+    """Ends the current case as skipped: visible, and a failure under
+    tools/test.sh."""
+    raise SkipCase(reason)
+
+
+def skip_valgrind_under_sanitizer():
+    """The documented skip: a valgrind case in a sanitizer build."""
+    if not SANITIZE:
+        raise AssertionError("skip_valgrind_under_sanitizer() outside a sanitizer build")
+    raise SkipCase(VALGRIND_UNDER_SANITIZER, documented=True)
 
 
 def skip(reason, build=False):
-    """Ends a test script that cannot run here. build=True: this build has
-    no such feature (a sanitizer tree, no fault points), a skip everywhere;
-    otherwise a tool is missing, a failure under TOOLS_REQUIRED."""
-    if TOOLS_REQUIRED and not build:
-        print("FAIL: %s (tools/install-deps.sh should have installed it)" % reason)
+    """Ends a whole test script that cannot run here (exit 77); under
+    tools/test.sh a failure. build=True: this build lacks the feature (kept
+    for the callers; it is no excuse under tools/test.sh, which builds every
+    feature in). The valgrind-under-sanitizer case passes everywhere."""
+    _GUARD["script_skipped"] = True
+    if reason == VALGRIND_UNDER_SANITIZER and SANITIZE:
+        print("SKIP (documented): %s" % reason)
+        print("0 passed, 0 failed, 1 skipped")
+        sys.exit(SKIP_CODE)
+    if TOOLS_REQUIRED:
+        print("FAIL: skipped: %s (%s)" % (reason, "a skip fails under tools/test.sh"
+                                          if build else
+                                          "tools/install-deps.sh should have installed it"))
         print("0 passed, 1 failed")
         sys.exit(1)
     print("SKIP: %s" % reason)
-    print("0 passed, 0 failed")
+    print("0 passed, 0 failed, 1 skipped")
     sys.exit(SKIP_CODE)
 
 
+_GUARD = {"checks": 0, "main_ran": False, "cases": 0, "script_skipped": False}
+
+
+def checked(n=1):
+    """Counts n checks made by a helper (the harness's own count themselves)."""
+    _GUARD["checks"] += n
+
+
+def check(cond, msg):
+    """An assertion that counts and survives python -O."""
+    checked()
+    if not cond:
+        raise AssertionError(msg)
+
+
+def each(items, what):
+    """items as a list, refusing an empty one: `for x in h.each(xs, "what")`
+    cannot silently run zero times."""
+    out = list(items)
+    checked()
+    if not out:
+        raise AssertionError("%s: nothing to loop over (the checks would never run)" % what)
+    return out
+
+
+class _Tracer:
+    """Counts the check statements of one source file as they run."""
+
+    def __init__(self, filename):
+        import ast  # noqa: E402
+        self.filename = filename
+        with open(filename, encoding="utf-8", errors="replace") as f:
+            tree = ast.parse(f.read(), filename)
+        self.site_of_line = {}   # line -> check site (its first line)
+        self.loops = {}          # loop line -> its direct check sites
+        self.loop_of_line = {}   # line of a for header -> loop line
+
+        def called(node, prefixes):
+            value = getattr(node, "value", None) if isinstance(
+                node, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
+            if not isinstance(value, ast.Call):
+                return False
+            f = value.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            return name.startswith(prefixes)
+
+        def is_check(node):
+            if isinstance(node, ast.Assert):
+                return (node.lineno, node.end_lineno)
+            if isinstance(node, ast.If) and any(isinstance(b, ast.Raise) or called(b, ("fail",))
+                                                for b in node.body):
+                return (node.lineno, node.test.end_lineno)
+            if called(node, ("expect", "check", "assert")):
+                return (node.lineno, node.end_lineno)
+            return None
+
+        def direct(body):
+            for st in body:
+                yield st
+                if isinstance(st, (ast.With, ast.Try)):
+                    for sub in (st.body if isinstance(st, ast.With) else st.body + st.finalbody):
+                        yield sub
+
+        for node in ast.walk(tree):
+            span = is_check(node)
+            if span:
+                for ln in range(span[0], span[1] + 1):
+                    self.site_of_line.setdefault(ln, span[0])
+            if isinstance(node, ast.For):
+                sites = [is_check(st) for st in direct(node.body)]
+                sites = [sp[0] for sp in sites if sp]
+                if sites:
+                    self.loops[node.lineno] = sites
+                    for ln in range(node.lineno, node.iter.end_lineno + 1):
+                        self.loop_of_line[ln] = node.lineno
+        self.hit_sites = set()
+        self.hit_loops = set()
+
+    def reset(self):
+        self.hit_sites = set()
+        self.hit_loops = set()
+
+    def local(self, frame, event, arg):
+        if event == "line":
+            ln = frame.f_lineno
+            site = self.site_of_line.get(ln)
+            if site is not None:
+                self.hit_sites.add(site)
+                _GUARD["checks"] += 1
+            loop = self.loop_of_line.get(ln)
+            if loop is not None:
+                self.hit_loops.add(loop)
+        return self.local
+
+    def glob(self, frame, event, arg):
+        if frame.f_code.co_filename == self.filename:
+            return self.local
+        return None
+
+    def empty_loops(self):
+        return sorted(l for l in self.hit_loops
+                      if not any(s in self.hit_sites for s in self.loops[l]))
+
+
 def main(tests):
-    """Runs test functions in order; prints a closing line ctest can read."""
-    passed = failed = 0
+    """Runs test functions in order; prints a closing line ctest can read
+    and each case's check count. See the guard above."""
+    import threading  # noqa: E402
+    import traceback  # noqa: E402
+    _GUARD["main_ran"] = True
+    tests = list(tests)
+    passed = failed = skipped = 0
+    if not tests:
+        print("FAIL: main() was given no test case")
+        failed += 1
+    tracer = None
+    mainfile = getattr(sys.modules.get("__main__"), "__file__", None)
+    if mainfile and os.path.exists(mainfile):
+        tracer = _Tracer(os.path.abspath(mainfile))
+        # Code objects keep the path the script was started with.
+        tracer.filename = sys.modules["__main__"].__file__
+        sys.settrace(tracer.glob)
+        threading.settrace(tracer.glob)
+    total = 0
     for t in tests:
         name = t.__name__
+        _GUARD["checks"] = 0
+        if tracer:
+            tracer.reset()
         try:
             t()
+            n = _GUARD["checks"]
+            if n == 0:
+                raise AssertionError("the case ran no check (a test that cannot fail)")
+            empty = tracer.empty_loops() if tracer else []
+            if empty:
+                raise AssertionError("loop(s) at line %s ran zero times: their checks never ran"
+                                     % ", ".join(map(str, empty)))
+        except SkipCase as e:
+            if e.documented:
+                print("skip %s: %s (documented)" % (name, e), flush=True)
+            elif TOOLS_REQUIRED:
+                failed += 1
+                print("FAIL %s: skipped: %s (a skip fails under tools/test.sh)" % (name, e),
+                      flush=True)
+            else:
+                skipped += 1
+                print("SKIP %s: %s" % (name, e), flush=True)
         except Exception as e:  # noqa: BLE001 - report every failure
             failed += 1
             print("FAIL %s: %s" % (name, e), flush=True)
-            import traceback
             traceback.print_exc()
         else:
             passed += 1
-            print("ok   %s" % name, flush=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+            total += n
+            print("ok   %s (%d checks)" % (name, n), flush=True)
+    sys.settrace(None)
+    threading.settrace(None)
+    _GUARD["cases"] = passed
+    print("%d passed, %d failed, %d skipped; %d checks" % (passed, failed, skipped, total))
+    sys.exit(1 if failed else SKIP_CODE if skipped else 0)
+
+
+def _run_script(path):
+    """ctest's entry for a test script: runs it as __main__ and fails it when
+    it ends with status 0 without main() having passed a case."""
+    import runpy  # noqa: E402
+    sys.argv = [path]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    code = 0
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    if code == 0 and not (_GUARD["main_ran"] and _GUARD["cases"] > 0):
+        print("FAIL: %s exited 0 without harness.main() passing a case" % path)
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _run_unit(argv):
+    """ctest's entry for a cmocka program: its exit status, and it must have
+    run at least one test and skipped none (visible skip, a failure under
+    tools/test.sh)."""
+    env = dict(os.environ)
+    env.pop("CMOCKA_MESSAGE_OUTPUT", None)
+    p = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.decode("utf-8", "replace")
+    sys.stdout.write(out)
+    if p.returncode != 0:
+        return p.returncode if 0 < p.returncode < 256 else 1
+    ran = sum(int(n) for n in re.findall(r"^\[=+\] (\d+) test\(s\) run\.$", out, re.M))
+    ok = len(re.findall(r"^\[ +OK \]", out, re.M))
+    skips = re.findall(r"^\[ *SKIPPED *\].*$", out, re.M)
+    if ran == 0 or ok == 0:
+        print("FAIL: %s ran no test" % argv[0])
+        return 1
+    if skips:
+        print("%s: %d skip line(s): %s" % ("FAIL" if TOOLS_REQUIRED else "SKIP", len(skips),
+                                           "; ".join(skips)))
+        return 1 if TOOLS_REQUIRED else SKIP_CODE
+    print("unit: %d test(s) run, %d ok" % (ran, ok))
+    return 0
+
+
+if __name__ == "__main__":
+    import harness  # noqa: E402 - the module the scripts import, not this copy
+    if len(sys.argv) >= 3 and sys.argv[1] == "--script":
+        harness._run_script(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "--unit":
+        sys.exit(harness._run_unit(sys.argv[2:]))
+    else:
+        print("usage: harness.py --script TEST.py | --unit PROGRAM [ARGS]", file=sys.stderr)
+        sys.exit(2)

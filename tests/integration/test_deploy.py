@@ -409,9 +409,11 @@ def test_env_and_flags_exist_in_the_server_help():
                      (path, name))
         if "JWT_SECRET" in env:
             fail("%s: the JWT secret itself in the manifest; mount a file instead" % path)
-        for arg in (c.get("command") or [])[1:] + (c.get("args") or []):
-            if arg.startswith("--") and arg.split("=", 1)[0] not in flags:
-                fail("%s: flag %s is not in product-server --help" % (path, arg))
+        # (A container may pass no flag at all: a list, not a loop of checks.)
+        unknown = [a for a in (c.get("command") or [])[1:] + (c.get("args") or [])
+                   if a.startswith("--") and a.split("=", 1)[0] not in flags]
+        if unknown:
+            fail("%s: flag(s) %s not in product-server --help" % (path, unknown))
 
 
 def test_ports_and_probes_agree_with_listen_addresses():

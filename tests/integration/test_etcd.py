@@ -416,12 +416,9 @@ def test_registration_life_under_valgrind_is_clean():
     """Registered, etcd restarted (stream lost, registered again), SIGTERM:
     valgrind exits 0 (no memory error, no leak, threads stopped)."""
     if h.SANITIZE:
-        print("     skipped: a sanitizer build")
-        return
+        h.skip_valgrind_under_sanitizer()
     if not shutil.which("valgrind"):
-        assert not h.TOOLS_REQUIRED, "valgrind is not installed"
-        print("     skipped: no valgrind")
-        return
+        h.skip_case("valgrind is not installed")
     etcd = E["etcd"]
     srv = server(etcd.url, valgrind=True)
     try:

@@ -331,8 +331,7 @@ def test_health_check_and_reflection_streams_are_counted():
 
 def test_recovered_fault_is_counted():
     if not harness.TEST_FAULTS:
-        print("skipped: needs -DPRODUCT_TEST_FAULTS=ON")
-        return
+        harness.skip_case("needs -DPRODUCT_TEST_FAULTS=ON")
     with metrics_server() as s:
         ch, pb, rpc = product_stub(s)
         get = rpc("GetProduct", pb.GetProductRequest, pb.Product)
@@ -416,13 +415,12 @@ def test_stops_cleanly_while_scrapes_run():
 
 
 def test_valgrind_finds_no_leak_with_metrics_and_reflection():
-    if harness.SANITIZE or os.environ.get("SKIP_VALGRIND"):
-        print("skipped: valgrind does not run under ASan (or SKIP_VALGRIND is set)")
-        return
+    if harness.SANITIZE:
+        harness.skip_valgrind_under_sanitizer()
+    if os.environ.get("SKIP_VALGRIND"):
+        harness.skip_case("SKIP_VALGRIND is set")
     if not shutil.which("valgrind"):
-        assert not harness.TOOLS_REQUIRED, "valgrind is not installed"
-        print("skipped: valgrind is not installed")
-        return
+        harness.skip_case("valgrind is not installed")
     s = metrics_server(valgrind=True)
     try:
         s.start(timeout=120)

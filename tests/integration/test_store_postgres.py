@@ -34,14 +34,16 @@ def test_shared_behaviour_suite_passes_on_postgres():
     # The postgres row ran (it is skipped, not failed, without a DSN).
     if "[ BACKEND  ] store_behaviour.postgres" not in out:
         raise AssertionError("the postgres row did not run:\n" + out[-3000:])
-    if "SKIPPED" in out:
+    if "SKIPPED" in out or "NOT HERE" in out:
         raise AssertionError("a backend or test was skipped:\n" + out[-3000:])
 
 
 def test_postgres_backend_suite_passes():
     out = run_unit("test_store_postgres", PG["pg"].create_database("backend"))
-    if "SKIPPED" in out:
+    if "SKIPPED" in out or "NOT HERE" in out:
         raise AssertionError("tests were skipped although a DSN was given:\n" + out[-3000:])
+    if "[==========] 4 test(s) run." not in out:
+        raise AssertionError("the tests that need a server did not run:\n" + out[-3000:])
 
 
 if __name__ == "__main__":

@@ -173,10 +173,20 @@ def test_mtls_rejects_the_server_certificate_used_as_a_client_certificate():
 
 # ------------------------------------------------------ start-up refusals ---
 
-def refused(args, what):
+# nobody/nogroup: a file of mode 000 is unreadable to it, unlike to root.
+UNPRIVILEGED = 65534
+
+
+def refused(args, what, unprivileged=False):
     """Runs product-server with args; asserts exit 2, one stderr line, no
-    serving. Returns that line."""
+    serving. Returns that line. unprivileged: as root, the server runs as
+    an unprivileged user (file permissions then apply to it, as to any
+    deployment that does not run as root)."""
     tmp = tempfile.mkdtemp(prefix="product-tls-refuse-")
+    kw = {}
+    if unprivileged and os.geteuid() == 0:
+        kw = dict(user=UNPRIVILEGED, group=UNPRIVILEGED, extra_groups=[])
+        os.chmod(tmp, 0o777)
     try:
         ready = os.path.join(tmp, "ready")
         env = dict(os.environ, JWT_SECRET="s" * 40)
@@ -184,7 +194,7 @@ def refused(args, what):
             env.pop(k, None)
         p = subprocess.run([os.path.join(h.BIN, "product-server"), "--listen", "127.0.0.1:0",
                             "--store", "memory", "--ready-file", ready] + args,
-                           env=env, capture_output=True, timeout=30 * h.SLOW)
+                           env=env, capture_output=True, timeout=30 * h.SLOW, **kw)
         err = p.stderr.decode()
         expect_eq(p.returncode, 2, "%s: exit status (stderr %r)" % (what, err))
         lines = [l for l in err.splitlines() if l.strip()]
@@ -218,15 +228,16 @@ def test_startup_refuses_bad_tls_inputs_with_one_line_and_exit_2():
               missing, "No such file")
     expect_in(refused(["--tls-cert", crt, "--tls-key", keydir], "key is a directory"),
               keydir, "TLS key", "directory")
-    if os.geteuid() != 0:
-        locked = os.path.join(d, "locked.key")
-        shutil.copy(key, locked)
-        os.chmod(locked, 0)
-        expect_in(refused(["--tls-cert", crt, "--tls-key", locked], "unreadable key"),
-                  locked, "Permission denied")
-    else:
-        print("  (unreadable key by mode 000 not checked: running as root, which reads it;"
-              " the directory case covers the read error)")
+    # An unreadable key, as root too: the server then runs unprivileged, and
+    # everything on the way but the key stays readable to it.
+    locked = os.path.join(d, "locked.key")
+    shutil.copy(key, locked)
+    os.chmod(locked, 0)
+    for path in (S["tmp"], S["pki"], d):
+        os.chmod(path, 0o711)
+    os.chmod(crt, 0o644)
+    expect_in(refused(["--tls-cert", crt, "--tls-key", locked], "unreadable key",
+                      unprivileged=True), locked, "TLS key", "Permission denied")
     expect_in(refused(["--tls-cert", crt, "--tls-key", pki("client.key")], "mismatched pair"),
               pki("client.key"), "does not match", crt)
     expect_in(refused(["--tls-cert", garbage, "--tls-key", key], "garbage cert"),
@@ -256,8 +267,7 @@ def s_client(addr, *args):
 def test_tls_1_1_is_refused_and_1_2_and_1_3_work():
     help_text = subprocess.run(["openssl", "s_client", "-help"], capture_output=True).stderr
     if b"-tls1_1" not in help_text:
-        print("  (TLS 1.1 check skipped: the local openssl s_client has no -tls1_1)")
-        return
+        h.skip_case("the local openssl s_client has no -tls1_1")
     with tls_server() as srv:
         for v, name in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
             rc, out = s_client(srv.addr, v, "-alpn", "h2", "-CAfile", pki("ca.crt"))
