@@ -25,8 +25,10 @@ ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 
 # The dependency layer first, so that a source change does not reinstall it
-# (the Debian packages, and the npm packages the lock file pins).
-COPY tools/install-deps.sh tools/install-deps.sh
+# (the Debian packages, and the npm packages the lock file pins): only the
+# files install-deps.sh reads are copied before it runs (lock_pins_all.py
+# vets the lock file before an npm retry without TLS verification).
+COPY tools/install-deps.sh tools/lock_pins_all.py tools/
 COPY tests/integration/node/package.json tests/integration/node/package-lock.json \
      tests/integration/node/
 RUN tools/install-deps.sh && rm -rf /var/lib/apt/lists/*
