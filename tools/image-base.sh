@@ -12,8 +12,8 @@
 # written here. The root file system is cached as a tarball (PRODUCT_IMAGE_CACHE,
 # default /var/cache/product-service-image), so only the first run downloads;
 # delete it to take newer packages. minbase is what the official images hold
-# (Essential packages and apt); the one root serves as both tags, since the
-# runtime stage installs its libraries with --no-install-recommends either way.
+# (Essential packages and apt); the -slim tag is the same root without
+# documentation, man pages and translations, as the official slim image.
 #
 #   tools/image-base.sh [--engine podman]
 set -euo pipefail
@@ -75,7 +75,8 @@ mirror_from_apt() {
 if [ ! -s "$tarball" ]; then
   mirror=$(mirror_from_apt | head -n 1)
   [ -n "$mirror" ] || { echo "image-base: no Debian $suite archive in apt's sources" >&2; exit 1; }
-  command -v debootstrap >/dev/null || { echo "image-base: debootstrap is not installed (tools/install-deps.sh --image)" >&2; exit 1; }
+  command -v debootstrap >/dev/null ||
+    { echo "image-base: debootstrap is not installed (tools/install-deps.sh --image)" >&2; exit 1; }
   mkdir -p "$cache"
   root=$(mktemp -d "$cache/root.XXXXXX")
   trap 'rm -rf "$root" "$tarball.tmp"' EXIT
@@ -83,12 +84,39 @@ if [ ! -s "$tarball" ]; then
   debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
     { tail -n 20 "$cache/debootstrap.log" >&2; exit 1; }
   # What debootstrap leaves of this machine's own configuration and caches.
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/etc/resolv.conf \
-    "$root"/etc/hostname
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
+    "$root"/etc/resolv.conf "$root"/etc/hostname
   tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
+  rm -rf "$root"
+  trap - EXIT
 fi
+
+# The slim variant, as Debian's official one is made (debuerreotype's
+# slimify): no documentation but the copyright files, no man or info pages,
+# no translations, and dpkg told to leave them out of later installs too.
+slim_tarball="$cache/debootstrap-$suite-minbase-slim.tar"
+if [ ! -s "$slim_tarball" ]; then
+  root=$(mktemp -d "$cache/root.XXXXXX")
+  trap 'rm -rf "$root" "$slim_tarball.tmp"' EXIT
+  tar --numeric-owner -C "$root" -xf "$tarball"
+  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
+    "$root"/usr/share/lintian
+  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+    'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/lintian/*' \
+    >"$root/etc/dpkg/dpkg.cfg.d/docker-slim"
+  tar --numeric-owner -C "$root" -cf "$slim_tarball.tmp" .
+  mv "$slim_tarball.tmp" "$slim_tarball"
+  rm -rf "$root"
+  trap - EXIT
+fi
+
 for tag in "${still[@]}"; do
-  "$engine" import -q "$tarball" "$tag" >/dev/null
-  echo "image-base: made $tag from $tarball"
+  from=$tarball
+  case $tag in *-slim) from=$slim_tarball ;; esac
+  "$engine" import -q "$from" "$tag" >/dev/null
+  echo "image-base: made $tag from $from"
 done
