@@ -59,6 +59,7 @@ IMAGE=localhost/product-service:image-test
 # Hang guards, not budgets: far beyond what each step takes on a loaded machine.
 START_GUARD=180
 CALL_GUARD=60
+BUILD_GUARD=3600
 
 # One line, and no failure, where no container can run (CI in a chroot).
 cannot_run() {
@@ -93,20 +94,26 @@ NOFILE=$(hard_limit -n)
 NPROC=$(hard_limit -u)
 LIMITS=(--ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC")
 podman_() { podman --runtime runc "$@"; }
-# `docker` as docs/deployment.md spells it, with the two settings above.
+# The same for one-off commands, under a hang guard.
+podman_t() { timeout "$CALL_GUARD" podman --runtime runc "$@"; }
+# `docker` as the docs spell it, with the two settings above; every command
+# but the server's own `docker run --name ...` under the hang guard.
 docker() {
   if [ "${1:-}" = run ]; then
     shift
-    podman_ run "${LIMITS[@]}" "$@"
+    case " $* " in
+      *" --name "*) podman_ run "${LIMITS[@]}" "$@" ;;
+      *) podman_t run "${LIMITS[@]}" "$@" ;;
+    esac
   else
-    podman_ "$@"
+    podman_t "$@"
   fi
 }
 # As root, the page's sudo is the command itself (sudo may not be installed).
 sudo() { "$@"; }
 
 tools/image-base.sh
-probe=$(podman_ run --rm "${LIMITS[@]}" --network none debian:bookworm-slim true 2>&1) ||
+probe=$(podman_t run --rm "${LIMITS[@]}" --network none debian:bookworm-slim true 2>&1) ||
   cannot_run "podman run of a trivial image fails: $(printf '%s' "$probe" | tail -n 1)"
 
 work=$(mktemp -d /tmp/image-test.XXXXXX)
@@ -139,7 +146,7 @@ old_id=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 build_args=(--format docker "${LIMITS[@]}" -t "$IMAGE")
 [ -n "$checks" ] && build_args+=(--build-arg "CHECKS=$checks")
 t0=$(date +%s)
-if ! podman_ build "${build_args[@]}" "$ctx" >"$work/build.log" 2>&1; then
+if ! timeout "$BUILD_GUARD" podman --runtime runc build "${build_args[@]}" "$ctx" >"$work/build.log" 2>&1; then
   tail -n 40 "$work/build.log"
   echo "image-test: FAILED: podman build of $what"
   exit 1
@@ -157,7 +164,7 @@ ok() { echo "ok   $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 # One-off containers of the image: no HEALTHCHECK (podman would try to set
 # a systemd timer for it, and complain where there is no systemd).
-in_image() { podman_ run --rm "${LIMITS[@]}" --no-healthcheck --network none "$@"; }
+in_image() { podman_t run --rm "${LIMITS[@]}" --no-healthcheck --network none "$@"; }
 
 user=$(podman image inspect --format '{{.Config.User}}' "$IMAGE")
 ids=$(in_image --entrypoint sh "$IMAGE" -c 'echo "$(id -u):$(id -g)"')
@@ -229,7 +236,7 @@ fi
 # The image's product-client, from outside the server's container (host
 # network, through the published ports), as user 10001.
 client() {
-  podman_ run --rm "${LIMITS[@]}" --no-healthcheck --network host -v "$work/pc:/run/secrets/pc:ro" -e PRODUCT_TOKEN \
+  podman_t run --rm "${LIMITS[@]}" --no-healthcheck --network host -v "$work/pc:/run/secrets/pc:ro" -e PRODUCT_TOKEN \
     --entrypoint product-client "$IMAGE" --timeout 10 "$@"
 }
 wait_serving() {
@@ -255,6 +262,7 @@ wait_live() {
 # foreground on the page).
 start_from_docs() {
   local setup=$1 lines=${2:-$work/local-run.sh}
+  # shellcheck source=/dev/null
   (cd "$ctx" && set -e && if [ "$setup" = 1 ]; then source <(grep -v '^docker run ' "$lines"); fi
    source <(grep '^docker run ' "$lines")) >"$work/server.log" 2>&1 &
   server_pid=$!
@@ -264,6 +272,7 @@ stop_from_docs() {
   local t
   t=$(date +%s)
   stop_rc=0
+  # shellcheck source=/dev/null
   if ! (cd "$ctx" && source <(grep '^docker stop ' "$work/local-try.sh")) >/dev/null 2>&1; then
     stop_rc="(docker stop failed)"
   fi
@@ -284,7 +293,7 @@ else
 fi
 
 ro=$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}' "$name")
-wr=$(podman_ exec "$name" sh -c 'touch /usr/local/bin/x 2>&1; touch /data/x /tmp/x && rm /data/x /tmp/x && echo writable' || true)
+wr=$(podman_t exec "$name" sh -c 'touch /usr/local/bin/x 2>&1; touch /data/x /tmp/x && rm /data/x /tmp/x && echo writable' || true)
 if [ "$ro" = "true 10001:10001" ] && grep -q 'Read-only file system' <<<"$wr" && grep -q writable <<<"$wr"; then
   ok "read-only root; /data (the volume) and /tmp (tmpfs) writable by 10001"
 else
@@ -298,14 +307,14 @@ out=$(client --insecure --addr "127.0.0.1:$health_port" health product.ProductSe
   [ "$out" = '{"service":"product.ProductService","status":"SERVING"}' ] &&
   ok "health on the probe port: $out" || fail "health on the probe port" "$out"
 # Run once by hand: without systemd, podman has no timer to run it.
-if out=$(podman_ healthcheck run "$name" 2>&1) &&
+if out=$(podman_t healthcheck run "$name" 2>&1) &&
   hs=$(podman inspect --format '{{.State.Health.Status}}' "$name") && [ "$hs" = healthy ]; then
   ok "the image's HEALTHCHECK: $hs"
 else
   fail "HEALTHCHECK" "$out ${hs:-}"
 fi
 
-if PRODUCT_TOKEN=$(podman_ exec "$name" mint-token --sub image-test --secret-file /run/secrets/pc/jwt-secret) &&
+if PRODUCT_TOKEN=$(podman_t exec "$name" mint-token --sub image-test --secret-file /run/secrets/pc/jwt-secret) &&
   [ -n "$PRODUCT_TOKEN" ]; then
   export PRODUCT_TOKEN
   ok "the image's mint-token, reading the mounted secret as 10001"
@@ -448,7 +457,7 @@ kill "$pg_pid" 2>/dev/null || true
 wait "$pg_pid" 2>/dev/null || true
 pg_pid=""
 
-errs=$(podman_ run --rm "${LIMITS[@]}" --no-healthcheck --network none -v "$work/pc:/run/secrets/pc:ro" \
+errs=$(podman_t run --rm "${LIMITS[@]}" --no-healthcheck --network none -v "$work/pc:/run/secrets/pc:ro" \
   -e TLS_CERT_FILE=/run/secrets/pc/server.crt -e TLS_KEY_FILE=/run/secrets/pc/server.key \
   "$IMAGE" 2>&1 >/dev/null) && rc=0 || rc=$?
 if [ "$rc" = 2 ] && [ "$(wc -l <<<"$errs")" -eq 1 ] && grep -q 'secret' <<<"$errs"; then
