@@ -3,6 +3,7 @@
 #   docker build -t product-service:0.1.0 .                      # build + unit tests
 #   docker build --build-arg CHECKS=full -t product-service .    # + CI's whole tools/test.sh
 #   docker build --build-arg CHECKS=none -t product-service .    # build only
+#   podman build --format docker ...                             # (keeps the HEALTHCHECK)
 #
 # CHECKS=unit (the default) runs the unit tests of a test build (fault hooks
 # on), the part of CI that needs nothing from the build sandbox. CHECKS=full
@@ -16,7 +17,8 @@
 # link, nothing else: no compiler, no key, no certificate, no secret. TLS
 # material and the JWT secret come from mounted files at run time (see
 # docs/deployment.md). tests/integration/test_deploy.py checks that every
-# library ldd lists belongs to a package installed below or to the base image.
+# library ldd lists belongs to a package installed below or to the base image;
+# tools/image-test.sh builds the image and runs it for real.
 
 # ------------------------------------------------------------------ build ---
 FROM debian:bookworm AS build
