@@ -3,6 +3,7 @@
 # product-service need, and the npm packages of the grpc-js test client.
 # Idempotent: installs only what is missing.
 #   tools/install-deps.sh            build + run + test dependencies
+#   tools/install-deps.sh --image    and the container engine of tools/image-test.sh
 # Written for a minimal Debian 12 (debootstrap --variant=minbase: Essential
 # packages and apt only) and --no-install-recommends: every command the
 # build, tools/run.sh and the tests run comes from a package named here or
@@ -36,6 +37,18 @@ PACKAGES=(
   # deployment checks
   dpkg-dev
 )
+# tools/image-test.sh builds and runs the image with Debian's podman (as root:
+# kernel overlayfs and CNI bridge networking, so no uidmap, slirp4netns or
+# fuse-overlayfs) on runc, and makes the base images with debootstrap where
+# no registry answers. Apart from the rest: the image's own build stage runs
+# this script and needs no container engine.
+IMAGE_PACKAGES=(podman runc debootstrap)
+
+case "${1:-}" in
+  --image) PACKAGES+=("${IMAGE_PACKAGES[@]}") ;;
+  "") ;;
+  *) echo "install-deps: unknown argument $1 (usage: install-deps.sh [--image])" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

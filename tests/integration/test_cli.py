@@ -167,10 +167,50 @@ def test_client_bad_usage_exits_2():
     ]
     for args in cases:
         usage_error(*run(*args, token=S["user"]), what="product-client %s" % " ".join(args))
-    for sub in ("create", "get", "update", "delete", "list", "demo"):
+    for sub in ("create", "get", "update", "delete", "list", "demo", "health"):
         rc, out, err = run(sub, "--help")
         expect_eq(rc, 0, "product-client %s --help" % sub)
         assert sub in out, "%s --help output: %r" % (sub, out)
+
+
+def test_health_exits_zero_only_for_serving():
+    # The probe port (plaintext, health only) and the API port answer alike.
+    # A PostgreSQL store that nothing listens for keeps the server up with
+    # product.ProductService NOT_SERVING and "" SERVING (the liveness and
+    # readiness split), so both answers are met without racing a shutdown.
+    health_port = h.free_port()
+    store = "postgres://product@127.0.0.1:%d/products?connect_timeout=2" % h.free_port()
+    srv = h.Server("--health-listen", "127.0.0.1:%d" % health_port, store=store)
+    try:
+        srv.start()
+        probe = type("Addr", (), {"addr": "127.0.0.1:%d" % health_port})()
+        for target, what in ((srv, "API port"), (probe, "health port")):
+            obj = one_json(*h.run_client(target, "health"), what="health on the %s" % what)
+            expect_eq(obj, {"service": "", "status": "SERVING"}, "health on the %s" % what)
+            # Bounded: the store probe reports the outage within its first
+            # look (a refused connect); 60 s is a hang guard, not a budget.
+            deadline = time.monotonic() + 60 * h.SLOW
+            while True:
+                rc, out, err = h.run_client(target, "health", "product.ProductService")
+                if rc != 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            expect_eq((rc, err), (1, ""), "health product.ProductService on the %s (%r)"
+                      % (what, out))
+            expect_eq(json.loads(out), {"service": "product.ProductService",
+                                        "status": "NOT_SERVING"},
+                      "health product.ProductService on the %s" % what)
+            error_line(*h.run_client(target, "health", "no.such.Service"), code="NOT_FOUND",
+                       what="health of an unknown service on the %s" % what)
+    finally:
+        srv.cleanup()
+    # ProductService SERVING on the shared server (memory store).
+    obj = one_json(*run("health", "product.ProductService"), what="health on a serving store")
+    expect_eq(obj["status"], "SERVING", "health product.ProductService")
+    # Nothing listens any more: the call fails (exit 1), as grpc_health_probe's does.
+    error_line(*h.run_client(probe, "--timeout", "5", "health"), code="UNAVAILABLE",
+               what="health of a stopped server")
+    usage_error(*run("health", "a", "b"), what="health with two services")
 
 
 def bin_path(name):
@@ -329,6 +369,7 @@ if __name__ == "__main__":
             test_failed_calls_print_error_code_message_and_exit_1,
             test_timeout_is_honoured,
             test_client_bad_usage_exits_2,
+            test_health_exits_zero_only_for_serving,
             test_every_binary_answers_help_and_version,
             test_every_binary_refuses_bad_flags_with_one_line_and_exit_2,
             test_mint_token_secret_rules,

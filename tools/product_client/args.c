@@ -40,11 +40,13 @@ static const char usage_text[] =
     "  delete ID\n"
     "  list [--page-size N] [--page-token T] [--filter F]\n"
     "  demo                  create, get, update, list and delete one product\n"
+    "  health [SERVICE]      grpc.health.v1.Health/Check of SERVICE (default \"\":\n"
+    "                        the server as a whole); exit 0 only when it is SERVING\n"
     "\n"
     "Options may also follow the command. Each command prints its result as\n"
     "one JSON object on stdout.\n"
-    "Exit status: 0 done; 1 the call failed (\"error: CODE: message\" on stderr);\n"
-    "2 bad usage.\n"
+    "Exit status: 0 done; 1 the call failed (\"error: CODE: message\" on stderr),\n"
+    "or health's SERVICE is not SERVING (its status is printed); 2 bad usage.\n"
     "Set PRODUCT_CLIENT_DEBUG to see the gRPC core's own log lines on stderr.\n";
 
 int pc_usage_error(const char *fmt, ...) {
@@ -194,7 +196,7 @@ int pc_parse_global(int argc, char **argv, pc_global *g, int *command_index) {
       return rc;
   }
   if (optind >= argc)
-    return pc_usage_error("missing command (create, get, update, delete, list or demo); "
+    return pc_usage_error("missing command (create, get, update, delete, list, demo or health); "
                           "see --help");
   *command_index = optind;
   return -1;
@@ -259,24 +261,28 @@ static const struct option no_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* The command's one positional argument (a product ID, health's SERVICE). */
+typedef enum arg_rule { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL } arg_rule;
+
 typedef struct command_spec {
   const char *name;
   pc_command_kind kind;
   const struct option *options;
-  bool takes_id;
+  arg_rule arg;
   const char *usage;
 } command_spec;
 
 static const command_spec commands[] = {
-    {"create", PC_CMD_CREATE, create_options, false,
+    {"create", PC_CMD_CREATE, create_options, ARG_NONE,
      "create --name N [--description D] [--price P] [--category C]..."},
-    {"get", PC_CMD_GET, no_options, true, "get ID"},
-    {"update", PC_CMD_UPDATE, update_options, true,
+    {"get", PC_CMD_GET, no_options, ARG_REQUIRED, "get ID"},
+    {"update", PC_CMD_UPDATE, update_options, ARG_REQUIRED,
      "update ID [--name N] [--description D] [--price P] [--category C]... [--mask PATH,...]"},
-    {"delete", PC_CMD_DELETE, no_options, true, "delete ID"},
-    {"list", PC_CMD_LIST, list_options, false,
+    {"delete", PC_CMD_DELETE, no_options, ARG_REQUIRED, "delete ID"},
+    {"list", PC_CMD_LIST, list_options, ARG_NONE,
      "list [--page-size N] [--page-token T] [--filter F]"},
-    {"demo", PC_CMD_DEMO, no_options, false, "demo"},
+    {"demo", PC_CMD_DEMO, no_options, ARG_NONE, "demo"},
+    {"health", PC_CMD_HEALTH, no_options, ARG_OPTIONAL, "health [SERVICE]"},
 };
 
 static int add_category(pc_command *cmd, const char *category) {
@@ -392,7 +398,7 @@ int pc_parse_command(int argc, char **argv, pc_global *g, pc_command *cmd) {
     if (strcmp(argv[0], commands[i].name) == 0)
       spec = &commands[i];
   if (!spec)
-    return pc_usage_error("unknown command '%s' (create, get, update, delete, list or demo)",
+    return pc_usage_error("unknown command '%s' (create, get, update, delete, list, demo or health)",
                           argv[0]);
   cmd->kind = spec->kind;
 
@@ -416,14 +422,15 @@ int pc_parse_command(int argc, char **argv, pc_global *g, pc_command *cmd) {
       return rc;
   }
   int positional = argc - optind;
-  if (spec->takes_id && positional != 1)
+  if (spec->arg == ARG_REQUIRED && positional != 1)
     return pc_usage_error("%s: expected exactly one product ID (usage: %s)", spec->name,
                           spec->usage);
-  if (!spec->takes_id && positional != 0)
-    return pc_usage_error("%s: unexpected argument '%s' (usage: %s)", spec->name, argv[optind],
-                          spec->usage);
-  if (spec->takes_id)
-    cmd->id = argv[optind];
+  int allowed = spec->arg == ARG_NONE ? 0 : 1;
+  if (positional > allowed)
+    return pc_usage_error("%s: unexpected argument '%s' (usage: %s)", spec->name,
+                          argv[optind + allowed], spec->usage);
+  if (spec->arg != ARG_NONE)
+    cmd->id = positional == 1 ? argv[optind] : "";
   if (spec->kind == PC_CMD_CREATE && !cmd->has_name)
     return pc_usage_error("create: --name is required");
   return -1;

@@ -6,6 +6,7 @@
 
 #include "google/protobuf/empty.pb-c.h"
 #include "google/protobuf/field_mask.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "product.pb-c.h"
 #include "product_client.h"
 
@@ -217,8 +218,33 @@ oom:
   return PC_EXIT_FAILED;
 }
 
+/* grpc.health.v1.Health/Check, as grpc_health_probe asks it: the answer is
+ * printed as {"service": ..., "status": ...} and *serving says whether the
+ * status is SERVING. A failed call (an unknown service is NOT_FOUND, a server
+ * that is down UNAVAILABLE) is an error line, as for every other command. */
+static int health(pc_session *s, const char *service, json_t **out, bool *serving) {
+  Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  req.service = str(service);
+  ProtobufCMessage *resp;
+  int rc = call(s, "/grpc.health.v1.Health/Check", &req.base,
+                &grpc__health__v1__health_check_response__descriptor, &resp);
+  if (rc != PC_EXIT_OK)
+    return rc;
+  int status = ((Grpc__Health__V1__HealthCheckResponse *)resp)->status;
+  protobuf_c_message_free_unpacked(resp, NULL);
+  *serving = status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+      &grpc__health__v1__health_check_response__serving_status__descriptor, status);
+  if (v)
+    *out = json_pack("{s:o,s:s}", "service", pj_string(service), "status", v->name);
+  else /* a status newer than health.proto: its number */
+    *out = json_pack("{s:o,s:i}", "service", pj_string(service), "status", status);
+  return PC_EXIT_OK;
+}
+
 int pc_run(pc_session *s, const pc_command *cmd) {
   json_t *out = NULL;
+  bool serving = true;
   int rc;
   switch (cmd->kind) {
   case PC_CMD_CREATE: rc = create_product(s, cmd, &out); break;
@@ -229,6 +255,7 @@ int pc_run(pc_session *s, const pc_command *cmd) {
     rc = list_products(s, cmd->page_size, cmd->page_token, cmd->filter, &out);
     break;
   case PC_CMD_DEMO: rc = demo(s, &out); break;
+  case PC_CMD_HEALTH: rc = health(s, cmd->id, &out, &serving); break;
   default: rc = PC_EXIT_USAGE; break;
   }
   if (rc != PC_EXIT_OK)
@@ -237,7 +264,7 @@ int pc_run(pc_session *s, const pc_command *cmd) {
     pc_print_error(RPC_INTERNAL, "out of memory");
     return PC_EXIT_FAILED;
   }
-  rc = PC_EXIT_OK;
+  rc = serving ? PC_EXIT_OK : PC_EXIT_FAILED;
   if (pj_print(out, stdout) != 0) {
     fprintf(stderr, "product-client: cannot write to stdout\n");
     rc = PC_EXIT_FAILED;

@@ -38,13 +38,14 @@ typedef enum pc_command_kind {
   PC_CMD_DELETE,
   PC_CMD_LIST,
   PC_CMD_DEMO,
+  PC_CMD_HEALTH,
 } pc_command_kind;
 
 /* A parsed command. Strings point into argv except mask_paths, which are
  * owned (pc_command_free). */
 typedef struct pc_command {
   pc_command_kind kind;
-  const char *id;
+  const char *id; /* the product ID, or health's SERVICE ("" when not given) */
   const char *name, *description;
   bool has_name, has_description, has_price;
   double price;
