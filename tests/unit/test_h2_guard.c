@@ -1,6 +1,8 @@
-/* Tests for src/transport/h2_guard.c on real loopback sockets: a connection
- * accepted on a registered listener is counted and, over a limit, fails
- * every read with ECONNRESET; other descriptors pass through. */
+/* Tests for src/guard/h2_guard.c on real loopback sockets: a connection
+ * accepted on a claimed listener is counted and, over a limit, fails every
+ * read with ECONNRESET, reported once from the guard's own thread; other
+ * descriptors pass through; descriptors above the limit the guard started
+ * with are covered too. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,27 +11,64 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "transport/h2_guard.h"
+#include "guard/h2_guard.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 typedef struct reports {
+  pthread_mutex_t mu;
+  pthread_t thread;
   int n;
   h2_verdict last;
   char peer[80];
+  bool off_reader; /* every report came on a thread that is not the reader */
 } reports;
 
-static void on_report(void *ctx, const char *peer, h2_verdict why) {
-  reports *r = ctx;
-  r->n++;
-  r->last = why;
-  strncpy(r->peer, peer, sizeof r->peer - 1);
+static pthread_t g_reader;
+
+static void on_report(void *ctx, const h2_guard_report *r) {
+  reports *rs = ctx;
+  pthread_mutex_lock(&rs->mu);
+  rs->n++;
+  rs->last = r->why;
+  if (pthread_equal(pthread_self(), g_reader)) rs->off_reader = false;
+  snprintf(rs->peer, sizeof rs->peer, "%s", r->peer);
+  pthread_mutex_unlock(&rs->mu);
+}
+
+static int reports_n(reports *rs) {
+  pthread_mutex_lock(&rs->mu);
+  int n = rs->n;
+  pthread_mutex_unlock(&rs->mu);
+  return n;
+}
+
+/* Reports come from the guard's thread: wait for the n-th (a hang guard,
+ * not a speed budget). */
+static void wait_reports(reports *rs, int n) {
+  for (int i = 0; i < 30000 && reports_n(rs) < n; i++) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_int_equal(reports_n(rs), n);
+}
+
+static void reports_init(reports *rs) {
+  memset(rs, 0, sizeof *rs);
+  pthread_mutex_init(&rs->mu, NULL);
+  rs->off_reader = true;
+  g_reader = pthread_self();
 }
 
 static int listener(int *port) {
@@ -85,11 +124,12 @@ static ssize_t recv_until(int fd, size_t want) {
 
 static void test_guarded_connection_is_closed_over_the_limit(void **state) {
   (void)state;
-  reports seen = {0};
+  reports seen;
+  reports_init(&seen);
   h2_limits lim = {.pings_per_s = 5};
   assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
   int port, lfd = listener(&port);
-  h2_guard_listen(port, false);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
 
   /* Within the limit: served. */
   int c = dial(port);
@@ -99,7 +139,7 @@ static void test_guarded_connection_is_closed_over_the_limit(void **state) {
   size_t n = ping_wire(b, 5);
   send_all(c, b, n);
   assert_int_equal(recv_until(s, n), (ssize_t)n);
-  assert_int_equal(seen.n, 0);
+  assert_int_equal(reports_n(&seen), 0);
 
   close(c);
   close(s);
@@ -115,14 +155,14 @@ static void test_guarded_connection_is_closed_over_the_limit(void **state) {
   errno = 0;
   assert_int_equal(recv_until(s, n), -1);
   assert_int_equal(errno, ECONNRESET);
-  assert_int_equal(seen.n, 1);
+  wait_reports(&seen, 1);
   assert_int_equal(seen.last, H2_PING_FLOOD);
   assert_true(strncmp(seen.peer, "ipv4:127.0.0.1:", 15) == 0);
+  assert_true(seen.off_reader);
   char one;
   errno = 0;
   assert_int_equal(read(s, &one, 1), -1);
   assert_int_equal(errno, ECONNRESET);
-  assert_int_equal(seen.n, 1);
   /* The client sees the shutdown. */
   assert_int_equal(read(c, &one, 1), 0);
   close(c);
@@ -146,12 +186,14 @@ static void test_guarded_connection_is_closed_over_the_limit(void **state) {
   close(c);
   close(s);
   close(lfd);
-  h2_guard_stop();
+  h2_guard_stop(); /* joins the report thread: nothing more can come */
+  assert_int_equal(reports_n(&seen), 1);
 }
 
 static void test_unregistered_listener_passes_through(void **state) {
   (void)state;
-  reports seen = {0};
+  reports seen;
+  reports_init(&seen);
   h2_limits lim = {.pings_per_s = 1};
   assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
   int port, lfd = listener(&port);
@@ -161,17 +203,63 @@ static void test_unregistered_listener_passes_through(void **state) {
   size_t n = ping_wire(b, 30);
   send_all(c, b, n);
   assert_int_equal(recv_until(s, n), (ssize_t)n);
-  assert_int_equal(seen.n, 0);
   close(c);
   close(s);
   close(lfd);
   h2_guard_stop();
+  assert_int_equal(reports_n(&seen), 0);
+}
+
+/* The table is not sized from RLIMIT_NOFILE at start: a descriptor far
+ * above the limit the guard started under is a connection like any other. */
+static void test_descriptors_above_the_start_limit_are_covered(void **state) {
+  (void)state;
+  struct rlimit old;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  const int high = 5000;
+  assert_true(old.rlim_max == RLIM_INFINITY || old.rlim_max >= (rlim_t)high + 64);
+  struct rlimit low = {64, old.rlim_max};
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  reports seen;
+  reports_init(&seen);
+  h2_limits lim = {.pings_per_s = 5};
+  assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
+  struct rlimit more = {(rlim_t)high + 64, old.rlim_max};
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &more), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  int c = dial(port);
+  /* Push the accepted socket's number up: every lower one is taken. */
+  static int fill[8192];
+  int nfill = 0, x;
+  while ((x = dup(lfd)) >= 0) {
+    fill[nfill++] = x;
+    if (x >= high - 1 || nfill == 8192) break;
+  }
+  assert_int_equal(x, high - 1);
+  int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(s >= high);
+  uint8_t b[1024];
+  size_t n = ping_wire(b, 6);
+  send_all(c, b, n);
+  errno = 0;
+  assert_int_equal(recv_until(s, n), -1);
+  assert_int_equal(errno, ECONNRESET);
+  wait_reports(&seen, 1);
+  assert_int_equal(seen.last, H2_PING_FLOOD);
+  close(s);
+  close(c);
+  for (int i = 0; i < nfill; i++) close(fill[i]);
+  close(lfd);
+  h2_guard_stop();
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_guarded_connection_is_closed_over_the_limit),
       cmocka_unit_test(test_unregistered_listener_passes_through),
+      cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
