@@ -101,7 +101,9 @@ typedef struct guard {
   h2_guard_report_fn report;
   void *ctx;
   int ssl_index;
-  bool bypass; /* PRODUCT_TEST_FAULTS: the accept hook is skipped */
+  /* PRODUCT_TEST_FAULTS: the accept hook skips plaintext (1) and/or TLS (2)
+   * listeners, as if it were not in the path. */
+  int bypass;
   /* the report queue */
   pthread_mutex_t qmu;
   pthread_cond_t qcv;
@@ -456,10 +458,12 @@ static void conn_born(int c, bool tls) {
 
 static void after_accept(int lfd, int c) {
   guard *gd = on();
-  if (c < 0 || !gd || gd->bypass) return;
+  if (c < 0 || !gd) return;
   rec *l = rec_peek(lfd);
   uint8_t k = l ? atomic_load_explicit(&l->kind, memory_order_acquire) : REC_NONE;
-  if (k == REC_LISTEN_PLAIN || k == REC_LISTEN_TLS) conn_born(c, k == REC_LISTEN_TLS);
+  if (k != REC_LISTEN_PLAIN && k != REC_LISTEN_TLS) return;
+  if (gd->bypass & (k == REC_LISTEN_TLS ? 2 : 1)) return;
+  conn_born(c, k == REC_LISTEN_TLS);
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
@@ -816,10 +820,12 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
   gd->probe_lim.pings_per_s = 1;
   gd->report = report;
   gd->ctx = ctx;
-  gd->bypass = false;
+  gd->bypass = 0;
 #ifdef PRODUCT_TEST_FAULTS
+  /* "1": every listener, "plain" or "tls": those only. */
   const char *fault = getenv("PRODUCT_FAULT_GUARD_BYPASS");
-  gd->bypass = fault && strcmp(fault, "1") == 0;
+  if (fault) gd->bypass = strcmp(fault, "1") == 0 ? 3 : strcmp(fault, "plain") == 0 ? 1
+                          : strcmp(fault, "tls") == 0 ? 2 : 0;
 #endif
   for (int v = 0; v < H2_VERDICT_COUNT; v++) atomic_store(&gd->dropped[v], 0);
   if (gd->ssl_index < 0) gd->ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_state_free);
