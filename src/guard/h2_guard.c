@@ -68,7 +68,7 @@ typedef struct rec {
   uint32_t rst_used;        /* of those, used by counted cancels (under g_mu) */
   int64_t win_start[2];     /* conn_guard's windows (under g_mu) */
   uint32_t win_count[2];
-  int next;                 /* hash chain (under g_mu); -1 ends it */
+  int next;                 /* hash chain (under g_mu): next descriptor + 1, 0 ends it */
   uint8_t key[KEY_LEN];     /* family, address, port of the peer */
   char peer[PEER_MAX];
   h2_frames f;              /* plaintext frames: the reading thread only */
@@ -121,8 +121,7 @@ static guard g_guard = {.ssl_index = -1,
 static _Atomic(guard *) g_on; /* NULL: everything passes through */
 static _Atomic(_Atomic(rec *) *) g_dir;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static int g_bucket[BUCKETS];
-static bool g_buckets_ready;
+static int g_bucket[BUCKETS]; /* descriptor + 1 of a chain's first record; 0: empty */
 static int g_pending[MAX_PENDING_LISTENERS];
 static int g_n_pending;
 static _Atomic uint64_t g_gen;
@@ -186,9 +185,9 @@ static rec *rec_get(int fd) {
   if (r || fd < 0) return r;
   _Atomic(rec *) *dir = atomic_load_explicit(&g_dir, memory_order_acquire);
   if (!dir) return NULL;
+  /* Zero pages until a record is used: all-zero is a valid empty record. */
   rec *chunk = calloc(CHUNK_RECS, sizeof *chunk);
   if (!chunk) return NULL;
-  for (int i = 0; i < CHUNK_RECS; i++) chunk[i].next = -1;
   rec *expected = NULL;
   if (!atomic_compare_exchange_strong_explicit(&dir[(unsigned)fd >> CHUNK_BITS], &expected, chunk,
                                                memory_order_acq_rel, memory_order_acquire)) {
@@ -206,20 +205,20 @@ static uint32_t key_hash(const uint8_t *key) {
   return h % BUCKETS;
 }
 
-/* Under g_mu. */
+/* Under g_mu. Chains hold descriptor + 1 (0 ends a chain). */
 static void hash_insert(int fd, rec *r) {
   uint32_t b = key_hash(r->key);
   r->next = g_bucket[b];
-  g_bucket[b] = fd;
+  g_bucket[b] = fd + 1;
 }
 
 static void hash_remove(int fd, rec *r) {
   int *link = &g_bucket[key_hash(r->key)];
-  while (*link >= 0) {
-    rec *x = rec_peek(*link);
-    if (*link == fd) {
+  while (*link > 0) {
+    rec *x = rec_peek(*link - 1);
+    if (*link == fd + 1) {
       *link = r->next;
-      r->next = -1;
+      r->next = 0;
       return;
     }
     if (!x) return; /* cannot happen: every chained number has a record */
@@ -687,7 +686,7 @@ bool h2_guard_find(const char *peer, h2_conn *out) {
     return false;
   bool found = false;
   pthread_mutex_lock(&g_mu);
-  for (int fd = g_buckets_ready ? g_bucket[key_hash(key)] : -1; fd >= 0;) {
+  for (int fd = g_bucket[key_hash(key)] - 1; fd >= 0;) {
     rec *r = rec_peek(fd);
     if (!r) break;
     if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0) {
@@ -696,7 +695,7 @@ bool h2_guard_find(const char *peer, h2_conn *out) {
       found = true;
       break;
     }
-    fd = r->next;
+    fd = r->next - 1;
   }
   pthread_mutex_unlock(&g_mu);
   return found;
@@ -764,8 +763,8 @@ int h2_guard_close_stalled(int min_unsent) {
   int closed = 0;
   pthread_mutex_lock(&g_mu);
   int worst = -1, worst_unsent = min_unsent - 1;
-  for (int b = 0; g_buckets_ready && b < BUCKETS; b++) {
-    for (int fd = g_bucket[b]; fd >= 0;) {
+  for (int b = 0; b < BUCKETS; b++) {
+    for (int fd = g_bucket[b] - 1; fd >= 0;) {
       rec *r = rec_peek(fd);
       if (!r) break;
       int unsent = 0;
@@ -776,7 +775,7 @@ int h2_guard_close_stalled(int min_unsent) {
         worst = fd;
         worst_unsent = unsent;
       }
-      fd = r->next;
+      fd = r->next - 1;
     }
   }
   if (worst >= 0) {
@@ -808,10 +807,6 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
     /* calloc of this size maps zero pages: only touched slots become resident. */
     _Atomic(rec *) *dir = calloc(DIR_SLOTS, sizeof *dir);
     if (!dir) return -1;
-    pthread_mutex_lock(&g_mu);
-    for (int b = 0; b < BUCKETS; b++) g_bucket[b] = -1;
-    g_buckets_ready = true;
-    pthread_mutex_unlock(&g_mu);
     atomic_store_explicit(&g_dir, dir, memory_order_release);
   }
   gd->lim = *lim;
