@@ -100,8 +100,8 @@ int h2_guard_probe_state(void);
 struct sockaddr_storage;
 int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out);
 
-/* Connections accepted on our listeners that got no record (out of memory).
- * Each one is also logged. */
+/* Connections accepted on our listeners that got no record (no memory for
+ * their chunk of the table): served, but not counted. */
 uint64_t h2_guard_uncovered(void);
 
 #endif

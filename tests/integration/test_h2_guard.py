@@ -171,7 +171,7 @@ class Raw:
     """A hand-written HTTP/2 client on one connection, from a chosen local
     port (SO_REUSEADDR), that opens health Watch streams and resets them."""
 
-    def __init__(self, port, local_port=0):
+    def __init__(self, port, local_port=0, tls=False):
         deadline = time.monotonic() + 20 * SLOW
         while True:  # the port may still be settling after its last user
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -187,9 +187,14 @@ class Raw:
                         time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
+        self.local_port = s.getsockname()[1]
+        if tls:
+            ctx = ssl.create_default_context(cafile=os.path.join(S["pki"], "ca.crt"))
+            ctx.check_hostname = False
+            ctx.set_alpn_protocols(["h2"])
+            s = ctx.wrap_socket(s, server_hostname="localhost")
         self.sock = s
         self.port = port
-        self.local_port = s.getsockname()[1]
         self.peer = "ipv4:127.0.0.1:%d" % self.local_port
         self.buf = b""
         self.data_on = set()
@@ -205,7 +210,7 @@ class Raw:
             data = self.sock.recv(65536)
         except socket.timeout:
             return True
-        except OSError:
+        except (OSError, ssl.SSLError):
             return False
         if not data:
             return False
@@ -415,6 +420,37 @@ def test_reset_storm_caught_at_emfile():
         srv.cleanup()
 
 
+def test_tls_reset_flood_closed_and_named():
+    """Over TLS the cancels count against the connection the SSL is tied to:
+    a client resetting Watch streams past the limit is closed, and the line
+    names its address."""
+    srv = h.Server("--rapid-reset-limit", str(LIMIT), "--h2-rst-limit", "0",
+                   "--tls-cert", os.path.join(S["pki"], "server.crt"),
+                   "--tls-key", os.path.join(S["pki"], "server.key"), insecure=False)
+    srv.start()
+    try:
+        c = Raw(srv.port, tls=True)
+        sid, closed = 1, False
+        for _ in range(4 * LIMIT):
+            try:
+                c.watch([sid])
+            except (AssertionError, OSError, ssl.SSLError):
+                closed = True
+                break
+            c.reset([sid])
+            sid += 2
+        if not closed and not c.ended():
+            raise AssertionError("a TLS reset flood was not closed: %s" % srv.stderr()[-2000:])
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection")
+        if line.get("reason") != "rapid_reset" or line.get("peer") != c.peer:
+            raise AssertionError("unexpected close line %s (client %s)" % (line, c.peer))
+        c.close()
+        print("  tls reset flood from %s closed" % c.peer)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
 def setup():
     S["pki"] = os.path.join(tempfile.mkdtemp(prefix="product-h2g-"), "pki")
     p = subprocess.run([GEN, "--out", S["pki"]], capture_output=True, timeout=60)
@@ -424,7 +460,7 @@ def setup():
 TESTS = [test_continuation_flood_plaintext, test_continuation_flood_tls,
          test_ping_flood_plaintext, test_ping_flood_tls,
          test_same_address_reconnect_is_not_shut, test_max_age_cancels_do_not_count,
-         test_reset_storm_caught_at_emfile]
+         test_reset_storm_caught_at_emfile, test_tls_reset_flood_closed_and_named]
 
 if __name__ == "__main__":
     setup()
