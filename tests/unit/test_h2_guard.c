@@ -30,6 +30,9 @@ typedef struct reports {
   pthread_mutex_t mu;
   pthread_t thread;
   int n;
+  int logged;
+  uint64_t told_unlogged; /* sum of the logged reports' suppressed counts */
+  int64_t logged_at[64];  /* CLOCK_MONOTONIC ns of each logged report */
   h2_verdict last;
   char peer[80];
   bool off_reader; /* every report came on a thread that is not the reader */
@@ -43,6 +46,13 @@ static void on_report(void *ctx, const h2_guard_report *r) {
   rs->n++;
   rs->last = r->why;
   if (pthread_equal(pthread_self(), g_reader)) rs->off_reader = false;
+  if (r->log) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (rs->logged < 64) rs->logged_at[rs->logged] = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    rs->logged++;
+    rs->told_unlogged += r->suppressed;
+  }
   snprintf(rs->peer, sizeof rs->peer, "%s", r->peer);
   pthread_mutex_unlock(&rs->mu);
 }
@@ -210,6 +220,51 @@ static void test_unregistered_listener_passes_through(void **state) {
   assert_int_equal(reports_n(&seen), 0);
 }
 
+/* Many closes at once: every one is reported (the counter), at most 10 a
+ * second are logged, and a logged line says how many before it were not. */
+static void test_reports_are_all_delivered_and_log_lines_rate_limited(void **state) {
+  (void)state;
+  reports seen;
+  reports_init(&seen);
+  h2_limits lim = {.pings_per_s = 1};
+  assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  enum { N = 25 };
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint8_t b[256];
+  size_t n = ping_wire(b, 3);
+  for (int i = 0; i < N; i++) {
+    int c = dial(port);
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    send_all(c, b, n);
+    assert_int_equal(recv_until(s, n), -1);
+    close(c);
+    close(s);
+  }
+  h2_guard_stop(); /* delivers what is queued, then joins */
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  int64_t took = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+  assert_int_equal(seen.n, N);
+  assert_true(seen.logged >= 1 && seen.logged <= 64);
+  if (took < 900000000LL) {
+    /* All within one second: exactly the first 10 logged. */
+    assert_int_equal(seen.logged, 10);
+  } else {
+    /* A slow machine: a window holds at most 10 lines, so any 21 in a row
+     * span two windows' starts, a second apart (less the coarse clock's
+     * granularity). */
+    for (int i = 20; i < seen.logged; i++)
+      assert_true(seen.logged_at[i] - seen.logged_at[i - 20] >= 1000000000LL - 20000000LL);
+  }
+  /* What a logged line says was not logged, was not: the rest came after
+   * the last logged line. */
+  assert_true((int)seen.told_unlogged <= N - seen.logged);
+  close(lfd);
+}
+
 /* The table is not sized from RLIMIT_NOFILE at start: a descriptor far
  * above the limit the guard started under is a connection like any other. */
 static void test_descriptors_above_the_start_limit_are_covered(void **state) {
@@ -260,6 +315,7 @@ int main(void) {
       cmocka_unit_test(test_guarded_connection_is_closed_over_the_limit),
       cmocka_unit_test(test_unregistered_listener_passes_through),
       cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
+      cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
