@@ -66,6 +66,7 @@ enum opt_code {
   OPT_H2_EMPTY_DATA,
   OPT_H2_RST,
   OPT_MEMORY_LIMIT,
+  OPT_H2_GUARD,
   OPT_END,
 };
 #define OPT_COUNT (OPT_END - OPT_LISTEN)
@@ -144,6 +145,8 @@ static const opt_info k_opts[] = {
     {OPT_MEMORY_LIMIT, "memory-limit", "BYTES|auto", "MEMORY_LIMIT",
      "auto (85% of the cgroup limit, else off)",
      "above this RSS new calls get RESOURCE_EXHAUSTED (0: off)"},
+    {OPT_H2_GUARD, "h2-guard", "on|off", "H2_GUARD", "on",
+     "off serves without the HTTP/2 guard (no rapid-reset or frame limits; logged)"},
 };
 
 /* The numeric limits: flag, field, accepted range and default. */
@@ -215,6 +218,7 @@ static const struct option k_long[] = {
     {"h2-empty-data-limit", required_argument, NULL, OPT_H2_EMPTY_DATA},
     {"h2-rst-limit", required_argument, NULL, OPT_H2_RST},
     {"memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT},
+    {"h2-guard", required_argument, NULL, OPT_H2_GUARD},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -537,6 +541,19 @@ static int resolve_log_format(const parse_state *ps, config *c, char *err, size_
   return -1;
 }
 
+static int resolve_h2_guard(const parse_state *ps, config *c, char *err, size_t errlen) {
+  char buf[80];
+  setting s = resolve(ps, OPT_H2_GUARD, "H2_GUARD");
+  c->h2_guard_off = false;
+  if (!s.value || strcasecmp(s.value, "on") == 0) return 0;
+  if (strcasecmp(s.value, "off") == 0) {
+    c->h2_guard_off = true;
+    return 0;
+  }
+  snprintf(err, errlen, "bad %s '%s': want on or off", s.origin, shown(s.value, buf, sizeof buf));
+  return -1;
+}
+
 static int resolve_store(const parse_state *ps, config *c, char *err, size_t errlen) {
   setting s = resolve(ps, OPT_STORE, "STORE");
   if (!s.value) {
@@ -684,7 +701,7 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
       resolve_addr(&ps, OPT_ADVERTISE_ADDR, "ADVERTISE_ADDR", &c->advertise, err, errlen) ||
       resolve_insecure(&ps, c, err, errlen) || resolve_strings(&ps, c, err, errlen) ||
       resolve_numbers(&ps, c, err, errlen) || resolve_limits(&ps, c, err, errlen) ||
-      resolve_log_format(&ps, c, err, errlen) ||
+      resolve_log_format(&ps, c, err, errlen) || resolve_h2_guard(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
       resolve_secret(&ps, c, err, errlen))
     goto cleanup;

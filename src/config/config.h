@@ -67,6 +67,7 @@ typedef struct config {
   config_addr advertise;
   int threads;          /* worker threads; 0 = derive from the CPU affinity mask */
   int64_t drain_ms;     /* graceful shutdown limit (10 s) */
+  bool h2_guard_off;    /* --h2-guard=off: serve without the HTTP/2 guard */
   config_limits limits;
 } config;
 

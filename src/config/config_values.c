@@ -308,6 +308,7 @@ void config_describe(const config *c, log_line *l) {
     log_line_str(l, "store", buf);
   }
   log_line_str(l, "log_format", c->log_format == LOG_FORMAT_TEXT ? "text" : "json");
+  log_line_str(l, "h2_guard", c->h2_guard_off ? "off" : "on");
   describe_str(l, "ready_file", c->ready_file);
   describe_addr(l, "health_listen", &c->health_listen);
   describe_addr(l, "metrics_listen", &c->metrics_listen);

@@ -15,7 +15,7 @@
 typedef struct mem_guard mem_guard;
 
 /* Called from the guard's thread once a second while shedding, to close
- * the connection that costs most (conn_guard_close_stalled). */
+ * the connection that costs most (the guard's close_costliest). */
 typedef void (*mem_guard_pressure_fn)(void *ctx);
 
 /* limit_bytes 0: never shed (RSS is still sampled for the trim). h and

@@ -10,8 +10,6 @@
 
 #include "core/log.h"
 #include "metrics/metrics.h"
-#include "transport/conn_guard.h"
-#include "transport/h2_guard.h"
 
 #define MAX_RECEIVE_BYTES (4 * 1024 * 1024)
 /* Used when the options carry no limits (tests that build a server alone). */
@@ -58,30 +56,21 @@ void server_log_call(const char *method, size_t method_len, rpc_code code, int64
   log_line_emit(&l);
 }
 
-static void note(rpc_server *s, conn_guard *g, metrics_abuse_reason reason, const char *why,
-                 const char *peer) {
-  if (!g || !conn_guard_note_cancel(g, peer, s->bound_port, clock_mono_ns())) return;
-  metrics_abusive_closed(s->opt.metrics, reason);
-  log_line l;
-  log_line_begin(&l, LOG_WARN, "closed an abusive connection");
-  log_line_str(&l, "peer", peer ? peer : "");
-  log_line_str(&l, "reason", why);
-  log_line_emit(&l);
-}
-
+/* The guard counts, closes, and reports a close (log line, metric) from
+ * its own thread. */
 void server_note_cancel(rpc_server *s, const char *peer) {
-  note(s, s->opt.conn_guard, METRICS_ABUSE_RAPID_RESET, "rapid_reset", peer);
+  const rpc_server_guard *g = s->opt.guard;
+  if (g && g->cancelled) g->cancelled(g->ctx, peer ? peer : "");
 }
 
 void server_note_unknown(rpc_server *s, const char *peer) {
-  note(s, s->opt.unknown_guard, METRICS_ABUSE_UNKNOWN_METHODS, "unknown_methods", peer);
+  const rpc_server_guard *g = s->opt.guard;
+  if (g && g->unknown_method) g->unknown_method(g->ctx, peer ? peer : "");
 }
 
-/* Below this much unsent output a client is reading: not worth closing. */
-#define STALLED_MIN_UNSENT (64 * 1024)
-
 void rpc_server_close_costliest(rpc_server *s) {
-  if (!s->started || conn_guard_close_stalled(s->bound_port, STALLED_MIN_UNSENT) == 0) return;
+  const rpc_server_guard *g = s->opt.guard;
+  if (!s->started || !g || !g->close_costliest || g->close_costliest(g->ctx) == 0) return;
   metrics_abusive_closed(s->opt.metrics, METRICS_ABUSE_MEMORY);
   log_msg(LOG_WARN, "over the memory limit: closed the connection whose client reads least");
 }
@@ -199,7 +188,11 @@ int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err
              opt->listen->text);
     goto fail;
   }
-  h2_guard_listen(s->bound_port, opt->tls);
+  if (opt->guard && opt->guard->listening && opt->guard->listening(opt->guard->ctx, opt->tls) != 0) {
+    snprintf(err, errlen, "the HTTP/2 guard did not see the listener of %s (its listen hook is not "
+             "in the path)", opt->listen->text);
+    goto fail;
+  }
   *out = s;
   return 0;
 

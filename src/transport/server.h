@@ -17,11 +17,28 @@
 typedef struct rpc_server rpc_server;
 struct grpc_server_credentials;
 
+/* The hostile-client guard as the server edge sees it (main.c wires the
+ * guard library, src/guard/, in; the transport never links it). Every
+ * member may be NULL. */
+typedef struct rpc_server_guard {
+  void *ctx;
+  /* After the port is bound: its listeners become the guard's. Non-zero
+   * when the guard did not see them (the server then refuses to start). */
+  int (*listening)(void *ctx, bool tls);
+  /* A call its client cancelled before its deadline. */
+  void (*cancelled)(void *ctx, const char *peer);
+  /* A call to a method nobody serves. */
+  void (*unknown_method)(void *ctx, const char *peer);
+  /* Over the memory limit: 1 if the connection whose client reads least
+   * was shut down. */
+  int (*close_costliest)(void *ctx);
+} rpc_server_guard;
+
 typedef struct rpc_server_options {
   const char *name;                 /* "api", "health": for logs */
   const config_addr *listen;
   struct grpc_server_credentials *creds; /* ownership passes to the server */
-  bool tls;                              /* creds are TLS: h2_guard counts decrypted bytes */
+  bool tls;                              /* creds are TLS: the guard counts decrypted bytes */
   const method_desc *const *methods;     /* unary methods */
   size_t n_methods;
   bool serve_health_watch;
@@ -34,8 +51,7 @@ typedef struct rpc_server_options {
   int requests_per_method; /* outstanding requests per method per queue */
   const config_limits *limits;   /* HTTP/2 limits; NULL: the built-in defaults */
   struct mem_guard *mem;         /* shedding flag; may be NULL */
-  struct conn_guard *conn_guard; /* rapid-reset counting; may be NULL */
-  struct conn_guard *unknown_guard; /* calls to unknown methods, same limit; may be NULL */
+  const rpc_server_guard *guard; /* may be NULL: no guard */
 } rpc_server_options;
 
 int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err, size_t errlen);
@@ -49,7 +65,7 @@ void rpc_server_begin_shutdown(rpc_server *s);
 void rpc_server_finish_shutdown(rpc_server *s, int64_t deadline_ns);
 void rpc_server_destroy(rpc_server *s);
 /* Over the memory limit: shuts down the connection whose client reads least
- * (conn_guard_close_stalled), logs and counts it. Any thread. */
+ * (the guard's close_costliest), logs and counts it. Any thread. */
 void rpc_server_close_costliest(rpc_server *s);
 
 #endif

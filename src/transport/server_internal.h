@@ -62,7 +62,7 @@ const char *server_call_peer(grpc_call *call, arena *a);
 
 /* A call the client cancelled (not its deadline): counted against its
  * connection, which is closed, logged and counted once it cancels too many
- * (conn_guard.h). Only cancelled calls come here. */
+ * (guard/conn_guard.h, through the options). Only cancelled calls come here. */
 void server_note_cancel(rpc_server *s, const char *peer);
 /* The same for a call to a method nobody serves: a client that makes more
  * of them per second than the rapid-reset limit is closed too. */

@@ -1,14 +1,26 @@
-"""The HTTP/2 frame guard (src/transport/h2_guard.c) on the real server:
-a CONTINUATION flood (HEADERS without END_HEADERS, then endless
-CONTINUATION frames) and a PING flood are closed, over plaintext and over
-TLS (the guard counts decrypted bytes there), the abuse is logged (one warn
-line with its reason) and counted (product_abusive_connections_closed_total
+"""The HTTP/2 guard (src/guard/) on the real server.
+
+Frame limits: a CONTINUATION flood (HEADERS without END_HEADERS, then
+endless CONTINUATION frames) and a PING flood are closed, over plaintext and
+over TLS (the guard counts decrypted bytes there), the abuse is logged with
+the client's address (TLS too) and counted (product_abusive_connections_closed_total
 on the metrics port goes up by one for that reason, and for no other), a
 legitimate gRPC client is served before the attack and a new one after it,
 and the server stops cleanly (exit status 0 after SIGTERM: under ASan a leak
 or any report at shutdown fails the case).
 
-Each attack is bounded: at most 8 MB sent or 10 s (x SLOW)."""
+Connection identity (each of these failed on the guard that counted by
+address text, see the note in each):
+  - a connection that made L cancels and left, then a new connection from
+    the same address AND port cancelling once within the second: not shut;
+  - calls cancelled by the server's max-connection-age (GOAWAY, then the
+    transport ends) do not count as client resets;
+  - a reset storm is caught while the server's descriptors are all in use
+    (EMFILE).
+
+Each attack is bounded: at most 8 MB sent or 10 s (x SLOW); every wait is
+a hang guard."""
+import errno
 import os
 import socket
 import ssl
@@ -21,6 +33,7 @@ import time
 import harness as h
 import test_metrics as tm
 from harness import SLOW
+import h2attack
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_BYTES = 8 << 20
@@ -48,6 +61,7 @@ def flood(srv, tls, chunk):
     server closes the connection or the budget is spent. Returns the bytes
     sent before the close, or None if it never closed."""
     sock = connect(srv, tls)
+    S["flood_peer"] = "ipv4:127.0.0.1:%d" % sock.getsockname()[1]
     sent = 0
     try:
         sock.sendall(PREFACE + frame(4, 0, 0))
@@ -142,8 +156,10 @@ def check(tls, name, chunk, reason, *extra):
             raise AssertionError("%s: closed only after the whole budget" % name)
         line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection" and
                             l.get("reason") == reason)
-        if not tls:  # a TLS read does not know its socket (docs/http2-limits.md)
-            assert line.get("peer", "").startswith("ipv4:127.0.0.1:"), line
+        # The connection's own address, TLS too (the guard ties the SSL to it).
+        if line.get("peer") != S["flood_peer"]:
+            raise AssertionError("%s: the abuse line names %r, the client was %s" % (
+                name, line.get("peer"), S["flood_peer"]))
         if srv.proc.poll() is not None:
             raise AssertionError("%s: the server died" % name)
         # Counted once, under its reason (the log line is written with the
@@ -179,6 +195,293 @@ def test_ping_flood_tls():
     check(True, "ping flood (tls)", ping_chunk(), "ping_flood", "--max-ping-strikes", "0")
 
 
+WATCH = "/grpc.health.v1.Health/Watch"
+
+
+class Raw:
+    """A hand-written HTTP/2 client on one connection, from a chosen local
+    port (SO_REUSEADDR), that opens health Watch streams and resets them."""
+
+    def __init__(self, port, local_port=0, tls=False):
+        deadline = time.monotonic() + 20 * SLOW
+        while True:  # the port may still be settling after its last user
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.settimeout(10 * SLOW)
+            try:
+                s.bind(("127.0.0.1", local_port))
+                s.connect(("127.0.0.1", port))
+                break
+            except OSError as e:
+                s.close()
+                if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) or \
+                        time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        self.local_port = s.getsockname()[1]
+        if tls:
+            ctx = ssl.create_default_context(cafile=os.path.join(S["pki"], "ca.crt"))
+            ctx.check_hostname = False
+            ctx.set_alpn_protocols(["h2"])
+            s = ctx.wrap_socket(s, server_hostname="localhost")
+        self.sock = s
+        self.port = port
+        self.peer = "ipv4:127.0.0.1:%d" % self.local_port
+        self.buf = b""
+        self.data_on = set()
+        self.goaway = False
+        self.ping_acks = 0
+        self.block = h2attack.request_block(port, WATCH)
+        s.sendall(PREFACE + frame(4, 0, 0))
+
+    def _pump(self, deadline):
+        """Reads what the server sent; False once the connection ended."""
+        self.sock.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return True
+        except (OSError, ssl.SSLError):
+            return False
+        if not data:
+            return False
+        self.buf += data
+        while len(self.buf) >= 9:
+            n = int.from_bytes(self.buf[:3], "big")
+            if len(self.buf) < 9 + n:
+                break
+            ftype, flags = self.buf[3], self.buf[4]
+            sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+            self.buf = self.buf[9 + n:]
+            if ftype == 4 and not flags & 1:
+                self.sock.sendall(frame(4, 1, 0))  # SETTINGS ACK
+            elif ftype == 0:
+                self.data_on.add(sid)
+            elif ftype == 7:
+                self.goaway = True
+            elif ftype == 6 and flags & 1:
+                self.ping_acks += 1
+        return True
+
+    def wait(self, pred, what):
+        deadline = time.monotonic() + 20 * SLOW
+        while not pred():
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: not within %ss" % (what, 20 * SLOW))
+            if not self._pump(deadline):
+                raise AssertionError("%s: the connection ended" % what)
+
+    def watch(self, sids):
+        """Opens a Watch stream on each id and waits for its first status."""
+        self.sock.sendall(b"".join(
+            frame(1, 4, sid, self.block) + frame(0, 1, sid, h2attack.grpc_message(b""))
+            for sid in sids))
+        self.wait(lambda: all(sid in self.data_on for sid in sids), "Watch answers")
+
+    def reset(self, sids):
+        self.sock.sendall(b"".join(frame(3, 0, sid, struct.pack(">I", 8)) for sid in sids))
+
+    def alive(self):
+        """A PING answered: the connection was not shut."""
+        want = self.ping_acks + 1
+        try:
+            self.sock.sendall(frame(6, 0, 0, b"alive?!!"))
+        except OSError:
+            return False
+        deadline = time.monotonic() + 20 * SLOW
+        while self.ping_acks < want and time.monotonic() < deadline:
+            if not self._pump(deadline):
+                return False
+        return self.ping_acks >= want
+
+    def ended(self):
+        """The server shut the connection (EOF or reset), bounded."""
+        deadline = time.monotonic() + 20 * SLOW
+        while time.monotonic() < deadline:
+            if not self._pump(deadline):
+                return True
+        return False
+
+    def close(self):
+        self.sock.close()
+
+
+def cancelled_watches(srv, peer):
+    return [l for l in srv.call_lines(WATCH) if l.get("peer") == peer and
+            l.get("code") == "CANCELLED"]
+
+
+def wait_cancelled(srv, peer, n):
+    deadline = time.monotonic() + 20 * SLOW
+    while len(cancelled_watches(srv, peer)) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError("%d cancelled Watch lines for %s expected: %s" % (
+                n, peer, srv.stderr()[-3000:]))
+        time.sleep(0.02)
+
+
+def abuse_lines(srv):
+    return [l for l in srv.log_lines() if l.get("msg") == "closed an abusive connection"]
+
+
+LIMIT = 3
+
+
+def test_same_address_reconnect_is_not_shut():
+    """A made LIMIT resets and left; B, from the same address and port,
+    resets once within the second. The address-keyed guard added B's reset
+    to A's count (LIMIT + 1) and shut B."""
+    srv = h.Server("--rapid-reset-limit", str(LIMIT), "--h2-rst-limit", "0")
+    srv.start()
+    try:
+        a = Raw(srv.port)
+        sids = [1, 3, 5][:LIMIT]
+        a.watch(sids)
+        a.reset(sids)
+        wait_cancelled(srv, a.peer, LIMIT)
+        port = a.local_port
+        a.close()
+        b = Raw(srv.port, port)
+        if b.peer != a.peer:
+            raise AssertionError("B came from %s, not %s" % (b.peer, a.peer))
+        b.watch([1])
+        b.reset([1])
+        wait_cancelled(srv, b.peer, LIMIT + 1)
+        if not b.alive():
+            raise AssertionError("the new connection from %s was shut for one reset: %s" % (
+                b.peer, abuse_lines(srv)))
+        if abuse_lines(srv):
+            raise AssertionError("a close was logged: %s" % abuse_lines(srv))
+        # B's own abuse is still caught: LIMIT more resets.
+        sids = [3, 5, 7, 9][:LIMIT]
+        b.watch(sids)
+        b.reset(sids)
+        if not b.ended():
+            raise AssertionError("B, over the limit on its own, was not closed")
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection")
+        if line.get("reason") != "rapid_reset" or line.get("peer") != b.peer:
+            raise AssertionError("unexpected close line %s" % line)
+        b.close()
+        print("  reconnect from %s: one reset served; its own flood closed" % b.peer)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_max_age_cancels_do_not_count():
+    """A has LIMIT Watch streams open when max-connection-age sends GOAWAY;
+    it leaves, and the core cancels the streams (no RST_STREAM from the
+    client). B, from the same address and port, resets once. Counted as
+    client resets, A's cancels put B over the limit."""
+    srv = h.Server("--rapid-reset-limit", str(LIMIT), "--h2-rst-limit", "0",
+                   "--max-connection-age-ms", "1500")
+    srv.start()
+    try:
+        a = Raw(srv.port)
+        a.watch([1, 3, 5][:LIMIT])
+        a.wait(lambda: a.goaway, "GOAWAY from max-connection-age")
+        port = a.local_port
+        a.close()
+        wait_cancelled(srv, a.peer, LIMIT)
+        b = Raw(srv.port, port)
+        b.watch([1])
+        b.reset([1])
+        wait_cancelled(srv, b.peer, LIMIT + 1)
+        if not b.alive():
+            raise AssertionError("B was shut: the age-limit cancels counted: %s" % abuse_lines(srv))
+        if abuse_lines(srv):
+            raise AssertionError("a close was logged: %s" % abuse_lines(srv))
+        b.close()
+        print("  %d cancels after GOAWAY (max age) not counted" % LIMIT)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+FD_LIMIT = 128
+
+
+def test_reset_storm_caught_at_emfile():
+    """Every descriptor of the server in use; a connection opened before
+    then resets stream after stream: it is closed (the close needs no
+    descriptor; the /proc scan needed one and failed at EMFILE)."""
+    h2attack.raise_nofile(4 * FD_LIMIT)
+    srv = h.Server("--rapid-reset-limit", str(LIMIT), "--h2-rst-limit", "0")
+    srv.args = ["prlimit", "--nofile=%d:%d" % (FD_LIMIT, FD_LIMIT), "--"] + srv.args
+    srv.start()
+    held = []
+    try:
+        storm = Raw(srv.port)
+        if not storm.alive():
+            raise AssertionError("the storm connection was not served")
+        pid = srv.proc.pid
+        fd_dir = "/proc/%d/fd" % pid
+        # Fill the server's table: connections until it has no descriptor left.
+        deadline = time.monotonic() + 60 * SLOW
+        while len(os.listdir(fd_dir)) < FD_LIMIT and time.monotonic() < deadline:
+            for _ in range(16):
+                c = socket.create_connection(("127.0.0.1", srv.port), timeout=10 * SLOW)
+                c.sendall(PREFACE + frame(4, 0, 0))
+                held.append(c)
+            time.sleep(0.02)
+        if len(os.listdir(fd_dir)) < FD_LIMIT:
+            raise AssertionError("the server never ran out of descriptors (%d of %d)" % (
+                len(os.listdir(fd_dir)), FD_LIMIT))
+        sid = 1
+        closed = False
+        for _ in range(4 * LIMIT):
+            try:
+                storm.watch([sid])
+            except (AssertionError, OSError):
+                closed = True
+                break
+            storm.reset([sid])
+            sid += 2
+        if not closed and not storm.ended():
+            raise AssertionError("a reset storm at EMFILE was not closed: %s" % abuse_lines(srv))
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection")
+        if line.get("reason") != "rapid_reset" or line.get("peer") != storm.peer:
+            raise AssertionError("unexpected close line %s" % line)
+        print("  storm closed with all %d descriptors in use" % FD_LIMIT)
+        storm.close()
+    finally:
+        for c in held:
+            c.close()
+        srv.stop()
+        srv.cleanup()
+
+
+def test_tls_reset_flood_closed_and_named():
+    """Over TLS the cancels count against the connection the SSL is tied to:
+    a client resetting Watch streams past the limit is closed, and the line
+    names its address."""
+    srv = h.Server("--rapid-reset-limit", str(LIMIT), "--h2-rst-limit", "0",
+                   "--tls-cert", os.path.join(S["pki"], "server.crt"),
+                   "--tls-key", os.path.join(S["pki"], "server.key"), insecure=False)
+    srv.start()
+    try:
+        c = Raw(srv.port, tls=True)
+        sid, closed = 1, False
+        for _ in range(4 * LIMIT):
+            try:
+                c.watch([sid])
+            except (AssertionError, OSError, ssl.SSLError):
+                closed = True
+                break
+            c.reset([sid])
+            sid += 2
+        if not closed and not c.ended():
+            raise AssertionError("a TLS reset flood was not closed: %s" % srv.stderr()[-2000:])
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection")
+        if line.get("reason") != "rapid_reset" or line.get("peer") != c.peer:
+            raise AssertionError("unexpected close line %s (client %s)" % (line, c.peer))
+        c.close()
+        print("  tls reset flood from %s closed" % c.peer)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
 def setup():
     S["pki"] = os.path.join(tempfile.mkdtemp(prefix="product-h2g-"), "pki")
     p = subprocess.run([GEN, "--out", S["pki"]], capture_output=True, timeout=60)
@@ -186,7 +489,9 @@ def setup():
 
 
 TESTS = [test_continuation_flood_plaintext, test_continuation_flood_tls,
-         test_ping_flood_plaintext, test_ping_flood_tls]
+         test_ping_flood_plaintext, test_ping_flood_tls,
+         test_same_address_reconnect_is_not_shut, test_max_age_cancels_do_not_count,
+         test_reset_storm_caught_at_emfile, test_tls_reset_flood_closed_and_named]
 
 if __name__ == "__main__":
     setup()

@@ -1,5 +1,5 @@
 /* HTTP/2 frame header counting; see h2_frames.h. */
-#include "transport/h2_frames.h"
+#include "guard/h2_frames.h"
 
 #include <string.h>
 
@@ -79,6 +79,7 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
         return H2_EMPTY_FRAMES;
       break;
     case F_RST_STREAM:
+      f->rst_total++; /* every reset the client sent: what cancel counting may count */
       if (over_rate(f, &f->rst, lim->rst_per_s, now_ns)) return H2_RST_FLOOD;
       break;
     default:
@@ -151,6 +152,6 @@ h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, 
 const char *h2_verdict_name(h2_verdict v) {
   static const char *const names[H2_VERDICT_COUNT] = {
       "ok",           "header_block", "ping_flood", "settings_flood",
-      "empty_frames", "rst_flood",    "zero_window"};
+      "empty_frames", "rst_flood",    "zero_window",  "rapid_reset", "unknown_methods"};
   return (unsigned)v < H2_VERDICT_COUNT ? names[v] : "unknown";
 }

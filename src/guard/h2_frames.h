@@ -1,5 +1,5 @@
-#ifndef PRODUCT_TRANSPORT_H2_FRAMES_H
-#define PRODUCT_TRANSPORT_H2_FRAMES_H
+#ifndef PRODUCT_GUARD_H2_FRAMES_H
+#define PRODUCT_GUARD_H2_FRAMES_H
 /* The HTTP/2 frame counting of one connection, fed with the bytes a client
  * sent before the core parses them (h2_guard.c). It reads only the 24-byte
  * preface and the 9-byte frame headers, skipping payloads across reads, and
@@ -20,6 +20,10 @@ typedef enum h2_verdict {
   H2_EMPTY_FRAMES, /* empty DATA frames without END_STREAM */
   H2_RST_FLOOD,
   H2_ZERO_WINDOW, /* zero initial window, streams opened without WINDOW_UPDATE */
+  /* Not frame verdicts: the reasons conn_guard closes a connection for,
+   * reported through the same queue. */
+  H2_RAPID_RESET,      /* more calls its client reset per second than the limit */
+  H2_UNKNOWN_METHODS,  /* more calls to unknown methods per second than the limit */
   H2_VERDICT_COUNT
 } h2_verdict;
 
@@ -49,6 +53,7 @@ typedef struct h2_frames {
   uint8_t entry_have;
   uint8_t zero_window;      /* the client's SETTINGS_INITIAL_WINDOW_SIZE is 0 */
   uint32_t zw_streams;      /* HEADERS since the last WINDOW_UPDATE, while zero_window */
+  uint32_t rst_total;       /* RST_STREAM frames read so far (wraps) */
 } h2_frames;
 
 /* A new connection: expects the client preface next. */

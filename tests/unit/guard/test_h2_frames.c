@@ -1,4 +1,4 @@
-/* Tests for src/transport/h2_frames.c: the preface, frame headers split
+/* Tests for src/guard/h2_frames.c: the preface, frame headers split
  * across reads at every byte, each limit, and legitimate traffic that must
  * not trip any. */
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "transport/h2_frames.h"
+#include "guard/h2_frames.h"
 
 #define SEC 1000000000LL
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

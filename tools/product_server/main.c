@@ -20,6 +20,9 @@
 #include "auth/page_token.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "guard/conn_guard.h"
+#include "guard/guard_selftest.h"
+#include "guard/h2_guard.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_http.h"
 #include "metrics/metrics_store.h"
@@ -29,10 +32,8 @@
 #include "service/methods.h"
 #include "service/store_health.h"
 #include "store/store.h"
-#include "transport/conn_guard.h"
 #include "transport/grpc_log.h"
 #include "transport/grpc_tuning.h"
-#include "transport/h2_guard.h"
 #include "transport/mem_guard.h"
 #include "transport/server.h"
 #include "transport/tls.h"
@@ -60,6 +61,8 @@ typedef struct app {
   mem_guard *mem;             /* memory limit: shedding and trimming */
   conn_guard *conn_guard;     /* rapid-reset connections closed */
   conn_guard *unknown_guard;  /* and those flooding unknown methods */
+  bool guard_on;              /* the HTTP/2 guard runs (not --h2-guard=off) */
+  rpc_server_guard guard_ops; /* how the servers reach it */
   pthread_mutex_t pressure_mu; /* guards api_serving against teardown */
   bool api_serving;
   service_env env;
@@ -173,9 +176,10 @@ static int setup_auth(app *a, char *err, size_t errlen) {
   return 0;
 }
 
-/* The memory guard's thread, once a second while over the limit. */
-/* h2_guard closed a connection: on the core's reading thread. */
-static void on_h2_abuse(void *ctx, const char *peer, h2_verdict why) {
+/* The guard closed a connection: on the guard's report thread, never on
+ * the core's I/O threads. Every close is counted; log lines are rate-limited
+ * by the guard, and the next logged line says how many were not. */
+static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
   app *a = ctx;
   static const metrics_abuse_reason reasons[H2_VERDICT_COUNT] = {
       [H2_HEADER_BLOCK] = METRICS_ABUSE_HEADER_BLOCK,
@@ -184,16 +188,60 @@ static void on_h2_abuse(void *ctx, const char *peer, h2_verdict why) {
       [H2_EMPTY_FRAMES] = METRICS_ABUSE_EMPTY_FRAMES,
       [H2_RST_FLOOD] = METRICS_ABUSE_RST_FLOOD,
       [H2_ZERO_WINDOW] = METRICS_ABUSE_ZERO_WINDOW,
+      [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
+      [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
-  if ((unsigned)why < H2_VERDICT_COUNT && why != H2_OK) metrics_abusive_closed(a->metrics, reasons[why]);
+  if ((unsigned)r->why < H2_VERDICT_COUNT && r->why != H2_OK)
+    metrics_abusive_closed(a->metrics, reasons[r->why]);
+  if (!r->log) return;
   log_line l;
   log_line_begin(&l, LOG_WARN, "closed an abusive connection");
-  log_line_str(&l, "peer", peer);
-  log_line_str(&l, "reason", h2_verdict_name(why));
+  log_line_str(&l, "peer", r->peer);
+  log_line_str(&l, "reason", h2_verdict_name(r->why));
+  if (r->suppressed) log_line_int(&l, "unlogged_before", (int64_t)r->suppressed);
   log_line_emit(&l);
 }
 
-static int start_h2_guard(app *a, const config_limits *k) {
+/* Below this much unsent output a client is reading: not worth closing. */
+#define STALLED_MIN_UNSENT (64 * 1024)
+/* The start-up probe's hang guard (it normally ends within milliseconds). */
+#define GUARD_PROBE_TIMEOUT_MS 10000
+
+static int guard_listening(void *ctx, bool tls) {
+  (void)ctx;
+  return h2_guard_claim_listeners(tls) > 0 ? 0 : -1;
+}
+
+static void guard_cancelled(void *ctx, const char *peer) {
+  app *a = ctx;
+  conn_guard_note(a->conn_guard, peer, clock_mono_ns());
+}
+
+static void guard_unknown(void *ctx, const char *peer) {
+  app *a = ctx;
+  conn_guard_note(a->unknown_guard, peer, clock_mono_ns());
+}
+
+static int guard_close_costliest(void *ctx) {
+  (void)ctx;
+  return h2_guard_close_stalled(STALLED_MIN_UNSENT);
+}
+
+static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errlen) {
+  if (a->cfg->h2_guard_off) {
+    log_msg(LOG_WARN, "serving WITHOUT the HTTP/2 guard (--h2-guard=off / H2_GUARD=off): no "
+                      "rapid-reset, frame or stalled-reader limit of ours is enforced");
+    return 0;
+  }
+  /* The guard interposes on the core's reads: written and proven for one
+   * core. Another one may read another way, and every defence would be off
+   * silently; the start-up probe checks the path, this the version. */
+  const char *core = grpc_version_string();
+  if (strcmp(core, PRODUCT_GRPC_CORE_VERSION) != 0) {
+    snprintf(err, errlen, "the HTTP/2 guard was written for gRPC core %s, this is %s: refusing to "
+             "serve unguarded (--h2-guard=off runs without it)", PRODUCT_GRPC_CORE_VERSION, core);
+    return -1;
+  }
   /* Twice the metadata limit: HPACK may encode a header list larger than
    * its decoded size only by so much; a 1 GiB literal never fits. */
   int64_t block = k->max_header_list_bytes * 2;
@@ -209,7 +257,36 @@ static int start_h2_guard(app *a, const config_limits *k) {
        * open at once; more without granting credit only pile up answers. */
       .zero_window_streams = (uint32_t)k->max_concurrent_streams,
   };
-  return h2_guard_start(&lim, on_h2_abuse, a);
+  a->conn_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_RESETS);
+  a->unknown_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_UNKNOWN);
+  if (!a->conn_guard || !a->unknown_guard || h2_guard_start(&lim, on_h2_abuse, a) != 0) {
+    snprintf(err, errlen, "cannot start the HTTP/2 guard");
+    return -1;
+  }
+  a->guard_on = true;
+  a->guard_ops = (rpc_server_guard){
+      .ctx = a,
+      .listening = guard_listening,
+      .cancelled = guard_cancelled,
+      .unknown_method = guard_unknown,
+      .close_costliest = guard_close_costliest,
+  };
+  return 0;
+}
+
+/* Fail loud: a loopback connection that breaks a limit must be refused by
+ * the guard before the server says it is ready. */
+static int prove_guard(app *a, const config_addr *addr, int port, bool tls, char *err,
+                       size_t errlen) {
+  if (!a->guard_on) return 0;
+  guard_probe_target t = {.host = addr->host, .port = port, .tls = tls,
+                          .mtls = tls && a->cfg->tls_client_ca != NULL};
+  if (guard_selftest(&t, GUARD_PROBE_TIMEOUT_MS, err, errlen) != 0) {
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, "; refusing to serve unguarded (--h2-guard=off runs without it)");
+    return -1;
+  }
+  return 0;
 }
 
 static void on_memory_pressure(void *ctx) {
@@ -260,17 +337,11 @@ static int build(app *a, int *port, char *err, size_t errlen) {
 
   a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS,
                            on_memory_pressure, a);
-  a->conn_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
-  a->unknown_guard = conn_guard_create(cfg->limits.rapid_reset_per_s, NULL, NULL);
-  if (!a->mem || !a->conn_guard || !a->unknown_guard) {
-    snprintf(err, errlen, "cannot start the memory and connection guards");
+  if (!a->mem) {
+    snprintf(err, errlen, "cannot start the memory guard");
     return -1;
   }
-
-  if (start_h2_guard(a, &cfg->limits) != 0) {
-    snprintf(err, errlen, "cannot start the HTTP/2 frame guard");
-    return -1;
-  }
+  if (start_h2_guard(a, &cfg->limits, err, errlen) != 0) return -1;
 
   worker_layout wl = layout_for(cfg);
   if (rpc_workers_create(wl.queues, wl.threads_per_queue, &a->workers) != 0) {
@@ -297,8 +368,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .requests_per_method = REQUESTS_PER_METHOD,
       .limits = &cfg->limits,
       .mem = a->mem,
-      .conn_guard = a->conn_guard,
-      .unknown_guard = a->unknown_guard,
+      .guard = a->guard_on ? &a->guard_ops : NULL,
   };
   if (rpc_server_create(&api, &a->api, err, errlen) != 0) return -1;
 
@@ -329,6 +399,9 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   set_api_serving(a, true);
   int hport;
   if (a->health_srv && rpc_server_start(a->health_srv, &hport, err, errlen) != 0) return -1;
+  if (prove_guard(a, &cfg->listen, *port, cfg->tls_cert != NULL, err, errlen) != 0) return -1;
+  if (a->health_srv && prove_guard(a, &cfg->health_listen, hport, false, err, errlen) != 0)
+    return -1;
   return 0;
 }
 
@@ -369,7 +442,7 @@ static void teardown(app *a) {
   /* Servers first (they own requests on the queues), then the queues. */
   rpc_server_destroy(a->api);
   rpc_server_destroy(a->health_srv);
-  h2_guard_stop(); /* before the metrics it reports to */
+  if (a->guard_on) h2_guard_stop(); /* before the metrics it reports to */
   if (a->workers) {
     rpc_workers_stop(a->workers);
     rpc_workers_destroy(a->workers);

@@ -1,0 +1,858 @@
+/* Connection records, symbol interposition and the report thread; see
+ * h2_guard.h.
+ *
+ * The hot path (a read on any descriptor) costs a shift, two loads and a
+ * compare when the descriptor is not a connection of ours, and a walk over
+ * the 9-byte frame headers when it is: no lock (the core never reads one
+ * endpoint from two threads at once) and no allocation. Everything that
+ * changes which connection a record names (accept, close, a close we decide)
+ * takes one mutex, so a generation checked under it names a descriptor the
+ * core has not closed yet. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "guard/h2_guard.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Two levels: 2^21 chunk pointers (16 MiB of address space, zero pages
+ * until touched) x 1024 records cover every int descriptor number. */
+#define CHUNK_BITS 10
+#define CHUNK_RECS (1 << CHUNK_BITS)
+#define DIR_SLOTS (1 << 21)
+#define BUCKETS 4096
+#define PEER_MAX 56
+#define KEY_LEN 19
+#define MAX_PENDING_LISTENERS 16
+#define HELLO_SLOTS 128
+#define HELLO_BYTES 64
+#define HELLO_MIN 44 /* record + handshake headers, version and the 32 random bytes */
+#define QUEUE_SLOTS 256
+#define LOG_LINES_PER_S 10
+#define NS_PER_S 1000000000LL
+
+enum {
+  REC_NONE = 0,
+  REC_PLAIN,          /* a plaintext connection accepted on our listener */
+  REC_TLS,            /* a TLS one: its bytes are counted in SSL_read */
+  REC_LISTEN_PENDING, /* listen(2) since the last claim */
+  REC_LISTEN_PLAIN,
+  REC_LISTEN_TLS,
+};
+
+typedef struct rec {
+  _Atomic uint8_t kind;
+  _Atomic uint8_t refused;  /* a verdict or a close: every later read fails */
+  uint8_t probe;            /* the start-up probe: the strict limits */
+  uint8_t tls_tied;         /* an SSL is tied to it (under g_mu) */
+  uint8_t offered;          /* TLS: its first read was offered for tying (reader only) */
+  _Atomic uint64_t gen;     /* 0: no connection */
+  _Atomic uint32_t rst_seen; /* RST_STREAM frames its client sent (wraps) */
+  uint32_t rst_used;        /* of those, used by counted cancels (under g_mu) */
+  int64_t win_start[2];     /* conn_guard's windows (under g_mu) */
+  uint32_t win_count[2];
+  int next;                 /* hash chain (under g_mu): next descriptor + 1, 0 ends it */
+  uint8_t key[KEY_LEN];     /* family, address, port of the peer */
+  char peer[PEER_MAX];
+  h2_frames f;              /* plaintext frames: the reading thread only */
+} rec;
+
+/* What a server-side SSL carries (ex-data): its frames, and once tied, the
+ * connection it belongs to. */
+typedef struct tls_link {
+  h2_frames f;
+  int fd; /* -1: not tied */
+  uint64_t gen;
+  uint8_t refused, probe, tries;
+  char peer[PEER_MAX];
+} tls_link;
+
+typedef struct hello {
+  int fd;
+  uint64_t gen;
+  uint8_t len;
+  uint8_t bytes[HELLO_BYTES];
+} hello;
+
+typedef struct report_item {
+  char peer[PEER_MAX];
+  uint8_t why;
+} report_item;
+
+typedef struct guard {
+  h2_limits lim, probe_lim;
+  h2_guard_report_fn report;
+  void *ctx;
+  int ssl_index;
+  /* PRODUCT_TEST_FAULTS: the accept hook skips plaintext (1) and/or TLS (2)
+   * listeners, as if it were not in the path. */
+  int bypass;
+  /* the report queue */
+  pthread_mutex_t qmu;
+  pthread_cond_t qcv;
+  report_item q[QUEUE_SLOTS];
+  int qhead, qcount;
+  bool qstop;
+  bool thread_up;
+  pthread_t thread;
+  _Atomic uint64_t dropped[H2_VERDICT_COUNT];
+} guard;
+
+static guard g_guard = {.ssl_index = -1,
+                        .qmu = PTHREAD_MUTEX_INITIALIZER,
+                        .qcv = PTHREAD_COND_INITIALIZER};
+static _Atomic(guard *) g_on; /* NULL: everything passes through */
+static _Atomic(_Atomic(rec *) *) g_dir;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_bucket[BUCKETS]; /* descriptor + 1 of a chain's first record; 0: empty */
+static int g_pending[MAX_PENDING_LISTENERS];
+static int g_n_pending;
+static _Atomic uint64_t g_gen;
+static _Atomic uint64_t g_uncovered;
+static _Atomic int g_probe_port;
+static _Atomic int g_probe_state;
+static pthread_mutex_t g_hello_mu = PTHREAD_MUTEX_INITIALIZER;
+static hello g_hello[HELLO_SLOTS];
+static int g_hello_next;
+
+typedef int (*listen_fn)(int, int);
+typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
+typedef int (*accept_fn)(int, struct sockaddr *, socklen_t *);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef int (*close_fn)(int);
+typedef int (*ssl_read_fn)(SSL *, void *, int);
+typedef int (*ssl_hs_fn)(SSL *);
+
+/* Resolved on first use: libc and the sanitizers may read before main. The
+ * store is idempotent, so a race only resolves twice. */
+#define REAL(name, type)                                                \
+  static _Atomic(type) real_##name;                                     \
+  static type get_##name(void) {                                        \
+    type fn = atomic_load_explicit(&real_##name, memory_order_relaxed); \
+    if (!fn) {                                                          \
+      fn = (type)dlsym(RTLD_NEXT, #name);                               \
+      atomic_store_explicit(&real_##name, fn, memory_order_relaxed);    \
+    }                                                                   \
+    return fn;                                                          \
+  }
+REAL(listen, listen_fn)
+REAL(accept4, accept4_fn)
+REAL(accept, accept_fn)
+REAL(recvmsg, recvmsg_fn)
+REAL(read, read_fn)
+REAL(close, close_fn)
+REAL(SSL_read, ssl_read_fn)
+REAL(SSL_do_handshake, ssl_hs_fn)
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static guard *on(void) { return atomic_load_explicit(&g_on, memory_order_acquire); }
+
+/* ------------------------------------------------------------ the table --- */
+
+static rec *rec_peek(int fd) {
+  _Atomic(rec *) *dir = atomic_load_explicit(&g_dir, memory_order_acquire);
+  if (!dir || fd < 0) return NULL;
+  rec *chunk = atomic_load_explicit(&dir[(unsigned)fd >> CHUNK_BITS], memory_order_acquire);
+  return chunk ? &chunk[fd & (CHUNK_RECS - 1)] : NULL;
+}
+
+/* The record of `fd`, its chunk allocated if need be; NULL without memory. */
+static rec *rec_get(int fd) {
+  rec *r = rec_peek(fd);
+  if (r || fd < 0) return r;
+  _Atomic(rec *) *dir = atomic_load_explicit(&g_dir, memory_order_acquire);
+  if (!dir) return NULL;
+  /* Zero pages until a record is used: all-zero is a valid empty record. */
+  rec *chunk = calloc(CHUNK_RECS, sizeof *chunk);
+  if (!chunk) return NULL;
+  rec *expected = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&dir[(unsigned)fd >> CHUNK_BITS], &expected, chunk,
+                                               memory_order_acq_rel, memory_order_acquire)) {
+    free(chunk); /* another thread won: use its chunk */
+    chunk = expected;
+  }
+  return &chunk[fd & (CHUNK_RECS - 1)];
+}
+
+static bool is_conn(uint8_t kind) { return kind == REC_PLAIN || kind == REC_TLS; }
+
+static uint32_t key_hash(const uint8_t *key) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (int i = 0; i < KEY_LEN; i++) h = (h ^ key[i]) * 16777619u;
+  return h % BUCKETS;
+}
+
+/* Under g_mu. Chains hold descriptor + 1 (0 ends a chain). */
+static void hash_insert(int fd, rec *r) {
+  uint32_t b = key_hash(r->key);
+  r->next = g_bucket[b];
+  g_bucket[b] = fd + 1;
+}
+
+static void hash_remove(int fd, rec *r) {
+  int *link = &g_bucket[key_hash(r->key)];
+  while (*link > 0) {
+    rec *x = rec_peek(*link - 1);
+    if (*link == fd + 1) {
+      *link = r->next;
+      r->next = 0;
+      return;
+    }
+    if (!x) return; /* cannot happen: every chained number has a record */
+    link = &x->next;
+  }
+}
+
+/* The key (family, address, port; a v4-mapped IPv6 address as IPv4) and the
+ * text the core writes for this peer. Non-zero for other families. */
+static int key_of(const struct sockaddr *sa, uint8_t key[KEY_LEN], char *text, size_t n) {
+  char host[INET6_ADDRSTRLEN] = "";
+  memset(key, 0, KEY_LEN);
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    key[0] = 4;
+    memcpy(&key[1], &a->sin_addr, 4);
+    memcpy(&key[17], &a->sin_port, 2);
+    if (text && inet_ntop(AF_INET, &a->sin_addr, host, sizeof host))
+      snprintf(text, n, "ipv4:%s:%d", host, ntohs(a->sin_port));
+    return 0;
+  }
+  if (sa->sa_family != AF_INET6) return -1;
+  const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+  memcpy(&key[17], &a->sin6_port, 2);
+  /* A v4 client on the dual-stack listener: written as the core writes it
+   * (ipv4:a.b.c.d:port), so every abuse line names a peer one way. */
+  if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+    key[0] = 4;
+    memcpy(&key[1], &a->sin6_addr.s6_addr[12], 4);
+    if (text && inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host))
+      snprintf(text, n, "ipv4:%s:%d", host, ntohs(a->sin6_port));
+    return 0;
+  }
+  key[0] = 6;
+  memcpy(&key[1], &a->sin6_addr, 16);
+  if (text && inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host))
+    snprintf(text, n, "ipv6:[%s]:%d", host, ntohs(a->sin6_port));
+  return 0;
+}
+
+/* "ipv4:1.2.3.4:5", "ipv6:[::1]:5" (or with %5B/%5D). */
+int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out) {
+  char host[INET6_ADDRSTRLEN + 8];
+  const char *p;
+  memset(out, 0, sizeof *out);
+  if (strncmp(peer, "ipv4:", 5) == 0) {
+    p = peer + 5;
+    const char *colon = strrchr(p, ':');
+    if (!colon || (size_t)(colon - p) >= sizeof host) return -1;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    struct sockaddr_in *a = (struct sockaddr_in *)out;
+    a->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || end == colon + 1) return -1;
+    a->sin_port = htons((uint16_t)port);
+    return 0;
+  }
+  if (strncmp(peer, "ipv6:", 5) != 0) return -1;
+  p = peer + 5;
+  size_t open = 0;
+  if (*p == '[')
+    open = 1;
+  else if (strncasecmp(p, "%5B", 3) == 0)
+    open = 3;
+  else
+    return -1;
+  p += open;
+  const char *close_br = strchr(p, ']');
+  if (open == 3) {
+    close_br = strstr(p, "%5D");
+    if (!close_br) close_br = strstr(p, "%5d");
+  }
+  if (!close_br || (size_t)(close_br - p) >= sizeof host) return -1;
+  memcpy(host, p, (size_t)(close_br - p));
+  host[close_br - p] = '\0';
+  const char *rest = close_br + open;
+  if (*rest != ':') return -1;
+  struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+  a->sin6_family = AF_INET6;
+  char *pct = strchr(host, '%'); /* a zone: matched by address alone */
+  if (pct) *pct = '\0';
+  if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -1;
+  char *end;
+  long port = strtol(rest + 1, &end, 10);
+  if (*end || port < 0 || port > 65535 || end == rest + 1) return -1;
+  a->sin6_port = htons((uint16_t)port);
+  return 0;
+}
+
+/* ------------------------------------------------------------- reports --- */
+
+static void enqueue(guard *gd, const char *peer, h2_verdict why) {
+  if (!gd->report) return;
+  pthread_mutex_lock(&gd->qmu);
+  if (gd->qcount < QUEUE_SLOTS && gd->thread_up) {
+    report_item *it = &gd->q[(gd->qhead + gd->qcount) % QUEUE_SLOTS];
+    snprintf(it->peer, sizeof it->peer, "%s", peer);
+    it->why = (uint8_t)why;
+    gd->qcount++;
+    pthread_cond_signal(&gd->qcv);
+  } else {
+    /* Full: still counted (the thread reports it, unlogged). */
+    atomic_fetch_add(&gd->dropped[why], 1);
+  }
+  pthread_mutex_unlock(&gd->qmu);
+}
+
+typedef struct rate {
+  int64_t window;
+  int lines;
+  uint64_t suppressed;
+} rate;
+
+static void deliver(guard *gd, rate *rt, const char *peer, h2_verdict why, bool may_log) {
+  int64_t now = now_ns();
+  if (now - rt->window >= NS_PER_S) {
+    rt->window = now;
+    rt->lines = 0;
+  }
+  h2_guard_report r = {.peer = peer, .why = why};
+  if (may_log && rt->lines < LOG_LINES_PER_S) {
+    rt->lines++;
+    r.log = true;
+    r.suppressed = rt->suppressed;
+    rt->suppressed = 0;
+  } else {
+    rt->suppressed++;
+  }
+  gd->report(gd->ctx, &r);
+}
+
+static void *report_thread(void *arg) {
+  guard *gd = arg;
+  rate rt = {0};
+  report_item batch[QUEUE_SLOTS];
+  pthread_mutex_lock(&gd->qmu);
+  for (;;) {
+    if (gd->qcount == 0 && !gd->qstop) {
+      /* Woken by a report, else once a second for the dropped counts. */
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += 1;
+      pthread_cond_timedwait(&gd->qcv, &gd->qmu, &until);
+    }
+    int n = 0;
+    while (gd->qcount > 0) {
+      batch[n++] = gd->q[gd->qhead];
+      gd->qhead = (gd->qhead + 1) % QUEUE_SLOTS;
+      gd->qcount--;
+    }
+    bool stop = gd->qstop;
+    pthread_mutex_unlock(&gd->qmu);
+    for (int i = 0; i < n; i++) deliver(gd, &rt, batch[i].peer, (h2_verdict)batch[i].why, true);
+    for (int v = 0; v < H2_VERDICT_COUNT; v++)
+      for (uint64_t k = atomic_exchange(&gd->dropped[v], 0); k > 0; k--)
+        deliver(gd, &rt, "", (h2_verdict)v, false);
+    pthread_mutex_lock(&gd->qmu);
+    if (stop && gd->qcount == 0) break;
+  }
+  pthread_mutex_unlock(&gd->qmu);
+  return NULL;
+}
+
+/* ------------------------------------------------------------- listeners --- */
+
+int listen(int fd, int backlog) {
+  int r = get_listen()(fd, backlog);
+  guard *gd = on();
+  if (r != 0 || !gd) return r;
+  rec *l = rec_get(fd);
+  if (!l) return r;
+  pthread_mutex_lock(&g_mu);
+  if (atomic_load(&l->kind) == REC_NONE && g_n_pending < MAX_PENDING_LISTENERS) {
+    atomic_store(&l->kind, REC_LISTEN_PENDING);
+    g_pending[g_n_pending++] = fd;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return r;
+}
+
+int h2_guard_claim_listeners(bool tls) {
+  int n = 0;
+  pthread_mutex_lock(&g_mu);
+  for (int i = 0; i < g_n_pending; i++) {
+    rec *l = rec_peek(g_pending[i]);
+    if (!l || atomic_load(&l->kind) != REC_LISTEN_PENDING) continue;
+    atomic_store_explicit(&l->kind, tls ? REC_LISTEN_TLS : REC_LISTEN_PLAIN, memory_order_release);
+    n++;
+  }
+  g_n_pending = 0;
+  pthread_mutex_unlock(&g_mu);
+  return n;
+}
+
+/* ----------------------------------------------------------- connections --- */
+
+/* A connection accepted on one of our listeners: a new record. */
+static void conn_born(int c, bool tls) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  uint8_t key[KEY_LEN];
+  char peer[PEER_MAX] = "";
+  if (getpeername(c, (struct sockaddr *)&ss, &len) != 0 ||
+      key_of((struct sockaddr *)&ss, key, peer, sizeof peer) != 0)
+    return; /* not an IP peer: the core refuses nothing of it either */
+  rec *r = rec_get(c);
+  if (!r) {
+    atomic_fetch_add(&g_uncovered, 1);
+    return;
+  }
+  int port = key[17] << 8 | key[18]; /* network order */
+  int want = atomic_load(&g_probe_port);
+  bool probe = want > 0 && want == port && atomic_compare_exchange_strong(&g_probe_port, &want, 0);
+  pthread_mutex_lock(&g_mu);
+  if (is_conn(atomic_load(&r->kind))) hash_remove(c, r); /* closed behind our back */
+  h2_frames_reset(&r->f);
+  atomic_store(&r->refused, 0);
+  atomic_store(&r->rst_seen, 0);
+  r->rst_used = 0;
+  memset(r->win_start, 0, sizeof r->win_start);
+  memset(r->win_count, 0, sizeof r->win_count);
+  r->probe = probe;
+  r->tls_tied = 0;
+  r->offered = 0;
+  memcpy(r->key, key, KEY_LEN);
+  memcpy(r->peer, peer, PEER_MAX);
+  atomic_store(&r->gen, atomic_fetch_add(&g_gen, 1) + 1);
+  hash_insert(c, r);
+  atomic_store_explicit(&r->kind, tls ? REC_TLS : REC_PLAIN, memory_order_release);
+  pthread_mutex_unlock(&g_mu);
+  if (probe) atomic_fetch_or(&g_probe_state, PROBE_ACCEPTED);
+}
+
+static void after_accept(int lfd, int c) {
+  guard *gd = on();
+  if (c < 0 || !gd) return;
+  rec *l = rec_peek(lfd);
+  uint8_t k = l ? atomic_load_explicit(&l->kind, memory_order_acquire) : REC_NONE;
+  if (k != REC_LISTEN_PLAIN && k != REC_LISTEN_TLS) return;
+  if (gd->bypass & (k == REC_LISTEN_TLS ? 2 : 1)) return;
+  conn_born(c, k == REC_LISTEN_TLS);
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+  int c = get_accept4()(fd, addr, len, flags);
+  after_accept(fd, c);
+  return c;
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len) {
+  int c = get_accept()(fd, addr, len);
+  after_accept(fd, c);
+  return c;
+}
+
+int close(int fd) {
+  rec *r = rec_peek(fd);
+  if (r && atomic_load_explicit(&r->kind, memory_order_relaxed) != REC_NONE) {
+    pthread_mutex_lock(&g_mu);
+    uint8_t k = atomic_load(&r->kind);
+    if (is_conn(k)) hash_remove(fd, r);
+    atomic_store(&r->gen, 0);
+    atomic_store(&r->kind, REC_NONE); /* the number may next be a file, not a client */
+    pthread_mutex_unlock(&g_mu);
+  }
+  return get_close()(fd);
+}
+
+/* ----------------------------------------------------------------- reads --- */
+
+static const h2_limits *limits_for(guard *gd, bool probe) { return probe ? &gd->probe_lim : &gd->lim; }
+
+/* A plaintext connection over a limit: fail this read and every later one.
+ * Shut down here, on the read of this very descriptor: the core cannot
+ * close it meanwhile. */
+static ssize_t refuse_fd(guard *gd, rec *r, int fd, h2_verdict v) {
+  atomic_store(&r->refused, 1);
+  /* Before the shutdown: the probe reads the state once it sees the end. */
+  if (r->probe) atomic_fetch_or(&g_probe_state, PROBE_REFUSED);
+  shutdown(fd, SHUT_RDWR);
+  if (!r->probe) enqueue(gd, r->peer, v);
+  errno = ECONNRESET;
+  return -1;
+}
+
+/* The first bytes a TLS connection sent (its ClientHello, whose 32 random
+ * bytes no other connection shares), kept until its SSL is tied to it. */
+static void offer_hello(rec *r, int fd, const void *buf, size_t n) {
+  r->offered = 1;
+  if (n < HELLO_MIN) return;
+  pthread_mutex_lock(&g_hello_mu);
+  hello *h = &g_hello[g_hello_next];
+  g_hello_next = (g_hello_next + 1) % HELLO_SLOTS;
+  h->fd = fd;
+  h->gen = atomic_load(&r->gen);
+  h->len = (uint8_t)(n < HELLO_BYTES ? n : HELLO_BYTES);
+  memcpy(h->bytes, buf, h->len);
+  pthread_mutex_unlock(&g_hello_mu);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+  guard *gd = on();
+  rec *r = gd ? rec_peek(fd) : NULL;
+  uint8_t k = r ? atomic_load_explicit(&r->kind, memory_order_acquire) : REC_NONE;
+  if (!is_conn(k) || (flags & (MSG_ERRQUEUE | MSG_PEEK))) return get_recvmsg()(fd, msg, flags);
+  if (atomic_load_explicit(&r->refused, memory_order_relaxed)) {
+    errno = ECONNRESET;
+    return -1;
+  }
+  ssize_t n = get_recvmsg()(fd, msg, flags);
+  if (n <= 0) return n;
+  if (k == REC_TLS) {
+    if (!r->offered && msg->msg_iovlen > 0)
+      offer_hello(r, fd, msg->msg_iov[0].iov_base,
+                  msg->msg_iov[0].iov_len < (size_t)n ? msg->msg_iov[0].iov_len : (size_t)n);
+    return n;
+  }
+  int64_t now = now_ns();
+  size_t left = (size_t)n;
+  for (size_t i = 0; i < msg->msg_iovlen && left; i++) {
+    size_t part = msg->msg_iov[i].iov_len < left ? msg->msg_iov[i].iov_len : left;
+    h2_verdict v = h2_frames_feed(&r->f, limits_for(gd, r->probe), msg->msg_iov[i].iov_base, part, now);
+    atomic_store_explicit(&r->rst_seen, r->f.rst_total, memory_order_release);
+    if (v != H2_OK) return refuse_fd(gd, r, fd, v);
+    left -= part;
+  }
+  return n;
+}
+
+ssize_t read(int fd, void *buf, size_t count) {
+  guard *gd = on();
+  rec *r = gd ? rec_peek(fd) : NULL;
+  uint8_t k = r ? atomic_load_explicit(&r->kind, memory_order_acquire) : REC_NONE;
+  if (!is_conn(k)) return get_read()(fd, buf, count);
+  if (atomic_load_explicit(&r->refused, memory_order_relaxed)) {
+    errno = ECONNRESET;
+    return -1;
+  }
+  ssize_t n = get_read()(fd, buf, count);
+  if (n <= 0) return n;
+  if (k == REC_TLS) {
+    if (!r->offered) offer_hello(r, fd, buf, (size_t)n);
+    return n;
+  }
+  h2_verdict v = h2_frames_feed(&r->f, limits_for(gd, r->probe), buf, (size_t)n, now_ns());
+  atomic_store_explicit(&r->rst_seen, r->f.rst_total, memory_order_release);
+  return v == H2_OK ? n : refuse_fd(gd, r, fd, v);
+}
+
+/* ------------------------------------------------------------------- TLS --- */
+
+static void ssl_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp) {
+  (void)parent;
+  (void)ad;
+  (void)idx;
+  (void)argl;
+  (void)argp;
+  free(ptr);
+}
+
+static tls_link *link_of(guard *gd, SSL *ssl) {
+  tls_link *t = SSL_get_ex_data(ssl, gd->ssl_index);
+  if (t) return t;
+  t = calloc(1, sizeof *t);
+  if (!t) return NULL; /* without memory: not counted, as before */
+  h2_frames_reset(&t->f);
+  t->fd = -1;
+  if (SSL_set_ex_data(ssl, gd->ssl_index, t) != 1) {
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* Ties an SSL to its connection: the ClientHello waiting in its read BIO is
+ * the one a TLS connection of ours read first. grpc's tsi runs TLS on a
+ * memory BIO pair, so the SSL has no descriptor of its own. */
+static void try_tie(tls_link *t, SSL *ssl) {
+  if (t->fd >= 0 || t->tries >= 4) return;
+  t->tries++;
+  BIO *rb = SSL_get_rbio(ssl);
+  char *p = NULL;
+  int n = rb ? BIO_nread0(rb, &p) : -1;
+  if (n < HELLO_MIN || !p) return;
+  int fd = -1;
+  uint64_t gen = 0;
+  pthread_mutex_lock(&g_hello_mu);
+  for (int i = 0; i < HELLO_SLOTS; i++) {
+    hello *h = &g_hello[i];
+    size_t cmp = h->len < (size_t)n ? h->len : (size_t)n;
+    if (h->gen == 0 || cmp < HELLO_MIN || memcmp(h->bytes, p, cmp) != 0) continue;
+    fd = h->fd;
+    gen = h->gen;
+    h->gen = 0;
+    break;
+  }
+  pthread_mutex_unlock(&g_hello_mu);
+  if (fd < 0) return;
+  pthread_mutex_lock(&g_mu);
+  rec *r = rec_peek(fd);
+  if (r && atomic_load(&r->gen) == gen && atomic_load(&r->kind) == REC_TLS && !r->tls_tied) {
+    r->tls_tied = 1;
+    t->fd = fd;
+    t->gen = gen;
+    t->probe = r->probe;
+    memcpy(t->peer, r->peer, PEER_MAX);
+  }
+  pthread_mutex_unlock(&g_mu);
+  if (t->fd >= 0 && t->probe) atomic_fetch_or(&g_probe_state, PROBE_TLS_TIED);
+}
+
+int SSL_do_handshake(SSL *ssl) {
+  guard *gd = on();
+  if (gd && gd->ssl_index >= 0 && SSL_is_server(ssl)) {
+    tls_link *t = link_of(gd, ssl);
+    if (t) try_tie(t, ssl);
+  }
+  return get_SSL_do_handshake()(ssl);
+}
+
+/* The OpenSSL error that makes tsi report a protocol failure and the core
+ * close the connection. */
+static int refuse_ssl(void) {
+  ERR_raise(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE);
+  return -1;
+}
+
+int SSL_read(SSL *ssl, void *buf, int num) {
+  guard *gd = on();
+  if (!gd || gd->ssl_index < 0 || !SSL_is_server(ssl)) return get_SSL_read()(ssl, buf, num);
+  tls_link *t = link_of(gd, ssl);
+  if (!t) return get_SSL_read()(ssl, buf, num);
+  rec *r = t->fd >= 0 ? rec_peek(t->fd) : NULL;
+  if (r && atomic_load_explicit(&r->gen, memory_order_acquire) != t->gen) r = NULL;
+  if (t->refused || (r && atomic_load_explicit(&r->refused, memory_order_relaxed))) {
+    t->refused = 1;
+    return refuse_ssl();
+  }
+  int n = get_SSL_read()(ssl, buf, num);
+  if (n <= 0) return n;
+  h2_verdict v = h2_frames_feed(&t->f, limits_for(gd, t->probe), buf, (size_t)n, now_ns());
+  if (r) atomic_store_explicit(&r->rst_seen, t->f.rst_total, memory_order_release);
+  if (v == H2_OK) return n;
+  t->refused = 1;
+  if (t->probe) atomic_fetch_or(&g_probe_state, PROBE_REFUSED); /* before the end is seen */
+  if (r) {
+    atomic_store(&r->refused, 1);
+    shutdown(t->fd, SHUT_RDWR); /* on the read of this connection: still its descriptor */
+  }
+  if (!t->probe) enqueue(gd, t->peer, v);
+  return refuse_ssl();
+}
+
+/* ------------------------------------------------- decisions off the path --- */
+
+bool h2_guard_find(const char *peer, h2_conn *out) {
+  struct sockaddr_storage ss;
+  uint8_t key[KEY_LEN];
+  if (!peer || h2_guard_parse_peer(peer, &ss) != 0 ||
+      key_of((struct sockaddr *)&ss, key, NULL, 0) != 0 || !atomic_load(&g_dir))
+    return false;
+  bool found = false;
+  pthread_mutex_lock(&g_mu);
+  for (int fd = g_bucket[key_hash(key)] - 1; fd >= 0;) {
+    rec *r = rec_peek(fd);
+    if (!r) break;
+    if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0) {
+      out->fd = fd;
+      out->gen = atomic_load(&r->gen);
+      found = true;
+      break;
+    }
+    fd = r->next - 1;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return found;
+}
+
+/* Under g_mu: the record of `c` if it still names that connection. */
+static rec *rec_of_conn(h2_conn c) {
+  rec *r = rec_peek(c.fd);
+  if (!r || c.gen == 0 || atomic_load(&r->gen) != c.gen || !is_conn(atomic_load(&r->kind)))
+    return NULL;
+  return r;
+}
+
+bool h2_guard_take_reset(h2_conn c) {
+  bool ok = false;
+  pthread_mutex_lock(&g_mu);
+  rec *r = rec_of_conn(c);
+  if (r) {
+    uint32_t seen = atomic_load_explicit(&r->rst_seen, memory_order_acquire);
+    if ((int32_t)(seen - r->rst_used) > 0) {
+      r->rst_used++;
+      ok = true;
+    }
+  }
+  pthread_mutex_unlock(&g_mu);
+  return ok;
+}
+
+bool h2_guard_count(h2_conn c, int slot, int64_t limit, int64_t now) {
+  if (slot < 0 || slot > 1 || limit <= 0) return false;
+  bool over = false;
+  pthread_mutex_lock(&g_mu);
+  rec *r = rec_of_conn(c);
+  if (r) {
+    if (r->win_count[slot] == 0 || now - r->win_start[slot] >= NS_PER_S || now < r->win_start[slot]) {
+      r->win_start[slot] = now;
+      r->win_count[slot] = 0;
+    }
+    if (r->win_count[slot] < UINT32_MAX) r->win_count[slot]++;
+    over = r->win_count[slot] > limit;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return over;
+}
+
+bool h2_guard_close(h2_conn c, h2_verdict why) {
+  char peer[PEER_MAX] = "";
+  bool done = false;
+  pthread_mutex_lock(&g_mu);
+  rec *r = rec_of_conn(c);
+  /* Under the lock the close hook takes too: this number is still the
+   * connection the generation names. */
+  if (r && !atomic_load(&r->refused)) {
+    atomic_store(&r->refused, 1);
+    done = shutdown(c.fd, SHUT_RDWR) == 0;
+    memcpy(peer, r->peer, PEER_MAX);
+  }
+  pthread_mutex_unlock(&g_mu);
+  guard *gd = on();
+  if (done && gd) enqueue(gd, peer, why);
+  return done;
+}
+
+int h2_guard_close_stalled(int min_unsent) {
+  int closed = 0;
+  pthread_mutex_lock(&g_mu);
+  int worst = -1, worst_unsent = min_unsent - 1;
+  for (int b = 0; b < BUCKETS; b++) {
+    for (int fd = g_bucket[b] - 1; fd >= 0;) {
+      rec *r = rec_peek(fd);
+      if (!r) break;
+      int unsent = 0;
+      /* One already shut down keeps its unsent bytes until the core closes
+       * it: not a candidate, or the same socket would be picked each time. */
+      if (is_conn(atomic_load(&r->kind)) && !atomic_load(&r->refused) &&
+          ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > worst_unsent) {
+        worst = fd;
+        worst_unsent = unsent;
+      }
+      fd = r->next - 1;
+    }
+  }
+  if (worst >= 0) {
+    rec *r = rec_peek(worst);
+    atomic_store(&r->refused, 1);
+    closed = shutdown(worst, SHUT_RDWR) == 0;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return closed;
+}
+
+/* ----------------------------------------------------------- the probe --- */
+
+void h2_guard_probe_expect(int port) {
+  atomic_store(&g_probe_state, 0);
+  atomic_store(&g_probe_port, port);
+}
+
+int h2_guard_probe_state(void) { return atomic_load(&g_probe_state); }
+
+uint64_t h2_guard_uncovered(void) { return atomic_load(&g_uncovered); }
+
+/* --------------------------------------------------------------- life --- */
+
+int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
+  guard *gd = &g_guard;
+  h2_guard_stop();
+  if (!atomic_load(&g_dir)) {
+    /* calloc of this size maps zero pages: only touched slots become resident. */
+    _Atomic(rec *) *dir = calloc(DIR_SLOTS, sizeof *dir);
+    if (!dir) return -1;
+    atomic_store_explicit(&g_dir, dir, memory_order_release);
+  }
+  gd->lim = *lim;
+  /* The start-up probe breaks this one, whatever the configured limits. */
+  gd->probe_lim = *lim;
+  gd->probe_lim.pings_per_s = 1;
+  gd->report = report;
+  gd->ctx = ctx;
+  gd->bypass = 0;
+#ifdef PRODUCT_TEST_FAULTS
+  /* "1": every listener, "plain" or "tls": those only. */
+  const char *fault = getenv("PRODUCT_FAULT_GUARD_BYPASS");
+  if (fault) gd->bypass = strcmp(fault, "1") == 0 ? 3 : strcmp(fault, "plain") == 0 ? 1
+                          : strcmp(fault, "tls") == 0 ? 2 : 0;
+#endif
+  for (int v = 0; v < H2_VERDICT_COUNT; v++) atomic_store(&gd->dropped[v], 0);
+  if (gd->ssl_index < 0) gd->ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_state_free);
+  /* The queue's lock and condition are static: an I/O thread still inside
+   * a read when the guard stops may queue a report (then counted as dropped). */
+  pthread_mutex_lock(&gd->qmu);
+  gd->qhead = gd->qcount = 0;
+  gd->qstop = false;
+  gd->thread_up = false;
+  if (report) {
+    if (pthread_create(&gd->thread, NULL, report_thread, gd) != 0) {
+      pthread_mutex_unlock(&gd->qmu);
+      return -1;
+    }
+    gd->thread_up = true;
+  }
+  pthread_mutex_unlock(&gd->qmu);
+  atomic_store_explicit(&g_on, gd, memory_order_release);
+  return 0;
+}
+
+void h2_guard_stop(void) {
+  guard *gd = atomic_exchange(&g_on, NULL);
+  /* The records stay: a core thread may still be inside a read. */
+  if (!gd) return;
+  pthread_mutex_lock(&gd->qmu);
+  bool up = gd->thread_up;
+  gd->qstop = true;
+  pthread_cond_signal(&gd->qcv);
+  pthread_mutex_unlock(&gd->qmu);
+  if (up) pthread_join(gd->thread, NULL); /* it delivers what is queued first */
+  pthread_mutex_lock(&gd->qmu);
+  gd->thread_up = false;
+  pthread_mutex_unlock(&gd->qmu);
+}

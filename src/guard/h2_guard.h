@@ -1,0 +1,107 @@
+#ifndef PRODUCT_GUARD_H2_GUARD_H
+#define PRODUCT_GUARD_H2_GUARD_H
+/* The hostile-client guard in front of the 1.51 core (docs/http2-limits.md):
+ * a record per connection, frame limits, and the close of one connection.
+ *
+ * The server executable defines listen, accept4, recvmsg, read, close,
+ * SSL_do_handshake and SSL_read; the dynamic linker binds libgrpc's calls to
+ * these, which call the real ones (dlsym RTLD_NEXT). Only product-server and
+ * the guard's tests link this library.
+ *
+ * - listen() remembers the descriptor; h2_guard_claim_listeners() after
+ *   grpc_server_add_http2_port marks the descriptors bound since as ours
+ *   (listeners by descriptor, never by port).
+ * - accept4() on one of them gives the new descriptor a connection record:
+ *   a generation never reused, the peer ("ipv4:127.0.0.1:40918", as the core
+ *   writes it), fresh frame counters.
+ * - Plaintext: recvmsg/read feed the bytes read to h2_frames. TLS: the
+ *   server-side SSL is tied to its connection's record at its first
+ *   handshake step (the ClientHello it holds is the one read on that
+ *   descriptor) and SSL_read feeds the decrypted bytes.
+ * - Over a limit the read fails (ECONNRESET, or an OpenSSL error for TLS)
+ *   and the socket is shut down, so the core closes it itself.
+ * - close() ends the record (under the same lock as any close we decide,
+ *   so a shutdown never reaches a number given to someone else).
+ * - Reports go to a bounded queue drained by the guard's own thread, which
+ *   calls the report function (never on the core's I/O threads).
+ *
+ * The table of records is two-level (chunks of records allocated on first
+ * use, never freed while the process lives): every descriptor number is
+ * covered whatever RLIMIT_NOFILE says, and a reader never sees a freed
+ * table. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guard/h2_frames.h"
+
+/* One closed connection, as the report thread hands it over. */
+typedef struct h2_guard_report {
+  const char *peer;   /* "ipv4:127.0.0.1:40918"; "" when unknown */
+  h2_verdict why;
+  bool log;           /* false: over the log rate (count it, do not log it) */
+  uint64_t suppressed; /* reports not logged since the last logged one */
+} h2_guard_report;
+
+typedef void (*h2_guard_report_fn)(void *ctx, const h2_guard_report *r);
+
+/* A handle on one connection: its descriptor and its generation. A handle
+ * whose connection has gone acts on nothing, whatever the number became. */
+typedef struct h2_conn {
+  int fd;
+  uint64_t gen;
+} h2_conn;
+
+/* Before the servers are created. Starts the report thread. Non-zero on
+ * out of memory or if the thread cannot start. */
+int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx);
+
+/* The listeners bound (listen(2)) since the last claim are ours; their
+ * connections are counted, as TLS (decrypted bytes) or plaintext. Returns
+ * how many listeners were claimed. */
+int h2_guard_claim_listeners(bool tls);
+
+/* Everything passes through from now on; the report thread is joined
+ * (reports still queued are delivered first). */
+void h2_guard_stop(void);
+
+/* The live connection whose peer is `peer` (as grpc_call_get_peer writes
+ * it). False if there is none. */
+bool h2_guard_find(const char *peer, h2_conn *out);
+
+/* Takes one reset the client sent on `c` that no cancel has used yet. False
+ * when the client sent none (the call ended by a GOAWAY, an age limit, our
+ * own cancel or a dead transport) or the connection is gone. */
+bool h2_guard_take_reset(h2_conn c);
+
+/* Shuts down connection `c` if it is still the one the handle names and not
+ * closed yet, reads on it fail from now on, and queues a report. True if it
+ * was shut down now. No descriptor is opened: this works at EMFILE. */
+bool h2_guard_close(h2_conn c, h2_verdict why);
+
+/* One-second window counting for conn_guard, per connection and `slot`
+ * (0: cancels, 1: unknown methods). True when this event puts `c` over
+ * `limit`. */
+bool h2_guard_count(h2_conn c, int slot, int64_t limit, int64_t now_ns);
+
+/* Under memory pressure: shuts down the connection whose client reads least
+ * (the most bytes sent it has not taken, SIOCOUTQ), if at least min_unsent.
+ * O(connections), not O(descriptors). Returns 1 if one was shut down. */
+int h2_guard_close_stalled(int min_unsent);
+
+/* Start-up proof: the next connection from local address `port` (a probe
+ * the server opens to itself) is held to a PING limit of 1 a second.
+ * h2_guard_probe_state says what the guard saw of it. */
+void h2_guard_probe_expect(int port);
+enum { PROBE_ACCEPTED = 1, PROBE_TLS_TIED = 2, PROBE_REFUSED = 4 };
+int h2_guard_probe_state(void);
+
+/* Parses a grpc peer ("ipv4:1.2.3.4:5", "ipv6:[::1]:5") into an address;
+ * non-zero if it is not one. */
+struct sockaddr_storage;
+int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out);
+
+/* Connections accepted on our listeners that got no record (no memory for
+ * their chunk of the table): served, but not counted. */
+uint64_t h2_guard_uncovered(void);
+
+#endif

@@ -1,0 +1,321 @@
+/* Tests for src/guard/h2_guard.c on real loopback sockets: a connection
+ * accepted on a claimed listener is counted and, over a limit, fails every
+ * read with ECONNRESET, reported once from the guard's own thread; other
+ * descriptors pass through; descriptors above the limit the guard started
+ * with are covered too. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "guard/h2_guard.h"
+
+#define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+typedef struct reports {
+  pthread_mutex_t mu;
+  pthread_t thread;
+  int n;
+  int logged;
+  uint64_t told_unlogged; /* sum of the logged reports' suppressed counts */
+  int64_t logged_at[64];  /* CLOCK_MONOTONIC ns of each logged report */
+  h2_verdict last;
+  char peer[80];
+  bool off_reader; /* every report came on a thread that is not the reader */
+} reports;
+
+static pthread_t g_reader;
+
+static void on_report(void *ctx, const h2_guard_report *r) {
+  reports *rs = ctx;
+  pthread_mutex_lock(&rs->mu);
+  rs->n++;
+  rs->last = r->why;
+  if (pthread_equal(pthread_self(), g_reader)) rs->off_reader = false;
+  if (r->log) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (rs->logged < 64) rs->logged_at[rs->logged] = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    rs->logged++;
+    rs->told_unlogged += r->suppressed;
+  }
+  snprintf(rs->peer, sizeof rs->peer, "%s", r->peer);
+  pthread_mutex_unlock(&rs->mu);
+}
+
+static int reports_n(reports *rs) {
+  pthread_mutex_lock(&rs->mu);
+  int n = rs->n;
+  pthread_mutex_unlock(&rs->mu);
+  return n;
+}
+
+/* Reports come from the guard's thread: wait for the n-th (a hang guard,
+ * not a speed budget). */
+static void wait_reports(reports *rs, int n) {
+  for (int i = 0; i < 30000 && reports_n(rs) < n; i++) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_int_equal(reports_n(rs), n);
+}
+
+static void reports_init(reports *rs) {
+  memset(rs, 0, sizeof *rs);
+  pthread_mutex_init(&rs->mu, NULL);
+  rs->off_reader = true;
+  g_reader = pthread_self();
+}
+
+static int listener(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 4), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static int dial(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n) {
+  assert_int_equal(write(fd, p, n), (ssize_t)n);
+}
+
+/* The client preface, then `pings` PING frames. */
+static size_t ping_wire(uint8_t *b, int pings) {
+  memcpy(b, PREFACE, 24);
+  size_t n = 24;
+  for (int i = 0; i < pings; i++) {
+    static const uint8_t ping[17] = {0, 0, 8, 6, 0, 0, 0, 0, 0};
+    memcpy(b + n, ping, sizeof ping);
+    n += sizeof ping;
+  }
+  return n;
+}
+
+/* Reads with recvmsg until `want` bytes came or a read failed. */
+static ssize_t recv_until(int fd, size_t want) {
+  uint8_t buf[4096];
+  size_t got = 0;
+  while (got < want) {
+    struct iovec iov[2] = {{buf, 7}, {buf + 7, sizeof buf - 7}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t r = recvmsg(fd, &m, 0);
+    if (r <= 0) return r;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+static void test_guarded_connection_is_closed_over_the_limit(void **state) {
+  (void)state;
+  reports seen;
+  reports_init(&seen);
+  h2_limits lim = {.pings_per_s = 5};
+  assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+
+  /* Within the limit: served. */
+  int c = dial(port);
+  int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(s >= 0);
+  uint8_t b[1024];
+  size_t n = ping_wire(b, 5);
+  send_all(c, b, n);
+  assert_int_equal(recv_until(s, n), (ssize_t)n);
+  assert_int_equal(reports_n(&seen), 0);
+
+  close(c);
+  close(s);
+
+  /* One more than the limit, in one write (so in one read, at one instant
+   * of the guard's clock, however slow the machine): refused, reported
+   * once, and every later read fails too. */
+  c = dial(port);
+  s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(s >= 0);
+  n = ping_wire(b, 6);
+  send_all(c, b, n);
+  errno = 0;
+  assert_int_equal(recv_until(s, n), -1);
+  assert_int_equal(errno, ECONNRESET);
+  wait_reports(&seen, 1);
+  assert_int_equal(seen.last, H2_PING_FLOOD);
+  assert_true(strncmp(seen.peer, "ipv4:127.0.0.1:", 15) == 0);
+  assert_true(seen.off_reader);
+  char one;
+  errno = 0;
+  assert_int_equal(read(s, &one, 1), -1);
+  assert_int_equal(errno, ECONNRESET);
+  /* The client sees the shutdown. */
+  assert_int_equal(read(c, &one, 1), 0);
+  close(c);
+  close(s);
+
+  /* The number, reused by something else, passes through. */
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  n = ping_wire(b, 20);
+  send_all(p[1], b, n);
+  assert_int_equal(read(p[0], b, n), (ssize_t)n);
+  close(p[0]);
+  close(p[1]);
+
+  /* A fresh connection on the same listener starts from zero. */
+  c = dial(port);
+  s = accept4(lfd, NULL, NULL, 0);
+  n = ping_wire(b, 5);
+  send_all(c, b, n);
+  assert_int_equal(recv_until(s, n), (ssize_t)n);
+  close(c);
+  close(s);
+  close(lfd);
+  h2_guard_stop(); /* joins the report thread: nothing more can come */
+  assert_int_equal(reports_n(&seen), 1);
+}
+
+static void test_unregistered_listener_passes_through(void **state) {
+  (void)state;
+  reports seen;
+  reports_init(&seen);
+  h2_limits lim = {.pings_per_s = 1};
+  assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
+  int port, lfd = listener(&port);
+  int c = dial(port);
+  int s = accept4(lfd, NULL, NULL, 0);
+  uint8_t b[1024];
+  size_t n = ping_wire(b, 30);
+  send_all(c, b, n);
+  assert_int_equal(recv_until(s, n), (ssize_t)n);
+  close(c);
+  close(s);
+  close(lfd);
+  h2_guard_stop();
+  assert_int_equal(reports_n(&seen), 0);
+}
+
+/* Many closes at once: every one is reported (the counter), at most 10 a
+ * second are logged, and a logged line says how many before it were not. */
+static void test_reports_are_all_delivered_and_log_lines_rate_limited(void **state) {
+  (void)state;
+  reports seen;
+  reports_init(&seen);
+  h2_limits lim = {.pings_per_s = 1};
+  assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  enum { N = 25 };
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint8_t b[256];
+  size_t n = ping_wire(b, 3);
+  for (int i = 0; i < N; i++) {
+    int c = dial(port);
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    send_all(c, b, n);
+    assert_int_equal(recv_until(s, n), -1);
+    close(c);
+    close(s);
+  }
+  h2_guard_stop(); /* delivers what is queued, then joins */
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  int64_t took = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+  assert_int_equal(seen.n, N);
+  assert_true(seen.logged >= 1 && seen.logged <= 64);
+  if (took < 900000000LL) {
+    /* All within one second: exactly the first 10 logged. */
+    assert_int_equal(seen.logged, 10);
+  } else {
+    /* A slow machine: a window holds at most 10 lines, so any 21 in a row
+     * span two windows' starts, a second apart (less the coarse clock's
+     * granularity). */
+    for (int i = 20; i < seen.logged; i++)
+      assert_true(seen.logged_at[i] - seen.logged_at[i - 20] >= 1000000000LL - 20000000LL);
+  }
+  /* What a logged line says was not logged, was not: the rest came after
+   * the last logged line. */
+  assert_true((int)seen.told_unlogged <= N - seen.logged);
+  close(lfd);
+}
+
+/* The table is not sized from RLIMIT_NOFILE at start: a descriptor far
+ * above the limit the guard started under is a connection like any other. */
+static void test_descriptors_above_the_start_limit_are_covered(void **state) {
+  (void)state;
+  struct rlimit old;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  const int high = 5000;
+  assert_true(old.rlim_max == RLIM_INFINITY || old.rlim_max >= (rlim_t)high + 64);
+  struct rlimit low = {64, old.rlim_max};
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  reports seen;
+  reports_init(&seen);
+  h2_limits lim = {.pings_per_s = 5};
+  assert_int_equal(h2_guard_start(&lim, on_report, &seen), 0);
+  struct rlimit more = {(rlim_t)high + 64, old.rlim_max};
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &more), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  int c = dial(port);
+  /* Push the accepted socket's number up: every lower one is taken. */
+  static int fill[8192];
+  int nfill = 0, x;
+  while ((x = dup(lfd)) >= 0) {
+    fill[nfill++] = x;
+    if (x >= high - 1 || nfill == 8192) break;
+  }
+  assert_int_equal(x, high - 1);
+  int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(s >= high);
+  uint8_t b[1024];
+  size_t n = ping_wire(b, 6);
+  send_all(c, b, n);
+  errno = 0;
+  assert_int_equal(recv_until(s, n), -1);
+  assert_int_equal(errno, ECONNRESET);
+  wait_reports(&seen, 1);
+  assert_int_equal(seen.last, H2_PING_FLOOD);
+  close(s);
+  close(c);
+  for (int i = 0; i < nfill; i++) close(fill[i]);
+  close(lfd);
+  h2_guard_stop();
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_guarded_connection_is_closed_over_the_limit),
+      cmocka_unit_test(test_unregistered_listener_passes_through),
+      cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
+      cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
