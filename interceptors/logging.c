@@ -23,6 +23,7 @@ static void logging_done(call_ctx *c, void *state) {
     if (c->role && c->role[0]) log_line_str(&l, "role", c->role);
   }
   if (c->auth_reason) log_line_str(&l, "auth_error", c->auth_reason);
+  if (c->limit) log_line_str(&l, "limit", c->limit);
   if (c->code != RPC_OK && c->code != RPC_INTERNAL) log_line_str(&l, "error", c->message);
   if (c->fault_detail[0]) log_line_str(&l, "fault", c->fault_detail);
   log_line_emit(&l);

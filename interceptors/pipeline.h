@@ -41,7 +41,7 @@ void pipeline_run(const pipeline *p, call_ctx *c);
 /* Passes the call to the next interceptor, or to decode + handler. */
 void pipeline_next(call_ctx *c);
 
-/* The server's chain: recovery -> logging -> [metrics] -> auth. */
+/* The server's chain: recovery -> logging -> [metrics] -> rate_limit -> auth. */
 const pipeline *pipeline_default(void);
 
 #endif
