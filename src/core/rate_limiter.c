@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #define MAX_SHARDS 64
+#define MIN_SHARD_KEYS 64
 #define KEY_MAX 47 /* kind byte + caller text; longer callers are stored as a digest */
 
 static const char *const limit_names[RL_LIMIT_COUNT] = {"read", "write", "auth_failure"};
@@ -33,23 +34,31 @@ void rl_bucket_refill(rl_bucket *b, const rl_rate *r, int64_t now_ns) {
   b->last_ns = now_ns;
 }
 
-/* The wait until the bucket holds one whole token again. */
-static int64_t wait_ms_for(const rl_bucket *b, const rl_rate *r) {
-  double ms = ceil((1.0 - b->tokens) / r->rate * 1000.0);
-  if (!(ms >= 1.0)) return 1; /* also NaN */
-  return ms > 1e12 ? (int64_t)1e12 : (int64_t)ms;
+/* Rounding slack, in milliseconds of refill: refills are sums of
+ * fractions, and 0.998 + 0.002 tokens must make a whole one, not
+ * 0.9999999999999999. A token due within a nanosecond counts as there, and
+ * the advertised wait is rounded up from the same figure less that slack: so
+ * a client that waits the advertised time always finds its token. */
+#define SLACK_MS 1e-6
+
+static double missing_ms(const rl_bucket *b, const rl_rate *r) {
+  return (1.0 - b->tokens) / r->rate * 1000.0;
 }
 
 bool rl_bucket_has(rl_bucket *b, const rl_rate *r, int64_t now_ns, int64_t *wait_ms) {
   rl_bucket_refill(b, r, now_ns);
-  if (b->tokens >= 1.0) return true;
-  if (wait_ms) *wait_ms = wait_ms_for(b, r);
+  double ms = missing_ms(b, r);
+  if (ms <= SLACK_MS) return true;
+  if (wait_ms) {
+    ms = ceil(ms - SLACK_MS);
+    *wait_ms = !(ms >= 1.0) ? 1 : ms > 1e12 ? (int64_t)1e12 : (int64_t)ms;
+  }
   return false;
 }
 
 bool rl_bucket_take(rl_bucket *b, const rl_rate *r, int64_t now_ns, int64_t *wait_ms) {
   if (!rl_bucket_has(b, r, now_ns, wait_ms)) return false;
-  b->tokens -= 1.0;
+  b->tokens = b->tokens >= 1.0 ? b->tokens - 1.0 : 0.0;
   return true;
 }
 
@@ -123,8 +132,10 @@ rate_limiter *rate_limiter_create(const rl_rate rates[RL_LIMIT_COUNT], size_t ma
   if (!rl) return NULL;
   memcpy(rl->rates, rates, sizeof rl->rates);
   if (getrandom(&rl->seed, sizeof rl->seed, 0) != sizeof rl->seed) rl->seed = (uint64_t)(uintptr_t)rl;
+  /* Shards only where contention can matter; each keeps at least
+   * MIN_SHARD_KEYS, so that least-recently-seen stays meaningful. */
   unsigned n = 1;
-  while (n < MAX_SHARDS && n * 2 <= max_keys) n *= 2;
+  while (n < MAX_SHARDS && (size_t)n * 2 * MIN_SHARD_KEYS <= max_keys) n *= 2;
   rl->nshards = n;
   for (unsigned i = 0; i < n; i++) {
     rl_shard *s = &rl->shards[i];
