@@ -161,6 +161,7 @@ def test_read_burst_gets_guidance_and_the_advertised_wait_lets_the_next_call_thr
             expect_eq(e.code(), grpc.StatusCode.UNAUTHENTICATED, "bad token")
             assert "grpc-status-details-bin" not in trailers_of(e), trailers_of(e)
             assert "grpc-retry-pushback-ms" not in trailers_of(e), trailers_of(e)
+        expect_eq(srv.stop(), 0, "server exit status (under ASan: no leak, no error)")
 
 
 def test_two_callers_do_not_share_a_bucket():
@@ -226,6 +227,7 @@ def test_a_throttled_address_keeps_public_calls_and_verified_tokens():
         lines = throttled()
         expect_eq(len(lines), 21, "log lines with limit auth_failure")
         assert all(l["code"] == "RESOURCE_EXHAUSTED" and "auth_error" not in l for l in lines)
+        expect_eq(srv.stop(), 0, "server exit status (under ASan: no leak, no error)")
 
 
 def test_limits_off():
