@@ -14,7 +14,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-const protobuf = require('protobufjs');
+// protobufjs is what @grpc/proto-loader is built on: take that very copy.
+const protobuf = require(require.resolve('protobufjs', {
+  paths: [path.dirname(require.resolve('@grpc/proto-loader'))],
+}));
 
 const env = (name) => {
   const v = process.env[name];
