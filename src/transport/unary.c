@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/status_details.h"
+#include "transport/status_details.h"
 #include "metrics/metrics.h"
 #include "service/env.h"
 #include "transport/health.h"

@@ -1,5 +1,5 @@
 /* google.rpc.Status + RetryInfo, packed with protoc-c; see status_details.h. */
-#include "core/status_details.h"
+#include "transport/status_details.h"
 
 #include "google/rpc/retry_info.pb-c.h"
 #include "google/rpc/status.pb-c.h"

@@ -1,5 +1,5 @@
-#ifndef PRODUCT_CORE_STATUS_DETAILS_H
-#define PRODUCT_CORE_STATUS_DETAILS_H
+#ifndef PRODUCT_TRANSPORT_STATUS_DETAILS_H
+#define PRODUCT_TRANSPORT_STATUS_DETAILS_H
 /* The rich error model's payload for grpc-status-details-bin: a
  * google.rpc.Status with the call's code and message whose details hold one
  * google.rpc.RetryInfo (retry_delay = retry_ms). Only statuses with a retry
