@@ -18,7 +18,9 @@ static void logging_done(call_ctx *c, void *state) {
   log_line_str(&l, "code", rpc_code_name(c->code));
   log_line_fixed(&l, "duration_ms", (clock_mono_ns() - c->start_ns) / 1000, 3);
   log_line_str(&l, "peer", c->peer ? c->peer : "");
-  if (c->authenticated) {
+  /* sub: from a verified token (auth), or a held one that a rate limit
+   * refused before auth ran. */
+  if (c->sub) {
     log_line_str(&l, "sub", c->sub);
     if (c->role && c->role[0]) log_line_str(&l, "role", c->role);
   }

@@ -97,6 +97,9 @@ static void rate_limit_intercept(call_ctx *c, void *state) {
   if (st->has_class) {
     if (st->known) {
       if (!rate_limiter_take(rl, cls, RL_CALLER_SUB, sub, now, &wait_ms)) {
+        /* For the log line: who was refused (a token verified before;
+         * the call is still not authenticated). */
+        c->sub = call_strdup(c, sub);
         refuse(c, cls, wait_ms);
         return;
       }

@@ -178,7 +178,8 @@ def test_two_callers_do_not_share_a_bucket():
         api.create(bob)
         get_nothing(api, token=alice)
         refused = srv.wait_log(lambda l: l.get("code") == "RESOURCE_EXHAUSTED")
-        expect_eq(refused.get("limit"), "write", "the refused call's limit")
+        expect_eq((refused.get("limit"), refused.get("sub")), ("write", "alice"),
+                  "the refused call's limit and caller")
         assert refused["method"].endswith("/CreateProduct"), refused
 
 
@@ -273,12 +274,15 @@ def test_grpcjs_sees_the_same_guidance():
     for pkg in ("@grpc/grpc-js", "@grpc/proto-loader"):
         assert os.path.isdir(os.path.join(NODE_DIR, "node_modules", pkg)), (
             "%s is not installed in %s (run tools/install-deps.sh)" % (pkg, NODE_DIR))
-    with Server("--rate-limit", "read=0.2/s:2", "--auth-failure-limit", "0.1/s:2") as srv:
+    with Server("--rate-limit", "read=0.2/s:2,write=0.1/s:2",
+                "--auth-failure-limit", "0.1/s:2") as srv:
         env = dict(os.environ)
         env.update({
             "PRODUCT_ADDR": srv.addr,
             "PRODUCT_PROTO_DIR": os.path.join(h.SRC, "proto"),
             "PRODUCT_FORGED_TOKEN": h.make_token("f" * 48, sub="js"),
+            "PRODUCT_ALICE_TOKEN": h.make_token(srv.secret, sub="js-alice"),
+            "PRODUCT_BOB_TOKEN": h.make_token(srv.secret, sub="js-bob"),
             "PRODUCT_SLOW": str(h.SLOW),
         })
         p = subprocess.run([node, JS_CLIENT], env=env, cwd=NODE_DIR, capture_output=True,

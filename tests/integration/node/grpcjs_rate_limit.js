@@ -3,8 +3,9 @@
 // with the gRPC C core): the retry guidance trailers arrive and decode, and
 // honouring the advertised wait lets the next call through. Run by
 // test_rate_limit.py against a server started with
-//   --rate-limit read=0.2/s:2 --auth-failure-limit 0.1/s:2
+//   --rate-limit read=0.2/s:2,write=0.1/s:2 --auth-failure-limit 0.1/s:2
 // Environment: PRODUCT_ADDR, PRODUCT_PROTO_DIR (the repo's proto/),
+// PRODUCT_ALICE_TOKEN and PRODUCT_BOB_TOKEN (valid, two subs),
 // PRODUCT_FORGED_TOKEN (signed with a secret the server does not know),
 // PRODUCT_SLOW (deadline multiplier). Prints "ok NAME" / "FAIL NAME: why"
 // per check and "N passed, N failed".
@@ -28,6 +29,8 @@ const env = (name) => {
 const ADDR = env('PRODUCT_ADDR');
 const PROTO_DIR = env('PRODUCT_PROTO_DIR');
 const FORGED = env('PRODUCT_FORGED_TOKEN');
+const ALICE = env('PRODUCT_ALICE_TOKEN');
+const BOB = env('PRODUCT_BOB_TOKEN');
 const SLOW = Number(process.env.PRODUCT_SLOW || '1');
 const CALL_MS = 10000 * SLOW;
 const GUARD = 60; // calls at most before a limit must answer
@@ -85,6 +88,19 @@ function guidance(r) {
 
 const checks = [];
 function check(name, fn) { checks.push({ name, fn }); }
+
+// First: the checks below spend the address's failed-authentication budget,
+// after which tokens the server has not seen yet are refused.
+check('two callers do not share a bucket', async () => {
+  const create = { name: 'js', price: 1 };
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await unary('CreateProduct', create, ALICE)).code, S.OK, 'alice #' + i);
+  }
+  const r = await unary('CreateProduct', create, ALICE);
+  assert.match(r.details, /^rate limit exceeded for write; retry in \d+ ms$/);
+  guidance(r);
+  assert.equal((await unary('CreateProduct', create, BOB)).code, S.OK, 'bob has his own bucket');
+});
 
 check('forged tokens beyond the budget get RESOURCE_EXHAUSTED with retry guidance', async () => {
   const create = { name: 'js', price: 1 };
