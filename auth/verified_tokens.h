@@ -29,6 +29,6 @@ void verified_tokens_put(verified_tokens *v, const char *token, size_t len, cons
 /* Forgets a token (it was refused after all: a new revocation or key set). */
 void verified_tokens_remove(verified_tokens *v, const char *token, size_t len);
 
-#define VERIFIED_TOKEN_MAX 4096
+#define VERIFIED_TOKEN_MAX 2048
 
 #endif
