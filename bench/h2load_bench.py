@@ -52,6 +52,15 @@ OURS = ("build/bin/product-server --insecure --store memory "
 # e: the right kid (with a key set) and another secret's signature; f: a kid
 # the key set does not have (a single-secret server ignores kid, so there f
 # is one more bad signature, behind a header it must parse).
+#
+# Every server starts with AUTH_FAILURE_LIMIT=off (peers ignore it), so that e
+# and f go on measuring verification from one address. g and h measure the
+# rate limits refusing (our server only, each on a fresh server with its
+# limit on; the bucket is emptied before measuring): g the flood of forged
+# tokens from one address beyond the default failed-authentication budget
+# (10/s:100: the few the refill lets through each second are verified), h
+# reads beyond a read limit. --limits adds our server with every limit on
+# and never reached, to compare a-f with limits off.
 SCENARIOS = {
     "a": ("GetProduct", "none", "OK"),
     "c": ("ListProducts", "none", "OK"),
@@ -59,8 +68,18 @@ SCENARIOS = {
     "e": ("CreateProduct", "forged", "UNAUTHENTICATED"),
     "f": ("CreateProduct", "unknown_kid", "UNAUTHENTICATED"),
     "b": ("CreateProduct", "user", "OK"),
+    "g": ("CreateProduct", "forged", "RESOURCE_EXHAUSTED"),
+    "h": ("GetProduct", "none", "RESOURCE_EXHAUSTED"),
 }
-ORDER = "acdefb"
+ORDER = "acdefbgh"
+# The server environment of the rate-limit scenarios (added to the usual).
+LIMITED = {
+    "g": {"AUTH_FAILURE_LIMIT": "10/s:100"},
+    "h": {"RATE_LIMIT": "read=100/s:100"},
+}
+# --limits: every limit on, far above what one machine can send.
+LIMITS_ON = {"RATE_LIMIT": "read=10000000/s:10000000,write=10000000/s:10000000",
+             "AUTH_FAILURE_LIMIT": "10000000/s:10000000"}
 KIDS = ("k1", "k2", "k3")  # every key may sign; tokens name the last one
 UNKNOWN_KID = "k9"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -110,8 +129,10 @@ class Peer:
     """One server under test: a name, a command, the CPUs it is pinned to,
     and whether it verifies with a key set rather than one secret."""
 
-    def __init__(self, name, cmd, cpus, keys=False):
+    def __init__(self, name, cmd, cpus, keys=False, env=None, limits=False):
         self.name, self.cmd, self.cpus, self.keys = name, cmd, cpus, keys
+        self.env = env or {}  # added to the environment at start
+        self.limits = limits  # ours: runs the rate-limit scenarios g and h
         self.proc = None
 
     def start(self, timeout=20):
@@ -125,7 +146,8 @@ class Peer:
         if self.cpus:
             argv = ["taskset", "-c", self.cpus] + argv
         env = dict(os.environ, LISTEN_ADDR=subst["addr"], PORT=str(port), READY_FILE=ready,
-                   INSECURE="1")
+                   INSECURE="1", AUTH_FAILURE_LIMIT="off")
+        env.update(self.env)
         for var in ("JWT_SECRET", "JWT_SECRET_FILE", "JWT_KEYS_FILE"):
             env.pop(var, None)  # ours refuses a key set together with a secret
         other = secrets.token_bytes(32)
@@ -248,9 +270,28 @@ def percentiles(log_path):
     return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
 
 
+def drain(addr, method, body, token, guard=100000):
+    """Calls until the answer is RESOURCE_EXHAUSTED (a bucket is empty)."""
+    md = [("authorization", "Bearer " + token)] if token else []
+    grpc = harness.grpc_mod()
+    with harness.Api(addr) as api:
+        for _ in range(guard):
+            try:
+                api.raw(SERVICE + method, body[5:], metadata=md, timeout=10)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    return
+    raise SystemExit("bench: %s never answered RESOURCE_EXHAUSTED" % method)
+
+
 def run_scenario(args, peer, letter, body_path, token, want, method):
     pid = peer.proc.pid
-    check_status(peer.addr, method, open(body_path, "rb").read(), token, want)
+    if want == "RESOURCE_EXHAUSTED":
+        # Empties the bucket and sees the refusal: that is the status check
+        # (a fresh check could find a token the refill brought back).
+        drain(peer.addr, method, open(body_path, "rb").read(), token)
+    else:
+        check_status(peer.addr, method, open(body_path, "rb").read(), token, want)
     h2load(args, peer.addr, method, body_path, token, args.warmup)
     with open("/proc/%d/clear_refs" % pid, "w") as f:
         f.write("5")  # resets VmHWM: the peak of this scenario only
@@ -274,13 +315,16 @@ def run_scenario(args, peer, letter, body_path, token, want, method):
             "peak_rss_mb": proc_status_kb(pid, "VmHWM") / 1024.0, "h2load_cpu": h2_cpu}
 
 
-def one_server(args, peer, work):
+def one_server(args, peer, work, only=None):
+    """Runs the scenarios (those without a server of their own, or only
+    `only`) on one start of peer; then each rate-limit scenario on its own."""
     pb, _ = harness.stubs()
+    letters = [only] if only else [x for x in args.scenarios if x not in LIMITED]
     user, forged, unknown_kid = peer.start()
     results = []
     try:
         reqs = requests_for(pb, seed(peer.addr, user, args.products))
-        for letter in args.scenarios:
+        for letter in letters:
             method, tok, want = SCENARIOS[letter]
             token = {"none": None, "user": user, "forged": forged,
                      "unknown_kid": unknown_kid}[tok]
@@ -298,6 +342,11 @@ def one_server(args, peer, work):
                   flush=True)
     finally:
         peer.stop()
+    if only is None and peer.limits:
+        for letter in [x for x in args.scenarios if x in LIMITED]:
+            limited = Peer(peer.name, peer.cmd, peer.cpus, peer.keys,
+                           env=dict(peer.env, **LIMITED[letter]))
+            results += one_server(args, limited, work, only=letter)
     return results
 
 
@@ -332,6 +381,15 @@ def summary(peers, rounds, scenarios):
             if rr and cr:
                 print("  %s %-14s req/s %.3f [%.3f..%.3f]   CPU/req %.3f [%.3f..%.3f]" % (
                     s, SCENARIOS[s][0], med(rr), min(rr), max(rr), med(cr), min(cr), max(cr)))
+    for num, den, what in (("g", "e", "forged flood beyond the budget (g) / verified (e)"),
+                           ("h", "a", "read beyond the limit (h) / served GetProduct (a)")):
+        if num in scenarios and den in scenarios:
+            cr = [x["cpu_us_per_req"] / y["cpu_us_per_req"]
+                  for x, y in zip(by.get((ours.name, num), []), by.get((ours.name, den), []))
+                  if y["cpu_us_per_req"]]
+            if cr:
+                print("\n%s, %s CPU/req per round: median %.3f [%.3f..%.3f]" % (
+                    ours.name, what, med(cr), min(cr), max(cr)))
     if "e" in scenarios and "f" in scenarios:
         print("\nunknown kid (f) / bad signature (e), CPU/req per round, median [min..max]")
         for p in peers:
@@ -357,6 +415,9 @@ def parse_args():
     ap.add_argument("--keys", action="store_true",
                     help="also run our server with a key set, as peer NAME-keys "
                          "(same as --keys-peer NAME-keys=SERVER)")
+    ap.add_argument("--limits", action="store_true",
+                    help="also run our server with every rate limit on and never reached, "
+                         "as peer NAME-limits")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=6, help="seconds of h2load per scenario")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of h2load before measuring")
@@ -383,7 +444,9 @@ def main():
     for tool in ("h2load", "protoc"):
         if not shutil.which(tool):
             raise SystemExit("bench: %s not found (tools/install-deps.sh installs it)" % tool)
-    peers = [Peer(args.name, args.server, args.server_cpus)]
+    peers = [Peer(args.name, args.server, args.server_cpus, limits=True)]
+    if args.limits:
+        peers.append(Peer(args.name + "-limits", args.server, args.server_cpus, env=LIMITS_ON))
     if args.keys:
         args.keys_peer.insert(0, "%s-keys=%s" % (args.name, args.server))
     for spec, keys in [(s, False) for s in args.peer] + [(s, True) for s in args.keys_peer]:

@@ -87,6 +87,7 @@ static void auth_intercept(call_ctx *c, void *state) {
   }
   keyring_release(snap);
   c->authenticated = true;
+  c->token_exp = id.exp;
   c->sub = call_strdup(c, id.sub);
   c->role = id.has_role ? call_strdup(c, id.role) : NULL;
 

@@ -8,6 +8,7 @@
 extern const interceptor interceptor_recovery; /* recovery.c */
 extern const interceptor interceptor_logging;  /* logging.c */
 extern const interceptor interceptor_metrics;  /* metrics.c */
+extern const interceptor interceptor_rate_limit; /* rate_limit.c */
 extern const interceptor interceptor_auth;     /* auth.c */
 
 #endif

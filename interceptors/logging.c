@@ -18,11 +18,14 @@ static void logging_done(call_ctx *c, void *state) {
   log_line_str(&l, "code", rpc_code_name(c->code));
   log_line_fixed(&l, "duration_ms", (clock_mono_ns() - c->start_ns) / 1000, 3);
   log_line_str(&l, "peer", c->peer ? c->peer : "");
-  if (c->authenticated) {
+  /* sub: from a verified token (auth), or a held one that a rate limit
+   * refused before auth ran. */
+  if (c->sub) {
     log_line_str(&l, "sub", c->sub);
     if (c->role && c->role[0]) log_line_str(&l, "role", c->role);
   }
   if (c->auth_reason) log_line_str(&l, "auth_error", c->auth_reason);
+  if (c->limit) log_line_str(&l, "limit", c->limit);
   if (c->code != RPC_OK && c->code != RPC_INTERNAL) log_line_str(&l, "error", c->message);
   if (c->fault_detail[0]) log_line_str(&l, "fault", c->fault_detail);
   log_line_emit(&l);

@@ -8,6 +8,7 @@ static const interceptor *const chain[] = {
     &interceptor_recovery,
     &interceptor_logging,
     &interceptor_metrics,
+    &interceptor_rate_limit, /* before auth: a refused call costs no HMAC */
     &interceptor_auth,
 };
 

@@ -67,6 +67,9 @@ enum opt_code {
   OPT_H2_RST,
   OPT_MEMORY_LIMIT,
   OPT_H2_GUARD,
+  OPT_RATE_LIMIT,
+  OPT_AUTH_FAILURE_LIMIT,
+  OPT_RATE_LIMIT_KEYS,
   OPT_END,
 };
 #define OPT_COUNT (OPT_END - OPT_LISTEN)
@@ -147,6 +150,12 @@ static const opt_info k_opts[] = {
      "above this RSS new calls get RESOURCE_EXHAUSTED (0: off)"},
     {OPT_H2_GUARD, "h2-guard", "on|off", "H2_GUARD", "on",
      "off serves without the HTTP/2 guard (no rapid-reset or frame limits; logged)"},
+    {OPT_RATE_LIMIT, "rate-limit", "SPEC", "RATE_LIMIT", "off",
+     "calls per caller: read=RATE/s[:BURST],write=RATE/s[:BURST], or off"},
+    {OPT_AUTH_FAILURE_LIMIT, "auth-failure-limit", "SPEC", "AUTH_FAILURE_LIMIT", "10/s:100",
+     "failed authentications per client address: RATE/s[:BURST], or off"},
+    {OPT_RATE_LIMIT_KEYS, "rate-limit-keys", "N", "RATE_LIMIT_KEYS", "100000",
+     "callers tracked at once; the least recently seen is forgotten first"},
 };
 
 /* The numeric limits: flag, field, accepted range and default. */
@@ -219,6 +228,9 @@ static const struct option k_long[] = {
     {"h2-rst-limit", required_argument, NULL, OPT_H2_RST},
     {"memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT},
     {"h2-guard", required_argument, NULL, OPT_H2_GUARD},
+    {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+    {"auth-failure-limit", required_argument, NULL, OPT_AUTH_FAILURE_LIMIT},
+    {"rate-limit-keys", required_argument, NULL, OPT_RATE_LIMIT_KEYS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -527,6 +539,38 @@ static int resolve_limits(const parse_state *ps, config *c, char *err, size_t er
   return 0;
 }
 
+#define CONFIG_DEFAULT_AUTH_FAILURE_LIMIT "10/s:100"
+#define CONFIG_DEFAULT_RATE_LIMIT_KEYS 100000
+#define CONFIG_MAX_RATE_LIMIT_KEYS 100000000
+
+static int resolve_rate_limits(const parse_state *ps, config *c, char *err, size_t errlen) {
+  char buf[80], why[200];
+  config_rate_limits *k = &c->rate_limits;
+  setting s = resolve(ps, OPT_RATE_LIMIT, "RATE_LIMIT");
+  if (s.value && config_parse_rate_limit(s.value, &k->read, &k->write, why, sizeof why) != 0) {
+    snprintf(err, errlen, "bad %s: %s", s.origin, why);
+    return -1;
+  }
+  s = resolve(ps, OPT_AUTH_FAILURE_LIMIT, "AUTH_FAILURE_LIMIT");
+  if (config_parse_rate(s.value ? s.value : CONFIG_DEFAULT_AUTH_FAILURE_LIMIT, &k->auth_failure,
+                        why, sizeof why) != 0) {
+    snprintf(err, errlen, "bad %s: %s", s.origin, why);
+    return -1;
+  }
+  s = resolve(ps, OPT_RATE_LIMIT_KEYS, "RATE_LIMIT_KEYS");
+  k->keys = CONFIG_DEFAULT_RATE_LIMIT_KEYS;
+  if (s.value) {
+    int64_t v;
+    if (parse_uint(s.value, CONFIG_MAX_RATE_LIMIT_KEYS, &v) != 0 || v < 1) {
+      snprintf(err, errlen, "bad %s '%s': want a whole number 1..%d", s.origin,
+               shown(s.value, buf, sizeof buf), CONFIG_MAX_RATE_LIMIT_KEYS);
+      return -1;
+    }
+    k->keys = v;
+  }
+  return 0;
+}
+
 static int resolve_log_format(const parse_state *ps, config *c, char *err, size_t errlen) {
   char buf[80];
   setting s = resolve(ps, OPT_LOG_FORMAT, "LOG_FORMAT");
@@ -701,6 +745,7 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
       resolve_addr(&ps, OPT_ADVERTISE_ADDR, "ADVERTISE_ADDR", &c->advertise, err, errlen) ||
       resolve_insecure(&ps, c, err, errlen) || resolve_strings(&ps, c, err, errlen) ||
       resolve_numbers(&ps, c, err, errlen) || resolve_limits(&ps, c, err, errlen) ||
+      resolve_rate_limits(&ps, c, err, errlen) ||
       resolve_log_format(&ps, c, err, errlen) || resolve_h2_guard(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
       resolve_secret(&ps, c, err, errlen))

@@ -45,6 +45,23 @@ typedef struct config_limits {
  * calls admitted before shedding starts and for the allocator's slack. */
 #define CONFIG_MEMORY_LIMIT_PERCENT 85
 
+/* One token bucket: rate per second (0: the limit is off) and capacity. */
+typedef struct config_rate {
+  double rate;
+  double burst;
+} config_rate;
+
+/* --rate-limit, --auth-failure-limit and --rate-limit-keys
+ * (config_rate_limit.c). */
+typedef struct config_rate_limits {
+  config_rate read;         /* GetProduct, ListProducts, per caller */
+  config_rate write;        /* CreateProduct, UpdateProduct, DeleteProduct */
+  config_rate auth_failure; /* failed authentications per client address */
+  int64_t keys;             /* callers tracked at once */
+} config_rate_limits;
+
+#define CONFIG_RATE_MAX 1e9 /* per second; above, a limit means nothing */
+
 typedef struct config {
   config_addr listen;
   char *tls_cert;      /* NULL when not given */
@@ -69,6 +86,7 @@ typedef struct config {
   int64_t drain_ms;     /* graceful shutdown limit (10 s) */
   bool h2_guard_off;    /* --h2-guard=off: serve without the HTTP/2 guard */
   config_limits limits;
+  config_rate_limits rate_limits;
 } config;
 
 typedef enum config_result {
@@ -116,6 +134,17 @@ int64_t config_memory_limit_default(void);
 void config_resolve_memory_limit(config *c);
 /* Appends the limits to the start-up line. */
 void config_describe_limits(const config *c, log_line *l);
+
+/* "read=RATE/s[:BURST],write=RATE/s[:BURST]" (either may be left out) or
+ * "off" into read and write (rate 0: off). Non-zero with one line in err
+ * naming the part that is wrong. */
+int config_parse_rate_limit(const char *spec, config_rate *read, config_rate *write, char *err,
+                            size_t errlen);
+/* "RATE/s[:BURST]" or "off". RATE: a decimal number above 0 (fractions
+ * allowed); BURST: a whole number >= 1, by default RATE (at least 1). */
+int config_parse_rate(const char *spec, config_rate *out, char *err, size_t errlen);
+/* Appends the rate limits to the start-up line. */
+void config_describe_rate_limits(const config *c, log_line *l);
 
 /* Appends the effective configuration to a log line (the start-up line): the
  * secret appears only as "<redacted, N bytes>", a database password never. */

@@ -325,4 +325,5 @@ void config_describe(const config *c, log_line *l) {
   log_line_int(l, "threads", c->threads);
   log_line_int(l, "drain_ms", c->drain_ms);
   config_describe_limits(c, l);
+  config_describe_rate_limits(c, l);
 }

@@ -70,6 +70,7 @@ struct call_ctx {
   const char *sub;
   const char *role;
   const char *auth_reason; /* why a token was refused (log only, never the client) */
+  int64_t token_exp;       /* the verified token's exp (seconds) */
 
   /* Outcome. */
   bool status_set;
@@ -77,6 +78,12 @@ struct call_ctx {
   char message[256];               /* status message for the client */
   ProtobufCMessage *response;      /* set with code RPC_OK */
   char fault_detail[256];          /* what went wrong, for the server log only */
+  /* Set with a RESOURCE_EXHAUSTED from a rate limit: which one ("read",
+   * "write", "auth_failure": the log field) and the wait the client is told
+   * (grpc-retry-pushback-ms and a google.rpc.RetryInfo); 0: no retry
+   * guidance, no status details. */
+  const char *limit;
+  int64_t retry_ms;
 
   /* Pipeline bookkeeping. */
   const struct pipeline *pipeline;

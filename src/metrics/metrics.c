@@ -121,7 +121,8 @@ int metrics_create(const metrics_options *opt, metrics **out) {
   m->base_reasons = m->n_methods * M_STRIDE;
   m->base_store = m->base_reasons + m->n_reasons + 1;
   m->base_guard = m->base_store + METRICS_STORE_OP_COUNT * S_STRIDE;
-  size_t len = m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT; /* shed, then reasons */
+  /* shed, the abuse reasons, then the rate limits */
+  size_t len = m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT + RL_LIMIT_COUNT;
   size_t per_line = LINE / sizeof(uint64_t);
   m->shard_len = (len + per_line - 1) / per_line * per_line;
   size_t total = SHARDS * m->shard_len;
@@ -218,6 +219,11 @@ void metrics_shed_call(metrics *m) {
 
 void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason) {
   if (m && (unsigned)reason < METRICS_ABUSE_REASON_COUNT) add(m, m->base_guard + 1 + reason, 1);
+}
+
+void metrics_rate_limited(metrics *m, rl_limit limit) {
+  if (m && (unsigned)limit < RL_LIMIT_COUNT)
+    add(m, m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT + limit, 1);
 }
 
 /* -------------------------------------------------------------- render --- */
@@ -328,6 +334,14 @@ static void render_own(const metrics *m, mtext *t) {
   for (size_t r = 0; r < METRICS_ABUSE_REASON_COUNT; r++) {
     mlabel l = {"reason", abuse_reason_names[r]};
     mtext_sample_u64(t, abusive, &l, 1, sum(m, m->base_guard + 1 + r));
+  }
+  static const char limited[] = "product_rate_limited_total";
+  mtext_family(t, limited, "counter",
+               "Calls refused with RESOURCE_EXHAUSTED by a rate limit, by limit.");
+  for (unsigned r = 0; r < RL_LIMIT_COUNT; r++) {
+    mlabel l = {"limit", rl_limit_name((rl_limit)r)};
+    mtext_sample_u64(t, limited, &l, 1,
+                     sum(m, m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT + r));
   }
 }
 

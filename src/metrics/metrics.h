@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/call.h"
+#include "core/rate_limiter.h"
 #include "core/rpc_status.h"
 
 typedef struct metrics metrics;
@@ -93,6 +94,8 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
  * and an abusive connection closed. */
 void metrics_shed_call(metrics *m);
 void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason);
+/* A call refused with RESOURCE_EXHAUSTED by a rate limit (core/rate_limiter.h). */
+void metrics_rate_limited(metrics *m, rl_limit limit);
 
 /* Everything in the Prometheus text exposition format 0.0.4, process
  * metrics included. *out is malloc'd (NUL-terminated); the caller frees it.

@@ -10,6 +10,8 @@
 struct metrics;
 struct keyring;
 struct health_state;
+struct rate_limiter;
+struct verified_tokens;
 
 struct service_env {
   const config *cfg;
@@ -19,6 +21,10 @@ struct service_env {
   const page_key *page_key;     /* single-secret mode; a key set's are in its snapshot */
   struct metrics *metrics; /* NULL when metrics are off */
   struct health_state *health;
+  /* Rate limits (interceptors/rate_limit.c); both NULL when every limit is
+   * off. */
+  struct rate_limiter *limiter;
+  struct verified_tokens *verified;
 };
 
 #endif

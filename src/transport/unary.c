@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "transport/status_details.h"
 #include "metrics/metrics.h"
 #include "service/health.h"
 #include "transport/mem_guard.h"
@@ -203,11 +204,33 @@ static void answer(unary_call *u) {
   if (has_details) details = grpc_slice_from_copied_string(c->message);
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = (grpc_status_code)c->code;
-  ops[n++].data.send_status_from_server.status_details = has_details ? &details : NULL;
+  ops[n].data.send_status_from_server.status_details = has_details ? &details : NULL;
+  /* Retry guidance (a rate limit): the pushback trailer and the rich status.
+   * The values are refcounted copies: the core keeps its own references. */
+  grpc_metadata trailers[2];
+  char pushback[24];
+  size_t rich_len = 0;
+  uint8_t *rich = NULL;
+  if (c->code != RPC_OK && c->retry_ms > 0 &&
+      (rich = status_details_retry(u->arena, c->code, c->message, c->retry_ms, &rich_len))) {
+    snprintf(pushback, sizeof pushback, "%lld", (long long)c->retry_ms);
+    memset(trailers, 0, sizeof trailers);
+    trailers[0].key = grpc_slice_from_static_string("grpc-retry-pushback-ms");
+    trailers[0].value = grpc_slice_from_copied_string(pushback);
+    trailers[1].key = grpc_slice_from_static_string("grpc-status-details-bin");
+    trailers[1].value = grpc_slice_from_copied_buffer((const char *)rich, rich_len);
+    ops[n].data.send_status_from_server.trailing_metadata = trailers;
+    ops[n].data.send_status_from_server.trailing_metadata_count = 2;
+  }
+  n++;
   ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[n++].data.recv_close_on_server.cancelled = &u->cancelled;
   grpc_call_error e = grpc_call_start_batch(u->call, ops, n, &u->on_done, NULL);
   if (has_details) grpc_slice_unref(details);
+  if (rich) {
+    grpc_slice_unref(trailers[0].value);
+    grpc_slice_unref(trailers[1].value);
+  }
   if (e != GRPC_CALL_OK) {
     log_msg(LOG_ERROR, "cannot start the reply batch");
     finish(u, true); /* no event will come for this tag */

@@ -18,8 +18,10 @@
 #include "auth/jwt_verify.h"
 #include "auth/keyring.h"
 #include "auth/page_token.h"
+#include "auth/verified_tokens.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/rate_limiter.h"
 #include "guard/conn_guard.h"
 #include "guard/guard_selftest.h"
 #include "guard/h2_guard.h"
@@ -66,6 +68,8 @@ typedef struct app {
   pthread_mutex_t pressure_mu; /* guards api_serving against teardown */
   bool api_serving;
   service_env env;
+  rate_limiter *limiter;     /* NULL when every rate limit is off */
+  verified_tokens *verified; /* with it: tokens verified recently */
   bool grpc_up;
 } app;
 
@@ -302,6 +306,27 @@ static void set_api_serving(app *a, bool on) {
   pthread_mutex_unlock(&a->pressure_mu);
 }
 
+/* The rate limiter and the verified-token set it names callers with
+ * (interceptors/rate_limit.c); neither when every limit is off. */
+#define VERIFIED_TOKEN_SLOTS 4096
+static int setup_rate_limits(app *a, char *err, size_t errlen) {
+  const config_rate_limits *k = &a->cfg->rate_limits;
+  rl_rate rates[RL_LIMIT_COUNT] = {
+      [RL_READ] = {k->read.rate, k->read.burst},
+      [RL_WRITE] = {k->write.rate, k->write.burst},
+      [RL_AUTH_FAILURE] = {k->auth_failure.rate, k->auth_failure.burst},
+  };
+  if (rates[RL_READ].rate <= 0 && rates[RL_WRITE].rate <= 0 && rates[RL_AUTH_FAILURE].rate <= 0)
+    return 0;
+  a->limiter = rate_limiter_create(rates, (size_t)k->keys);
+  a->verified = verified_tokens_create(VERIFIED_TOKEN_SLOTS);
+  if (!a->limiter || !a->verified) {
+    snprintf(err, errlen, "out of memory for the rate limiter");
+    return -1;
+  }
+  return 0;
+}
+
 static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
   store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
@@ -323,10 +348,12 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  if (setup_rate_limits(a, err, errlen) != 0) return -1;
   a->env = (service_env){
       .cfg = cfg, .store = a->store, .verifier = a->verifier, .keyring = a->keyring,
       .page_key = a->page_key,
       .health = a->health, .metrics = a->metrics,
+      .limiter = a->limiter, .verified = a->verified,
   };
   a->store_health = store_health_start(a->store, a->health, "product.ProductService",
                                        STORE_HEALTH_INTERVAL_MS);
@@ -456,6 +483,8 @@ static void teardown(app *a) {
   mem_guard_stop(a->mem);
   conn_guard_destroy(a->conn_guard);
   conn_guard_destroy(a->unknown_guard);
+  rate_limiter_destroy(a->limiter); /* after the servers: no call uses it */
+  verified_tokens_destroy(a->verified);
   jwt_verifier_destroy(a->verifier);
   keyring_destroy(a->keyring); /* after the servers: no call holds a snapshot */
   page_key_destroy(a->page_key);

@@ -1,0 +1,144 @@
+/* Rate limits: the per-caller call limits by method class and the
+ * failed-authentication budget of a client address (product-server(8),
+ * "Rate limits"). It sits right before auth, so a refused call costs no HMAC
+ * and no store work, and after logging and metrics, which see it.
+ *
+ * The caller is the sub of a valid token, else the client address. Before
+ * auth runs, a token is known to be valid only if the server verified it
+ * before and still holds it (auth/verified_tokens.h): its sub is then known
+ * without an HMAC. A token not held is new: while the address's failed-
+ * authentication bucket is empty such a call is refused before auth looks at
+ * it; otherwise auth verifies it, and its call is counted once the outcome
+ * is known (on_done), against the sub it turned out to carry or the address.
+ * So only a first use of a token can pass a bucket that is already empty,
+ * and each such call paid for an HMAC. Health checks and reflection are
+ * never limited. */
+#include "interceptors/interceptors.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/bearer.h"
+#include "auth/jwt_verify.h"
+#include "auth/verified_tokens.h"
+#include "core/rate_limiter.h"
+#include "metrics/metrics.h"
+#include "service/env.h"
+
+typedef struct rl_state {
+  bool on;           /* the call is subject to the limits */
+  bool has_class;    /* a product method: read or write */
+  rl_limit cls;
+  bool deferred;     /* a new token: the call limit is counted in on_done */
+  bool known;        /* the token was in the verified set */
+  const char *token; /* a parseable bearer token, else NULL */
+  size_t token_len;
+  char addr[64];     /* the client address (rl_peer_address) */
+} rl_state;
+
+static bool class_of(const method_desc *m, rl_limit *out) {
+  static const char service[] = "product.ProductService";
+  if (!m->service || strcmp(m->service, service) != 0) return false;
+  if (strcmp(m->name, "GetProduct") == 0 || strcmp(m->name, "ListProducts") == 0) {
+    *out = RL_READ;
+    return true;
+  }
+  if (strcmp(m->name, "CreateProduct") == 0 || strcmp(m->name, "UpdateProduct") == 0 ||
+      strcmp(m->name, "DeleteProduct") == 0) {
+    *out = RL_WRITE;
+    return true;
+  }
+  return false;
+}
+
+static void refuse(call_ctx *c, rl_limit l, int64_t wait_ms) {
+  c->limit = rl_limit_name(l);
+  c->retry_ms = wait_ms;
+  metrics_rate_limited(c->env->metrics, l);
+  if (l == RL_AUTH_FAILURE)
+    call_fail(c, RPC_RESOURCE_EXHAUSTED, "too many failed authentications; retry in %lld ms",
+              (long long)wait_ms);
+  else
+    call_fail(c, RPC_RESOURCE_EXHAUSTED, "rate limit exceeded for %s; retry in %lld ms",
+              rl_limit_name(l), (long long)wait_ms);
+}
+
+static void rate_limit_intercept(call_ctx *c, void *state) {
+  rl_state *st = state;
+  rate_limiter *rl = c->env ? c->env->limiter : NULL;
+  rl_limit cls = RL_READ;
+  if (!rl || !class_of(c->method, &cls)) { /* off, or health */
+    pipeline_next(c);
+    return;
+  }
+  st->on = true;
+  st->cls = cls;
+  st->has_class = rate_limiter_on(rl, cls);
+  rl_peer_address(c->peer, st->addr, sizeof st->addr);
+  int64_t now = clock_mono_ns(), wait_ms = 0;
+
+  char sub[JWT_SUB_MAX + 1];
+  if (c->authz_count > 0 &&
+      bearer_parse(c->authz_count, c->authz, c->authz_len, &st->token, &st->token_len) ==
+          BEARER_OK) {
+    st->known = verified_tokens_get(c->env->verified, st->token, st->token_len,
+                                    (int64_t)time(NULL), sub, sizeof sub);
+  } else {
+    st->token = NULL;
+  }
+  /* A token the server has not verified, from an address out of budget: no
+   * HMAC for it. A call without a token is served as usual. */
+  if (c->authz_count > 0 && !st->known &&
+      !rate_limiter_has(rl, RL_AUTH_FAILURE, RL_CALLER_ADDR, st->addr, now, &wait_ms)) {
+    refuse(c, RL_AUTH_FAILURE, wait_ms);
+    return;
+  }
+  if (st->has_class) {
+    if (st->known) {
+      if (!rate_limiter_take(rl, cls, RL_CALLER_SUB, sub, now, &wait_ms)) {
+        /* For the log line: who was refused (a token verified before;
+         * the call is still not authenticated). */
+        c->sub = call_strdup(c, sub);
+        refuse(c, cls, wait_ms);
+        return;
+      }
+    } else if (st->token) {
+      st->deferred = true; /* who the caller is, only auth can say */
+    } else if (!rate_limiter_take(rl, cls, RL_CALLER_ADDR, st->addr, now, &wait_ms)) {
+      refuse(c, cls, wait_ms); /* no token, or one that cannot be valid */
+      return;
+    }
+  }
+  pipeline_next(c);
+}
+
+static void rate_limit_done(call_ctx *c, void *state) {
+  rl_state *st = state;
+  if (!st || !st->on) return;
+  rate_limiter *rl = c->env->limiter;
+  int64_t now = clock_mono_ns();
+  if (c->code == RPC_UNAUTHENTICATED) {
+    rate_limiter_charge(rl, RL_AUTH_FAILURE, RL_CALLER_ADDR, st->addr, now);
+    /* Held but refused after all (a new revocation, a removed key). */
+    if (st->known) verified_tokens_remove(c->env->verified, st->token, st->token_len);
+  }
+  if (st->token && !st->known && c->authenticated && c->sub) {
+    int64_t leeway = c->env->cfg ? c->env->cfg->jwt_leeway_s : 0;
+    int64_t until = c->token_exp > INT64_MAX - leeway ? INT64_MAX : c->token_exp + leeway;
+    verified_tokens_put(c->env->verified, st->token, st->token_len, c->sub, until);
+  }
+  if (st->deferred) {
+    if (c->authenticated && c->sub)
+      rate_limiter_charge(rl, st->cls, RL_CALLER_SUB, c->sub, now);
+    else
+      rate_limiter_charge(rl, st->cls, RL_CALLER_ADDR, st->addr, now);
+  }
+}
+
+const interceptor interceptor_rate_limit = {
+    .name = "rate_limit",
+    .state_size = sizeof(rl_state),
+    .intercept = rate_limit_intercept,
+    .on_done = rate_limit_done,
+};
