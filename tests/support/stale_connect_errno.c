@@ -10,6 +10,10 @@
  * errno = ENOENT instead: exactly what the core then reads.
  *
  *   STALE_CONNECT_ERRNO_COUNT=N  the first N in-progress connects fail (default 0)
+ *   STALE_CONNECT_ERRNO_PORT=P   only connects to port P are seen (counted,
+ *                                logged, failed); others pass untouched, such
+ *                                as the server's own start-up probe of its
+ *                                port when the etcd channel is the target
  *   STALE_CONNECT_ERRNO_LOG=PATH one line per event, appended:
  *                                "loaded pid=P" at start (proof the shim is in
  *                                the path), "connect pid=P" for every TCP
@@ -20,6 +24,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +38,7 @@ typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 
 static connect_fn real_connect;
 static long budget;
+static long only_port; /* 0: every port */
 static atomic_long injected;
 static const char *log_path;
 
@@ -57,12 +64,20 @@ __attribute__((constructor)) static void shim_init(void) {
   const char *n = getenv("STALE_CONNECT_ERRNO_COUNT");
   budget = n ? strtol(n, NULL, 10) : 0;
   log_path = getenv("STALE_CONNECT_ERRNO_LOG");
+  const char *p = getenv("STALE_CONNECT_ERRNO_PORT");
+  only_port = p ? strtol(p, NULL, 10) : 0;
   if (!real_connect) {
     /* Say so loudly: a test that relies on the shim must not pass without it. */
     fprintf(stderr, "stale_connect_errno: no real connect() found: %s\n", dlerror());
     return;
   }
   log_event("loaded");
+}
+
+static long port_of(const struct sockaddr *addr) {
+  if (addr->sa_family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)(const void *)addr)->sin_port);
+  return ntohs(((const struct sockaddr_in6 *)(const void *)addr)->sin6_port);
 }
 
 int connect(int fd, const struct sockaddr *addr, socklen_t len) {
@@ -72,7 +87,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
   }
   bool tcp = addr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6);
   int rc = real_connect(fd, addr, len);
-  if (!tcp)
+  if (!tcp || (only_port && port_of(addr) != only_port))
     return rc;
   int err = errno;
   log_event("connect");
