@@ -57,6 +57,18 @@ static const char *const sq_migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "  BEGIN UPDATE product_count SET n = n + 1; END;"
     "CREATE TRIGGER products_count_delete AFTER DELETE ON products"
     "  BEGIN UPDATE product_count SET n = n - 1; END;",
+    /* 3: CreateProduct's request ids, per caller, with the product each
+     * created and a digest of its fields; written in the transaction of the
+     * insert. No foreign key: a deleted product leaves its id behind (a
+     * retry then answers NOT_FOUND). Indexed by time for the purge. */
+    "CREATE TABLE product_requests ("
+    "  caller TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL,"
+    "  product_id TEXT NOT NULL,"
+    "  created_us INTEGER NOT NULL,"
+    "  PRIMARY KEY (caller, request_id));"
+    "CREATE INDEX product_requests_by_created ON product_requests (created_us);",
 };
 
 store_status sq_status(int rc) {
@@ -432,6 +444,7 @@ static const store_ops sq_ops = {
     .update = sq_update,
     .remove = sq_remove,
     .list = sq_list,
+    .create_once = sq_create_once,
     .flush = sq_flush,
     .destroy = sq_destroy,
 };
@@ -487,6 +500,8 @@ int store_sqlite_get_stats(store *base, store_sqlite_stats *out) {
   out->largest_batch = w->largest_batch;
   out->queued = w->depth;
   out->synchronous = w->synchronous;
+  out->purged = w->purged;
+  out->purges = w->purges;
   pthread_mutex_unlock(&w->mu);
   return 0;
 }
@@ -496,6 +511,16 @@ int store_sqlite_set_paused(store *base, bool paused) {
   sq_writer *w = &((sq_store *)base)->w;
   pthread_mutex_lock(&w->mu);
   w->paused = paused;
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->mu);
+  return 0;
+}
+
+int store_sqlite_purge_soon(store *base) {
+  if (!base || base->ops != &sq_ops) return -1;
+  sq_writer *w = &((sq_store *)base)->w;
+  pthread_mutex_lock(&w->mu);
+  w->purge_due = true;
   pthread_cond_signal(&w->work);
   pthread_mutex_unlock(&w->mu);
   return 0;
