@@ -434,34 +434,31 @@ static store_status mem_create_once(store *s, const product *p, const store_requ
   store_status st;
   int64_t cutoff = req->now_us - STORE_REQUEST_WINDOW_US;
   uint64_t h = req_hash(m, req->caller, req->id);
+  /* Everything that allocates happens before write_mu, as in mem_create:
+   * the record, the id's entry and the answer for a first call. */
   mem_record *r = record_new(p);
-  if (!r) return STORE_ERROR;
-  pthread_mutex_lock(&m->write_mu);
-  while (m->req_oldest && m->req_oldest->recorded_us <= cutoff) req_unlink(m, m->req_oldest);
-  mem_req *q = *req_find(m, h, req->caller, req->id);
-  if (q && q->recorded_us <= cutoff) { /* expired, but behind a newer one in the list */
-    req_unlink(m, q);
-    q = NULL;
-  }
-  if (q) {
-    free(r);
-    /* Holding write_mu, no record can change or go away under us. */
-    const mem_record *first = hash_get(m, q->product_id);
-    st = strcmp(q->fingerprint, req->fingerprint) != 0 ? STORE_MISMATCH
-         : !first                                     ? STORE_NOT_FOUND
-         : product_copy(a, &first->p, out) == 0        ? STORE_OK
-                                                       : STORE_ERROR;
-    goto cleanup;
-  }
-  if (!(q = req_new(h, req, p->id))) {
-    free(r);
-    st = STORE_ERROR;
-    goto cleanup;
-  }
-  if (product_copy(a, &r->p, out) != 0) {
+  mem_req *q = r ? req_new(h, req, p->id) : NULL;
+  if (!q || product_copy(a, &r->p, out) != 0) {
     free(r);
     free(q);
-    st = STORE_ERROR;
+    return STORE_ERROR;
+  }
+  pthread_mutex_lock(&m->write_mu);
+  while (m->req_oldest && m->req_oldest->recorded_us <= cutoff) req_unlink(m, m->req_oldest);
+  mem_req *seen = *req_find(m, h, req->caller, req->id);
+  if (seen && seen->recorded_us <= cutoff) { /* expired, but behind a newer one in the list */
+    req_unlink(m, seen);
+    seen = NULL;
+  }
+  if (seen) {
+    free(r);
+    free(q);
+    /* Holding write_mu, no record can change or go away under us. */
+    const mem_record *first = hash_get(m, seen->product_id);
+    st = strcmp(seen->fingerprint, req->fingerprint) != 0 ? STORE_MISMATCH
+         : !first                                        ? STORE_NOT_FOUND
+         : product_copy(a, &first->p, out) == 0           ? STORE_OK
+                                                          : STORE_ERROR;
     goto cleanup;
   }
   if ((st = mem_insert_locked(m, r)) != STORE_OK) { /* it freed r */

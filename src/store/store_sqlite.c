@@ -60,14 +60,15 @@ static const char *const sq_migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     /* 3: CreateProduct's request ids, per caller, with the product each
      * created and a digest of its fields; written in the transaction of the
      * insert. No foreign key: a deleted product leaves its id behind (a
-     * retry then answers NOT_FOUND). Indexed by time for the purge. */
+     * retry then answers NOT_FOUND). WITHOUT ROWID: the key is the row, so
+     * recording an id is one b-tree insert (and the time index). */
     "CREATE TABLE product_requests ("
     "  caller TEXT NOT NULL,"
     "  request_id TEXT NOT NULL,"
     "  fingerprint TEXT NOT NULL,"
     "  product_id TEXT NOT NULL,"
     "  created_us INTEGER NOT NULL,"
-    "  PRIMARY KEY (caller, request_id));"
+    "  PRIMARY KEY (caller, request_id)) WITHOUT ROWID;"
     "CREATE INDEX product_requests_by_created ON product_requests (created_us);",
 };
 
