@@ -83,7 +83,12 @@ static bool check(call_ctx *c, int rc, const char *err) {
 
 /* A digest of what a CreateProduct asks for (as stored: -0 is 0), in hex:
  * a repeat of a request id is a retry only when this is the same. Every
- * field is length-prefixed, so no two requests encode alike. */
+ * field is length-prefixed, so no two requests encode alike. The first 128
+ * bits of SHA-256: it is only ever compared with the one digest stored
+ * under the same caller and id, and every byte less is a byte less written
+ * with each request id. */
+#define FINGERPRINT_BYTES 16
+_Static_assert(FINGERPRINT_BYTES * 2 <= STORE_FINGERPRINT_MAX, "fingerprint too long");
 static void fingerprint(call_ctx *c, const product *p, char out[STORE_FINGERPRINT_MAX + 1]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
@@ -103,11 +108,11 @@ static void fingerprint(call_ctx *c, const product *p, char out[STORE_FINGERPRIN
     uint64_t n = strlen(cat);
     ok = EVP_DigestUpdate(ctx, &n, sizeof n) == 1 && EVP_DigestUpdate(ctx, cat, n) == 1;
   }
-  ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len * 2 <= STORE_FINGERPRINT_MAX;
+  ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len >= FINGERPRINT_BYTES;
   EVP_MD_CTX_free(ctx);
   if (!ok) call_panic("cannot digest a request");
   (void)c;
-  for (unsigned i = 0; i < md_len; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+  for (unsigned i = 0; i < FINGERPRINT_BYTES; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 void product_CreateProduct(call_ctx *c) {
