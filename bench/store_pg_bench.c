@@ -2,7 +2,9 @@
  * clients (threads calling the store directly: no gRPC, no network but
  * PostgreSQL's own):
  *
- *   1. CreateProduct throughput (each client creates as fast as it can);
+ *   1. CreateProduct throughput (each client creates as fast as it can),
+ *      without and then with a request id (each call a new one: the cost of
+ *      recording it in the insert's transaction);
  *   2. GetProduct latency by random id over what phase 1 created;
  *   3. ListProducts latency: a page of 10 at a random cursor (keyset), the
  *      unfiltered total included, and a filtered page (price < 100).
@@ -14,6 +16,7 @@
  *      jansson sqlite3 libpq libmicrohttpd) -lpthread -lm -o build/store_pg_bench
  * Run (bench/store_pg_bench.sh does all of it with a throw-away PostgreSQL):
  *   build/store_pg_bench [--pg DSN] [--dir DIR] [--clients N] [--seconds S]
+ *                        [--create-rounds R]  (R create / create+rid pairs, alternating)
  * Without --pg the PostgreSQL rows are skipped. The database must be empty
  * (it is where the products go). Not a test: nothing here asserts a time. */
 #include <getopt.h>
@@ -43,7 +46,13 @@ static void make_id(uint64_t n, char out[PRODUCT_ID_LEN + 1]) {
            n & UINT64_C(0xffffffffffff));
 }
 
-typedef enum phase { PHASE_CREATE, PHASE_GET, PHASE_LIST, PHASE_LIST_FILTERED } phase;
+typedef enum phase {
+  PHASE_CREATE,
+  PHASE_GET,
+  PHASE_LIST,
+  PHASE_LIST_FILTERED,
+  PHASE_CREATE_ONCE,
+} phase;
 
 typedef struct client {
   store *s;
@@ -53,15 +62,18 @@ typedef struct client {
   uint64_t n_products; /* products that exist (read phases) */
   uint64_t *created;   /* ids created by this client: (index << 40) | k */
   uint64_t n_created, cap_created;
+  uint64_t seq; /* creates so far: ids stay unique across repeated phases */
   double *lat;         /* seconds per call */
   size_t n_lat;
   int errors;
 } client;
 
-static const char *phase_name[] = {"create", "get", "list page", "list filtered"};
+static const char *phase_name[] = {"create", "get", "list page", "list filtered",
+                                   "create+rid"};
 
 /* The window the create phase's created_us values fall in (list cursors). */
 static int64_t g_min_us = INT64_MAX, g_max_us = INT64_MIN;
+static unsigned g_rounds = 1; /* --create-rounds: create/create+rid pairs */
 
 static void *client_main(void *arg) {
   client *c = arg;
@@ -78,11 +90,27 @@ static void *client_main(void *arg) {
     if (c->ph == PHASE_CREATE) {
       product p = {.name = "Bench product", .description = "created by store_pg_bench",
                    .price = (double)(k % 1000), .categories = cats, .n_categories = 2};
-      uint64_t n = (uint64_t)c->index << 40 | k;
+      uint64_t n = (uint64_t)c->index << 40 | c->seq++;
       make_id(n, p.id);
       p.created_us = p.updated_us = BASE_US + (int64_t)(t0 * 1e6);
       st = store_create(c->s, &p);
       if (st == STORE_OK && c->n_created < c->cap_created) c->created[c->n_created++] = n;
+    } else if (c->ph == PHASE_CREATE_ONCE) {
+      /* As the service calls it: a new request id per call, a 128-bit hex
+       * fingerprint, the call's clock. */
+      product p = {.name = "Bench product", .description = "created by store_pg_bench",
+                   .price = (double)(k % 1000), .categories = cats, .n_categories = 2};
+      uint64_t n = (uint64_t)c->index << 40 | UINT64_C(1) << 39 | c->seq;
+      make_id(n, p.id);
+      p.created_us = p.updated_us = BASE_US + (int64_t)(t0 * 1e6);
+      char rid[PRODUCT_ID_LEN + 1];
+      snprintf(rid, sizeof rid, "%08x-0000-4000-8000-%012" PRIx64, c->index,
+               c->seq++ & UINT64_C(0xffffffffffff));
+      store_request req = {.caller = "bench", .id = rid,
+                           .fingerprint = "3f1c0a4e9b0d4e7aa1b2c3d4e5f60718",
+                           .now_us = p.created_us};
+      product out;
+      st = store_create_once(c->s, &p, &req, a, &out);
     } else if (c->ph == PHASE_GET) {
       char id[PRODUCT_ID_LEN + 1];
       make_id(c->created[(uint64_t)rand_r(&seed) % c->n_created], id);
@@ -112,8 +140,8 @@ static int cmp_double(const void *x, const void *y) {
 
 /* Runs one phase with n clients; prints a line; returns the clients (the
  * create phase's ids feed the read phases). */
-static void run_phase(const char *label, store *s, phase ph, client *cs, unsigned n,
-                      double seconds) {
+static double run_phase(const char *label, store *s, phase ph, client *cs, unsigned n,
+                        double seconds) {
   pthread_t *ts = calloc(n, sizeof(*ts));
   double t0 = now_s();
   for (unsigned i = 0; i < n; i++) {
@@ -144,6 +172,26 @@ static void run_phase(const char *label, store *s, phase ph, client *cs, unsigne
   fflush(stdout);
   free(all);
   free(ts);
+  return (double)total / elapsed;
+}
+
+static int cmp_ratio(const void *x, const void *y) { return cmp_double(x, y); }
+
+/* Create without and with a request id, alternating (so that load from
+ * elsewhere and the growing table hit both alike), `rounds` pairs; prints
+ * the median ratio of their throughputs. */
+static void compare_creates(const char *label, store *s, client *cs, unsigned n, double seconds,
+                            unsigned rounds) {
+  double ratio[64];
+  if (rounds > 64) rounds = 64;
+  for (unsigned r = 0; r < rounds; r++) {
+    double plain = run_phase(label, s, PHASE_CREATE, cs, n, seconds);
+    double rid = run_phase(label, s, PHASE_CREATE_ONCE, cs, n, seconds);
+    ratio[r] = plain > 0 ? rid / plain : 0;
+  }
+  qsort(ratio, rounds, sizeof(double), cmp_ratio);
+  printf("%-9s create+rid / create: median %.3f of %u pairs (min %.3f, max %.3f)\n", label,
+         ratio[rounds / 2], rounds, ratio[0], ratio[rounds - 1]);
 }
 
 static void bench_backend(const char *label, const char *spec, unsigned n, double seconds) {
@@ -162,7 +210,7 @@ static void bench_backend(const char *label, const char *spec, unsigned n, doubl
     cs[i].lat = malloc(MAX_SAMPLES * sizeof(double));
   }
   double t_create = now_s();
-  run_phase(label, s, PHASE_CREATE, cs, n, seconds);
+  compare_creates(label, s, cs, n, seconds, g_rounds);
   g_min_us = BASE_US + (int64_t)(t_create * 1e6);
   g_max_us = BASE_US + (int64_t)(now_s() * 1e6);
   /* Every client reads from every client's products. */
@@ -196,6 +244,7 @@ int main(int argc, char **argv) {
                                        {"dir", required_argument, NULL, 'd'},
                                        {"clients", required_argument, NULL, 'c'},
                                        {"seconds", required_argument, NULL, 's'},
+                                       {"create-rounds", required_argument, NULL, 'r'},
                                        {NULL, 0, NULL, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -204,12 +253,14 @@ int main(int argc, char **argv) {
     case 'd': dir = optarg; break;
     case 'c': clients = (unsigned)strtoul(optarg, NULL, 10); break;
     case 's': seconds = strtod(optarg, NULL); break;
+    case 'r': g_rounds = (unsigned)strtoul(optarg, NULL, 10); break;
     default:
-      fprintf(stderr, "usage: store_pg_bench [--pg DSN] [--dir DIR] [--clients N] [--seconds S]\n");
+      fprintf(stderr, "usage: store_pg_bench [--pg DSN] [--dir DIR] [--clients N] [--seconds S]"
+                      " [--create-rounds R]\n");
       return 2;
     }
   }
-  if (clients < 1 || clients > 256 || seconds <= 0) return 2;
+  if (clients < 1 || clients > 256 || seconds <= 0 || g_rounds < 1) return 2;
   char tmp[] = "/tmp/store-pg-bench-XXXXXX", spec[600];
   if (!dir && !(dir = mkdtemp(tmp))) return 1;
   printf("%u concurrent clients, %.0f s per phase\n", clients, seconds);

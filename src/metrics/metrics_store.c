@@ -38,10 +38,20 @@ static store_status t_update(store *s, const char *id, const product_patch *patc
   return st;
 }
 
-static store_status t_remove(store *s, const char *id) {
+static store_status t_remove(store *s, const char *id, const int64_t *if_updated_us) {
   int64_t start = clock_mono_ns();
-  store_status st = store_remove(timed(s)->inner, id);
+  store *in = timed(s)->inner;
+  store_status st = in->ops->remove(in, id, if_updated_us);
   observe(timed(s), METRICS_STORE_REMOVE, start);
+  return st;
+}
+
+/* Timed as a create: it is one, with its request id. */
+static store_status t_create_once(store *s, const product *p, const store_request *req, arena *a,
+                                  product *out) {
+  int64_t start = clock_mono_ns();
+  store_status st = store_create_once(timed(s)->inner, p, req, a, out);
+  observe(timed(s), METRICS_STORE_CREATE, start);
   return st;
 }
 
@@ -73,6 +83,7 @@ static const store_ops timed_ops = {
     .get = t_get,
     .update = t_update,
     .remove = t_remove,
+    .create_once = t_create_once,
     .list = t_list,
     .flush = t_flush,
     .healthy = t_healthy,

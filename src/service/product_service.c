@@ -1,6 +1,7 @@
 /* product.ProductService handlers; see product_service.h. */
 #include "service/product_service.h"
 
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,13 @@ static void fail_store(call_ctx *c, store_status st) {
       return;
     case STORE_UNAVAILABLE:
       call_fail(c, RPC_UNAVAILABLE, "the product store is unavailable, retry later");
+      return;
+    case STORE_CONFLICT:
+      call_fail(c, RPC_ABORTED, "etag is not the product's current etag; read it again");
+      return;
+    case STORE_MISMATCH:
+      call_fail(c, RPC_ALREADY_EXISTS,
+                "request_id was already used with other fields; use a new request_id");
       return;
     default:
       snprintf(c->fault_detail, sizeof c->fault_detail, "store error in %s", c->method->name);
@@ -57,6 +65,8 @@ static void to_message(call_ctx *c, const product *p, Product__Product *m) {
   m->categories = p->categories;
   m->created_at = timestamp(c, p->created_us);
   m->updated_at = timestamp(c, p->updated_us);
+  m->etag = call_alloc(c, STORE_ETAG_LEN + 1);
+  store_etag(p, m->etag);
 }
 
 static void reply_product(call_ctx *c, const product *p) {
@@ -71,10 +81,47 @@ static bool check(call_ctx *c, int rc, const char *err) {
   return false;
 }
 
+/* A digest of what a CreateProduct asks for (as stored: -0 is 0), in hex:
+ * a repeat of a request id is a retry only when this is the same. Every
+ * field is length-prefixed, so no two requests encode alike. The first 128
+ * bits of SHA-256: it is only ever compared with the one digest stored
+ * under the same caller and id, and every byte less is a byte less written
+ * with each request id. */
+#define FINGERPRINT_BYTES 16
+_Static_assert(FINGERPRINT_BYTES * 2 <= STORE_FINGERPRINT_MAX, "fingerprint too long");
+static void fingerprint(call_ctx *c, const product *p, char out[STORE_FINGERPRINT_MAX + 1]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+  const char *texts[2] = {p->name ? p->name : "", p->description ? p->description : ""};
+  for (size_t i = 0; ok && i < 2; i++) {
+    uint64_t n = strlen(texts[i]);
+    ok = EVP_DigestUpdate(ctx, &n, sizeof n) == 1 && EVP_DigestUpdate(ctx, texts[i], n) == 1;
+  }
+  double price = p->price == 0 ? 0.0 : p->price;
+  uint64_t n_cat = p->n_categories;
+  ok = ok && EVP_DigestUpdate(ctx, &price, sizeof price) == 1 &&
+       EVP_DigestUpdate(ctx, &n_cat, sizeof n_cat) == 1;
+  for (size_t i = 0; ok && i < p->n_categories; i++) {
+    const char *cat = p->categories[i] ? p->categories[i] : "";
+    uint64_t n = strlen(cat);
+    ok = EVP_DigestUpdate(ctx, &n, sizeof n) == 1 && EVP_DigestUpdate(ctx, cat, n) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len >= FINGERPRINT_BYTES;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) call_panic("cannot digest a request");
+  (void)c;
+  for (unsigned i = 0; i < FINGERPRINT_BYTES; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 void product_CreateProduct(call_ctx *c) {
   const Product__CreateProductRequest *req = (const Product__CreateProductRequest *)c->request;
   char err[ERR_MAX];
   if (!check(c, validate_create(req, err, sizeof err), err)) return;
+  const char *rid = req->request_id ? req->request_id : "";
+  char request_id[PRODUCT_ID_LEN + 1];
+  if (rid[0] && !check(c, validate_request_id(rid, request_id, err, sizeof err), err)) return;
 
   product *p = call_alloc(c, sizeof(*p));
   memset(p, 0, sizeof *p);
@@ -86,12 +133,39 @@ void product_CreateProduct(call_ctx *c) {
   p->n_categories = req->n_categories;
   p->created_us = p->updated_us = clock_wall_us();
   FAULT_POINT("create");
-  store_status st = store_create(c->env->store, p);
+  store_status st;
+  if (rid[0]) {
+    /* Per caller: the token's subject (the auth interceptor ran first). */
+    char fp[STORE_FINGERPRINT_MAX + 1];
+    fingerprint(c, p, fp);
+    store_request sr = {.caller = c->sub ? c->sub : "", .id = request_id, .fingerprint = fp,
+                        .now_us = p->created_us};
+    product *out = call_alloc(c, sizeof(*out));
+    st = store_create_once(c->env->store, p, &sr, c->arena, out);
+    p = out;
+  } else {
+    st = store_create(c->env->store, p);
+  }
   if (st != STORE_OK) {
+    if (st == STORE_NOT_FOUND) {
+      call_fail(c, RPC_NOT_FOUND, "the product this request_id created has been deleted");
+      return;
+    }
     fail_store(c, st);
     return;
   }
   reply_product(c, p);
+}
+
+/* A non-empty etag as a precondition on updated_us. One we could never
+ * have issued matches no product: the call ends here, NOT_FOUND or ABORTED
+ * as a well-formed stale etag would end, and false is returned. */
+static bool etag_condition(call_ctx *c, const char *etag, const char *id, int64_t *updated_us) {
+  if (store_etag_parse(etag, updated_us) == 0) return true;
+  product *p = call_alloc(c, sizeof(*p));
+  store_status st = store_get(c->env->store, id, c->arena, p);
+  fail_store(c, st == STORE_OK ? STORE_CONFLICT : st);
+  return false;
 }
 
 void product_GetProduct(call_ctx *c) {
@@ -114,6 +188,10 @@ void product_UpdateProduct(call_ctx *c) {
   /* The id, then the mask, before the product is looked up. */
   if (!check(c, validate_update_patch(req, &patch, err, sizeof err), err)) return;
   patch.updated_us = clock_wall_us();
+  if (req->etag && req->etag[0]) {
+    if (!etag_condition(c, req->etag, req->id, &patch.match_updated_us)) return;
+    patch.if_match = true;
+  }
   product *p = call_alloc(c, sizeof(*p));
   store_status st = store_update(c->env->store, req->id, &patch, c->arena, p);
   if (st != STORE_OK) {
@@ -127,7 +205,14 @@ void product_DeleteProduct(call_ctx *c) {
   const Product__DeleteProductRequest *req = (const Product__DeleteProductRequest *)c->request;
   char err[ERR_MAX];
   if (!check(c, validate_id(req->id, err, sizeof err), err)) return;
-  store_status st = store_remove(c->env->store, req->id);
+  store_status st;
+  if (req->etag && req->etag[0]) {
+    int64_t match;
+    if (!etag_condition(c, req->etag, req->id, &match)) return;
+    st = store_remove_if(c->env->store, req->id, match);
+  } else {
+    st = store_remove(c->env->store, req->id);
+  }
   if (st != STORE_OK) {
     fail_store(c, st);
     return;

@@ -91,6 +91,28 @@ int validate_categories(char *const *categories, size_t n, char *err, size_t err
   return 0;
 }
 
+int validate_request_id(const char *request_id, char out[PRODUCT_ID_LEN + 1], char *err,
+                        size_t errlen) {
+  const char *s = or_empty(request_id);
+  size_t n = strlen(s);
+  bool ok = n == PRODUCT_ID_LEN;
+  for (size_t i = 0; ok && i < n; i++) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23)
+      ok = c == '-';
+    else
+      ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    out[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
+  }
+  if (!ok) {
+    snprintf(err, errlen, "request_id must be a UUID (36 characters, like %s)",
+             "123e4567-e89b-42d3-a456-426614174000");
+    return -1;
+  }
+  out[n] = '\0';
+  return 0;
+}
+
 int validate_create(const Product__CreateProductRequest *req, char *err, size_t errlen) {
   if (!req) {
     snprintf(err, errlen, "missing request");

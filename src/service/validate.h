@@ -32,6 +32,12 @@ int validate_price(double price, char *err, size_t errlen);
 /* At most 32, each 1..64 bytes. */
 int validate_categories(char *const *categories, size_t n, char *err, size_t errlen);
 
+/* CreateProduct's request_id when not empty: a UUID in its 36-character
+ * text form (8-4-4-4-12 hex digits, either case); out gets it in lower case,
+ * so both spellings name one request. */
+int validate_request_id(const char *request_id, char out[PRODUCT_ID_LEN + 1], char *err,
+                        size_t errlen);
+
 /* Every rule for a CreateProduct request (name required). */
 int validate_create(const Product__CreateProductRequest *req, char *err, size_t errlen);
 

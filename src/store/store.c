@@ -362,3 +362,19 @@ void product_apply_patch(product *p, const product_patch *patch) {
                   : p->updated_us < INT64_MAX       ? p->updated_us + 1
                                                     : p->updated_us;
 }
+
+void store_etag(const product *p, char out[STORE_ETAG_LEN + 1]) {
+  snprintf(out, STORE_ETAG_LEN + 1, "%016llx", (unsigned long long)(uint64_t)p->updated_us);
+}
+
+int store_etag_parse(const char *etag, int64_t *updated_us) {
+  if (!etag || strlen(etag) != STORE_ETAG_LEN) return -1;
+  uint64_t v = 0;
+  for (const char *q = etag; *q; q++) {
+    int d = *q >= '0' && *q <= '9' ? *q - '0' : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10 : -1;
+    if (d < 0) return -1; /* upper case too: only the form we issue matches */
+    v = v << 4 | (uint64_t)d;
+  }
+  *updated_us = (int64_t)v;
+  return 0;
+}

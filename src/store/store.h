@@ -45,6 +45,10 @@ typedef struct product_patch {
   char *const *categories;
   size_t n_categories;
   int64_t updated_us;
+  /* A precondition (an etag): with if_match the update happens only while
+   * the product's updated_us is match_updated_us, else STORE_CONFLICT. */
+  bool if_match;
+  int64_t match_updated_us;
 } product_patch;
 
 /* Keyset position: the last (created_us, id) a page returned. */
@@ -58,7 +62,25 @@ typedef enum store_status {
   STORE_NOT_FOUND,
   STORE_UNAVAILABLE, /* backend unreachable: retryable */
   STORE_ERROR,       /* anything else (I/O, corruption, out of memory) */
+  STORE_CONFLICT,    /* a precondition (etag) did not hold: nothing changed */
+  STORE_MISMATCH,    /* a request id repeated with other fields: nothing created */
 } store_status;
+
+/* How long a request id is remembered (contract: 24 hours per caller). */
+#define STORE_REQUEST_WINDOW_US (INT64_C(24) * 3600 * 1000000)
+#define STORE_FINGERPRINT_MAX 64 /* bytes of a request fingerprint */
+
+/* A CreateProduct's request id. The pair (caller, id) names the request; the
+ * fingerprint (a digest of the request's fields, made by the service) tells
+ * a true retry from a reuse. now_us is when the call arrived: it is recorded
+ * with the id, and ids recorded at or before now_us - STORE_REQUEST_WINDOW_US
+ * are forgotten. */
+typedef struct store_request {
+  const char *caller;
+  const char *id;
+  const char *fingerprint;
+  int64_t now_us;
+} store_request;
 
 struct filter; /* src/store/filter.h */
 
@@ -77,7 +99,18 @@ typedef struct store_ops {
   store_status (*get)(store *s, const char *id, arena *a, product *out);
   store_status (*update)(store *s, const char *id, const product_patch *patch, arena *a,
                          product *out);
-  store_status (*remove)(store *s, const char *id);
+  /* if_updated_us (NULL: unconditional): remove only while the product's
+   * updated_us is this, else STORE_CONFLICT. */
+  store_status (*remove)(store *s, const char *id, const int64_t *if_updated_us);
+  /* create, once per request: the first call with (caller, id) inside the
+   * window creates p and records the id in the same transaction; a repeat
+   * with the same fingerprint creates nothing and returns the first product
+   * as it is now (STORE_NOT_FOUND once it was deleted); a repeat with
+   * another fingerprint is STORE_MISMATCH. Also when the calls race, across
+   * processes sharing the backend: exactly one creates. out gets the
+   * product (copied into a). */
+  store_status (*create_once)(store *s, const product *p, const store_request *req, arena *a,
+                              product *out);
   /* Products after `after` (NULL: from the start) in (created_us, id) order,
    * at most `limit`, that match `f` (NULL: all). */
   store_status (*list)(store *s, const struct filter *f, const store_cursor *after,
@@ -119,7 +152,16 @@ static inline store_status store_update(store *s, const char *id, const product_
                                         arena *a, product *out) {
   return s->ops->update(s, id, patch, a, out);
 }
-static inline store_status store_remove(store *s, const char *id) { return s->ops->remove(s, id); }
+static inline store_status store_remove(store *s, const char *id) {
+  return s->ops->remove(s, id, NULL);
+}
+static inline store_status store_remove_if(store *s, const char *id, int64_t if_updated_us) {
+  return s->ops->remove(s, id, &if_updated_us);
+}
+static inline store_status store_create_once(store *s, const product *p, const store_request *req,
+                                             arena *a, product *out) {
+  return s->ops->create_once(s, p, req, a, out);
+}
 static inline store_status store_list(store *s, const struct filter *f, const store_cursor *after,
                                       size_t limit, arena *a, store_list_result *out) {
   return s->ops->list(s, f, after, limit, a, out);
@@ -138,5 +180,13 @@ int product_copy(arena *a, const product *src, product *dst);
  * update even within one clock tick or after the clock stepped back. The
  * PostgreSQL backend applies the same rule in SQL. */
 void product_apply_patch(product *p, const product_patch *patch);
+
+/* The etag of a product: opaque to clients, it is made from updated_us,
+ * which every update (and nothing else) moves strictly forward. So an etag
+ * precondition is a compare of updated_us, atomic in each backend. */
+#define STORE_ETAG_LEN 16 /* and at most 64 bytes, as the contract says */
+void store_etag(const product *p, char out[STORE_ETAG_LEN + 1]);
+/* The updated_us an etag stands for; non-zero when etag is none we issue. */
+int store_etag_parse(const char *etag, int64_t *updated_us);
 
 #endif

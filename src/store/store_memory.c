@@ -11,7 +11,11 @@
  * allocates (the new record, a grown index) while holding only write_mu, so
  * readers are locked out (rw write lock) just for the pointer swaps. Order:
  * write_mu, then rw. A record is freed only after it is unlinked under the
- * write lock, so no reader can still see it. */
+ * write lock, so no reader can still see it.
+ *
+ * Request ids (create_once) live in their own chained hash table, touched
+ * only under write_mu, with a list in the order they were recorded: each
+ * create_once first drops the expired ones at its old end. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,16 @@ typedef struct mem_record {
   product p; /* strings and the category array live in the same allocation */
 } mem_record;
 
+/* A recorded request id: one allocation with its strings. */
+typedef struct mem_req {
+  struct mem_req *next;          /* hash chain */
+  struct mem_req *older, *newer; /* recording order */
+  uint64_t hash;
+  int64_t recorded_us;
+  char product_id[PRODUCT_ID_LEN + 1];
+  const char *caller, *id, *fingerprint;
+} mem_req;
+
 typedef struct mem_store {
   store base;
   pthread_mutex_t write_mu;
@@ -39,6 +53,10 @@ typedef struct mem_store {
   mem_record **order;
   size_t order_cap;
   size_t count;
+  /* Request ids (write_mu): power-of-two buckets, grown at 1 per bucket. */
+  mem_req **reqs;
+  size_t req_cap, req_count;
+  mem_req *req_oldest, *req_newest;
 } mem_store;
 
 /* ------------------------------------------------------------ records --- */
@@ -200,15 +218,11 @@ static int grow_if_needed(mem_store *m, mem_record ***old_slots, mem_record ***o
 
 /* ---------------------------------------------------------------- ops --- */
 
-static store_status mem_create(store *s, const product *p) {
-  FAULT_POINT("store.create.before");
-  mem_store *m = (mem_store *)s;
-  mem_record *r = record_new(p);
-  if (!r) return STORE_ERROR;
+/* Publishes r (owned by the store from here on, also on failure); write_mu held. */
+static store_status mem_insert_locked(mem_store *m, mem_record *r) {
+  const product *p = &r->p;
   mem_record **old_slots, **old_order;
-  pthread_mutex_lock(&m->write_mu);
   if (hash_get(m, p->id) || grow_if_needed(m, &old_slots, &old_order) != 0) {
-    pthread_mutex_unlock(&m->write_mu);
     free(r);
     return STORE_ERROR; /* a duplicate id (the service makes UUIDs) or OOM */
   }
@@ -219,11 +233,22 @@ static store_status mem_create(store *s, const product *p) {
   m->order[pos] = r;
   m->count++;
   pthread_rwlock_unlock(&m->rw);
-  pthread_mutex_unlock(&m->write_mu);
   free(old_slots);
   free(old_order);
-  FAULT_POINT("store.create.after");
   return STORE_OK;
+}
+
+static store_status mem_create(store *s, const product *p) {
+  FAULT_POINT("store.create.before");
+  mem_store *m = (mem_store *)s;
+  mem_record *r = record_new(p);
+  if (!r) return STORE_ERROR;
+  pthread_mutex_lock(&m->write_mu);
+  store_status st = mem_insert_locked(m, r);
+  pthread_mutex_unlock(&m->write_mu);
+  /* Never under write_mu: a fault point unwinds the call (core/call.h). */
+  if (st == STORE_OK) FAULT_POINT("store.create.after");
+  return st;
 }
 
 static store_status mem_get(store *s, const char *id, arena *a, product *out) {
@@ -251,6 +276,10 @@ static store_status mem_update(store *s, const char *id, const product_patch *pa
     st = STORE_NOT_FOUND;
     goto cleanup;
   }
+  if (patch->if_match && old->p.updated_us != patch->match_updated_us) {
+    st = STORE_CONFLICT;
+    goto cleanup;
+  }
   product next = old->p;
   product_apply_patch(&next, patch);
   mem_record *r = record_new(&next);
@@ -275,14 +304,14 @@ cleanup:
   return st;
 }
 
-static store_status mem_remove(store *s, const char *id) {
+static store_status mem_remove(store *s, const char *id, const int64_t *if_updated_us) {
   FAULT_POINT("store.remove.before");
   mem_store *m = (mem_store *)s;
   pthread_mutex_lock(&m->write_mu);
   mem_record *r = hash_get(m, id);
-  if (!r) {
+  if (!r || (if_updated_us && r->p.updated_us != *if_updated_us)) {
     pthread_mutex_unlock(&m->write_mu);
-    return STORE_NOT_FOUND;
+    return r ? STORE_CONFLICT : STORE_NOT_FOUND;
   }
   size_t pos = order_find(m, &r->p);
   pthread_rwlock_wrlock(&m->rw);
@@ -347,6 +376,122 @@ cleanup:
   return st;
 }
 
+/* -------------------------------------------------------- request ids --- */
+
+static uint64_t req_hash(const mem_store *m, const char *caller, const char *id) {
+  uint64_t h = 1469598103934665603ULL ^ m->seed;
+  for (const unsigned char *p = (const unsigned char *)caller;; p++) {
+    h ^= *p; /* the NUL too: ("ab", "c") and ("a", "bc") differ */
+    h *= 1099511628211ULL;
+    if (!*p) break;
+  }
+  for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  return h ^ (h >> 29);
+}
+
+static mem_req **req_find(mem_store *m, uint64_t h, const char *caller, const char *id) {
+  mem_req **link = &m->reqs[h & (m->req_cap - 1)];
+  while (*link && ((*link)->hash != h || strcmp((*link)->caller, caller) != 0 ||
+                   strcmp((*link)->id, id) != 0))
+    link = &(*link)->next;
+  return link;
+}
+
+static void req_unlink(mem_store *m, mem_req *q) {
+  mem_req **link = req_find(m, q->hash, q->caller, q->id);
+  if (*link == q) *link = q->next;
+  if (q->older) q->older->newer = q->newer; else m->req_oldest = q->newer;
+  if (q->newer) q->newer->older = q->older; else m->req_newest = q->older;
+  m->req_count--;
+  free(q);
+}
+
+/* Doubles the buckets; on OOM the chains just grow longer. */
+static void req_grow(mem_store *m) {
+  size_t cap = m->req_cap * 2;
+  mem_req **b = calloc(cap, sizeof(*b));
+  if (!b) return;
+  for (size_t i = 0; i < m->req_cap; i++)
+    for (mem_req *q = m->reqs[i], *next; q; q = next) {
+      next = q->next;
+      q->next = b[q->hash & (cap - 1)];
+      b[q->hash & (cap - 1)] = q;
+    }
+  free(m->reqs);
+  m->reqs = b;
+  m->req_cap = cap;
+}
+
+static mem_req *req_new(uint64_t h, const store_request *req, const char *product_id) {
+  size_t nc = strlen(req->caller) + 1, ni = strlen(req->id) + 1, nf = strlen(req->fingerprint) + 1;
+  mem_req *q = malloc(sizeof(*q) + nc + ni + nf);
+  if (!q) return NULL;
+  memset(q, 0, sizeof(*q));
+  char *text = (char *)(q + 1);
+  q->caller = memcpy(text, req->caller, nc);
+  q->id = memcpy(text + nc, req->id, ni);
+  q->fingerprint = memcpy(text + nc + ni, req->fingerprint, nf);
+  q->hash = h;
+  q->recorded_us = req->now_us;
+  snprintf(q->product_id, sizeof q->product_id, "%s", product_id);
+  return q;
+}
+
+static store_status mem_create_once(store *s, const product *p, const store_request *req,
+                                    arena *a, product *out) {
+  FAULT_POINT("store.create.before");
+  mem_store *m = (mem_store *)s;
+  store_status st;
+  int64_t cutoff = req->now_us - STORE_REQUEST_WINDOW_US;
+  uint64_t h = req_hash(m, req->caller, req->id);
+  /* Everything that allocates happens before write_mu, as in mem_create:
+   * the record, the id's entry and the answer for a first call. */
+  mem_record *r = record_new(p);
+  mem_req *q = r ? req_new(h, req, p->id) : NULL;
+  if (!q || product_copy(a, &r->p, out) != 0) {
+    free(r);
+    free(q);
+    return STORE_ERROR;
+  }
+  pthread_mutex_lock(&m->write_mu);
+  while (m->req_oldest && m->req_oldest->recorded_us <= cutoff) req_unlink(m, m->req_oldest);
+  mem_req *seen = *req_find(m, h, req->caller, req->id);
+  if (seen && seen->recorded_us <= cutoff) { /* expired, but behind a newer one in the list */
+    req_unlink(m, seen);
+    seen = NULL;
+  }
+  if (seen) {
+    free(r);
+    free(q);
+    /* Holding write_mu, no record can change or go away under us. */
+    const mem_record *first = hash_get(m, seen->product_id);
+    st = strcmp(seen->fingerprint, req->fingerprint) != 0 ? STORE_MISMATCH
+         : !first                                        ? STORE_NOT_FOUND
+         : product_copy(a, &first->p, out) == 0           ? STORE_OK
+                                                          : STORE_ERROR;
+    goto cleanup;
+  }
+  if ((st = mem_insert_locked(m, r)) != STORE_OK) { /* it freed r */
+    free(q);
+    goto cleanup;
+  }
+  if (m->req_count + 1 > m->req_cap) req_grow(m);
+  mem_req **link = &m->reqs[h & (m->req_cap - 1)];
+  q->next = *link;
+  *link = q;
+  q->older = m->req_newest;
+  if (m->req_newest) m->req_newest->newer = q; else m->req_oldest = q;
+  m->req_newest = q;
+  m->req_count++;
+cleanup:
+  pthread_mutex_unlock(&m->write_mu);
+  if (st == STORE_OK) FAULT_POINT("store.create.after");
+  return st;
+}
+
 static store_status mem_flush(store *s) {
   (void)s;
   return STORE_OK;
@@ -355,6 +500,11 @@ static store_status mem_flush(store *s) {
 static void mem_destroy(store *s) {
   mem_store *m = (mem_store *)s;
   for (size_t i = 0; i < m->count; i++) free(m->order[i]);
+  for (mem_req *q = m->req_oldest, *next; q; q = next) {
+    next = q->newer;
+    free(q);
+  }
+  free(m->reqs);
   free(m->order);
   free(m->slots);
   pthread_rwlock_destroy(&m->rw);
@@ -369,6 +519,7 @@ static const store_ops mem_ops = {
     .update = mem_update,
     .remove = mem_remove,
     .list = mem_list,
+    .create_once = mem_create_once,
     .flush = mem_flush,
     .destroy = mem_destroy,
 };
@@ -381,9 +532,11 @@ int store_memory_open(const store_options *opt, store **out, char *err, size_t e
   m->base.ops = &mem_ops;
   m->slot_cap = 1024;
   m->order_cap = 512;
+  m->req_cap = 256;
   m->slots = calloc(m->slot_cap, sizeof(*m->slots));
   m->order = malloc(m->order_cap * sizeof(*m->order));
-  if (!m->slots || !m->order) goto oom;
+  m->reqs = calloc(m->req_cap, sizeof(*m->reqs));
+  if (!m->slots || !m->order || !m->reqs) goto oom;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   m->seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)m;
@@ -402,6 +555,7 @@ int store_memory_open(const store_options *opt, store **out, char *err, size_t e
   return 0;
 oom:
   if (m) {
+    free(m->reqs);
     free(m->slots);
     free(m->order);
     free(m);

@@ -90,6 +90,20 @@ static const char *const pg_migrations[STORE_POSTGRES_SCHEMA_VERSION] = {
     " END $$;"
     "CREATE TRIGGER products_count AFTER INSERT OR DELETE ON products"
     "  FOR EACH ROW EXECUTE FUNCTION product_count_track();",
+    /* 3: CreateProduct's request ids, per caller. The primary key is what
+     * makes two replicas racing with one id create one product: the second
+     * insert waits for the first's commit and then conflicts. No foreign
+     * key: a deleted product leaves its id behind (a retry answers
+     * NOT_FOUND). Indexed by time for the purge. Products are unchanged:
+     * the etag is made from updated_us. */
+    "CREATE TABLE product_requests ("
+    "  caller TEXT COLLATE \"C\" NOT NULL,"
+    "  request_id TEXT COLLATE \"C\" NOT NULL,"
+    "  fingerprint TEXT COLLATE \"C\" NOT NULL,"
+    "  product_id TEXT COLLATE \"C\" NOT NULL,"
+    "  created_us BIGINT NOT NULL,"
+    "  PRIMARY KEY (caller, request_id));"
+    "CREATE INDEX product_requests_by_created ON product_requests (created_us);",
 };
 
 /* The first line of a libpq message (they end in '\n' and may run on). */
@@ -483,6 +497,11 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
       *hard = m == PG_MIGRATE_FAILED;
     }
     if (atomic_load(&s->migrated)) ok = probe_query(s->probe_db, why, whylen);
+    if (ok && (s->last_purge_ns == 0 ||
+               now_ns() - s->last_purge_ns > (int64_t)STORE_POSTGRES_PURGE_MS * 1000000)) {
+      s->last_purge_ns = now_ns();
+      pg_purge_requests(s->probe_db);
+    }
     if (!ok || PQstatus(s->probe_db) != CONNECTION_OK) {
       PQfinish(s->probe_db);
       s->probe_db = NULL;
@@ -562,6 +581,7 @@ static const store_ops pg_ops = {
     .update = pg_update,
     .remove = pg_remove,
     .list = pg_list,
+    .create_once = pg_create_once,
     .flush = pg_flush,
     .healthy = pg_healthy,
     .destroy = pg_destroy,

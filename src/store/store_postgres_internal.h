@@ -41,6 +41,7 @@ typedef struct pg_store {
   PGconn *probe_db; /* the probe's own connection (never pooled) */
   bool down_logged; /* the current outage has been logged */
   atomic_int connect_mode; /* 1: our connect loop, 2: libpq's, 0: not known yet */
+  int64_t last_purge_ns; /* the probe's: when it last dropped expired request ids */
 } pg_store;
 
 /* How long a call's statement may take before the call ends UNAVAILABLE and
@@ -89,7 +90,11 @@ store_status pg_create(store *base, const product *p);
 store_status pg_get(store *base, const char *id, arena *a, product *out);
 store_status pg_update(store *base, const char *id, const product_patch *patch, arena *a,
                        product *out);
-store_status pg_remove(store *base, const char *id);
+store_status pg_remove(store *base, const char *id, const int64_t *if_updated_us);
+store_status pg_create_once(store *base, const product *p, const store_request *req, arena *a,
+                            product *out);
+/* The probe: one bounded DELETE of expired request ids on db. */
+void pg_purge_requests(PGconn *db);
 store_status pg_list(store *base, const struct filter *f, const store_cursor *after,
                      size_t limit, arena *a, store_list_result *out);
 

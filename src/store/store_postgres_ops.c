@@ -16,6 +16,14 @@
  *    delete makes ours match no row (NOT_FOUND: never a resurrection). The
  *    categories are replaced, or read back, while the lock is held;
  *  - remove is one DELETE; the foreign key cascades to the categories;
+ *  - an etag precondition is part of the UPDATE's or DELETE's WHERE
+ *    (updated_us = $n): re-evaluated on the row version a concurrent
+ *    update left, so of two updates sent with one etag exactly one matches;
+ *  - create with a request id is one statement: the id's row goes in first
+ *    (ON CONFLICT on its primary key; an expired row is taken over) and the
+ *    product only if it did. A racing second insert of the same id waits
+ *    for the first's commit, then conflicts and creates nothing; it then
+ *    reads the first product in a statement of its own (a new snapshot);
  *  - a list page and its total are one statement, so one snapshot. */
 #ifdef PRODUCT_HAVE_POSTGRES
 #include <errno.h>
@@ -23,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/call.h"
 #include "store/filter.h"
@@ -81,11 +90,33 @@ static const struct {
      " price = CASE WHEN $6::boolean THEN $7::double precision ELSE price END,"
      " updated_us = GREATEST($8::bigint, CASE WHEN updated_us < 9223372036854775807"
      "   THEN updated_us + 1 ELSE updated_us END)"
-     " WHERE id = $1::text RETURNING " PG_COLS},
+     " WHERE id = $1::text AND ($9::bigint IS NULL OR updated_us = $9::bigint)"
+     " RETURNING " PG_COLS},
+    {"pg_exists", "SELECT 1 FROM products WHERE id = $1::text"},
+    {"pg_create_once",
+     "WITH r AS (INSERT INTO product_requests"
+     "  (caller, request_id, fingerprint, product_id, created_us)"
+     "  VALUES ($8::text, $9::text, $10::text, $1::text, $11::bigint)"
+     "  ON CONFLICT (caller, request_id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,"
+     "   product_id = EXCLUDED.product_id, created_us = EXCLUDED.created_us"
+     "  WHERE product_requests.created_us <= $12::bigint RETURNING product_id),"
+     " p AS (INSERT INTO products (" PG_COLS ")"
+     "  SELECT $1::text, $2::text, $3::text, $4::double precision, $5::bigint, $6::bigint"
+     "  FROM r RETURNING id),"
+     " c AS (INSERT INTO product_categories (product_id, position, value)"
+     "  SELECT p.id, t.ord - 1, t.v FROM p, unnest($7::text[]) WITH ORDINALITY AS t(v, ord))"
+     " SELECT COUNT(*) FROM p"},
+    {"pg_request_get",
+     "SELECT r.fingerprint, p.id, p.name, p.description, p.price, p.created_us, p.updated_us, "
+     PG_CATEGORIES("p.id") " FROM product_requests r LEFT JOIN products p ON p.id = r.product_id"
+     " WHERE r.caller = $1::text AND r.request_id = $2::text AND r.created_us > $3::bigint"},
+
     {"pg_categories", "SELECT " PG_CATEGORIES("$1::text")},
     {"pg_categories_delete", "DELETE FROM product_categories WHERE product_id = $1::text"},
     {"pg_categories_insert", PG_INSERT_CATEGORIES("$1::text", "$2::text[]")},
-    {"pg_remove", "DELETE FROM products WHERE id = $1::text"},
+    {"pg_remove",
+     "DELETE FROM products WHERE id = $1::text"
+     " AND ($2::bigint IS NULL OR updated_us = $2::bigint)"},
     {"pg_list", PG_LIST_SQL(PG_TOTAL_ALL, "TRUE")},
 };
 
@@ -277,14 +308,28 @@ static store_status update_categories(PGconn *db, const char *id, const product_
   return product_copy(a, &patched, out) == 0 ? STORE_OK : STORE_ERROR;
 }
 
+/* After a conditional write matched no row: the product is there (its etag
+ * moved on: STORE_CONFLICT) or not (STORE_NOT_FOUND). */
+static store_status exists_or_conflict(PGconn *db, const char *id) {
+  const char *params[1] = {id};
+  store_status st = STORE_ERROR;
+  PGresult *r = run(db, "pg_exists", 1, params, PGRES_TUPLES_OK, &st);
+  if (!r) return st;
+  st = PQntuples(r) > 0 ? STORE_CONFLICT : STORE_NOT_FOUND;
+  PQclear(r);
+  return st;
+}
+
 store_status pg_update(store *base, const char *id, const product_patch *patch, arena *a,
                        product *out) {
   FAULT_POINT("store.update.before");
   pg_store *s = (pg_store *)base;
   char price[32], updated[24];
   snprintf(price, sizeof price, "%.17g", patch->price);
+  char match[24];
   snprintf(updated, sizeof updated, "%" PRId64, patch->updated_us);
-  const char *params[8] = {
+  snprintf(match, sizeof match, "%" PRId64, patch->match_updated_us);
+  const char *params[9] = {
       id,
       patch->fields & PATCH_NAME ? "t" : "f",
       store_str_or_empty(patch->name),
@@ -293,15 +338,17 @@ store_status pg_update(store *base, const char *id, const product_patch *patch, 
       patch->fields & PATCH_PRICE ? "t" : "f",
       price,
       updated,
+      patch->if_match ? match : NULL,
   };
   store_status st;
   pg_conn *c = pg_acquire(s, &st);
   if (!c) return st;
   PGresult *r = NULL;
   if (!run_simple(c->db, "BEGIN", &st)) goto done;
-  if (!(r = run(c->db, "pg_update", 8, params, PGRES_TUPLES_OK, &st))) goto done;
+  if (!(r = run(c->db, "pg_update", 9, params, PGRES_TUPLES_OK, &st))) goto done;
   st = PQntuples(r) == 1 ? row_product(r, 0, 0, a, out) : STORE_NOT_FOUND;
   PQclear(r);
+  if (st == STORE_NOT_FOUND && patch->if_match) st = exists_or_conflict(c->db, id);
   if (st == STORE_OK) st = update_categories(c->db, id, patch, a, out);
   /* Anything but OK leaves the transaction open: pg_release rolls it back. */
   if (st == STORE_OK) run_simple(c->db, "COMMIT", &st);
@@ -311,21 +358,90 @@ done:
   return st;
 }
 
-store_status pg_remove(store *base, const char *id) {
+store_status pg_remove(store *base, const char *id, const int64_t *if_updated_us) {
   FAULT_POINT("store.remove.before");
   pg_store *s = (pg_store *)base;
   store_status st;
+  char match[24];
+  if (if_updated_us) snprintf(match, sizeof match, "%" PRId64, *if_updated_us);
   pg_conn *c = pg_acquire(s, &st);
   if (!c) return st;
-  const char *params[1] = {id};
-  PGresult *r = run(c->db, "pg_remove", 1, params, PGRES_COMMAND_OK, &st);
+  const char *params[2] = {id, if_updated_us ? match : NULL};
+  PGresult *r = run(c->db, "pg_remove", 2, params, PGRES_COMMAND_OK, &st);
   if (r) {
     st = strcmp(PQcmdTuples(r), "0") == 0 ? STORE_NOT_FOUND : STORE_OK;
     PQclear(r);
+    if (st == STORE_NOT_FOUND && if_updated_us) st = exists_or_conflict(c->db, id);
   }
   pg_release(s, c);
   if (st == STORE_OK) FAULT_POINT("store.remove.after");
   return st;
+}
+
+/* The first call's answer for a request id that is already recorded. */
+static store_status read_request(PGconn *db, const store_request *req, const char *cutoff,
+                                 arena *a, product *out) {
+  const char *params[3] = {req->caller, req->id, cutoff};
+  store_status st;
+  PGresult *r = run(db, "pg_request_get", 3, params, PGRES_TUPLES_OK, &st);
+  if (!r) return st;
+  if (PQntuples(r) != 1)
+    st = STORE_UNAVAILABLE; /* it expired between the two statements: retry */
+  else if (strcmp(PQgetvalue(r, 0, 0), req->fingerprint) != 0)
+    st = STORE_MISMATCH;
+  else if (PQgetisnull(r, 0, 1))
+    st = STORE_NOT_FOUND;
+  else if ((st = row_product(r, 0, 1, a, out)) == STORE_OK)
+    st = row_categories(r, 0, 7, a, out);
+  PQclear(r);
+  return st;
+}
+
+store_status pg_create_once(store *base, const product *p, const store_request *req, arena *a,
+                            product *out) {
+  FAULT_POINT("store.create.before");
+  pg_store *s = (pg_store *)base;
+  char price[32], created[24], updated[24], now[24], cutoff[24];
+  char *cats = array_literal(p->categories, p->categories ? p->n_categories : 0);
+  if (!cats) return STORE_ERROR;
+  snprintf(price, sizeof price, "%.17g", p->price);
+  snprintf(created, sizeof created, "%" PRId64, p->created_us);
+  snprintf(updated, sizeof updated, "%" PRId64, p->updated_us);
+  snprintf(now, sizeof now, "%" PRId64, req->now_us);
+  snprintf(cutoff, sizeof cutoff, "%" PRId64, req->now_us - STORE_REQUEST_WINDOW_US);
+  const char *params[12] = {p->id,   store_str_or_empty(p->name), store_str_or_empty(p->description),
+                            price,   created, updated, cats, req->caller, req->id,
+                            req->fingerprint, now, cutoff};
+  store_status st;
+  pg_conn *c = pg_acquire(s, &st);
+  if (c) {
+    PGresult *r = run(c->db, "pg_create_once", 12, params, PGRES_TUPLES_OK, &st);
+    if (r) {
+      bool created_now = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+      PQclear(r);
+      st = created_now ? (product_copy(a, p, out) == 0 ? STORE_OK : STORE_ERROR)
+                       : read_request(c->db, req, cutoff, a, out);
+    }
+    pg_release(s, c);
+  }
+  free(cats);
+  if (st == STORE_OK) FAULT_POINT("store.create.after");
+  return st;
+}
+
+void pg_purge_requests(PGconn *db) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char cutoff[24];
+  snprintf(cutoff, sizeof cutoff, "%" PRId64,
+           (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - STORE_REQUEST_WINDOW_US);
+  const char *params[1] = {cutoff};
+  /* Best effort: what is left goes next time; an error leaves the
+   * connection to the probe's own checks. */
+  PQclear(pg_exec(db, PG_CALL_TIMEOUT_MS,
+                  "DELETE FROM product_requests WHERE ctid IN (SELECT ctid FROM product_requests"
+                  " WHERE created_us <= $1::bigint LIMIT 1000)",
+                  1, params));
 }
 
 /* Text for a filter's parameters, placeholder $4 onwards. */

@@ -58,6 +58,19 @@ static const char *const sq_migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "  BEGIN UPDATE product_count SET n = n + 1; END;"
     "CREATE TRIGGER products_count_delete AFTER DELETE ON products"
     "  BEGIN UPDATE product_count SET n = n - 1; END;",
+    /* 3: CreateProduct's request ids, per caller, with the product each
+     * created and a digest of its fields; written in the transaction of the
+     * insert. No foreign key: a deleted product leaves its id behind (a
+     * retry then answers NOT_FOUND). WITHOUT ROWID: the key is the row, so
+     * recording an id is one b-tree insert (and the time index). */
+    "CREATE TABLE product_requests ("
+    "  caller TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL,"
+    "  product_id TEXT NOT NULL,"
+    "  created_us INTEGER NOT NULL,"
+    "  PRIMARY KEY (caller, request_id)) WITHOUT ROWID;"
+    "CREATE INDEX product_requests_by_created ON product_requests (created_us);",
 };
 
 store_status sq_status(int rc) {
@@ -437,6 +450,7 @@ static const store_ops sq_ops = {
     .update = sq_update,
     .remove = sq_remove,
     .list = sq_list,
+    .create_once = sq_create_once,
     .flush = sq_flush,
     .destroy = sq_destroy,
 };
@@ -492,6 +506,8 @@ int store_sqlite_get_stats(store *base, store_sqlite_stats *out) {
   out->largest_batch = w->largest_batch;
   out->queued = w->depth;
   out->synchronous = w->synchronous;
+  out->purged = w->purged;
+  out->purges = w->purges;
   pthread_mutex_unlock(&w->mu);
   return 0;
 }
@@ -501,6 +517,16 @@ int store_sqlite_set_paused(store *base, bool paused) {
   sq_writer *w = &((sq_store *)base)->w;
   pthread_mutex_lock(&w->mu);
   w->paused = paused;
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->mu);
+  return 0;
+}
+
+int store_sqlite_purge_soon(store *base) {
+  if (!base || base->ops != &sq_ops) return -1;
+  sq_writer *w = &((sq_store *)base)->w;
+  pthread_mutex_lock(&w->mu);
+  w->purge_due = true;
   pthread_cond_signal(&w->work);
   pthread_mutex_unlock(&w->mu);
   return 0;

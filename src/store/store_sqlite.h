@@ -11,7 +11,11 @@
 
 /* The schema version this build creates and migrates to (table
  * schema_version holds the version a database file is at). */
-#define STORE_SQLITE_SCHEMA_VERSION 2
+#define STORE_SQLITE_SCHEMA_VERSION 3
+
+/* How often the writer, when idle, drops expired request ids (in chunks, each
+ * its own short transaction, and queued writes go first). */
+#define STORE_SQLITE_PURGE_MS 60000
 
 typedef struct store_sqlite_stats {
   uint64_t transactions;  /* committed write transactions */
@@ -19,6 +23,8 @@ typedef struct store_sqlite_stats {
   uint64_t largest_batch; /* most requests in one transaction */
   size_t queued;          /* requests waiting for the writer now */
   int synchronous;        /* the writer's PRAGMA synchronous (2 = FULL) */
+  uint64_t purged;        /* expired request ids deleted so far */
+  uint64_t purges;        /* purge passes that ran */
 } store_sqlite_stats;
 
 /* Non-zero when s is not a SQLite store. */
@@ -28,5 +34,9 @@ int store_sqlite_get_stats(store *s, store_sqlite_stats *out);
  * a test can line up a batch deterministically. Non-zero when s is not a
  * SQLite store. */
 int store_sqlite_set_paused(store *s, bool paused);
+
+/* Tests: makes the writer's next idle moment a purge pass of expired
+ * request ids, as if STORE_SQLITE_PURGE_MS had passed. */
+int store_sqlite_purge_soon(store *s);
 
 #endif

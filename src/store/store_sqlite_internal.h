@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "store/store.h"
 
@@ -37,17 +38,19 @@ typedef struct sq_conn {
   struct sq_conn *next_free;
 } sq_conn;
 
-typedef enum sq_op { SQ_CREATE, SQ_UPDATE, SQ_REMOVE, SQ_FLUSH } sq_op;
+typedef enum sq_op { SQ_CREATE, SQ_UPDATE, SQ_REMOVE, SQ_FLUSH, SQ_CREATE_ONCE } sq_op;
 
 /* A write handed to the writer thread. It lives on the caller's stack; the
  * caller sleeps until `done`, so the writer may use everything it points to
  * (including the caller's arena, for an update's result) until then. */
 typedef struct sq_req {
   sq_op op;
-  const product *product;     /* SQ_CREATE */
+  const product *product;     /* SQ_CREATE, SQ_CREATE_ONCE */
+  const store_request *req;   /* SQ_CREATE_ONCE */
   const char *id;             /* SQ_UPDATE, SQ_REMOVE */
+  const int64_t *if_updated_us; /* SQ_REMOVE: the etag precondition, or NULL */
   const product_patch *patch; /* SQ_UPDATE */
-  arena *a;                   /* SQ_UPDATE: where the result goes */
+  arena *a;                   /* SQ_UPDATE, SQ_CREATE_ONCE: where the result goes */
   product *out;
   store_status status;
   bool done;
@@ -69,11 +72,15 @@ typedef struct sq_writer {
   uint64_t writes;       /* requests that went through a commit */
   uint64_t largest_batch;
   int synchronous; /* as the connection reports it, for tests */
+  bool purge_due;        /* drop expired request ids at the next idle moment */
+  struct timespec next_purge; /* CLOCK_MONOTONIC */
+  uint64_t purged, purges;
   sq_conn conn;
   sqlite3_stmt *begin_immediate;
   sqlite3_stmt *savepoint, *release, *rollback_to;
   sqlite3_stmt *insert_product, *insert_category;
   sqlite3_stmt *update_product, *delete_product, *delete_categories;
+  sqlite3_stmt *exists_product, *select_request, *upsert_request, *purge_requests;
 } sq_writer;
 
 typedef struct sq_store {
@@ -100,7 +107,9 @@ void sq_writer_stop(sq_store *s); /* drains the queue, joins, closes */
 store_status sq_create(store *base, const product *p);
 store_status sq_update(store *base, const char *id, const product_patch *patch, arena *a,
                        product *out);
-store_status sq_remove(store *base, const char *id);
+store_status sq_remove(store *base, const char *id, const int64_t *if_updated_us);
+store_status sq_create_once(store *base, const product *p, const store_request *req, arena *a,
+                            product *out);
 store_status sq_flush(store *base);
 
 /* Opens a connection with the settings every connection needs. */

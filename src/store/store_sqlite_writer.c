@@ -13,14 +13,26 @@
  * A single writer also makes UpdateProduct's read-modify-write atomic for
  * free: no other write can slip between its read and its write, so an
  * update racing a delete either sees the product (and updates it) or ends
- * NOT_FOUND. */
+ * NOT_FOUND. The same holds for an etag precondition (checked and applied
+ * with no write in between) and for a request id (looked up and recorded
+ * in the transaction of the insert, so a crash never keeps one without the
+ * other).
+ *
+ * Expired request ids are dropped by this thread when it is idle, at most
+ * SQ_PURGE_CHUNK per transaction, and a queued write always goes before the
+ * next chunk: the purge never holds writes up for more than one small
+ * DELETE. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/call.h"
+#include "store/store_sqlite.h"
+
 #include "store/store_sqlite_internal.h"
 
 #define SQ_MAX_BATCH 1024
+#define SQ_PURGE_CHUNK 256
 
 static store_status insert_categories(sq_writer *w, const char *id, char *const *cats, size_t n) {
   sqlite3_stmt *st = w->insert_category;
@@ -59,6 +71,7 @@ static store_status apply_update(sq_writer *w, sq_req *r) {
   const product_patch *patch = r->patch;
   store_status status = sq_load_product(&w->conn, r->id, r->a, &next);
   if (status != STORE_OK) return status;
+  if (patch->if_match && next.updated_us != patch->match_updated_us) return STORE_CONFLICT;
   product_apply_patch(&next, patch);
   sqlite3_stmt *st = w->update_product;
   sqlite3_bind_text(st, 1, next.id, -1, SQLITE_STATIC);
@@ -78,17 +91,69 @@ static store_status apply_update(sq_writer *w, sq_req *r) {
   return product_copy(r->a, &next, r->out) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-static store_status apply_remove(sq_writer *w, const char *id) {
+static store_status apply_remove(sq_writer *w, const char *id, const int64_t *if_updated_us) {
   sqlite3_bind_text(w->delete_product, 1, id, -1, SQLITE_STATIC);
+  if (if_updated_us) sqlite3_bind_int64(w->delete_product, 2, *if_updated_us);
   int rc = sq_exec_stmt(w->delete_product);
   sqlite3_clear_bindings(w->delete_product);
   if (rc != SQLITE_DONE) return sq_status(rc);
   /* Rows the statement itself deleted; trigger rows do not count. */
-  if (sqlite3_changes(w->conn.db) == 0) return STORE_NOT_FOUND;
+  if (sqlite3_changes(w->conn.db) == 0) {
+    if (!if_updated_us) return STORE_NOT_FOUND;
+    sqlite3_bind_text(w->exists_product, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(w->exists_product);
+    sqlite3_reset(w->exists_product);
+    sqlite3_clear_bindings(w->exists_product);
+    return rc == SQLITE_ROW ? STORE_CONFLICT : rc == SQLITE_DONE ? STORE_NOT_FOUND : sq_status(rc);
+  }
   sqlite3_bind_text(w->delete_categories, 1, id, -1, SQLITE_STATIC);
   rc = sq_exec_stmt(w->delete_categories);
   sqlite3_clear_bindings(w->delete_categories);
   return rc == SQLITE_DONE ? STORE_OK : sq_status(rc);
+}
+
+/* Records the request id (or takes over an expired row) and inserts the
+ * product; when the id is already there and live, answers with the first
+ * product instead. The common case, a new id, costs one statement more
+ * than a plain create. In the caller's savepoint. */
+static store_status apply_create_once(sq_writer *w, sq_req *r) {
+  const store_request *q = r->req;
+  sqlite3_stmt *st = w->upsert_request;
+  sqlite3_bind_text(st, 1, q->caller, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, q->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, q->fingerprint, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, r->product->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, q->now_us);
+  sqlite3_bind_int64(st, 6, q->now_us - STORE_REQUEST_WINDOW_US);
+  int rc = sq_exec_stmt(st);
+  sqlite3_clear_bindings(st);
+  if (rc != SQLITE_DONE) return sq_status(rc);
+  store_status status;
+  if (sqlite3_changes(w->conn.db) == 1) { /* recorded: this call creates */
+    status = apply_create(w, r->product);
+    if (status != STORE_OK) return status;
+    return product_copy(r->a, r->product, r->out) == 0 ? STORE_OK : STORE_ERROR;
+  }
+  /* A live row (the upsert's WHERE kept it): the first call's answer. */
+  char first_id[PRODUCT_ID_LEN + 1] = "";
+  bool same = false;
+  st = w->select_request;
+  sqlite3_bind_text(st, 1, q->caller, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, q->id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *fp = (const char *)sqlite3_column_text(st, 0);
+    const char *pid = (const char *)sqlite3_column_text(st, 1);
+    same = fp && strcmp(fp, q->fingerprint) == 0;
+    status = pid && strlen(pid) <= PRODUCT_ID_LEN ? STORE_OK : STORE_ERROR;
+    if (status == STORE_OK) snprintf(first_id, sizeof first_id, "%s", pid);
+  } else {
+    status = sq_status(rc) == STORE_OK ? STORE_ERROR : sq_status(rc);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (status != STORE_OK) return status;
+  return same ? sq_load_product(&w->conn, first_id, r->a, r->out) : STORE_MISMATCH;
 }
 
 static store_status apply(sq_writer *w, sq_req *r) {
@@ -98,7 +163,9 @@ static store_status apply(sq_writer *w, sq_req *r) {
   case SQ_UPDATE:
     return apply_update(w, r);
   case SQ_REMOVE:
-    return apply_remove(w, r->id);
+    return apply_remove(w, r->id, r->if_updated_us);
+  case SQ_CREATE_ONCE:
+    return apply_create_once(w, r);
   case SQ_FLUSH:
     break;
   }
@@ -150,11 +217,56 @@ static bool run_batch(sq_writer *w, sq_req *batch) {
   return true;
 }
 
+static int64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void purge_after(sq_writer *w, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, &w->next_purge);
+  int64_t ns = w->next_purge.tv_nsec + (ms % 1000) * 1000000;
+  w->next_purge.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+  w->next_purge.tv_nsec = (long)(ns % 1000000000);
+}
+
+/* One chunk of expired request ids in its own transaction; the number
+ * deleted (a full chunk: more may be left), or -1. */
+static int purge_chunk(sq_writer *w) {
+  int n = -1;
+  if (sq_exec_stmt(w->begin_immediate) != SQLITE_DONE) return -1;
+  sqlite3_bind_int64(w->purge_requests, 1, wall_us() - STORE_REQUEST_WINDOW_US);
+  sqlite3_bind_int(w->purge_requests, 2, SQ_PURGE_CHUNK);
+  int rc = sq_exec_stmt(w->purge_requests);
+  sqlite3_clear_bindings(w->purge_requests);
+  if (rc == SQLITE_DONE) n = sqlite3_changes(w->conn.db);
+  if (rc != SQLITE_DONE || sq_exec_stmt(w->conn.commit) != SQLITE_DONE) {
+    if (!sqlite3_get_autocommit(w->conn.db)) sq_exec_stmt(w->conn.rollback);
+    n = -1;
+  }
+  return n;
+}
+
 static void *writer_main(void *arg) {
   sq_writer *w = arg;
   pthread_mutex_lock(&w->mu);
   for (;;) {
-    while (!w->stopping && (!w->head || w->paused)) pthread_cond_wait(&w->work, &w->mu);
+    while (!w->stopping && (!w->head || w->paused) && !(w->purge_due && !w->paused)) {
+      if (w->purge_due) /* paused: wait untimed until resumed */
+        pthread_cond_wait(&w->work, &w->mu);
+      else if (pthread_cond_timedwait(&w->work, &w->mu, &w->next_purge) == ETIMEDOUT)
+        w->purge_due = true;
+    }
+    if (!w->stopping && (!w->head || w->paused)) { /* idle, and a purge is due */
+      pthread_mutex_unlock(&w->mu);
+      int n = purge_chunk(w);
+      pthread_mutex_lock(&w->mu);
+      w->purges++;
+      if (n > 0) w->purged += (uint64_t)n;
+      w->purge_due = n == SQ_PURGE_CHUNK; /* more left: the next idle moment */
+      purge_after(w, STORE_SQLITE_PURGE_MS);
+      continue;
+    }
     if (!w->head) break; /* stopping, and the queue is drained */
     /* A flush runs alone; otherwise take the run of writes at the head. */
     sq_req *batch = w->head, *last = batch;
@@ -230,11 +342,20 @@ store_status sq_update(store *base, const char *id, const product_patch *patch, 
   return st;
 }
 
-store_status sq_remove(store *base, const char *id) {
+store_status sq_remove(store *base, const char *id, const int64_t *if_updated_us) {
   FAULT_POINT("store.remove.before");
-  sq_req r = {.op = SQ_REMOVE, .id = id};
+  sq_req r = {.op = SQ_REMOVE, .id = id, .if_updated_us = if_updated_us};
   store_status st = submit(base, &r);
   if (st == STORE_OK) FAULT_POINT("store.remove.after");
+  return st;
+}
+
+store_status sq_create_once(store *base, const product *p, const store_request *req, arena *a,
+                            product *out) {
+  FAULT_POINT("store.create.before");
+  sq_req r = {.op = SQ_CREATE_ONCE, .product = p, .req = req, .a = a, .out = out};
+  store_status st = submit(base, &r);
+  if (st == STORE_OK) FAULT_POINT("store.create.after");
   return st;
 }
 
@@ -246,7 +367,9 @@ store_status sq_flush(store *base) {
 static void writer_close(sq_writer *w) {
   sqlite3_stmt *all[] = {w->begin_immediate, w->savepoint,      w->release,
                          w->rollback_to,     w->insert_product, w->insert_category,
-                         w->update_product,  w->delete_product, w->delete_categories};
+                         w->update_product,  w->delete_product, w->delete_categories,
+                         w->exists_product,  w->select_request, w->upsert_request,
+                         w->purge_requests};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) sqlite3_finalize(all[i]);
   sq_conn_close(&w->conn);
 }
@@ -272,9 +395,27 @@ int sq_writer_start(sq_store *s, const char *path, bool group_commit, char *err,
                  "UPDATE products SET name = ?2, description = ?3, price = ?4, updated_us = ?5"
                  " WHERE id = ?1",
                  &w->update_product) ||
-      sq_prepare(db, "DELETE FROM products WHERE id = ?1", &w->delete_product) ||
+      sq_prepare(db, "DELETE FROM products WHERE id = ?1 AND (?2 IS NULL OR updated_us = ?2)",
+                 &w->delete_product) ||
       sq_prepare(db, "DELETE FROM product_categories WHERE product_id = ?1",
-                 &w->delete_categories)) {
+                 &w->delete_categories) ||
+      sq_prepare(db, "SELECT 1 FROM products WHERE id = ?1", &w->exists_product) ||
+      sq_prepare(db,
+                 "SELECT fingerprint, product_id, created_us FROM product_requests"
+                 " WHERE caller = ?1 AND request_id = ?2",
+                 &w->select_request) ||
+      sq_prepare(db,
+                 "INSERT INTO product_requests"
+                 " (caller, request_id, fingerprint, product_id, created_us)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (caller, request_id) DO UPDATE"
+                 " SET fingerprint = excluded.fingerprint, product_id = excluded.product_id,"
+                 " created_us = excluded.created_us WHERE product_requests.created_us <= ?6",
+                 &w->upsert_request) ||
+      sq_prepare(db,
+                 "DELETE FROM product_requests WHERE (caller, request_id) IN (SELECT caller,"
+                 " request_id FROM product_requests WHERE created_us <= ?1"
+                 " ORDER BY created_us LIMIT ?2)",
+                 &w->purge_requests)) {
     if (err && errlen) snprintf(err, errlen, "store: sqlite: prepare: %s", sqlite3_errmsg(db));
     writer_close(w);
     return -1;
@@ -285,8 +426,13 @@ int sq_writer_start(sq_store *s, const char *path, bool group_commit, char *err,
     w->synchronous = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
   pthread_mutex_init(&w->mu, NULL);
-  pthread_cond_init(&w->work, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->work, &ca); /* timed: the purge */
+  pthread_condattr_destroy(&ca);
   pthread_cond_init(&w->done, NULL);
+  w->purge_due = true; /* once soon after start, then every STORE_SQLITE_PURGE_MS */
   if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
     if (err && errlen) snprintf(err, errlen, "store: sqlite: cannot start the writer thread");
     pthread_cond_destroy(&w->done);

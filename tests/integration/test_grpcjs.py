@@ -31,8 +31,12 @@ def setup():
     gen(S["pki"])
     # Every check the client defines must report "ok": none may go missing.
     with open(CLIENT) as f:
-        S["checks"] = len(re.findall(r"^check\(", f.read(), re.M))
+        text = f.read()
+    S["checks"] = len(re.findall(r"^check\(", text, re.M))
+    # plainCheck: run over plaintext only (they read the server's frames).
+    S["plain_checks"] = len(re.findall(r"^plainCheck\(", text, re.M))
     assert S["checks"] >= 10, "the client defines only %d checks" % S["checks"]
+    assert S["plain_checks"] >= 1, "the client defines no plaintext-only check"
 
 
 def token(srv, *args, secret=None):
@@ -65,7 +69,8 @@ def run_client(srv, ca=None):
         print(p.stderr.decode("utf-8", "replace")[-4000:], end="")
     m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)
     assert m, "no summary line from the grpc-js client (exit %d)" % p.returncode
-    expect_eq((int(m.group(1)), int(m.group(2))), (S["checks"], 0), "grpc-js checks passed/failed")
+    want = S["checks"] + (0 if ca else S["plain_checks"])
+    expect_eq((int(m.group(1)), int(m.group(2))), (want, 0), "grpc-js checks passed/failed")
     expect_eq(p.returncode, 0, "grpc-js client exit status")
     # The server's call log saw every RPC arrive from the other stack (the
     # log is flushed within 50 ms: wait for it, bounded).

@@ -34,10 +34,12 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  create --name N [--description D] [--price P] [--category C]...\n"
+    "         [--request-id UUID]  (a retry with the same UUID creates nothing new)\n"
     "  get ID\n"
     "  update ID [--name N] [--description D] [--price P] [--category C]...\n"
     "            [--mask PATH,...]   (with --mask exactly those fields change)\n"
-    "  delete ID\n"
+    "            [--etag E]   (only if the product's etag is still E, else ABORTED)\n"
+    "  delete ID [--etag E]\n"
     "  list [--page-size N] [--page-token T] [--filter F]\n"
     "  demo                  create, get, update, list and delete one product\n"
     "  health [SERVICE]      grpc.health.v1.Health/Check of SERVICE (default \"\":\n"
@@ -229,6 +231,8 @@ enum {
   OPT_PAGE_SIZE,
   OPT_PAGE_TOKEN,
   OPT_FILTER,
+  OPT_REQUEST_ID,
+  OPT_ETAG,
 };
 
 #define HELP_OPTION {"help", no_argument, NULL, 'h'}
@@ -237,6 +241,7 @@ static const struct option create_options[] = {
     {"description", required_argument, NULL, OPT_DESCRIPTION},
     {"price", required_argument, NULL, OPT_PRICE},
     {"category", required_argument, NULL, OPT_CATEGORY},
+    {"request-id", required_argument, NULL, OPT_REQUEST_ID},
     HELP_OPTION,
     {NULL, 0, NULL, 0},
 };
@@ -246,6 +251,12 @@ static const struct option update_options[] = {
     {"price", required_argument, NULL, OPT_PRICE},
     {"category", required_argument, NULL, OPT_CATEGORY},
     {"mask", required_argument, NULL, OPT_MASK},
+    {"etag", required_argument, NULL, OPT_ETAG},
+    HELP_OPTION,
+    {NULL, 0, NULL, 0},
+};
+static const struct option delete_options[] = {
+    {"etag", required_argument, NULL, OPT_ETAG},
     HELP_OPTION,
     {NULL, 0, NULL, 0},
 };
@@ -274,11 +285,12 @@ typedef struct command_spec {
 
 static const command_spec commands[] = {
     {"create", PC_CMD_CREATE, create_options, ARG_NONE,
-     "create --name N [--description D] [--price P] [--category C]..."},
+     "create --name N [--description D] [--price P] [--category C]... [--request-id UUID]"},
     {"get", PC_CMD_GET, no_options, ARG_REQUIRED, "get ID"},
     {"update", PC_CMD_UPDATE, update_options, ARG_REQUIRED,
-     "update ID [--name N] [--description D] [--price P] [--category C]... [--mask PATH,...]"},
-    {"delete", PC_CMD_DELETE, no_options, ARG_REQUIRED, "delete ID"},
+     "update ID [--name N] [--description D] [--price P] [--category C]... [--mask PATH,...]"
+     " [--etag E]"},
+    {"delete", PC_CMD_DELETE, delete_options, ARG_REQUIRED, "delete ID [--etag E]"},
     {"list", PC_CMD_LIST, list_options, ARG_NONE,
      "list [--page-size N] [--page-token T] [--filter F]"},
     {"demo", PC_CMD_DEMO, no_options, ARG_NONE, "demo"},
@@ -370,6 +382,12 @@ static int parse_option(pc_command *cmd, const command_spec *spec, int c) {
     return -1;
   case OPT_FILTER:
     cmd->filter = optarg;
+    return -1;
+  case OPT_REQUEST_ID: /* the server checks the form: one place for the rule */
+    cmd->request_id = optarg;
+    return -1;
+  case OPT_ETAG:
+    cmd->etag = optarg;
     return -1;
   case 'h':
     printf("Usage: product-client [OPTIONS] %s\n", spec->usage);

@@ -81,6 +81,7 @@ static int create_product(pc_session *s, const pc_command *cmd, json_t **out) {
   req.price = cmd->price;
   req.n_categories = cmd->n_categories;
   req.categories = (char **)cmd->categories;
+  req.request_id = str(cmd->request_id);
   ProtobufCMessage *resp;
   int rc = call(s, SERVICE "CreateProduct", &req.base, &product__product__descriptor, &resp);
   if (rc != PC_EXIT_OK)
@@ -107,6 +108,7 @@ static int update_product(pc_session *s, const pc_command *cmd, json_t **out) {
     mask.paths = cmd->mask_paths;
     req.update_mask = &mask;
   }
+  req.etag = str(cmd->etag);
   ProtobufCMessage *resp;
   int rc = call(s, SERVICE "UpdateProduct", &req.base, &product__product__descriptor, &resp);
   if (rc != PC_EXIT_OK)
@@ -116,9 +118,10 @@ static int update_product(pc_session *s, const pc_command *cmd, json_t **out) {
   return PC_EXIT_OK;
 }
 
-static int delete_product(pc_session *s, const char *id, json_t **out) {
+static int delete_product(pc_session *s, const char *id, const char *etag, json_t **out) {
   Product__DeleteProductRequest req = PRODUCT__DELETE_PRODUCT_REQUEST__INIT;
   req.id = str(id);
+  req.etag = str(etag);
   ProtobufCMessage *resp;
   int rc = call(s, SERVICE "DeleteProduct", &req.base, &google__protobuf__empty__descriptor,
                 &resp);
@@ -195,7 +198,7 @@ static int demo(pc_session *s, json_t **out) {
     goto oom;
 
   step = NULL;
-  if ((rc = delete_product(s, id, &step)) != PC_EXIT_OK)
+  if ((rc = delete_product(s, id, NULL, &step)) != PC_EXIT_OK)
     goto done;
   if (!step || json_object_set_new(result, "deleted", step) != 0)
     goto oom;
@@ -250,7 +253,7 @@ int pc_run(pc_session *s, const pc_command *cmd) {
   case PC_CMD_CREATE: rc = create_product(s, cmd, &out); break;
   case PC_CMD_GET: rc = get_product(s, cmd->id, &out); break;
   case PC_CMD_UPDATE: rc = update_product(s, cmd, &out); break;
-  case PC_CMD_DELETE: rc = delete_product(s, cmd->id, &out); break;
+  case PC_CMD_DELETE: rc = delete_product(s, cmd->id, cmd->etag, &out); break;
   case PC_CMD_LIST:
     rc = list_products(s, cmd->page_size, cmd->page_token, cmd->filter, &out);
     break;

@@ -56,6 +56,8 @@ typedef struct pc_command {
   bool has_mask;
   int32_t page_size;
   const char *page_token, *filter;
+  const char *request_id; /* create --request-id, or NULL */
+  const char *etag;       /* update/delete --etag, or NULL */
 } pc_command;
 
 /* args.c. Each returns -1 to go on, or the exit status to end with (after

@@ -112,6 +112,7 @@ json_t *pj_product(const Product__Product *p) {
   cats = NULL;
   rc |= set(obj, "created_at", pj_time(p->created_at));
   rc |= set(obj, "updated_at", pj_time(p->updated_at));
+  rc |= set(obj, "etag", pj_string(p->etag));
   if (rc == 0)
     return obj;
 fail:

@@ -18,6 +18,8 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http2 = require('node:http2');
+const net = require('node:net');
+const crypto = require('node:crypto');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -164,6 +166,9 @@ function version(pkgName) {
 
 const checks = [];
 const check = (name, fn) => checks.push({ name, fn });
+// Checks that need to read the server's HTTP/2 frames: plaintext runs only
+// (test_grpcjs.py counts them for that run).
+const plainCheck = (name, fn) => { if (!CA) checks.push({ name, fn }); };
 
 check('health Check answers SERVING for the server and the service', async () => {
   for (const service of ['', 'product.ProductService']) {
@@ -340,6 +345,129 @@ check('raw HTTP/2: errors carry grpc-status and grpc-message, never status detai
     assert.equal(st.block['grpc-status-details-bin'], undefined, what + ': status details');
     assert.equal(r.messages.length, 0, what + ': no message on an error');
   }
+});
+
+check('request id: a repeat returns the first product; a stale etag is ABORTED', async () => {
+  const rid = crypto.randomUUID();
+  const name = 'JS retry ' + rid.slice(0, 8);
+  const first = await create(name, { request_id: rid, price: 2 });
+  const again = await create(name, { request_id: rid, price: 2 });
+  assert.deepEqual(again, first, 'the repeat returns the first product');
+  await call('CreateProduct', { name, price: 3, request_id: rid }, USER, S.ALREADY_EXISTS,
+    'the id with other fields');
+  await call('CreateProduct', { name, request_id: 'not-a-uuid' }, USER, S.INVALID_ARGUMENT,
+    'a request id that is not a UUID');
+  assert.ok(first.etag && Buffer.byteLength(first.etag) <= 64, 'etag ' + first.etag);
+  const u = await call('UpdateProduct', { id: first.id, price: 5, etag: first.etag }, USER, S.OK,
+    'update with the current etag');
+  assert.notEqual(u.etag, first.etag, 'the etag moved');
+  await call('UpdateProduct', { id: first.id, price: 6, etag: first.etag }, USER, S.ABORTED,
+    'update with a stale etag');
+  await call('DeleteProduct', { id: first.id, etag: first.etag }, ADMIN, S.ABORTED,
+    'delete with a stale etag');
+  const now = await call('GetProduct', { id: first.id }, null, S.OK, 'get');
+  assert.deepEqual(now, u, 'nothing changed by the refused writes');
+  await call('DeleteProduct', { id: first.id, etag: u.etag }, ADMIN, S.OK, 'delete, current etag');
+});
+
+// A TCP proxy to the server that, while armed, cuts its connection when the
+// first response HEADERS frame comes back from the server (the server sends
+// them only once the call is done, after the commit): the client sees the
+// connection drop with no answer, as when a replica restarts or a network
+// path dies after a create committed.
+function dropFirstResponseProxy() {
+  const colon = ADDR.lastIndexOf(':');
+  const host = ADDR.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = Number(ADDR.slice(colon + 1));
+  const state = { armed: true, dropped: 0, connections: 0 };
+  const server = net.createServer((client) => {
+    state.connections++;
+    const upstream = net.connect(port, host);
+    let pending = Buffer.alloc(0);
+    client.on('data', (c) => upstream.write(c));
+    upstream.on('data', (chunk) => {
+      if (!state.armed) {
+        client.write(chunk);
+        return;
+      }
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 9) { // whole frames only: 9-byte header + payload
+        const len = pending.readUIntBE(0, 3);
+        const type = pending[3];
+        const stream = pending.readUInt32BE(5) & 0x7fffffff;
+        if (pending.length < 9 + len) break;
+        if (type === 0x1 && stream !== 0) { // HEADERS of a response
+          state.armed = false;
+          state.dropped++;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        client.write(pending.subarray(0, 9 + len));
+        pending = pending.subarray(9 + len);
+      }
+    });
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    state.server = server;
+    state.port = server.address().port;
+    resolve(state);
+  }));
+}
+
+// grpc-js retries CreateProduct on UNAVAILABLE by itself under this policy.
+const RETRY_CONFIG = JSON.stringify({
+  methodConfig: [{
+    name: [{ service: 'product.ProductService', method: 'CreateProduct' }],
+    retryPolicy: {
+      maxAttempts: 3, initialBackoff: '0.1s', maxBackoff: '1s', backoffMultiplier: 2,
+      retryableStatusCodes: ['UNAVAILABLE'],
+    },
+  }],
+});
+
+async function createThroughDroppingProxy(req) {
+  const proxy = await dropFirstResponseProxy();
+  const client = new pkg.product.ProductService('127.0.0.1:' + proxy.port, creds,
+    { 'grpc.service_config': RETRY_CONFIG, 'grpc.enable_retries': 1 });
+  try {
+    const r = await unary(client, 'CreateProduct', req, USER);
+    return { r, proxy };
+  } finally {
+    client.close();
+    proxy.server.close();
+  }
+}
+
+async function countNamed(name) {
+  const r = await call('ListProducts', { filter: 'name = "' + name + '"' }, null, S.OK, 'list');
+  return r.total_size;
+}
+
+plainCheck('a create retried by grpc-js after its answer was lost creates one product with a request id (two without)', async () => {
+  // Without a request id the retry policy creates a second product: this is
+  // what the proxy stages, and what request ids are for.
+  const plain = 'JS lost answer ' + crypto.randomUUID().slice(0, 8);
+  const a = await createThroughDroppingProxy({ name: plain });
+  expectStatus(a.r, S.OK, 'the retried create without request id');
+  assert.equal(a.proxy.dropped, 1, 'responses dropped');
+  assert.ok(a.proxy.connections >= 2, 'the retry came on a new connection');
+  assert.equal(await countNamed(plain), 2, 'products without a request id');
+  // With one: the retry answers the product the first attempt created.
+  const rid = crypto.randomUUID();
+  const safe = 'JS lost answer ' + rid.slice(0, 8);
+  const b = await createThroughDroppingProxy({ name: safe, price: 4, request_id: rid });
+  const p = expectStatus(b.r, S.OK, 'the retried create with a request id');
+  assert.equal(b.proxy.dropped, 1, 'responses dropped');
+  assert.ok(b.proxy.connections >= 2, 'the retry came on a new connection');
+  assert.equal(await countNamed(safe), 1, 'products with a request id');
+  const stored = await call('GetProduct', { id: p.id }, null, S.OK, 'get');
+  assert.deepEqual(stored, p, 'the reply is the stored product');
 });
 
 async function main() {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -774,7 +775,334 @@ static void update_racing_a_remove_never_brings_the_product_back(void **state) {
   assert_int_equal(lr.n, 0);
 }
 
+/* ------------------------------------------- request ids and etags --- */
+
+/* Request-id rows outlive wipe() in a shared database: every test names
+ * its own callers, unique to this run. */
+static void unique_caller(const char *tag, char *out, size_t n) {
+  static atomic_uint seq;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  snprintf(out, n, "%s-%ld-%ld.%09ld-%u", tag, (long)getpid(), (long)ts.tv_sec, ts.tv_nsec,
+           atomic_fetch_add(&seq, 1));
+}
+
+/* The first call's clock: now, since the SQLite and PostgreSQL backends
+ * purge ids older than 24 hours by the wall clock in the background. */
+static int64_t T0;
+
+static store_request request_of(const char *caller, const char *id, const char *fp,
+                                int64_t now_us) {
+  store_request r = {.caller = caller, .id = id, .fingerprint = fp, .now_us = now_us};
+  return r;
+}
+
+static store_status once(fixture *fx, unsigned n, const char *name, const store_request *req,
+                         product *out) {
+  product p = make_product(n, name, req->now_us);
+  return store_create_once(fx->s, &p, req, fx->a, out);
+}
+
+static int64_t total_of(fixture *fx) {
+  store_list_result r;
+  assert_int_equal(store_list(fx->s, NULL, NULL, 1, fx->a, &r), STORE_OK);
+  return r.total;
+}
+
+static void request_id_first_call_creates_and_a_repeat_returns_the_first(void **state) {
+  fixture *fx = *state;
+  char caller[96];
+  unique_caller("alice", caller, sizeof caller);
+  store_request req = request_of(caller, "6f1c0a4e-0000-4000-8000-000000000001", "fp-a", T0);
+  product first, again, got;
+  char *cats[] = {"c1", "c2"};
+  product p = make_product(1, "lamp", T0);
+  p.categories = cats;
+  p.n_categories = 2;
+  assert_int_equal(store_create_once(fx->s, &p, &req, fx->a, &first), STORE_OK);
+  assert_string_equal(first.id, p.id);
+  assert_string_equal(first.name, "lamp");
+  assert_int_equal(first.n_categories, 2);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  /* The retry comes with a new product id (the service makes one per call)
+   * and a later clock: it gets the first product and creates nothing. */
+  req.now_us = T0 + 5000000;
+  assert_int_equal(once(fx, 2, "lamp", &req, &again), STORE_OK);
+  assert_string_equal(again.id, p.id);
+  assert_int_equal(again.created_us, T0);
+  assert_int_equal(again.n_categories, 2);
+  assert_string_equal(again.categories[1], "c2");
+  char other[PRODUCT_ID_LEN + 1];
+  make_id(2, other);
+  assert_int_equal(store_get(fx->s, other, fx->a, &got), STORE_NOT_FOUND);
+  assert_int_equal(total_of(fx), 1);
+}
+
+static void request_id_repeat_returns_the_product_as_it_is_now(void **state) {
+  fixture *fx = *state;
+  char caller[96];
+  unique_caller("bob", caller, sizeof caller);
+  store_request req = request_of(caller, "6f1c0a4e-0000-4000-8000-000000000002", "fp", T0);
+  product first, out;
+  assert_int_equal(once(fx, 1, "before", &req, &first), STORE_OK);
+  product_patch patch = {.fields = PATCH_NAME, .name = "after", .updated_us = T0 + 10};
+  assert_int_equal(store_update(fx->s, first.id, &patch, fx->a, &out), STORE_OK);
+  assert_int_equal(once(fx, 2, "before", &req, &out), STORE_OK);
+  assert_string_equal(out.id, first.id);
+  assert_string_equal(out.name, "after");
+  assert_int_equal(out.updated_us, T0 + 10);
+}
+
+static void request_id_repeat_after_a_delete_is_not_found_and_creates_nothing(void **state) {
+  fixture *fx = *state;
+  char caller[96];
+  unique_caller("carol", caller, sizeof caller);
+  store_request req = request_of(caller, "6f1c0a4e-0000-4000-8000-000000000003", "fp", T0);
+  product first, out;
+  assert_int_equal(once(fx, 1, "x", &req, &first), STORE_OK);
+  assert_int_equal(store_remove(fx->s, first.id), STORE_OK);
+  assert_int_equal(once(fx, 2, "x", &req, &out), STORE_NOT_FOUND);
+  assert_int_equal(total_of(fx), 0);
+}
+
+static void request_id_repeat_with_other_fields_is_a_mismatch(void **state) {
+  fixture *fx = *state;
+  char caller[96];
+  unique_caller("dave", caller, sizeof caller);
+  store_request req = request_of(caller, "6f1c0a4e-0000-4000-8000-000000000004", "fp-1", T0);
+  product first, out;
+  assert_int_equal(once(fx, 1, "x", &req, &first), STORE_OK);
+  req.fingerprint = "fp-2";
+  assert_int_equal(once(fx, 2, "y", &req, &out), STORE_MISMATCH);
+  assert_int_equal(total_of(fx), 1);
+  /* The first request still answers as before. */
+  req.fingerprint = "fp-1";
+  assert_int_equal(once(fx, 3, "x", &req, &out), STORE_OK);
+  assert_string_equal(out.id, first.id);
+  assert_int_equal(total_of(fx), 1);
+}
+
+static void request_ids_are_per_caller(void **state) {
+  fixture *fx = *state;
+  char a[96], b[96];
+  unique_caller("erin", a, sizeof a);
+  unique_caller("frank", b, sizeof b);
+  const char *id = "6f1c0a4e-0000-4000-8000-000000000005";
+  store_request ra = request_of(a, id, "fp", T0), rb = request_of(b, id, "fp", T0);
+  product pa, pb;
+  assert_int_equal(once(fx, 1, "x", &ra, &pa), STORE_OK);
+  assert_int_equal(once(fx, 2, "x", &rb, &pb), STORE_OK);
+  assert_string_not_equal(pa.id, pb.id);
+  assert_int_equal(total_of(fx), 2);
+}
+
+/* 24 hours: one microsecond short of it the id is remembered; at 24 hours
+ * it is forgotten and the call creates again (and is remembered anew). */
+static void request_ids_are_remembered_for_24_hours(void **state) {
+  fixture *fx = *state;
+  char caller[96];
+  unique_caller("gina", caller, sizeof caller);
+  store_request req = request_of(caller, "6f1c0a4e-0000-4000-8000-000000000006", "fp", T0);
+  product first, out, later;
+  assert_int_equal(once(fx, 1, "x", &req, &first), STORE_OK);
+  req.now_us = T0 + STORE_REQUEST_WINDOW_US - 1;
+  assert_int_equal(once(fx, 2, "x", &req, &out), STORE_OK);
+  assert_string_equal(out.id, first.id);
+  req.now_us = T0 + STORE_REQUEST_WINDOW_US;
+  req.fingerprint = "other fields are fine now";
+  assert_int_equal(once(fx, 3, "x", &req, &later), STORE_OK);
+  assert_string_not_equal(later.id, first.id);
+  assert_int_equal(total_of(fx), 2);
+  req.now_us += 1;
+  assert_int_equal(once(fx, 4, "x", &req, &out), STORE_OK);
+  assert_string_equal(out.id, later.id);
+  assert_int_equal(total_of(fx), 2);
+}
+
+static void etag_changes_on_every_update_and_only_then(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "x", 100), got, out;
+  create_ok(fx, &p);
+  char e0[STORE_ETAG_LEN + 1], e1[STORE_ETAG_LEN + 1], e2[STORE_ETAG_LEN + 1];
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  store_etag(&got, e0);
+  assert_true(strlen(e0) > 0 && strlen(e0) <= 64);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  store_etag(&got, e1);
+  assert_string_equal(e0, e1); /* reads leave it */
+  product_patch same = {.fields = PATCH_NAME, .name = "x", .updated_us = 100};
+  assert_int_equal(store_update(fx->s, p.id, &same, fx->a, &out), STORE_OK);
+  store_etag(&out, e1);
+  assert_string_not_equal(e0, e1); /* even an update that changes no value */
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  store_etag(&got, e2);
+  assert_string_equal(e1, e2); /* what the update returned is current */
+  int64_t back;
+  assert_int_equal(store_etag_parse(e2, &back), 0);
+  assert_int_equal(back, got.updated_us);
+  assert_int_not_equal(store_etag_parse("", &back), 0);
+  assert_int_not_equal(store_etag_parse("0000000000000ZZZ", &back), 0);
+}
+
+static void update_with_the_current_etag_applies_and_a_stale_one_conflicts(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "v1", 100), out, got;
+  create_ok(fx, &p);
+  product_patch first = {.fields = PATCH_NAME, .name = "v2", .updated_us = 200,
+                         .if_match = true, .match_updated_us = 100};
+  assert_int_equal(store_update(fx->s, p.id, &first, fx->a, &out), STORE_OK);
+  assert_string_equal(out.name, "v2");
+  /* The same etag again is stale now: nothing changes. */
+  product_patch stale = {.fields = PATCH_NAME | PATCH_PRICE, .name = "v3", .price = 7,
+                         .updated_us = 300, .if_match = true, .match_updated_us = 100};
+  assert_int_equal(store_update(fx->s, p.id, &stale, fx->a, &out), STORE_CONFLICT);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_string_equal(got.name, "v2");
+  assert_true(got.price == 1.5);
+  assert_int_equal(got.updated_us, 200);
+  /* No etag: unconditional, as before. */
+  product_patch plain = {.fields = PATCH_NAME, .name = "v4", .updated_us = 400};
+  assert_int_equal(store_update(fx->s, p.id, &plain, fx->a, &out), STORE_OK);
+  product_patch missing = first;
+  assert_int_equal(store_update(fx->s, "00000000-0000-4000-8000-000000009999", &missing, fx->a,
+                                &out),
+                   STORE_NOT_FOUND);
+}
+
+static void remove_with_a_stale_etag_conflicts_and_with_the_current_one_removes(void **state) {
+  fixture *fx = *state;
+  product p = make_product(1, "x", 100), out, got;
+  create_ok(fx, &p);
+  product_patch patch = {.fields = PATCH_NAME, .name = "y", .updated_us = 200};
+  assert_int_equal(store_update(fx->s, p.id, &patch, fx->a, &out), STORE_OK);
+  assert_int_equal(store_remove_if(fx->s, p.id, 100), STORE_CONFLICT);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+  assert_int_equal(store_remove_if(fx->s, p.id, 200), STORE_OK);
+  assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_NOT_FOUND);
+  assert_int_equal(store_remove_if(fx->s, p.id, 200), STORE_NOT_FOUND);
+  assert_int_equal(total_of(fx), 0);
+}
+
+/* 8 threads, one request id or one etag, started together by a barrier;
+ * 50 rounds. Exactly one effect per round. */
+#define SAME_THREADS 8
+#define SAME_ROUNDS 50
+
+typedef struct same_round {
+  fixture *fx;
+  pthread_barrier_t start;
+  const store_request *req;
+  const char *id;      /* the etag race: the product */
+  int64_t etag_us;     /* its etag */
+  unsigned round;
+  atomic_int ok, conflict, other;
+  char first_id[PRODUCT_ID_LEN + 1];
+  pthread_mutex_t mu;
+  bool ids_differ;
+} same_round;
+
+typedef struct same_arg {
+  same_round *r;
+  unsigned k;
+} same_arg;
+
+static void *same_creator(void *arg) {
+  same_arg *sa = arg;
+  same_round *r = sa->r;
+  arena *a = arena_create(4096);
+  product p = make_product(100000 + r->round * SAME_THREADS + sa->k, "racer", r->req->now_us), out;
+  pthread_barrier_wait(&r->start);
+  store_status st = a ? store_create_once(r->fx->s, &p, r->req, a, &out) : STORE_ERROR;
+  if (st == STORE_OK) {
+    atomic_fetch_add(&r->ok, 1);
+    pthread_mutex_lock(&r->mu);
+    if (!r->first_id[0]) memcpy(r->first_id, out.id, sizeof r->first_id);
+    else if (strcmp(r->first_id, out.id) != 0) r->ids_differ = true;
+    pthread_mutex_unlock(&r->mu);
+  } else {
+    atomic_fetch_add(&r->other, 1);
+  }
+  arena_destroy(a);
+  return NULL;
+}
+
+static void *same_updater(void *arg) {
+  same_arg *sa = arg;
+  same_round *r = sa->r;
+  arena *a = arena_create(4096);
+  char name[32];
+  snprintf(name, sizeof name, "writer %u", sa->k);
+  product_patch patch = {.fields = PATCH_NAME, .name = name, .updated_us = 1,
+                         .if_match = true, .match_updated_us = r->etag_us};
+  product out;
+  pthread_barrier_wait(&r->start);
+  store_status st = a ? store_update(r->fx->s, r->id, &patch, a, &out) : STORE_ERROR;
+  atomic_fetch_add(st == STORE_OK ? &r->ok : st == STORE_CONFLICT ? &r->conflict : &r->other, 1);
+  arena_destroy(a);
+  return NULL;
+}
+
+static void run_same_round(same_round *r, void *(*fn)(void *)) {
+  pthread_t t[SAME_THREADS];
+  same_arg args[SAME_THREADS];
+  assert_int_equal(pthread_barrier_init(&r->start, NULL, SAME_THREADS), 0);
+  for (unsigned k = 0; k < SAME_THREADS; k++) {
+    args[k] = (same_arg){.r = r, .k = k};
+    assert_int_equal(pthread_create(&t[k], NULL, fn, &args[k]), 0);
+  }
+  for (unsigned k = 0; k < SAME_THREADS; k++) pthread_join(t[k], NULL);
+  pthread_barrier_destroy(&r->start);
+}
+
+static void concurrent_creates_with_one_request_id_create_exactly_one(void **state) {
+  fixture *fx = *state;
+  for (unsigned round = 0; round < SAME_ROUNDS; round++) {
+    char caller[96];
+    unique_caller("racer", caller, sizeof caller);
+    store_request req = request_of(caller, "6f1c0a4e-0000-4000-8000-0000000000aa", "fp", T0);
+    same_round r = {.fx = fx, .req = &req, .round = round};
+    pthread_mutex_init(&r.mu, NULL);
+    run_same_round(&r, same_creator);
+    pthread_mutex_destroy(&r.mu);
+    /* Every call answers OK with the one product; one product exists. */
+    if (atomic_load(&r.ok) != SAME_THREADS || r.ids_differ)
+      fail_msg("round %u: %d OK, %d failed, ids differ: %d", round, atomic_load(&r.ok),
+               atomic_load(&r.other), r.ids_differ);
+    assert_int_equal(total_of(fx), 1);
+    product got;
+    assert_int_equal(store_get(fx->s, r.first_id, fx->a, &got), STORE_OK);
+    assert_int_equal(wipe(fx), 0);
+  }
+  print_message("%s: %d rounds of %d creates with one request id: one product each\n",
+                current->name, SAME_ROUNDS, SAME_THREADS);
+}
+
+static void concurrent_updates_with_one_etag_apply_exactly_once(void **state) {
+  fixture *fx = *state;
+  for (unsigned round = 0; round < SAME_ROUNDS; round++) {
+    product p = make_product(round + 1, "start", 1000);
+    create_ok(fx, &p);
+    same_round r = {.fx = fx, .id = p.id, .etag_us = 1000, .round = round};
+    pthread_mutex_init(&r.mu, NULL);
+    run_same_round(&r, same_updater);
+    pthread_mutex_destroy(&r.mu);
+    if (atomic_load(&r.ok) != 1 || atomic_load(&r.conflict) != SAME_THREADS - 1)
+      fail_msg("round %u: %d applied, %d ABORTED, %d other", round, atomic_load(&r.ok),
+               atomic_load(&r.conflict), atomic_load(&r.other));
+    product got;
+    assert_int_equal(store_get(fx->s, p.id, fx->a, &got), STORE_OK);
+    assert_int_equal(got.updated_us, 1001); /* moved once */
+    assert_true(strncmp(got.name, "writer ", 7) == 0);
+    arena_reset(fx->a);
+  }
+  print_message("%s: %d rounds of %d updates with one etag: one applied each\n", current->name,
+                SAME_ROUNDS, SAME_THREADS);
+}
+
 int main(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  T0 = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(create_then_get_returns_every_field),
@@ -797,6 +1125,17 @@ int main(void) {
       T(paging_during_creates_and_deletes_lists_each_product_once),
       T(concurrent_updates_of_different_fields_are_not_lost),
       T(update_racing_a_remove_never_brings_the_product_back),
+      T(request_id_first_call_creates_and_a_repeat_returns_the_first),
+      T(request_id_repeat_returns_the_product_as_it_is_now),
+      T(request_id_repeat_after_a_delete_is_not_found_and_creates_nothing),
+      T(request_id_repeat_with_other_fields_is_a_mismatch),
+      T(request_ids_are_per_caller),
+      T(request_ids_are_remembered_for_24_hours),
+      T(etag_changes_on_every_update_and_only_then),
+      T(update_with_the_current_etag_applies_and_a_stale_one_conflicts),
+      T(remove_with_a_stale_etag_conflicts_and_with_the_current_one_removes),
+      T(concurrent_creates_with_one_request_id_create_exactly_one),
+      T(concurrent_updates_with_one_etag_apply_exactly_once),
   };
 #undef T
   int failed = 0;

@@ -238,7 +238,8 @@ static void a_version_1_database_migrates_forward_and_keeps_its_count(void **sta
   /* Back to version 1 (no maintained count), with rows written meanwhile. */
   exec_ok(db, "SET search_path = unit_forward;"
               "DROP TRIGGER products_count ON products; DROP FUNCTION product_count_track();"
-              "DROP TABLE product_count; UPDATE schema_version SET version = 1;"
+              "DROP TABLE product_count; DROP TABLE product_requests;"
+              "UPDATE schema_version SET version = 1;"
               "INSERT INTO products SELECT '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'),"
               " 'old', '', 1, i, i FROM generate_series(1, 7) AS i;"
               "RESET search_path");
@@ -260,6 +261,109 @@ static void a_version_1_database_migrates_forward_and_keeps_its_count(void **sta
   assert_string_equal(v, want);
   free(v);
   exec_ok(db, "DROP SCHEMA unit_forward CASCADE");
+  PQfinish(db);
+}
+
+/* Today's schema before request ids (version 2), as released: migrations
+ * 1 and 2 verbatim, with products in it. */
+static const char PG_V2_SCHEMA[] =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+    "INSERT INTO schema_version VALUES (2);"
+    "CREATE TABLE products ("
+    "  id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  price DOUBLE PRECISION NOT NULL,"
+    "  created_us BIGINT NOT NULL,"
+    "  updated_us BIGINT NOT NULL);"
+    "CREATE INDEX products_by_created ON products (created_us, id);"
+    "CREATE TABLE product_categories ("
+    "  product_id TEXT COLLATE \"C\" NOT NULL REFERENCES products (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL,"
+    "  value TEXT COLLATE \"C\" NOT NULL,"
+    "  PRIMARY KEY (product_id, position));"
+    "CREATE INDEX product_categories_by_value ON product_categories (value, product_id);"
+    "CREATE TABLE product_count (shard INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL);"
+    "INSERT INTO product_count (shard, n) SELECT s, 0 FROM generate_series(0, 63) AS s;"
+    "CREATE FUNCTION product_count_track() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  UPDATE product_count SET n = n + CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END"
+    "   WHERE shard = pg_backend_pid() % 64;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER products_count AFTER INSERT OR DELETE ON products"
+    "  FOR EACH ROW EXECUTE FUNCTION product_count_track();"
+    "INSERT INTO products SELECT '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'),"
+    " 'old', '', 1, i, i FROM generate_series(1, 5) AS i;"
+    "INSERT INTO product_categories VALUES ('00000000-0000-4000-8000-000000000002', 0, 'x');";
+
+static void *open_close_main(void *arg) {
+  const char *spec = arg;
+  store *s = NULL;
+  char err[256];
+  if (store_open(spec, NULL, &s, err, sizeof err) != 0) return (void *)1;
+  store_destroy(s);
+  return NULL;
+}
+
+/* A database at version 2 that two replicas open at once: migrated once to
+ * the current version; its products keep their rows, count and categories,
+ * their etags (from updated_us) work at once, and request ids work. */
+static void a_version_2_database_gains_request_ids_and_keeps_its_products(void **state) {
+  (void)state;
+  skip_without_server();
+  PGconn *db = admin();
+  char spec[1024];
+  fresh_schema(db, "unit_v2", spec, sizeof spec);
+  exec_ok(db, "SET search_path = unit_v2");
+  exec_ok(db, PG_V2_SCHEMA);
+  exec_ok(db, "RESET search_path");
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, open_close_main, spec), 0);
+  for (int i = 0; i < 2; i++) {
+    void *rc = NULL;
+    pthread_join(t[i], &rc);
+    assert_null(rc);
+  }
+  char *v = query_one(db, "SELECT string_agg(version::text, ',') FROM unit_v2.schema_version");
+  char want[16];
+  snprintf(want, sizeof want, "%d", STORE_POSTGRES_SCHEMA_VERSION);
+  assert_string_equal(v, want);
+  free(v);
+  store *s = NULL;
+  char err[256] = "";
+  assert_int_equal(store_open(spec, NULL, &s, err, sizeof err), 0);
+  arena *a = arena_create(4096);
+  store_list_result r;
+  assert_int_equal(store_list(s, NULL, NULL, 10, a, &r), STORE_OK);
+  assert_int_equal(r.total, 5);
+  assert_int_equal(r.items[1].n_categories, 1);
+  product out;
+  product_patch stale = {.fields = PATCH_NAME, .name = "n", .updated_us = 100, .if_match = true,
+                         .match_updated_us = 1};
+  assert_int_equal(store_update(s, r.items[1].id, &stale, a, &out), STORE_CONFLICT);
+  product_patch current = stale;
+  current.match_updated_us = 2;
+  assert_int_equal(store_update(s, r.items[1].id, &current, a, &out), STORE_OK);
+  assert_int_equal(out.n_categories, 1);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  store_request req = {.caller = "alice", .id = "6f1c0a4e-0000-4000-8000-000000000001",
+                       .fingerprint = "fp",
+                       .now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000};
+  product p = {.name = "new", .description = "", .created_us = req.now_us,
+               .updated_us = req.now_us};
+  snprintf(p.id, sizeof p.id, "00000000-0000-4000-8000-000000000100");
+  product first, again;
+  assert_int_equal(store_create_once(s, &p, &req, a, &first), STORE_OK);
+  snprintf(p.id, sizeof p.id, "00000000-0000-4000-8000-000000000101");
+  assert_int_equal(store_create_once(s, &p, &req, a, &again), STORE_OK);
+  assert_string_equal(again.id, first.id);
+  assert_int_equal(store_list(s, NULL, NULL, 10, a, &r), STORE_OK);
+  assert_int_equal(r.total, 6);
+  store_destroy(s);
+  arena_destroy(a);
+  exec_ok(db, "DROP SCHEMA unit_v2 CASCADE");
   PQfinish(db);
 }
 
@@ -310,6 +414,7 @@ int main(void) {
       cmocka_unit_test(replicas_starting_together_migrate_once),
       cmocka_unit_test(a_schema_newer_than_the_build_is_refused_at_open),
       cmocka_unit_test(a_version_1_database_migrates_forward_and_keeps_its_count),
+      cmocka_unit_test(a_version_2_database_gains_request_ids_and_keeps_its_products),
       cmocka_unit_test(connections_the_server_dropped_are_replaced_without_a_failed_call),
   };
   int failed = cmocka_run_group_tests(serverless, NULL, NULL);

@@ -186,6 +186,129 @@ static void version_1_file_is_migrated_forward_with_its_data(void **state) {
   store_destroy(s);
 }
 
+/* Version 2 as released: version 1 and the maintained count. */
+static const char V2_STEP[] =
+    "CREATE TABLE product_count (n INTEGER NOT NULL);"
+    "INSERT INTO product_count (n) SELECT COUNT(*) FROM products;"
+    "CREATE TRIGGER products_count_insert AFTER INSERT ON products"
+    "  BEGIN UPDATE product_count SET n = n + 1; END;"
+    "CREATE TRIGGER products_count_delete AFTER DELETE ON products"
+    "  BEGIN UPDATE product_count SET n = n - 1; END;"
+    "UPDATE schema_version SET version = 2;";
+
+static int64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A file at version 2 (the schema before request ids) gains the request-id
+ * table and keeps its products; their etags work at once. */
+static void version_2_file_gains_request_ids_and_keeps_its_data(void **state) {
+  fixture *fx = *state;
+  exec_sql(fx->path, V1_SCHEMA);
+  exec_sql(fx->path, V2_STEP);
+  store *s = open_store(fx, true);
+  assert_int_equal(query_int(fx->path, "SELECT version FROM schema_version"),
+                   STORE_SQLITE_SCHEMA_VERSION);
+  assert_int_equal(query_int(fx->path, "SELECT COUNT(*) FROM product_requests"), 0);
+  assert_int_equal(total(s, fx->a), 3);
+  product out;
+  product_patch stale = {.fields = PATCH_NAME, .name = "B2", .updated_us = 10,
+                         .if_match = true, .match_updated_us = 1};
+  assert_int_equal(store_update(s, "b", &stale, fx->a, &out), STORE_CONFLICT);
+  product_patch current = stale;
+  current.match_updated_us = 2;
+  assert_int_equal(store_update(s, "b", &current, fx->a, &out), STORE_OK);
+  product p = make_product(1, "new");
+  store_request req = {.caller = "alice", .id = "6f1c0a4e-0000-4000-8000-000000000001",
+                       .fingerprint = "fp", .now_us = wall_us()};
+  assert_int_equal(store_create_once(s, &p, &req, fx->a, &out), STORE_OK);
+  assert_int_equal(total(s, fx->a), 4);
+  store_destroy(s);
+}
+
+/* The request id and its product commit together: a process killed right
+ * after its create returned leaves both, and the retry in the next process
+ * gets the first product and creates nothing. */
+static void request_id_survives_kill_9_with_its_product(void **state) {
+  fixture *fx = *state;
+  int fds[2];
+  store_request req = {.caller = "alice", .id = "6f1c0a4e-0000-4000-8000-0000000000ff",
+                       .fingerprint = "fp", .now_us = wall_us()};
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    store *s = NULL;
+    char err[256];
+    arena *a = arena_create(4096);
+    if (!a || store_open(fx->spec, NULL, &s, err, sizeof(err)) != 0) _exit(3);
+    product p = make_product(1, "first"), out;
+    if (store_create_once(s, &p, &req, a, &out) != STORE_OK) _exit(4);
+    if (write(fds[1], "k", 1) != 1) _exit(5);
+    raise(SIGKILL);
+    _exit(6);
+  }
+  close(fds[1]);
+  char c = 0;
+  assert_int_equal(read(fds[0], &c, 1), 1);
+  close(fds[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  store *s = open_store(fx, true);
+  product retry = make_product(2, "first"), out;
+  req.now_us += 1000000;
+  assert_int_equal(store_create_once(s, &retry, &req, fx->a, &out), STORE_OK);
+  assert_string_equal(out.id, make_product(1, "x").id);
+  assert_int_equal(total(s, fx->a), 1);
+  store_destroy(s);
+}
+
+/* Expired request ids are deleted by the writer in the background; live
+ * ones stay. Bounded wait (a hang guard), no sleep-and-hope: the purge
+ * count is what is awaited. */
+static void expired_request_ids_are_purged_in_the_background(void **state) {
+  fixture *fx = *state;
+  store *s = open_store(fx, true);
+  /* Counted from here: the writer may purge whenever it is idle, also
+   * between the creates below (the ids are expired as they go in). */
+  store_sqlite_stats st;
+  assert_int_equal(store_sqlite_get_stats(s, &st), 0);
+  uint64_t before = st.purged;
+  int64_t now = wall_us();
+  product out;
+  for (unsigned i = 0; i < 300; i++) { /* more than one purge chunk */
+    char id[40];
+    snprintf(id, sizeof id, "6f1c0a4e-0000-4000-8000-%012u", i);
+    store_request old = {.caller = "alice", .id = id, .fingerprint = "fp",
+                         .now_us = now - STORE_REQUEST_WINDOW_US - 1000000};
+    product p = make_product(100 + i, "old");
+    assert_int_equal(store_create_once(s, &p, &old, fx->a, &out), STORE_OK);
+    arena_reset(fx->a);
+  }
+  store_request live = {.caller = "alice", .id = "6f1c0a4e-0000-4000-8000-999999999999",
+                        .fingerprint = "fp", .now_us = now};
+  product p = make_product(1, "live");
+  assert_int_equal(store_create_once(s, &p, &live, fx->a, &out), STORE_OK);
+  assert_int_equal(store_sqlite_purge_soon(s), 0);
+  assert_int_equal(store_sqlite_get_stats(s, &st), 0);
+  for (int i = 0; i < 30000 && st.purged < before + 300; i++) { /* hang guard: 30 s */
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    assert_int_equal(store_sqlite_get_stats(s, &st), 0);
+  }
+  assert_int_equal(st.purged, before + 300);
+  store_destroy(s);
+  assert_int_equal(query_int(fx->path, "SELECT COUNT(*) FROM product_requests"), 1);
+  /* The products they created stay. */
+  s = open_store(fx, true);
+  assert_int_equal(total(s, fx->a), 301);
+  store_destroy(s);
+}
+
 static void file_from_a_newer_build_is_refused(void **state) {
   fixture *fx = *state;
   store_destroy(open_store(fx, true));
@@ -374,6 +497,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(reopening_does_not_run_migrations_again, setup, teardown),
       cmocka_unit_test_setup_teardown(version_1_file_is_migrated_forward_with_its_data, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(version_2_file_gains_request_ids_and_keeps_its_data, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(file_from_a_newer_build_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(missing_directories_are_created_private, setup, teardown),
       cmocka_unit_test_setup_teardown(flush_folds_the_wal_into_the_database, setup, teardown),
@@ -384,6 +509,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_failing_write_does_not_undo_the_rest_of_its_batch, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(write_that_returned_ok_survives_kill_9, setup, teardown),
+      cmocka_unit_test_setup_teardown(request_id_survives_kill_9_with_its_product, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(expired_request_ids_are_purged_in_the_background, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(commits_fsync_the_wal_synchronous_full, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
