@@ -498,8 +498,8 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
     }
     if (atomic_load(&s->migrated)) ok = probe_query(s->probe_db, why, whylen);
     if (ok && (s->last_purge_ns == 0 ||
-               now_ns() - s->last_purge_ns > (int64_t)STORE_POSTGRES_PURGE_MS * 1000000)) {
-      s->last_purge_ns = now_ns();
+               clock_mono_ns() - s->last_purge_ns > (int64_t)STORE_POSTGRES_PURGE_MS * 1000000)) {
+      s->last_purge_ns = clock_mono_ns();
       pg_purge_requests(s->probe_db);
     }
     if (!ok || PQstatus(s->probe_db) != CONNECTION_OK) {
