@@ -9,5 +9,6 @@ extern const interceptor interceptor_recovery; /* recovery.c */
 extern const interceptor interceptor_logging;  /* logging.c */
 extern const interceptor interceptor_metrics;  /* metrics.c */
 extern const interceptor interceptor_auth;     /* auth.c */
+extern const interceptor interceptor_tracing;  /* tracing.c */
 
 #endif

@@ -7,6 +7,7 @@
 static const interceptor *const chain[] = {
     &interceptor_recovery,
     &interceptor_logging,
+    &interceptor_tracing,
     &interceptor_metrics,
     &interceptor_auth,
 };

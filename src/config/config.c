@@ -66,6 +66,7 @@ enum opt_code {
   OPT_H2_EMPTY_DATA,
   OPT_H2_RST,
   OPT_MEMORY_LIMIT,
+  OPT_OTLP_ENDPOINT,
   OPT_END,
 };
 #define OPT_COUNT (OPT_END - OPT_LISTEN)
@@ -144,6 +145,8 @@ static const opt_info k_opts[] = {
     {OPT_MEMORY_LIMIT, "memory-limit", "BYTES|auto", "MEMORY_LIMIT",
      "auto (85% of the cgroup limit, else off)",
      "above this RSS new calls get RESOURCE_EXHAUSTED (0: off)"},
+    {OPT_OTLP_ENDPOINT, "otlp-endpoint", "URL", "OTEL_EXPORTER_OTLP_ENDPOINT", NULL,
+     "export spans (OTLP http/protobuf) to URL/v1/traces; OTEL_* variables apply"},
 };
 
 /* The numeric limits: flag, field, accepted range and default. */
@@ -215,6 +218,7 @@ static const struct option k_long[] = {
     {"h2-empty-data-limit", required_argument, NULL, OPT_H2_EMPTY_DATA},
     {"h2-rst-limit", required_argument, NULL, OPT_H2_RST},
     {"memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT},
+    {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -686,7 +690,9 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
       resolve_numbers(&ps, c, err, errlen) || resolve_limits(&ps, c, err, errlen) ||
       resolve_log_format(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
-      resolve_secret(&ps, c, err, errlen))
+      resolve_secret(&ps, c, err, errlen) ||
+      config_resolve_tracing(ps.flags[OPT_OTLP_ENDPOINT - OPT_LISTEN], ps.getenv_fn, &c->tracing,
+                             err, errlen))
     goto cleanup;
   settle_insecure_vs_tls(&ps, c);
   if (check_tls(c, err, errlen)) goto cleanup;
@@ -711,6 +717,7 @@ void config_destroy(config *c) {
   free(c->jwt_audience);
   free(c->store_spec);
   free(c->ready_file);
+  config_tracing_free(&c->tracing);
   if (c->etcd_endpoints) {
     for (size_t i = 0; i < c->n_etcd_endpoints; i++) free(c->etcd_endpoints[i]);
     free(c->etcd_endpoints);

@@ -10,6 +10,7 @@
 
 #include "auth/secret.h"
 #include "core/log.h"
+#include "core/trace_context.h"
 
 typedef struct config_addr {
   char host[256]; /* "0.0.0.0", "127.0.0.1", "::1" (no brackets), "localhost" */
@@ -45,6 +46,17 @@ typedef struct config_limits {
  * calls admitted before shedding starts and for the allocator's slack. */
 #define CONFIG_MEMORY_LIMIT_PERCENT 85
 
+/* Tracing, from the OpenTelemetry SDK's variables (config_tracing.c). */
+typedef struct config_tracing {
+  char *otlp_url;            /* the full POST URL; NULL: spans are not exported */
+  char *service_name;        /* OTEL_SERVICE_NAME, default "product-service" */
+  char *resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES, or NULL */
+  char *headers;             /* OTEL_EXPORTER_OTLP_HEADERS (TRACES_ variant first), or NULL */
+  trace_sampler sampler;     /* OTEL_TRACES_SAMPLER */
+  double sampler_arg;        /* OTEL_TRACES_SAMPLER_ARG for the ratio samplers, 1.0 */
+  char warning[200];         /* an ignored value, as the SDK ignores it: logged at start */
+} config_tracing;
+
 typedef struct config {
   config_addr listen;
   char *tls_cert;      /* NULL when not given */
@@ -68,6 +80,7 @@ typedef struct config {
   int threads;          /* worker threads; 0 = derive from the CPU affinity mask */
   int64_t drain_ms;     /* graceful shutdown limit (10 s) */
   config_limits limits;
+  config_tracing tracing;
 } config;
 
 typedef enum config_result {
@@ -115,6 +128,14 @@ int64_t config_memory_limit_default(void);
 void config_resolve_memory_limit(config *c);
 /* Appends the limits to the start-up line. */
 void config_describe_limits(const config *c, log_line *l);
+
+/* The tracing settings: the --otlp-endpoint flag's value (or NULL) and the
+ * OTEL_* variables. Non-zero with one line in err on a URL that is not
+ * http(s). An unknown sampler or a bad ratio is ignored with a warning, as
+ * the OpenTelemetry SDK specifies. */
+int config_resolve_tracing(const char *flag_url, config_getenv_fn getenv_fn, config_tracing *out,
+                           char *err, size_t errlen);
+void config_tracing_free(config_tracing *t);
 
 /* Appends the effective configuration to a log line (the start-up line): the
  * secret appears only as "<redacted, N bytes>", a database password never. */

@@ -324,4 +324,7 @@ void config_describe(const config *c, log_line *l) {
   log_line_int(l, "threads", c->threads);
   log_line_int(l, "drain_ms", c->drain_ms);
   config_describe_limits(c, l);
+  /* The URL only: OTEL_EXPORTER_OTLP_HEADERS may hold a collector's key. */
+  describe_str(l, "otlp_traces_url", c->tracing.otlp_url);
+  log_line_str(l, "traces_sampler", trace_sampler_name(c->tracing.sampler));
 }

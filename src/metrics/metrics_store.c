@@ -12,20 +12,36 @@ typedef struct timed_store {
 
 static timed_store *timed(store *s) { return (timed_store *)s; }
 
+/* Each operation is timed into the registry and, when the call's trace is
+ * recorded, is a child span of the call (core/call.h). */
 static void observe(timed_store *t, metrics_store_op op, int64_t start_ns) {
   metrics_store_observe(t->m, op, clock_mono_ns() - start_ns);
 }
 
+static trace_child *span_begin(const char *name, store *s) {
+  trace_child *span = call_span_begin(name);
+  if (span) span->attr_key = "db.system", span->attr_value = s->ops->name;
+  return span;
+}
+
+/* Not found is an answer, not failures of the store. */
+static store_status span_end(trace_child *span, store_status st) {
+  call_span_end(span, st != STORE_OK && st != STORE_NOT_FOUND);
+  return st;
+}
+
 static store_status t_create(store *s, const product *p) {
   int64_t start = clock_mono_ns();
-  store_status st = store_create(timed(s)->inner, p);
+  trace_child *span = span_begin("store.create", s);
+  store_status st = span_end(span, store_create(timed(s)->inner, p));
   observe(timed(s), METRICS_STORE_CREATE, start);
   return st;
 }
 
 static store_status t_get(store *s, const char *id, arena *a, product *out) {
   int64_t start = clock_mono_ns();
-  store_status st = store_get(timed(s)->inner, id, a, out);
+  trace_child *span = span_begin("store.get", s);
+  store_status st = span_end(span, store_get(timed(s)->inner, id, a, out));
   observe(timed(s), METRICS_STORE_GET, start);
   return st;
 }
@@ -33,14 +49,16 @@ static store_status t_get(store *s, const char *id, arena *a, product *out) {
 static store_status t_update(store *s, const char *id, const product_patch *patch, arena *a,
                              product *out) {
   int64_t start = clock_mono_ns();
-  store_status st = store_update(timed(s)->inner, id, patch, a, out);
+  trace_child *span = span_begin("store.update", s);
+  store_status st = span_end(span, store_update(timed(s)->inner, id, patch, a, out));
   observe(timed(s), METRICS_STORE_UPDATE, start);
   return st;
 }
 
 static store_status t_remove(store *s, const char *id) {
   int64_t start = clock_mono_ns();
-  store_status st = store_remove(timed(s)->inner, id);
+  trace_child *span = span_begin("store.remove", s);
+  store_status st = span_end(span, store_remove(timed(s)->inner, id));
   observe(timed(s), METRICS_STORE_REMOVE, start);
   return st;
 }
@@ -48,14 +66,16 @@ static store_status t_remove(store *s, const char *id) {
 static store_status t_list(store *s, const struct filter *f, const store_cursor *after,
                            size_t limit, arena *a, store_list_result *out) {
   int64_t start = clock_mono_ns();
-  store_status st = store_list(timed(s)->inner, f, after, limit, a, out);
+  trace_child *span = span_begin("store.list", s);
+  store_status st = span_end(span, store_list(timed(s)->inner, f, after, limit, a, out));
   observe(timed(s), METRICS_STORE_LIST, start);
   return st;
 }
 
 static store_status t_flush(store *s) {
   int64_t start = clock_mono_ns();
-  store_status st = store_flush(timed(s)->inner);
+  trace_child *span = span_begin("store.flush", s);
+  store_status st = span_end(span, store_flush(timed(s)->inner));
   observe(timed(s), METRICS_STORE_FLUSH, start);
   return st;
 }

@@ -10,6 +10,7 @@
 struct metrics;
 struct keyring;
 struct health_state;
+struct tracer;
 
 struct service_env {
   const config *cfg;
@@ -19,6 +20,7 @@ struct service_env {
   const page_key *page_key;     /* single-secret mode; a key set's are in its snapshot */
   struct metrics *metrics; /* NULL when metrics are off */
   struct health_state *health;
+  struct tracer *tracer; /* NULL when spans are not exported */
 };
 
 #endif
