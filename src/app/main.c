@@ -256,6 +256,10 @@ static int build(app *a, int *port, char *err, size_t errlen) {
         .service_name = cfg->tracing.service_name,
         .service_version = PRODUCT_VERSION,
         .resource_attributes = cfg->tracing.resource_attributes,
+        .queue_size = (size_t)cfg->tracing.queue_size,
+        .batch_size = (size_t)cfg->tracing.batch_size,
+        .interval_ms = cfg->tracing.schedule_delay_ms,
+        .timeout_ms = cfg->tracing.export_timeout_ms,
         .on_drop = on_spans_dropped,
         .drop_arg = a,
     };

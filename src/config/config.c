@@ -314,6 +314,16 @@ static void print_usage(FILE *f) {
   }
   fprintf(f, "  %-30s %s\n", "(no option)", "the HS256 secret itself");
   fprintf(f, "  %-30s env JWT_SECRET (used when no secret file is given)\n", "");
+  fprintf(f, "  %-30s %s\n", "(tracing)", "the OpenTelemetry SDK's variables, read once:");
+  fprintf(f, "  %-30s env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the URL as is)\n", "");
+  fprintf(f, "  %-30s env OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS\n", "");
+  fprintf(f, "  %-30s env OTEL_SERVICE_NAME; default product-service\n", "");
+  fprintf(f, "  %-30s env OTEL_RESOURCE_ATTRIBUTES\n", "");
+  fprintf(f, "  %-30s env OTEL_TRACES_SAMPLER; default parentbased_always_on\n", "");
+  fprintf(f, "  %-30s env OTEL_TRACES_SAMPLER_ARG; default 1.0\n", "");
+  fprintf(f, "  %-30s env OTEL_BSP_MAX_QUEUE_SIZE (2048), OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512)\n", "");
+  fprintf(f, "  %-30s env OTEL_BSP_SCHEDULE_DELAY (5000 ms, at most)\n", "");
+  fprintf(f, "  %-30s env OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT (10000 ms)\n", "");
   fprintf(f, "  %-30s %s\n", "-h, --help", "print this help and exit");
   fprintf(f, "  %-30s %s\n", "-V, --version", "print the version and exit");
   fprintf(f,

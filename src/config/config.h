@@ -54,6 +54,10 @@ typedef struct config_tracing {
   char *headers;             /* OTEL_EXPORTER_OTLP_HEADERS (TRACES_ variant first), or NULL */
   trace_sampler sampler;     /* OTEL_TRACES_SAMPLER */
   double sampler_arg;        /* OTEL_TRACES_SAMPLER_ARG for the ratio samplers, 1.0 */
+  int64_t queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE, 2048 */
+  int64_t batch_size;        /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512 (<= queue_size) */
+  int64_t schedule_delay_ms; /* OTEL_BSP_SCHEDULE_DELAY, 5000 (at most: the contract's 5 s) */
+  int64_t export_timeout_ms; /* OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / _TIMEOUT, 10000 */
   char warning[200];         /* an ignored value, as the SDK ignores it: logged at start */
 } config_tracing;
 

@@ -33,6 +33,21 @@ static int dup_opt(const char *v, char **out) {
   return *out ? 0 : -1;
 }
 
+/* A positive integer variable in [1, max], else def with a warning. */
+static int64_t env_int(config_getenv_fn getenv_fn, const char *name, int64_t def, int64_t max,
+                       config_tracing *out) {
+  const char *v = env(getenv_fn, name);
+  if (!v) return def;
+  char *end = NULL;
+  long long n = strtoll(v, &end, 10);
+  if (end == v || *end || n < 1 || n > max) {
+    snprintf(out->warning, sizeof out->warning, "%s: not a number in 1..%lld, using %lld", name,
+             (long long)max, (long long)def);
+    return def;
+  }
+  return n;
+}
+
 int config_resolve_tracing(const char *flag_url, config_getenv_fn getenv_fn, config_tracing *out,
                            char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
@@ -83,6 +98,15 @@ int config_resolve_tracing(const char *flag_url, config_getenv_fn getenv_fn, con
     else
       out->sampler_arg = r;
   }
+  out->queue_size = env_int(getenv_fn, "OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1 << 20, out);
+  out->batch_size = env_int(getenv_fn, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1 << 20, out);
+  if (out->batch_size > out->queue_size) out->batch_size = out->queue_size;
+  /* The contract sends at least every 5 s: a longer delay is capped. */
+  out->schedule_delay_ms = env_int(getenv_fn, "OTEL_BSP_SCHEDULE_DELAY", 5000, 5000, out);
+  const char *tv = env(getenv_fn, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+                       ? "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
+                       : "OTEL_EXPORTER_OTLP_TIMEOUT";
+  out->export_timeout_ms = env_int(getenv_fn, tv, 10000, 600000, out);
   return 0;
 bad_url:
   snprintf(err, errlen, "%s: an http:// or https:// URL is required", origin);
