@@ -15,11 +15,13 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
 
 import harness as h
+import pgtemp
 from harness import check, expect_code, expect_eq
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
@@ -333,6 +335,64 @@ def test_text_log_lines_carry_the_ids_too():
         check(re.search(r'\bspan_id="?[0-9a-f]{16}"?(\s|$)', text[0]) is not None, "span_id in " + text[0])
 
 
+def store_trace(store, rcv):
+    """Creates and reads one product with tracing on; returns the spans of
+    the CreateProduct and GetProduct traces, by call."""
+    srv = h.Server(store=store, env={"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url}).start()
+    try:
+        tok = h.make_token(srv.secret)
+        with h.Api(srv) as api:
+            p = api.create(tok, name="durable")
+            expect_code("OK", lambda: api.call("GetProduct", id=p.id, token=tok))
+        expect_eq(srv.stop(), 0, "server exit status")
+        out = {}
+        for line in h.each(srv.call_lines(), "call lines"):
+            out[line["method"].rsplit("/", 1)[1]] = [
+                s for s in rcv.spans() if s["traceId"] == line["trace_id"]]
+        return out
+    finally:
+        srv.cleanup()
+
+
+def child_of(spans, parent_name, name):
+    parent = [s for s in spans if s["name"] == parent_name]
+    expect_eq(len(parent), 1, "one %s span" % parent_name)
+    kids = [s for s in spans if s["name"] == name and s["parentSpanId"] == parent[0]["spanId"]]
+    check(len(kids) >= 1, "no %s under %s in %s" % (name, parent_name,
+                                                     sorted(s["name"] for s in spans)))
+    return kids
+
+
+def test_sqlite_group_commit_wait_is_a_child_of_the_store_span():
+    rcv = Receiver()
+    tmp = os.path.join(tempfile.mkdtemp(prefix="product-trace-"), "p.db")
+    try:
+        by_call = store_trace("sqlite:" + tmp, rcv)
+        kids = child_of(by_call["CreateProduct"], "store.create", "sqlite.group_commit_wait")
+        expect_eq(kids[0]["status"]["code"], 0, "a committed write is no error")
+        child_of(by_call["GetProduct"], "product.ProductService/GetProduct", "store.get")
+    finally:
+        rcv.stop()
+        shutil.rmtree(os.path.dirname(tmp), ignore_errors=True)
+
+
+def test_postgres_round_trips_are_children_of_the_store_span():
+    if not pgtemp.find_bindir():
+        h.skip_case("PostgreSQL server binaries (initdb, postgres) are not installed")
+    rcv = Receiver()
+    pg = pgtemp.PgTemp().start()
+    try:
+        by_call = store_trace(pg.create_database("traced"), rcv)
+        for method, op in (("CreateProduct", "store.create"), ("GetProduct", "store.get")):
+            kids = child_of(by_call[method], op, "postgres.round_trip")
+            for k in h.each(kids, "round trips"):
+                check(k["attributes"].get("db.statement", "") != "",
+                      "a round trip names its statement: %r" % k)
+    finally:
+        rcv.stop()
+        pg.cleanup()
+
+
 def calls_that_all_answer(srv, n):
     tok = h.make_token(srv.secret)
     with h.Api(srv) as api:
@@ -402,6 +462,8 @@ if __name__ == "__main__":
         test_malformed_traceparents_start_new_traces_and_valid_ones_continue,
         test_server_errors_mark_the_span_and_refused_calls_log_their_ids,
         test_text_log_lines_carry_the_ids_too,
+        test_sqlite_group_commit_wait_is_a_child_of_the_store_span,
+        test_postgres_round_trips_are_children_of_the_store_span,
         test_a_collector_that_is_down_costs_no_call_and_drops_are_counted,
         test_a_collector_that_never_answers_costs_no_call,
         test_the_dropped_counter_exists_from_the_start_and_always_off_exports_nothing,
