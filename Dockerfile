@@ -53,7 +53,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
          libgrpc29 libprotobuf-c1 libjwt0 libjansson4 libssl3 libsqlite3-0 \
-         libmicrohttpd12 libpq5 libstdc++6 \
+         libmicrohttpd12 libpq5 libcurl4 libstdc++6 \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed numeric user (deploy/k8s uses the same runAsUser/fsGroup), and the
