@@ -9,6 +9,8 @@
 //   OTLP_RECEIVER_MODE   ok (default): 200 and an ExportTraceServiceResponse;
 //                        hang: read the request, never answer (a slow collector);
 //                        error: 503 (a collector that refuses)
+//   OTLP_RECEIVER_QUIET  1: decode and count only (bench/), print the totals
+//                        at SIGTERM
 // Prints "listening PORT" once bound, then one line per span:
 //   span {"traceId": hex, "spanId": hex, "parentSpanId": hex or "", "name", "kind",
 //         "traceState", "attributes": {k: v}, "status": {"code", "message"},
@@ -20,6 +22,9 @@ const root = require('@opentelemetry/otlp-transformer/build/src/generated/root')
 
 const v1 = root.opentelemetry.proto.collector.trace.v1;
 const MODE = process.env.OTLP_RECEIVER_MODE || 'ok';
+const QUIET = process.env.OTLP_RECEIVER_QUIET === '1';
+let totalSpans = 0;
+let totalRequests = 0;
 const hex = (b) => Buffer.from(b || []).toString('hex');
 
 function anyValue(v) {
@@ -53,11 +58,14 @@ const server = http.createServer((req, res) => {
       return;
     }
     let n = 0;
+    totalRequests++;
     for (const rs of msg.resourceSpans || []) {
       const resource = attrs(rs.resource && rs.resource.attributes);
       for (const ss of rs.scopeSpans || []) {
         for (const s of ss.spans || []) {
           n++;
+          totalSpans++;
+          if (QUIET) continue;
           const line = {
             traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId),
             name: s.name, kind: s.kind, traceState: s.traceState || '',
@@ -72,7 +80,7 @@ const server = http.createServer((req, res) => {
         }
       }
     }
-    process.stdout.write('request ' + n + ' spans\n');
+    if (!QUIET) process.stdout.write('request ' + n + ' spans\n');
     if (MODE === 'hang') {
       held.push(res); // never answered: the server's timeout must end it
       return;
@@ -92,6 +100,7 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write('listening ' + server.address().port + '\n');
 });
 process.on('SIGTERM', () => {
+  if (QUIET) process.stdout.write('received ' + totalSpans + ' spans in ' + totalRequests + ' requests\n');
   for (const r of held) r.destroy();
   server.close();
   process.exit(0);
