@@ -7,6 +7,7 @@
 #include "interceptors/interceptors.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -81,8 +82,9 @@ static void tracing_done(call_ctx *c, void *state) {
   memcpy(s->span_id, c->trace.span_id, sizeof s->span_id);
   memcpy(s->parent_id, c->trace.parent_id, sizeof s->parent_id);
   s->has_parent = c->trace.has_parent;
-  if (c->trace.tracestate) snprintf(s->trace_state, sizeof s->trace_state, "%s", c->trace.tracestate);
-  snprintf(s->name, sizeof s->name, "%s", c->method->path[0] == '/' ? c->method->path + 1 : c->method->path);
+  /* strdup failing leaves it out: the span loses a field, the call nothing. */
+  if (c->trace.tracestate) s->trace_state = strdup(c->trace.tracestate);
+  s->name = c->method->path[0] == '/' ? c->method->path + 1 : c->method->path;
   s->kind = TRACE_KIND_SERVER;
   s->start_unix_ns = unix_ns(c->start_ns, now_mono, now_wall);
   s->end_unix_ns = unix_ns(now_mono, now_mono, now_wall);
@@ -93,10 +95,10 @@ static void tracing_done(call_ctx *c, void *state) {
   trace_span_attr_int(s, "server.port", c->server_port);
   char addr[64];
   client_address(c->peer, addr, sizeof addr);
-  trace_span_attr_str(s, "client.address", addr);
+  trace_span_attr_own(s, "client.address", addr);
   if (server_error(c->code)) {
     s->error = true;
-    snprintf(s->status_msg, sizeof s->status_msg, "%s", c->message);
+    s->status_msg = strdup(c->message);
   }
 
   size_t i = 1;
@@ -107,15 +109,14 @@ static void tracing_done(call_ctx *c, void *state) {
     memcpy(ch->span_id, k->span_id, sizeof ch->span_id);
     memcpy(ch->parent_id, k->parent_id, sizeof ch->parent_id);
     ch->has_parent = true;
-    if (c->trace.tracestate)
-      snprintf(ch->trace_state, sizeof ch->trace_state, "%s", c->trace.tracestate);
-    snprintf(ch->name, sizeof ch->name, "%s", k->name);
+    if (c->trace.tracestate) ch->trace_state = strdup(c->trace.tracestate);
+    ch->name = k->name;
     ch->kind = TRACE_KIND_INTERNAL;
     ch->start_unix_ns = unix_ns(k->start_ns, now_mono, now_wall);
     /* A child left open (a panic unwound past its end) ends with the call. */
     ch->end_unix_ns = unix_ns(k->end_ns ? k->end_ns : now_mono, now_mono, now_wall);
     ch->error = k->error;
-    if (k->attr_key) trace_span_attr_str(ch, k->attr_key, k->attr_value);
+    if (k->attr_key) trace_span_attr_own(ch, k->attr_key, k->attr_value);
   }
   tracer_submit(tr, spans, n);
 }

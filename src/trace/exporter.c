@@ -57,8 +57,12 @@ void tracer_submit(tracer *t, const trace_span *spans, size_t n) {
     kick = t->count >= t->opt.batch_size && t->count - n < t->opt.batch_size;
   }
   pthread_mutex_unlock(&t->mu);
-  if (full) drop(t, n);
-  else if (kick) periodic_kick(t->worker);
+  if (full) {
+    for (size_t i = 0; i < n; i++) trace_span_release((trace_span *)&spans[i]);
+    drop(t, n);
+  } else if (kick) {
+    periodic_kick(t->worker);
+  }
 }
 
 static size_t take(tracer *t) {
@@ -89,7 +93,7 @@ static int post(tracer *t, size_t n, int64_t timeout_ms) {
   uint8_t *body = NULL;
   size_t len = 0;
   int rc = -1;
-  if (otlp_encode(t->resource, t->n_resource, t->batch, n, &body, &len) != 0) return -1;
+  if (otlp_encode(t->resource, t->n_resource, t->batch, n, &body, &len) != 0) goto cleanup;
   curl_easy_reset(t->curl);
   if (curl_easy_setopt(t->curl, CURLOPT_URL, t->url) != CURLE_OK ||
       curl_easy_setopt(t->curl, CURLOPT_POST, 1L) != CURLE_OK ||
@@ -121,6 +125,8 @@ static int post(tracer *t, size_t n, int64_t timeout_ms) {
     t->logged_down = true;
   }
 cleanup:
+  /* Sent or not, the batch is done with: what its spans own goes. */
+  for (size_t i = 0; i < n; i++) trace_span_release(&t->batch[i]);
   free(body);
   return rc;
 }
@@ -283,6 +289,8 @@ void tracer_destroy(tracer *t) {
     }
     pthread_mutex_lock(&t->mu);
     size_t left = t->count;
+    for (size_t i = 0; i < left; i++)
+      trace_span_release(&t->ring[(t->head + i) % t->opt.queue_size]);
     t->count = 0;
     pthread_mutex_unlock(&t->mu);
     drop(t, left);

@@ -40,7 +40,8 @@ int tracer_create(const tracer_options *opt, tracer **out, char *err, size_t err
 void tracer_destroy(tracer *t);
 
 /* Copies n spans into the queue, all or none: a full queue drops them and
- * counts them. Any thread; never blocks on I/O. */
+ * counts them. What the spans own (trace_span_release) passes to the
+ * exporter either way. Any thread; never blocks on I/O. */
 void tracer_submit(tracer *t, const trace_span *spans, size_t n);
 
 /* Spans dropped, posted (accepted by the collector) so far. */

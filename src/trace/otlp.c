@@ -16,7 +16,22 @@ void trace_span_attr_str(trace_span *s, const char *key, const char *value) {
   trace_attr *a = &s->attrs[s->n_attrs++];
   a->key = key;
   a->is_int = false;
-  snprintf(a->s, sizeof a->s, "%s", value ? value : "");
+  a->s = value ? value : "";
+}
+
+void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
+  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
+  trace_attr *a = &s->attrs[s->n_attrs++];
+  a->key = key;
+  a->is_int = false;
+  a->s = NULL; /* read from s->text wherever the span has been copied to */
+  snprintf(s->text, sizeof s->text, "%s", value ? value : "");
+}
+
+void trace_span_release(trace_span *s) {
+  free(s->trace_state);
+  free(s->status_msg);
+  s->trace_state = s->status_msg = NULL;
 }
 
 void trace_span_attr_int(trace_span *s, const char *key, int64_t value) {
@@ -151,8 +166,8 @@ int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *sp
     m->span_id = (ProtobufCBinaryData){TRACE_SPAN_ID_LEN, (uint8_t *)s->span_id};
     if (s->has_parent)
       m->parent_span_id = (ProtobufCBinaryData){TRACE_SPAN_ID_LEN, (uint8_t *)s->parent_id};
-    m->trace_state = (char *)s->trace_state;
-    m->name = (char *)s->name;
+    m->trace_state = s->trace_state ? s->trace_state : "";
+    m->name = (char *)(s->name ? s->name : "");
     m->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
     m->start_time_unix_nano = s->start_unix_ns;
     m->end_time_unix_nano = s->end_unix_ns;
@@ -161,13 +176,13 @@ int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *sp
     for (size_t k = 0; k < s->n_attrs; k++, a++) {
       const trace_attr *at = &s->attrs[k];
       if (at->is_int) set_int(&kvs[a], &vals[a], at->key, at->i);
-      else set_str(&kvs[a], &vals[a], at->key, at->s);
+      else set_str(&kvs[a], &vals[a], at->key, at->s ? at->s : s->text);
       kvp[a] = &kvs[a];
     }
     opentelemetry__proto__trace__v1__status__init(&st[i]);
     if (s->error) {
       st[i].code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-      st[i].message = (char *)s->status_msg;
+      st[i].message = s->status_msg ? s->status_msg : "";
     }
     m->status = &st[i];
     smp[i] = m;
