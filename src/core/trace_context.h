@@ -57,8 +57,8 @@ int trace_parse_traceparent(const char *v, size_t len, uint8_t trace_id[TRACE_ID
                             uint8_t parent_id[TRACE_SPAN_ID_LEN], uint8_t *flags);
 
 /* A tracestate value worth passing on: printable ASCII, at most 512 bytes,
- * no leading comma... the W3C list syntax checked loosely (a bad one is
- * dropped, never an error). */
+ * with at least one key=value (the W3C list syntax checked loosely: a bad
+ * one is dropped, never an error). */
 bool trace_tracestate_ok(const char *v, size_t len);
 
 /* n random bytes from OpenSSL's RAND_bytes, drawn through a per-thread
