@@ -66,7 +66,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
     && apt-get update \
     && apt-get install -y --no-install-recommends \
          libgrpc29 libprotobuf-c1 libjwt0 libjansson4 libssl3 libsqlite3-0 \
-         libmicrohttpd12 libpq5 libstdc++6 \
+         libmicrohttpd12 libpq5 libcurl4 libstdc++6 \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
          /var/log/apt /var/log/dpkg.log

@@ -19,6 +19,11 @@ as clients send them). Placeholders in a command: {port} {addr}
 health service on the chosen port. Give the binary itself (or a wrapper that
 execs it): CPU and RSS are read from the PID started here.
 
+--tracing compares tracing off (ours), on with the default sampler and a
+live collector (node/otlp_receiver.js in quiet mode, decoding every export
+with the OpenTelemetry JS packages, pinned with h2load), and on with
+always_off, in one invocation; the ratios are off / on.
+
 Not a test: nothing here asserts a timing.
 """
 
@@ -429,6 +434,8 @@ def parse_args():
     ap.add_argument("--client-cpus", default="1")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     ap.add_argument("--json", metavar="PATH", help="also write every run as JSON lines")
+    ap.add_argument("--tracing", action="store_true",
+                    help="ours without tracing vs with an OTLP collector vs always_off")
     args = ap.parse_args()
     args.scenarios = [s for s in args.scenarios.replace(",", "") if s in SCENARIOS]
     if args.no_pin or os.cpu_count() < 2 or not shutil.which("taskset"):
@@ -439,11 +446,34 @@ def parse_args():
     return args
 
 
+def start_receiver(cpus):
+    """The OTLP receiver of the tests, counting only; returns (proc, base URL)."""
+    node_dir = os.path.join(ROOT, "tests", "integration", "node")
+    argv = ["node", "otlp_receiver.js"]
+    if cpus:
+        argv = ["taskset", "-c", cpus] + argv
+    proc = subprocess.Popen(argv, cwd=node_dir, stdout=subprocess.PIPE,
+                            env=dict(os.environ, OTLP_RECEIVER_QUIET="1"))
+    line = proc.stdout.readline().decode()
+    m = re.match(r"listening (\d+)", line)
+    if not m:
+        proc.kill()
+        raise SystemExit("bench: the OTLP receiver did not start: %r" % line)
+    return proc, "http://127.0.0.1:%s" % m.group(1)
+
+
 def main():
     args = parse_args()
     for tool in ("h2load", "protoc"):
         if not shutil.which(tool):
             raise SystemExit("bench: %s not found (tools/install-deps.sh installs it)" % tool)
+    receiver = None
+    if args.tracing:
+        receiver, url = start_receiver(args.client_cpus)
+        args.name = args.name + "-off"
+        args.peer.append("c-traced=env OTEL_EXPORTER_OTLP_ENDPOINT=%s %s" % (url, args.server))
+        args.peer.append("c-always-off=env OTEL_EXPORTER_OTLP_ENDPOINT=%s "
+                         "OTEL_TRACES_SAMPLER=always_off %s" % (url, args.server))
     peers = [Peer(args.name, args.server, args.server_cpus, limits=True)]
     if args.limits:
         peers.append(Peer(args.name + "-limits", args.server, args.server_cpus, env=LIMITS_ON))
@@ -472,6 +502,10 @@ def main():
                         f.write(json.dumps(dict(r, round=n + 1)) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if receiver:
+            receiver.terminate()
+            out, _ = receiver.communicate(timeout=20)
+            print("collector: %s" % out.decode().strip().splitlines()[-1])
     summary(peers, rounds, args.scenarios)
 
 

@@ -7,6 +7,7 @@
 #   bench/run.sh                          # plaintext memory store, six scenarios
 #   bench/run.sh --keys                   # + our server with a key set of 3 keys, interleaved
 #   bench/run.sh --all                    # + the same on the SQLite store
+#   bench/run.sh --tracing                # tracing off vs on (live collector) vs always_off
 #   bench/run.sh --peer go-seed=/path/to/go-seed/bin/product-server
 #   BENCH_GO_SEED=... BENCH_CPP_CORE=... bench/run.sh
 # Other arguments go to the driver (e.g. --rounds 1 --duration 3; --help).

@@ -75,15 +75,21 @@ static void auth_intercept(call_ctx *c, void *state) {
   token_cache *tc = thread_cache();
   keyring_snap *snap = c->env->keyring ? keyring_acquire(c->env->keyring) : NULL;
   uint64_t gen = snap ? keyring_snap_generation(snap) : 0;
+  trace_child *span = call_span_begin("auth.verify_token");
   if (!tc || !token_cache_get(tc, token, token_len, gen, now, c->env->cfg->jwt_leeway_s, &id)) {
+    if (span) span->attr_key = "auth.token_cache", span->attr_value = "miss";
     jwt_result jr = snap ? keyring_verify(snap, token, token_len, now, &id)
                          : jwt_verify(c->env->verifier, token, token_len, now, &id);
+    call_span_end(span, jr != JWT_OK);
     if (jr != JWT_OK) {
       keyring_release(snap);
       refuse(c, jwt_result_reason(jr));
       return;
     }
     if (tc) token_cache_put(tc, token, token_len, gen, &id);
+  } else {
+    if (span) span->attr_key = "auth.token_cache", span->attr_value = "hit";
+    call_span_end(span, false);
   }
   keyring_release(snap);
   c->authenticated = true;

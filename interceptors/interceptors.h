@@ -10,5 +10,6 @@ extern const interceptor interceptor_logging;  /* logging.c */
 extern const interceptor interceptor_metrics;  /* metrics.c */
 extern const interceptor interceptor_rate_limit; /* rate_limit.c */
 extern const interceptor interceptor_auth;     /* auth.c */
+extern const interceptor interceptor_tracing;  /* tracing.c */
 
 #endif

@@ -15,6 +15,8 @@ static void logging_done(call_ctx *c, void *state) {
   log_line l;
   log_line_begin(&l, log_level_for_code(c->code), NULL);
   log_line_str(&l, "method", c->method->path);
+  log_line_str(&l, "trace_id", c->trace.trace_id_hex);
+  log_line_str(&l, "span_id", c->trace.span_id_hex);
   log_line_str(&l, "code", rpc_code_name(c->code));
   log_line_fixed(&l, "duration_ms", (clock_mono_ns() - c->start_ns) / 1000, 3);
   log_line_str(&l, "peer", c->peer ? c->peer : "");

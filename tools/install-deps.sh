@@ -21,6 +21,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
   libjwt-dev libjansson-dev libssl-dev libsqlite3-dev libmicrohttpd-dev libpq-dev
+  libcurl4-openssl-dev
   grpc-proto libcmocka-dev
   # run (dev certificates and secrets)
   openssl

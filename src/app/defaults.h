@@ -7,7 +7,7 @@
 #include "interceptors/pipeline.h"
 #include "metrics/metrics.h"
 
-/* The server's chain: recovery -> logging -> metrics -> rate_limit -> auth. */
+/* The server's chain: recovery -> logging -> tracing -> metrics -> rate_limit -> auth. */
 const pipeline *pipeline_default(void);
 
 /* The server's registry: every row of the method table, both reflection

@@ -7,6 +7,7 @@
 static const interceptor *const chain[] = {
     &interceptor_recovery,
     &interceptor_logging,
+    &interceptor_tracing,
     &interceptor_metrics,
     &interceptor_rate_limit, /* before auth: a refused call costs no HMAC */
     &interceptor_auth,

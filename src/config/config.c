@@ -70,6 +70,7 @@ enum opt_code {
   OPT_RATE_LIMIT,
   OPT_AUTH_FAILURE_LIMIT,
   OPT_RATE_LIMIT_KEYS,
+  OPT_OTLP_ENDPOINT,
   OPT_END,
 };
 #define OPT_COUNT (OPT_END - OPT_LISTEN)
@@ -156,6 +157,8 @@ static const opt_info k_opts[] = {
      "failed authentications per client address: RATE/s[:BURST], or off"},
     {OPT_RATE_LIMIT_KEYS, "rate-limit-keys", "N", "RATE_LIMIT_KEYS", "100000",
      "callers tracked at once; the least recently seen is forgotten first"},
+    {OPT_OTLP_ENDPOINT, "otlp-endpoint", "URL", "OTEL_EXPORTER_OTLP_ENDPOINT", NULL,
+     "export spans (OTLP http/protobuf) to URL/v1/traces; OTEL_* variables apply"},
 };
 
 /* The numeric limits: flag, field, accepted range and default. */
@@ -231,6 +234,7 @@ static const struct option k_long[] = {
     {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
     {"auth-failure-limit", required_argument, NULL, OPT_AUTH_FAILURE_LIMIT},
     {"rate-limit-keys", required_argument, NULL, OPT_RATE_LIMIT_KEYS},
+    {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -326,6 +330,16 @@ static void print_usage(FILE *f) {
   }
   fprintf(f, "  %-30s %s\n", "(no option)", "the HS256 secret itself");
   fprintf(f, "  %-30s env JWT_SECRET (used when no secret file is given)\n", "");
+  fprintf(f, "  %-30s %s\n", "(tracing)", "the OpenTelemetry SDK's variables, read once:");
+  fprintf(f, "  %-30s env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the URL as is)\n", "");
+  fprintf(f, "  %-30s env OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS\n", "");
+  fprintf(f, "  %-30s env OTEL_SERVICE_NAME; default product-service\n", "");
+  fprintf(f, "  %-30s env OTEL_RESOURCE_ATTRIBUTES\n", "");
+  fprintf(f, "  %-30s env OTEL_TRACES_SAMPLER; default parentbased_always_on\n", "");
+  fprintf(f, "  %-30s env OTEL_TRACES_SAMPLER_ARG; default 1.0\n", "");
+  fprintf(f, "  %-30s env OTEL_BSP_MAX_QUEUE_SIZE (2048), OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512)\n", "");
+  fprintf(f, "  %-30s env OTEL_BSP_SCHEDULE_DELAY (5000 ms, at most)\n", "");
+  fprintf(f, "  %-30s env OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT (10000 ms)\n", "");
   fprintf(f, "  %-30s %s\n", "-h, --help", "print this help and exit");
   fprintf(f, "  %-30s %s\n", "-V, --version", "print the version and exit");
   fprintf(f,
@@ -748,7 +762,9 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
       resolve_rate_limits(&ps, c, err, errlen) ||
       resolve_log_format(&ps, c, err, errlen) || resolve_h2_guard(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
-      resolve_secret(&ps, c, err, errlen))
+      resolve_secret(&ps, c, err, errlen) ||
+      config_resolve_tracing(ps.flags[OPT_OTLP_ENDPOINT - OPT_LISTEN], ps.getenv_fn, &c->tracing,
+                             err, errlen))
     goto cleanup;
   settle_insecure_vs_tls(&ps, c);
   if (check_tls(c, err, errlen)) goto cleanup;
@@ -773,6 +789,7 @@ void config_destroy(config *c) {
   free(c->jwt_audience);
   free(c->store_spec);
   free(c->ready_file);
+  config_tracing_free(&c->tracing);
   if (c->etcd_endpoints) {
     for (size_t i = 0; i < c->n_etcd_endpoints; i++) free(c->etcd_endpoints[i]);
     free(c->etcd_endpoints);

@@ -10,6 +10,7 @@
 
 #include "auth/secret.h"
 #include "core/log.h"
+#include "core/trace_context.h"
 
 typedef struct config_addr {
   char host[256]; /* "0.0.0.0", "127.0.0.1", "::1" (no brackets), "localhost" */
@@ -61,6 +62,20 @@ typedef struct config_rate_limits {
 } config_rate_limits;
 
 #define CONFIG_RATE_MAX 1e9 /* per second; above, a limit means nothing */
+/* Tracing, from the OpenTelemetry SDK's variables (config_tracing.c). */
+typedef struct config_tracing {
+  char *otlp_url;            /* the full POST URL; NULL: spans are not exported */
+  char *service_name;        /* OTEL_SERVICE_NAME, default "product-service" */
+  char *resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES, or NULL */
+  char *headers;             /* OTEL_EXPORTER_OTLP_HEADERS (TRACES_ variant first), or NULL */
+  trace_sampler sampler;     /* OTEL_TRACES_SAMPLER */
+  double sampler_arg;        /* OTEL_TRACES_SAMPLER_ARG for the ratio samplers, 1.0 */
+  int64_t queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE, 2048 */
+  int64_t batch_size;        /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512 (<= queue_size) */
+  int64_t schedule_delay_ms; /* OTEL_BSP_SCHEDULE_DELAY, 5000 (at most: the contract's 5 s) */
+  int64_t export_timeout_ms; /* OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / _TIMEOUT, 10000 */
+  char warning[200];         /* an ignored value, as the SDK ignores it: logged at start */
+} config_tracing;
 
 typedef struct config {
   config_addr listen;
@@ -87,6 +102,7 @@ typedef struct config {
   bool h2_guard_off;    /* --h2-guard=off: serve without the HTTP/2 guard */
   config_limits limits;
   config_rate_limits rate_limits;
+  config_tracing tracing;
 } config;
 
 typedef enum config_result {
@@ -145,6 +161,13 @@ int config_parse_rate_limit(const char *spec, config_rate *read, config_rate *wr
 int config_parse_rate(const char *spec, config_rate *out, char *err, size_t errlen);
 /* Appends the rate limits to the start-up line. */
 void config_describe_rate_limits(const config *c, log_line *l);
+/* The tracing settings: the --otlp-endpoint flag's value (or NULL) and the
+ * OTEL_* variables. Non-zero with one line in err on a URL that is not
+ * http(s). An unknown sampler or a bad ratio is ignored with a warning, as
+ * the OpenTelemetry SDK specifies. */
+int config_resolve_tracing(const char *flag_url, config_getenv_fn getenv_fn, config_tracing *out,
+                           char *err, size_t errlen);
+void config_tracing_free(config_tracing *t);
 
 /* Appends the effective configuration to a log line (the start-up line): the
  * secret appears only as "<redacted, N bytes>", a database password never. */

@@ -326,4 +326,19 @@ void config_describe(const config *c, log_line *l) {
   log_line_int(l, "drain_ms", c->drain_ms);
   config_describe_limits(c, l);
   config_describe_rate_limits(c, l);
+  /* The URL only (OTEL_EXPORTER_OTLP_HEADERS may hold a collector's key),
+   * and without any user:password@ it carries. */
+  if (c->tracing.otlp_url) {
+    const char *u = c->tracing.otlp_url;
+    const char *host = strstr(u, "://");
+    host = host ? host + 3 : u;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    if (at && (!slash || at < slash))
+      snprintf(buf, sizeof buf, "%.*s<redacted>%s", (int)(host - u), u, at);
+    else
+      snprintf(buf, sizeof buf, "%s", u);
+    log_line_str(l, "otlp_traces_url", buf);
+  }
+  log_line_str(l, "traces_sampler", trace_sampler_name(c->tracing.sampler));
 }

@@ -69,3 +69,30 @@ void call_fault_point(const char *name) {
 }
 #endif
 
+
+trace_child *call_span_begin(const char *name) {
+  call_ctx *c = call_current();
+  if (!c || !c->arena || !c->trace.recording) return NULL;
+  trace_child *s = arena_alloc(c->arena, sizeof *s);
+  if (!s) return NULL;
+  memset(s, 0, sizeof *s);
+  if (trace_random_id(s->span_id, sizeof s->span_id) != 0) return NULL;
+  s->name = name;
+  memcpy(s->parent_id, c->trace.span_id, sizeof s->parent_id);
+  for (const trace_child *o = c->trace.children; o; o = o->next) {
+    if (o->end_ns == 0) { /* newest open one first: the innermost */
+      memcpy(s->parent_id, o->span_id, sizeof s->parent_id);
+      break;
+    }
+  }
+  s->start_ns = clock_mono_ns();
+  s->next = c->trace.children;
+  c->trace.children = s;
+  return s;
+}
+
+void call_span_end(trace_child *s, bool error) {
+  if (!s) return;
+  s->end_ns = clock_mono_ns();
+  s->error = error;
+}

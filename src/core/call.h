@@ -14,6 +14,7 @@
 #include "core/arena.h"
 #include "core/clock.h" /* start_ns and deadline_ns are clock_mono_ns() times */
 #include "core/rpc_status.h"
+#include "core/trace_context.h"
 
 typedef struct call_ctx call_ctx;
 typedef struct service_env service_env;
@@ -64,6 +65,8 @@ struct call_ctx {
   const char *test_fault;          /* x-test-fault value (test builds only) */
   int64_t start_ns;                /* CLOCK_MONOTONIC at arrival */
   int64_t deadline_ns;             /* CLOCK_MONOTONIC; INT64_MAX when none */
+  trace_ctx trace;                 /* W3C context and this call's server span ids */
+  int server_port;                 /* the port the call arrived on (span attribute) */
 
   /* Identity, set by the auth interceptor from a verified token. */
   bool authenticated;
@@ -105,6 +108,13 @@ char *call_strdup(call_ctx *c, const char *s);
 /* The call this thread is running inside the pipeline, or NULL. */
 call_ctx *call_current(void);
 void call_set_current(call_ctx *c);
+
+/* A child span of the current call's server span (or of the innermost
+ * child still open), from the call's arena; NULL outside a call or out of
+ * memory or when the call's trace is not recorded (not sampled, no
+ * exporter); call_span_end(NULL, ...) is a no-op, so callers need no test. */
+trace_child *call_span_begin(const char *name);
+void call_span_end(trace_child *s, bool error);
 
 /* Abandons the current call: control returns to the recovery interceptor,
  * which answers INTERNAL with a generic message and logs the detail. Never

@@ -65,6 +65,7 @@ struct metrics {
   uint64_t bucket_ns[GRPC_NB];
   uint64_t store_bucket_ns[STORE_NB];
   _Atomic uint64_t jwt_keys; /* a gauge: set on every key load */
+  _Atomic uint64_t spans_dropped; /* off the call path (the exporter), so one counter */
 };
 
 static atomic_uint next_shard;
@@ -130,6 +131,7 @@ int metrics_create(const metrics_options *opt, metrics **out) {
   if (!m->counters) goto fail;
   for (size_t i = 0; i < total; i++) atomic_init(&m->counters[i], 0);
   atomic_init(&m->jwt_keys, 0);
+  atomic_init(&m->spans_dropped, 0);
   *out = m;
   return 0;
 fail:
@@ -211,6 +213,10 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
   size_t base = m->base_store + (size_t)op * S_STRIDE;
   add(m, base + S_BUCKETS + bucket_for(m->store_bucket_ns, STORE_NB, duration_ns), 1);
   add(m, base + S_SUM_NS, duration_ns > 0 ? (uint64_t)duration_ns : 0);
+}
+
+void metrics_spans_dropped(metrics *m, uint64_t n) {
+  if (m) atomic_fetch_add_explicit(&m->spans_dropped, n, memory_order_relaxed);
 }
 
 void metrics_shed_call(metrics *m) {
@@ -343,6 +349,11 @@ static void render_own(const metrics *m, mtext *t) {
     mtext_sample_u64(t, limited, &l, 1,
                      sum(m, m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT + r));
   }
+  static const char dropped[] = "product_spans_dropped_total";
+  mtext_family(t, dropped, "counter",
+               "Trace spans dropped: the export queue was full or the collector failed.");
+  mtext_sample_u64(t, dropped, NULL, 0,
+                   atomic_load_explicit(&m->spans_dropped, memory_order_relaxed));
 }
 
 int metrics_render(const metrics *m, char **out, size_t *len) {

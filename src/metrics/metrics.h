@@ -93,6 +93,8 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
 /* Overload protection: a call refused while the memory limit is exceeded,
  * and an abusive connection closed. */
 void metrics_shed_call(metrics *m);
+/* product_spans_dropped_total: spans the exporter could not send. */
+void metrics_spans_dropped(metrics *m, uint64_t n);
 void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason);
 /* A call refused with RESOURCE_EXHAUSTED by a rate limit (core/rate_limiter.h). */
 void metrics_rate_limited(metrics *m, rl_limit limit);

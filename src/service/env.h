@@ -12,6 +12,7 @@ struct keyring;
 struct health_state;
 struct rate_limiter;
 struct verified_tokens;
+struct tracer;
 
 struct service_env {
   const config *cfg;
@@ -25,6 +26,7 @@ struct service_env {
    * off. */
   struct rate_limiter *limiter;
   struct verified_tokens *verified;
+  struct tracer *tracer; /* NULL when spans are not exported */
 };
 
 #endif

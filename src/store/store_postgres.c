@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/call.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/periodic.h"
@@ -162,15 +163,29 @@ PGresult *pg_wait(PGconn *db, int timeout_ms) {
   }
 }
 
+/* Each round trip made for a call is a child span of it (core/call.h): a
+ * trace shows how many a call took and which one was slow. Outside a call
+ * (probes, schema set-up) none is recorded. */
+static PGresult *traced_wait(PGconn *db, int timeout_ms, const char *what) {
+  trace_child *span = call_span_begin("postgres.round_trip");
+  if (span) span->attr_key = "db.statement", span->attr_value = what;
+  PGresult *r = pg_wait(db, timeout_ms);
+  ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  call_span_end(span, st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK);
+  return r;
+}
+
 PGresult *pg_exec(PGconn *db, int timeout_ms, const char *sql, int n, const char *const *params) {
   int sent = n > 0 ? PQsendQueryParams(db, sql, n, NULL, params, NULL, NULL, 0)
                    : PQsendQuery(db, sql);
-  return sent ? pg_wait(db, timeout_ms) : NULL;
+  /* sql is ours (a constant or a statement built from our filter), and is
+   * kept to the span's attribute size. */
+  return sent ? traced_wait(db, timeout_ms, sql) : NULL;
 }
 
 PGresult *pg_exec_prepared(PGconn *db, const char *name, int n, const char *const *params) {
   if (!PQsendQueryPrepared(db, name, n, params, NULL, NULL, 0)) return NULL;
-  return pg_wait(db, PG_CALL_TIMEOUT_MS);
+  return traced_wait(db, PG_CALL_TIMEOUT_MS, name);
 }
 
 /* One of the conninfo's values (URI, PG* variables, defaults), or NULL. */

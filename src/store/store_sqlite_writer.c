@@ -306,9 +306,13 @@ static store_status submit(store *base, sq_req *r) {
   r->done = false;
   r->next = NULL;
   r->status = STORE_ERROR;
+  /* Queued behind other writes, then committed with them: the span shows
+   * the wait for the group commit (core/call.h; no-op when not traced). */
+  trace_child *span = call_span_begin("sqlite.group_commit_wait");
   pthread_mutex_lock(&w->mu);
   if (w->stopping) {
     pthread_mutex_unlock(&w->mu);
+    call_span_end(span, true);
     return STORE_UNAVAILABLE;
   }
   if (w->tail)
@@ -320,6 +324,7 @@ static store_status submit(store *base, sq_req *r) {
   pthread_cond_signal(&w->work);
   while (!r->done) pthread_cond_wait(&w->done, &w->mu);
   pthread_mutex_unlock(&w->mu);
+  call_span_end(span, r->status != STORE_OK && r->status != STORE_NOT_FOUND);
   return r->status;
 }
 

@@ -15,6 +15,7 @@ typedef struct generic_call {
   grpc_call *call;
   grpc_call_details details;
   grpc_metadata_array md;
+  trace_ctx trace; /* for its log line */
   int cancelled;
   int64_t start_ns;
   char *peer; /* read when the call arrives: once it is over the core says "unknown" */
@@ -59,6 +60,7 @@ static void on_new(rpc_tag *tag, bool ok) {
     return;
   }
   g->start_ns = clock_mono_ns();
+  server_trace_start(&g->md, NULL, &g->trace);
   g->peer = grpc_call_get_peer(g->call);
   if (!atomic_load(&g->srv->shutting_down)) generic_post(g->srv, g->slot);
 
@@ -79,7 +81,8 @@ static void on_done(rpc_tag *tag, bool ok) {
   generic_call *g = container_of(tag, generic_call, on_done);
   const char *peer = g->peer ? g->peer : "";
   server_log_call((const char *)GRPC_SLICE_START_PTR(g->details.method),
-                  GRPC_SLICE_LENGTH(g->details.method), RPC_UNIMPLEMENTED, g->start_ns, peer, NULL);
+                  GRPC_SLICE_LENGTH(g->details.method), RPC_UNIMPLEMENTED, g->start_ns, peer, NULL,
+                  &g->trace);
   /* Reset or not (an UNIMPLEMENTED answer is often out before the client's
    * RST_STREAM is read), a flood of them is the same attack. */
   server_note_unknown(g->srv, peer);

@@ -32,6 +32,7 @@ typedef struct watch_call {
   health_status wanted; /* the status the client should see next */
   rpc_code final_code;
   int64_t start_ns;
+  trace_ctx trace; /* for its log line */
   health_watcher watcher;
 } watch_call;
 
@@ -187,6 +188,7 @@ static void on_new(rpc_tag *tag, bool ok) {
     return;
   }
   w->start_ns = clock_mono_ns();
+  server_trace_start(&w->md, NULL, &w->trace);
   if (!atomic_load(&s->shutting_down)) health_watch_post(s, w->slot);
 
   pthread_mutex_lock(&w->mu);
@@ -273,7 +275,7 @@ static void on_close(rpc_tag *tag, bool ok) {
 
   char *peer = grpc_call_get_peer(w->call);
   static const char method[] = "/grpc.health.v1.Health/Watch";
-  server_log_call(method, sizeof method - 1, code, w->start_ns, peer, NULL);
+  server_log_call(method, sizeof method - 1, code, w->start_ns, peer, NULL, &w->trace);
   if (w->cancelled) server_note_cancel(w->srv, peer);
   gpr_free(peer);
 

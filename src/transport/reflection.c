@@ -55,6 +55,7 @@ typedef struct refl_call {
   atomic_int final_code; /* the status we sent; -1 until then */
   int cancelled;
   int64_t start_ns;
+  trace_ctx trace; /* for its log line */
 } refl_call;
 
 static void on_new(rpc_tag *tag, bool ok);
@@ -282,6 +283,7 @@ static void on_new(rpc_tag *tag, bool ok) {
     return;
   }
   r->start_ns = clock_mono_ns();
+  server_trace_start(&r->md, NULL, &r->trace);
   if (!atomic_load(&s->shutting_down)) reflection_post(s, r->slot, r->version);
   metrics_started(r->metrics, r->metrics_id);
 
@@ -357,7 +359,7 @@ static void on_close(rpc_tag *tag, bool ok) {
   metrics_handled(r->metrics, r->metrics_id, code, clock_mono_ns() - r->start_ns);
   char *peer = grpc_call_get_peer(r->call);
   const char *path = method_path[r->version];
-  server_log_call(path, strlen(path), code, r->start_ns, peer, NULL);
+  server_log_call(path, strlen(path), code, r->start_ns, peer, NULL, &r->trace);
   if (code == RPC_CANCELLED) server_note_cancel(r->srv, peer);
   gpr_free(peer);
   unref(r);

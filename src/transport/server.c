@@ -45,15 +45,40 @@ const char *server_call_peer(grpc_call *call, arena *a) {
 }
 
 void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,
-                     const char *peer, const char *detail) {
+                     const char *peer, const char *detail, const trace_ctx *t) {
   log_line l;
   log_line_begin(&l, log_level_for_code(code), NULL);
   log_line_strn(&l, "method", method, method_len);
+  log_line_str(&l, "trace_id", t->trace_id_hex);
+  log_line_str(&l, "span_id", t->span_id_hex);
   log_line_str(&l, "code", rpc_code_name(code));
   log_line_fixed(&l, "duration_ms", (clock_mono_ns() - start_ns) / 1000, 3);
   log_line_str(&l, "peer", peer ? peer : "");
   if (detail) log_line_str(&l, "error", detail);
   log_line_emit(&l);
+}
+
+void server_trace_start(const grpc_metadata_array *md, arena *a, trace_ctx *t) {
+  const char *tp = NULL, *ts = NULL;
+  size_t tp_len = 0, ts_len = 0;
+  unsigned n_tp = 0;
+  for (size_t i = 0; md && i < md->count; i++) {
+    const grpc_metadata *m = &md->metadata[i];
+    if (grpc_slice_str_cmp(m->key, "traceparent") == 0) {
+      n_tp++;
+      tp = (const char *)GRPC_SLICE_START_PTR(m->value);
+      tp_len = GRPC_SLICE_LENGTH(m->value);
+    } else if (a && grpc_slice_str_cmp(m->key, "tracestate") == 0 && !ts) {
+      ts = (const char *)GRPC_SLICE_START_PTR(m->value);
+      ts_len = GRPC_SLICE_LENGTH(m->value);
+    }
+  }
+  /* Two traceparents cannot both be the parent: W3C says to start over. */
+  if (n_tp != 1) tp = NULL;
+  if (ts && trace_tracestate_ok(ts, ts_len)) ts = arena_strndup(a, ts, ts_len);
+  else ts = NULL;
+  if (trace_ctx_start(t, tp, tp_len, ts, ts ? strlen(ts) : 0) != 0)
+    log_msg(LOG_ERROR, "the random generator failed: trace ids are fixed placeholders");
 }
 
 /* The guard counts, closes, and reports a close (log line, metric) from

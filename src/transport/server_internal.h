@@ -69,8 +69,13 @@ void server_note_cancel(rpc_server *s, const char *peer);
 void server_note_unknown(rpc_server *s, const char *peer);
 
 /* One log line for a call that did not go through the pipeline (unknown
- * methods, streams). */
+ * methods, streams), with its trace ids (t). */
 void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,
-                     const char *peer, const char *detail);
+                     const char *peer, const char *detail, const trace_ctx *t);
+
+/* The call's trace context from its traceparent/tracestate metadata (a new
+ * trace when absent or invalid). The tracestate is copied into a (kept
+ * only when a is not NULL). */
+void server_trace_start(const grpc_metadata_array *md, arena *a, trace_ctx *t);
 
 #endif

@@ -257,6 +257,8 @@ static void setup_call(unary_call *u) {
   c->arena = u->arena;
   c->deadline_ns = deadline_to_mono_ns(u->deadline, c->start_ns);
   c->peer = server_call_peer(u->call, u->arena);
+  server_trace_start(&u->md, u->arena, &c->trace);
+  c->server_port = u->srv->bound_port;
 }
 
 /* Over the memory limit: refuse at once, before the pipeline allocates
@@ -268,7 +270,7 @@ static void shed_call(unary_call *u) {
   snprintf(c->message, sizeof c->message, "server overloaded: over its memory limit, retry later");
   metrics_shed_call(u->srv->opt.metrics);
   server_log_call(c->method->path, strlen(c->method->path), c->code, c->start_ns, c->peer,
-                  c->message);
+                  c->message, &c->trace);
   answer(u);
 }
 
@@ -279,7 +281,7 @@ static void skip_reset_call(unary_call *u) {
   u->skipped = true;
   grpc_call_cancel(u->call, NULL);
   server_log_call(c->method->path, strlen(c->method->path), RPC_CANCELLED, c->start_ns, c->peer,
-                  "the client cancelled the call before it was handled");
+                  "the client cancelled the call before it was handled", &c->trace);
   finish(u, true);
 }
 

@@ -30,6 +30,7 @@
 #include "metrics/metrics_store.h"
 #include "registry/registry.h"
 #include "service/env.h"
+#include "trace/exporter.h"
 #include "service/health.h"
 #include "service/methods.h"
 #include "service/store_health.h"
@@ -70,6 +71,7 @@ typedef struct app {
   service_env env;
   rate_limiter *limiter;     /* NULL when every rate limit is off */
   verified_tokens *verified; /* with it: tokens verified recently */
+  tracer *tracer; /* the span exporter, when an OTLP endpoint is set */
   bool grpc_up;
 } app;
 
@@ -325,20 +327,47 @@ static int setup_rate_limits(app *a, char *err, size_t errlen) {
     return -1;
   }
   return 0;
+static void on_spans_dropped(void *arg, uint64_t n) {
+  metrics_spans_dropped(((app *)arg)->metrics, n);
 }
 
 static int build(app *a, int *port, char *err, size_t errlen) {
   const config *cfg = a->cfg;
   store_options so = {.pool_size = threads_for(cfg), .group_commit = true};
   if (store_open(cfg->store_spec, &so, &a->store, err, errlen) != 0) return -1;
-  if (cfg->metrics_listen.set) {
-    store *timed = NULL;
-    if (metrics_create_default(&a->metrics) != 0 ||
-        !(timed = metrics_store_wrap(a->metrics, a->store))) {
+  if (cfg->metrics_listen.set && metrics_create_default(&a->metrics) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  /* The timing wrapper also makes each store operation a child span. */
+  if (cfg->metrics_listen.set || cfg->tracing.otlp_url) {
+    store *timed = metrics_store_wrap(a->metrics, a->store);
+    if (!timed) {
       snprintf(err, errlen, "out of memory");
       return -1;
     }
     a->store = timed;
+  }
+  if (cfg->tracing.warning[0]) log_msg(LOG_WARN, cfg->tracing.warning);
+  if (cfg->tracing.otlp_url) {
+    tracer_options to = {
+        .url = cfg->tracing.otlp_url,
+        .headers = cfg->tracing.headers,
+        .service_name = cfg->tracing.service_name,
+        .service_version = PRODUCT_VERSION,
+        .resource_attributes = cfg->tracing.resource_attributes,
+        .queue_size = (size_t)cfg->tracing.queue_size,
+        .batch_size = (size_t)cfg->tracing.batch_size,
+        .interval_ms = cfg->tracing.schedule_delay_ms,
+        .timeout_ms = cfg->tracing.export_timeout_ms,
+        .on_drop = on_spans_dropped,
+        .drop_arg = a,
+    };
+    char why[256];
+    if (tracer_create(&to, &a->tracer, why, sizeof why) != 0) {
+      snprintf(err, errlen, "tracing: %s", why);
+      return -1;
+    }
   }
 
   if (setup_auth(a, err, errlen) != 0) return -1;
@@ -354,6 +383,7 @@ static int build(app *a, int *port, char *err, size_t errlen) {
       .page_key = a->page_key,
       .health = a->health, .metrics = a->metrics,
       .limiter = a->limiter, .verified = a->verified,
+      .health = a->health, .metrics = a->metrics, .tracer = a->tracer,
   };
   a->store_health = store_health_start(a->store, a->health, "product.ProductService",
                                        STORE_HEALTH_INTERVAL_MS);
@@ -475,6 +505,8 @@ static void teardown(app *a) {
     rpc_workers_destroy(a->workers);
   }
   tls_reloader_destroy(a->tls);
+  /* Every call has ended: the last spans are flushed (bounded), then go. */
+  tracer_destroy(a->tracer);
   if (a->store) {
     if (store_flush(a->store) != STORE_OK) log_msg(LOG_ERROR, "store flush failed at shutdown");
     store_destroy(a->store);

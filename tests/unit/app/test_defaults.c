@@ -45,17 +45,18 @@ static bool has_line(const char *text, const char *line) {
   return false;
 }
 
-static void test_the_chain_is_recovery_logging_metrics_rate_limit_auth(void **state) {
+static void test_the_chain_is_recovery_logging_tracing_metrics_rate_limit_auth(void **state) {
   (void)state;
   const pipeline *p = pipeline_default();
   assert_non_null(p);
-  assert_int_equal(p->n, 5);
+  assert_int_equal(p->n, 6);
   assert_ptr_equal(p->chain[0], &interceptor_recovery);
   assert_ptr_equal(p->chain[1], &interceptor_logging);
-  assert_ptr_equal(p->chain[2], &interceptor_metrics);
+  assert_ptr_equal(p->chain[2], &interceptor_tracing);
+  assert_ptr_equal(p->chain[3], &interceptor_metrics);
   /* before auth: a refused call costs no HMAC and no store work */
-  assert_ptr_equal(p->chain[3], &interceptor_rate_limit);
-  assert_ptr_equal(p->chain[4], &interceptor_auth);
+  assert_ptr_equal(p->chain[4], &interceptor_rate_limit);
+  assert_ptr_equal(p->chain[5], &interceptor_auth);
 }
 
 static void test_default_registry_covers_the_method_table_and_reflection(void **state) {
@@ -92,7 +93,7 @@ static void test_default_registry_covers_the_method_table_and_reflection(void **
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_the_chain_is_recovery_logging_metrics_rate_limit_auth),
+      cmocka_unit_test(test_the_chain_is_recovery_logging_tracing_metrics_rate_limit_auth),
       cmocka_unit_test(test_default_registry_covers_the_method_table_and_reflection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -127,6 +127,8 @@ static char g_secret40[41];
 static const char *describe_env(const char *name) {
   if (strcmp(name, "JWT_SECRET") == 0) return g_secret40;
   if (strcmp(name, "INSECURE") == 0) return "1";
+  if (strcmp(name, "OTEL_EXPORTER_OTLP_ENDPOINT") == 0) return "https://otel:tr4ce-key@collector:4318";
+  if (strcmp(name, "OTEL_EXPORTER_OTLP_HEADERS") == 0) return "api-key=h3ader-key";
   return NULL;
 }
 
@@ -153,6 +155,10 @@ static void test_describe_redacts_secret_and_password(void **state) {
   assert_non_null(strstr(l.buf, "127.0.0.1:0"));
   assert_non_null(strstr(l.buf, "http://h1:1,http://h2:2"));
   assert_non_null(strstr(l.buf, "product-service"));
+  /* The collector's URL without its credentials, and never the headers. */
+  assert_non_null(strstr(l.buf, "\"otlp_traces_url\":\"https://<redacted>@collector:4318/v1/traces\""));
+  assert_null(strstr(l.buf, "tr4ce-key"));
+  assert_null(strstr(l.buf, "h3ader-key"));
   config_destroy(c);
 }
 

@@ -1,0 +1,128 @@
+/* Tracing: the call's server span, and the child spans recorded inside it
+ * (token check, store operations), handed to the exporter once the outcome
+ * is final. The ids were set by the transport from the traceparent (so that
+ * calls refused before the pipeline log them too); here the sampler decides
+ * and the spans are built. Only an observer: it never changes a call, and
+ * the exporter's queue never blocks it. */
+#include "interceptors/interceptors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/clock.h"
+#include "service/env.h"
+#include "trace/exporter.h"
+
+/* The sampler decides as the call starts, so that an unsampled call records
+ * no child spans at all. */
+static void tracing_intercept(call_ctx *c, void *state) {
+  (void)state;
+  if (c->env && c->env->tracer && c->env->cfg) {
+    const config_tracing *tc = &c->env->cfg->tracing;
+    c->trace.recording = trace_should_sample(tc->sampler, tc->sampler_arg, &c->trace);
+  }
+  pipeline_next(c);
+}
+
+/* The OpenTelemetry gRPC conventions: these codes are server errors, the
+ * others the client's (the span status stays unset). */
+static bool server_error(rpc_code code) {
+  switch (code) {
+  case RPC_UNKNOWN:
+  case RPC_DEADLINE_EXCEEDED:
+  case RPC_UNIMPLEMENTED:
+  case RPC_INTERNAL:
+  case RPC_UNAVAILABLE:
+  case RPC_DATA_LOSS: return true;
+  default: return false;
+  }
+}
+
+/* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:[::1]:5" -> "::1". */
+static void client_address(const char *peer, char *out, size_t n) {
+  out[0] = '\0';
+  if (!peer) return;
+  const char *p = strchr(peer, ':');
+  if (!p || strncmp(peer, "ip", 2) != 0) {
+    snprintf(out, n, "%s", peer);
+    return;
+  }
+  p++;
+  const char *end;
+  if (*p == '[') {
+    p++;
+    end = strchr(p, ']');
+  } else {
+    end = strrchr(p, ':');
+  }
+  if (!end) end = p + strlen(p);
+  snprintf(out, n, "%.*s", (int)(end - p), p);
+}
+
+static uint64_t unix_ns(int64_t mono_ns, int64_t now_mono, int64_t now_wall) {
+  int64_t v = now_wall - (now_mono - mono_ns);
+  return v > 0 ? (uint64_t)v : 0;
+}
+
+static void tracing_done(call_ctx *c, void *state) {
+  (void)state;
+  struct tracer *tr = c->env ? c->env->tracer : NULL;
+  if (!tr || !c->trace.recording) return;
+  size_t n = 1;
+  for (const trace_child *k = c->trace.children; k; k = k->next) n++;
+  trace_span *spans = arena_alloc(c->arena, n * sizeof *spans);
+  if (!spans) return; /* out of memory: this trace loses a span, the call nothing */
+  int64_t now_mono = clock_mono_ns(), now_wall = clock_wall_us() * 1000;
+
+  trace_span *s = &spans[0];
+  memset(s, 0, sizeof *s);
+  memcpy(s->trace_id, c->trace.trace_id, sizeof s->trace_id);
+  memcpy(s->span_id, c->trace.span_id, sizeof s->span_id);
+  memcpy(s->parent_id, c->trace.parent_id, sizeof s->parent_id);
+  s->has_parent = c->trace.has_parent;
+  /* strdup failing leaves it out: the span loses a field, the call nothing. */
+  if (c->trace.tracestate) s->trace_state = strdup(c->trace.tracestate);
+  s->name = c->method->path[0] == '/' ? c->method->path + 1 : c->method->path;
+  s->kind = TRACE_KIND_SERVER;
+  s->start_unix_ns = unix_ns(c->start_ns, now_mono, now_wall);
+  s->end_unix_ns = unix_ns(now_mono, now_mono, now_wall);
+  trace_span_attr_str(s, "rpc.system", "grpc");
+  trace_span_attr_str(s, "rpc.service", c->method->service);
+  trace_span_attr_str(s, "rpc.method", c->method->name);
+  trace_span_attr_int(s, "rpc.grpc.status_code", (int64_t)c->code);
+  trace_span_attr_int(s, "server.port", c->server_port);
+  char addr[64];
+  client_address(c->peer, addr, sizeof addr);
+  trace_span_attr_own(s, "client.address", addr);
+  if (server_error(c->code)) {
+    s->error = true;
+    s->status_msg = strdup(c->message);
+  }
+
+  size_t i = 1;
+  for (const trace_child *k = c->trace.children; k && i < n; k = k->next, i++) {
+    trace_span *ch = &spans[i];
+    memset(ch, 0, sizeof *ch);
+    memcpy(ch->trace_id, c->trace.trace_id, sizeof ch->trace_id);
+    memcpy(ch->span_id, k->span_id, sizeof ch->span_id);
+    memcpy(ch->parent_id, k->parent_id, sizeof ch->parent_id);
+    ch->has_parent = true;
+    if (c->trace.tracestate) ch->trace_state = strdup(c->trace.tracestate);
+    ch->name = k->name;
+    ch->kind = TRACE_KIND_INTERNAL;
+    ch->start_unix_ns = unix_ns(k->start_ns, now_mono, now_wall);
+    /* A child left open (a panic unwound past its end) ends with the call. */
+    ch->end_unix_ns = unix_ns(k->end_ns ? k->end_ns : now_mono, now_mono, now_wall);
+    ch->error = k->error;
+    if (k->attr_key) trace_span_attr_own(ch, k->attr_key, k->attr_value);
+  }
+  tracer_submit(tr, spans, n);
+}
+
+const interceptor interceptor_tracing = {
+    .name = "tracing",
+    .intercept = tracing_intercept,
+    .on_done = tracing_done,
+};

@@ -1,0 +1,57 @@
+#ifndef PRODUCT_TRACE_SPAN_H
+#define PRODUCT_TRACE_SPAN_H
+/* A finished span as the exporter queues it, kept small (a queue slot is a
+ * copy): texts that live as long as the process (the method table, span
+ * names, attribute keys and fixed values) are pointers; the one text a span
+ * has of its own (client.address, a child's attribute) is inline; the rare
+ * long ones (tracestate, an ERROR description) are malloc'd and owned by
+ * the span from tracer_submit on. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/trace_context.h"
+
+#define TRACE_SPAN_MAX_ATTRS 8
+
+typedef enum trace_span_kind {
+  TRACE_KIND_INTERNAL = 1, /* OTLP SpanKind numbers */
+  TRACE_KIND_SERVER = 2,
+} trace_span_kind;
+
+typedef struct trace_attr {
+  const char *key; /* static text */
+  const char *s;   /* static text, or NULL: the span's own text[] */
+  int64_t i;
+  bool is_int;
+} trace_attr;
+
+typedef struct trace_span {
+  uint8_t trace_id[TRACE_ID_LEN];
+  uint8_t span_id[TRACE_SPAN_ID_LEN];
+  uint8_t parent_id[TRACE_SPAN_ID_LEN];
+  bool has_parent;
+  char *trace_state;    /* malloc'd, or NULL when none */
+  const char *name;     /* static text */
+  trace_span_kind kind;
+  uint64_t start_unix_ns;
+  uint64_t end_unix_ns;
+  bool error;           /* status ERROR, else unset */
+  char *status_msg;     /* malloc'd description with ERROR, or NULL */
+  char text[64];        /* the one attribute value of its own */
+  trace_attr attrs[TRACE_SPAN_MAX_ATTRS];
+  size_t n_attrs;
+} trace_span;
+
+/* Appends an attribute when there is room (silently not otherwise: the
+ * table of attributes is fixed at compile time and fits). value must live
+ * as long as the process. */
+void trace_span_attr_str(trace_span *s, const char *key, const char *value);
+/* The same with a value copied into the span (truncated to its text[]);
+ * once per span. */
+void trace_span_attr_own(trace_span *s, const char *key, const char *value);
+void trace_span_attr_int(trace_span *s, const char *key, int64_t value);
+/* Frees what the span owns (tracestate, description); the slot stays. */
+void trace_span_release(trace_span *s);
+
+#endif
