@@ -327,6 +327,8 @@ static int setup_rate_limits(app *a, char *err, size_t errlen) {
     return -1;
   }
   return 0;
+}
+
 static void on_spans_dropped(void *arg, uint64_t n) {
   metrics_spans_dropped(((app *)arg)->metrics, n);
 }
@@ -381,9 +383,8 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   a->env = (service_env){
       .cfg = cfg, .store = a->store, .verifier = a->verifier, .keyring = a->keyring,
       .page_key = a->page_key,
-      .health = a->health, .metrics = a->metrics,
-      .limiter = a->limiter, .verified = a->verified,
       .health = a->health, .metrics = a->metrics, .tracer = a->tracer,
+      .limiter = a->limiter, .verified = a->verified,
   };
   a->store_health = store_health_start(a->store, a->health, "product.ProductService",
                                        STORE_HEALTH_INTERVAL_MS);
