@@ -15,9 +15,11 @@
  *   a generation never reused, the peer ("ipv4:127.0.0.1:40918", as the core
  *   writes it), fresh frame counters.
  * - Plaintext: recvmsg/read feed the bytes read to h2_frames. TLS: the
- *   server-side SSL is tied to its connection's record at its first
- *   handshake step (the ClientHello it holds is the one read on that
- *   descriptor) and SSL_read feeds the decrypted bytes.
+ *   reads yield the ClientHello's client random (whatever the segments or
+ *   records it came in; a random another untied connection sent is
+ *   refused), the server-side SSL is tied to the connection whose random
+ *   it read (after the handshake step that read it), and SSL_read feeds
+ *   the decrypted bytes.
  * - Over a limit the read fails (ECONNRESET, or an OpenSSL error for TLS)
  *   and the socket is shut down, so the core closes it itself.
  * - close() ends the record (under the same lock as any close we decide,

@@ -22,6 +22,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "guard/h2_guard.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -310,12 +314,192 @@ static void test_descriptors_above_the_start_limit_are_covered(void **state) {
   assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 
+/* ------------------------------------------------ TLS: tying an SSL --- */
+
+/* A client's ClientHello, as OpenSSL writes it (one TLS record). */
+static size_t client_hello(uint8_t *out, size_t cap) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(ctx);
+  SSL *ssl = SSL_new(ctx);
+  assert_non_null(ssl);
+  BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+  assert_true(rb && wb);
+  BIO_set_mem_eof_return(rb, -1);
+  SSL_set_bio(ssl, rb, wb);
+  assert_int_equal(SSL_connect(ssl), -1);
+  assert_int_equal(SSL_get_error(ssl, -1), SSL_ERROR_WANT_READ);
+  char *p = NULL;
+  long n = BIO_get_mem_data(wb, &p);
+  assert_true(n > 48 && (size_t)n <= cap && p[0] == 22);
+  memcpy(out, p, (size_t)n);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return (size_t)n;
+}
+
+/* The same hello, re-framed as TLS records of `chunk` payload bytes each:
+ * OpenSSL reassembles a ClientHello split across records. */
+static size_t refragment(const uint8_t *hello, size_t n, size_t chunk, uint8_t *out) {
+  size_t o = 0;
+  for (size_t i = 5; i < n; i += chunk) {
+    size_t k = n - i < chunk ? n - i : chunk;
+    out[o++] = 22;
+    out[o++] = hello[1];
+    out[o++] = hello[2];
+    out[o++] = (uint8_t)(k >> 8);
+    out[o++] = (uint8_t)k;
+    memcpy(out + o, hello + i, k);
+    o += k;
+  }
+  return o;
+}
+
+/* A server-side SSL as grpc's tsi drives it: a BIO pair, bytes written in
+ * as the transport read them, a handshake step after each. */
+typedef struct tls_server {
+  SSL_CTX *ctx;
+  SSL *ssl;
+  BIO *in; /* the network side of the pair */
+} tls_server;
+
+static void tls_server_init(tls_server *t) {
+  t->ctx = SSL_CTX_new(TLS_server_method());
+  assert_non_null(t->ctx);
+  t->ssl = SSL_new(t->ctx);
+  assert_non_null(t->ssl);
+  BIO *ssl_io = NULL;
+  assert_int_equal(BIO_new_bio_pair(&ssl_io, 16384, &t->in, 16384), 1);
+  SSL_set_bio(t->ssl, ssl_io, ssl_io);
+  SSL_set_accept_state(t->ssl);
+}
+
+/* Feeds what was read into the SSL and takes a handshake step (without a
+ * certificate it fails once the hello is read: the tie is what matters). */
+static void tls_server_step(tls_server *t, const uint8_t *p, size_t n) {
+  assert_int_equal(BIO_write(t->in, p, (int)n), (int)n);
+  (void)SSL_do_handshake(t->ssl);
+  ERR_clear_error();
+}
+
+static void tls_server_free(tls_server *t) {
+  SSL_free(t->ssl);
+  BIO_free(t->in);
+  SSL_CTX_free(t->ctx);
+}
+
+static int local_port(int fd) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  return ntohs(a.sin_port);
+}
+
+/* Sends `n` bytes in pieces of `piece`, each read by the server (read())
+ * and stepped through its SSL before the next is sent. */
+static void feed_in_pieces(int c, int s, tls_server *t, const uint8_t *p, size_t n, size_t piece) {
+  uint8_t buf[4096];
+  for (size_t off = 0; off < n; off += piece) {
+    size_t k = n - off < piece ? n - off : piece;
+    send_all(c, p + off, k);
+    size_t got = 0;
+    while (got < k) {
+      ssize_t r = read(s, buf + got, k - got);
+      assert_true(r > 0);
+      got += (size_t)r;
+    }
+    tls_server_step(t, buf, k);
+  }
+}
+
+/* A TLS connection is tied to its SSL (the probe flag says so) however its
+ * client splits the ClientHello: in one piece, across TCP segments read one
+ * by one, or across tiny TLS records. A client that splits it must not get
+ * a connection whose resets go uncounted. */
+static void test_tls_split_client_hello_is_still_tied(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(true), 1);
+  uint8_t hello[4096], frag[8192];
+  size_t hn = client_hello(hello, sizeof hello);
+  size_t fn = refragment(hello, hn, 3, frag);
+  struct {
+    const uint8_t *wire;
+    size_t n, piece;
+  } ways[] = {{hello, hn, hn}, {hello, hn, 7}, {frag, fn, 8}, {frag, fn, fn}};
+  for (size_t w = 0; w < sizeof ways / sizeof ways[0]; w++) {
+    int c = dial(port);
+    h2_guard_probe_expect(local_port(c));
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    assert_true(h2_guard_probe_state() & PROBE_ACCEPTED);
+    tls_server t;
+    tls_server_init(&t);
+    feed_in_pieces(c, s, &t, ways[w].wire, ways[w].n, ways[w].piece);
+    assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+    tls_server_free(&t);
+    close(c);
+    close(s);
+  }
+  h2_guard_probe_expect(0);
+  close(lfd);
+  h2_guard_stop();
+}
+
+/* Two connections that send the same ClientHello: the SSL of one could be
+ * tied to the other's descriptor (its abuse shuts the other, its own goes
+ * uncounted). The second is refused before its hello reaches the core, and
+ * the first stays tied to its own SSL. */
+static void test_tls_replayed_client_hello_is_refused(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(true), 1);
+  uint8_t hello[4096];
+  size_t hn = client_hello(hello, sizeof hello);
+
+  int ca = dial(port);
+  h2_guard_probe_expect(local_port(ca));
+  int sa = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sa >= 0);
+  int cb = dial(port);
+  int sb = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sb >= 0);
+
+  send_all(ca, hello, hn);
+  assert_int_equal(recv_until(sa, hn), (ssize_t)hn);
+  send_all(cb, hello, hn);
+  errno = 0;
+  assert_int_equal(recv_until(sb, hn), -1);
+  assert_int_equal(errno, ECONNRESET);
+  char one;
+  assert_int_equal(read(cb, &one, 1), 0); /* the replayer sees the shutdown */
+
+  /* A's SSL is tied to A (the probe), not to B. */
+  tls_server t;
+  tls_server_init(&t);
+  tls_server_step(&t, hello, hn);
+  assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+  tls_server_free(&t);
+  h2_guard_probe_expect(0);
+  close(ca);
+  close(sa);
+  close(cb);
+  close(sb);
+  close(lfd);
+  h2_guard_stop();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_guarded_connection_is_closed_over_the_limit),
       cmocka_unit_test(test_unregistered_listener_passes_through),
       cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
       cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
+      cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
+      cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
