@@ -143,6 +143,9 @@ static int g_n_pending;
 static _Atomic uint64_t g_gen;
 static _Atomic uint64_t g_uncovered;
 static _Atomic int g_probe_port;
+/* The probe's own address (family, address, port): written before
+ * g_probe_port is set, read after it is seen set. */
+static uint8_t g_probe_key[KEY_LEN];
 static _Atomic int g_probe_state;
 static pthread_mutex_t g_hello_mu = PTHREAD_MUTEX_INITIALIZER;
 static hello g_hello[HELLO_SLOTS];
@@ -450,7 +453,11 @@ static void conn_born(int c, bool tls) {
   }
   int port = key[17] << 8 | key[18]; /* network order */
   int want = atomic_load(&g_probe_port);
-  bool probe = want > 0 && want == port && atomic_compare_exchange_strong(&g_probe_port, &want, 0);
+  /* The whole address, not the port alone: a client elsewhere that happens
+   * to (or chooses to) use the probe's port would take its place and fail
+   * the start-up self-test, or pass it for the probe. */
+  bool probe = want > 0 && want == port && memcmp(g_probe_key, key, KEY_LEN) == 0 &&
+               atomic_compare_exchange_strong(&g_probe_port, &want, 0);
   pthread_mutex_lock(&g_mu);
   if (is_conn(atomic_load(&r->kind))) hash_remove(c, r); /* closed behind our back */
   if (tls)
@@ -864,9 +871,13 @@ int h2_guard_close_stalled(int min_unsent) {
 
 /* ----------------------------------------------------------- the probe --- */
 
-void h2_guard_probe_expect(int port) {
+void h2_guard_probe_expect(const struct sockaddr *from) {
+  uint8_t key[KEY_LEN];
+  atomic_store(&g_probe_port, 0);
   atomic_store(&g_probe_state, 0);
-  atomic_store(&g_probe_port, port);
+  if (!from || key_of(from, key, NULL, 0) != 0) return;
+  memcpy(g_probe_key, key, KEY_LEN);
+  atomic_store(&g_probe_port, key[17] << 8 | key[18]);
 }
 
 int h2_guard_probe_state(void) { return atomic_load(&g_probe_state); }

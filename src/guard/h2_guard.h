@@ -90,10 +90,12 @@ bool h2_guard_count(h2_conn c, int slot, int64_t limit, int64_t now_ns);
  * O(connections), not O(descriptors). Returns 1 if one was shut down. */
 int h2_guard_close_stalled(int min_unsent);
 
-/* Start-up proof: the next connection from local address `port` (a probe
- * the server opens to itself) is held to a PING limit of 1 a second.
+/* Start-up proof: the next connection from address `from` (a probe the
+ * server opens to itself, bound before it connects; the whole address, not
+ * the port alone) is held to a PING limit of 1 a second. NULL expects none.
  * h2_guard_probe_state says what the guard saw of it. */
-void h2_guard_probe_expect(int port);
+struct sockaddr;
+void h2_guard_probe_expect(const struct sockaddr *from);
 enum { PROBE_ACCEPTED = 1, PROBE_TLS_TIED = 2, PROBE_REFUSED = 4 };
 int h2_guard_probe_state(void);
 

@@ -387,11 +387,12 @@ static void tls_server_free(tls_server *t) {
   SSL_CTX_free(t->ctx);
 }
 
-static int local_port(int fd) {
+/* Tells the guard the connection from `fd`'s local address is the probe. */
+static void expect_probe_from(int fd) {
   struct sockaddr_in a;
   socklen_t len = sizeof a;
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  return ntohs(a.sin_port);
+  h2_guard_probe_expect((struct sockaddr *)&a);
 }
 
 /* Sends `n` bytes in pieces of `piece`, each read by the server (read())
@@ -430,7 +431,7 @@ static void test_tls_split_client_hello_is_still_tied(void **state) {
   } ways[] = {{hello, hn, hn}, {hello, hn, 7}, {frag, fn, 8}, {frag, fn, fn}};
   for (size_t w = 0; w < sizeof ways / sizeof ways[0]; w++) {
     int c = dial(port);
-    h2_guard_probe_expect(local_port(c));
+    expect_probe_from(c);
     int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(s >= 0);
     assert_true(h2_guard_probe_state() & PROBE_ACCEPTED);
@@ -442,7 +443,7 @@ static void test_tls_split_client_hello_is_still_tied(void **state) {
     close(c);
     close(s);
   }
-  h2_guard_probe_expect(0);
+  h2_guard_probe_expect(NULL);
   close(lfd);
   h2_guard_stop();
 }
@@ -461,7 +462,7 @@ static void test_tls_replayed_client_hello_is_refused(void **state) {
   size_t hn = client_hello(hello, sizeof hello);
 
   int ca = dial(port);
-  h2_guard_probe_expect(local_port(ca));
+  expect_probe_from(ca);
   int sa = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   assert_true(sa >= 0);
   int cb = dial(port);
@@ -483,11 +484,60 @@ static void test_tls_replayed_client_hello_is_refused(void **state) {
   tls_server_step(&t, hello, hn);
   assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
   tls_server_free(&t);
-  h2_guard_probe_expect(0);
+  h2_guard_probe_expect(NULL);
   close(ca);
   close(sa);
   close(cb);
   close(sb);
+  close(lfd);
+  h2_guard_stop();
+}
+
+/* The start-up probe is known by its whole address: a client elsewhere on
+ * the probe's port number (127.0.0.2 here, any host in life) neither takes
+ * the probe's place (its connection is not the probe, so the probe is) nor
+ * gets the probe's strict limits. */
+static void test_probe_is_matched_by_address_not_port_alone(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  struct sockaddr_in me = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in to = me;
+  to.sin_port = htons((uint16_t)port);
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(probe >= 0);
+  assert_int_equal(bind(probe, (struct sockaddr *)&me, sizeof me), 0);
+  socklen_t len = sizeof me;
+  assert_int_equal(getsockname(probe, (struct sockaddr *)&me, &len), 0);
+  h2_guard_probe_expect((struct sockaddr *)&me);
+
+  /* Another address, the same port number, connected (and accepted) first. */
+  struct sockaddr_in other = me;
+  other.sin_addr.s_addr = htonl(0x7f000002);
+  int o = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(o >= 0);
+  assert_int_equal(bind(o, (struct sockaddr *)&other, sizeof other), 0);
+  assert_int_equal(connect(o, (struct sockaddr *)&to, sizeof to), 0);
+  int so = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(so >= 0);
+  assert_int_equal(h2_guard_probe_state() & PROBE_ACCEPTED, 0);
+  /* Not held to the probe's PING limit of 1 a second. */
+  uint8_t b[1024];
+  size_t n = ping_wire(b, 5);
+  send_all(o, b, n);
+  assert_int_equal(recv_until(so, n), (ssize_t)n);
+
+  assert_int_equal(connect(probe, (struct sockaddr *)&to, sizeof to), 0);
+  int sp = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sp >= 0);
+  assert_true(h2_guard_probe_state() & PROBE_ACCEPTED);
+  h2_guard_probe_expect(NULL);
+  close(o);
+  close(so);
+  close(probe);
+  close(sp);
   close(lfd);
   h2_guard_stop();
 }
@@ -500,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
       cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
       cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
+      cmocka_unit_test(test_probe_is_matched_by_address_not_port_alone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
