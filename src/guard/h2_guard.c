@@ -760,7 +760,20 @@ int SSL_read(SSL *ssl, void *buf, int num) {
 
 /* ------------------------------------------------- decisions off the path --- */
 
-bool h2_guard_find(const char *peer, h2_conn *out) {
+/* Under g_mu: one reset `r`'s client sent that no cancel has used yet. */
+static bool take_reset_locked(rec *r) {
+  uint32_t seen = atomic_load_explicit(&r->rst_seen, memory_order_acquire);
+  if ((int32_t)(seen - r->rst_used) <= 0) return false;
+  r->rst_used++;
+  return true;
+}
+
+/* The live connection whose peer is `peer`; with `reset`, one whose client
+ * sent a reset not used yet (taken). One peer address and port may hold
+ * several live connections at once (one to each of our listeners, the
+ * same source port towards each): the cancel is counted on one that sent a
+ * reset, not on whichever was accepted last. */
+static bool find_conn(const char *peer, bool reset, h2_conn *out) {
   struct sockaddr_storage ss;
   uint8_t key[KEY_LEN];
   if (!peer || h2_guard_parse_peer(peer, &ss) != 0 ||
@@ -771,7 +784,8 @@ bool h2_guard_find(const char *peer, h2_conn *out) {
   for (int fd = g_bucket[key_hash(key)] - 1; fd >= 0;) {
     rec *r = rec_peek(fd);
     if (!r) break;
-    if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0) {
+    if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0 &&
+        (!reset || take_reset_locked(r))) {
       out->fd = fd;
       out->gen = atomic_load(&r->gen);
       found = true;
@@ -782,6 +796,10 @@ bool h2_guard_find(const char *peer, h2_conn *out) {
   pthread_mutex_unlock(&g_mu);
   return found;
 }
+
+bool h2_guard_find(const char *peer, h2_conn *out) { return find_conn(peer, false, out); }
+
+bool h2_guard_find_reset(const char *peer, h2_conn *out) { return find_conn(peer, true, out); }
 
 /* Under g_mu: the record of `c` if it still names that connection. */
 static rec *rec_of_conn(h2_conn c) {
@@ -795,13 +813,7 @@ bool h2_guard_take_reset(h2_conn c) {
   bool ok = false;
   pthread_mutex_lock(&g_mu);
   rec *r = rec_of_conn(c);
-  if (r) {
-    uint32_t seen = atomic_load_explicit(&r->rst_seen, memory_order_acquire);
-    if ((int32_t)(seen - r->rst_used) > 0) {
-      r->rst_used++;
-      ok = true;
-    }
-  }
+  if (r) ok = take_reset_locked(r);
   pthread_mutex_unlock(&g_mu);
   return ok;
 }

@@ -70,6 +70,12 @@ void h2_guard_stop(void);
  * it). False if there is none. */
 bool h2_guard_find(const char *peer, h2_conn *out);
 
+/* The live connection whose peer is `peer` and whose client sent a reset no
+ * cancel has used yet; that reset is taken (h2_guard_take_reset). A peer
+ * address and port can have a live connection to each of our listeners at
+ * once: the cancel is counted on one that did send a reset. */
+bool h2_guard_find_reset(const char *peer, h2_conn *out);
+
 /* Takes one reset the client sent on `c` that no cancel has used yet. False
  * when the client sent none (the call ended by a GOAWAY, an age limit, our
  * own cancel or a dead transport) or the connection is gone. */
