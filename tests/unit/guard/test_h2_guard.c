@@ -425,10 +425,17 @@ static void test_tls_split_client_hello_is_still_tied(void **state) {
   uint8_t hello[4096], frag[8192];
   size_t hn = client_hello(hello, sizeof hello);
   size_t fn = refragment(hello, hn, 3, frag);
+  /* Empty handshake records before the hello: OpenSSL reads past them (an
+   * alert or a ChangeCipherSpec first it refuses). */
+  static const uint8_t lead[] = {22, 3, 1, 0, 0, 22, 3, 1, 0, 0};
+  uint8_t led[4096 + sizeof lead];
+  memcpy(led, lead, sizeof lead);
+  memcpy(led + sizeof lead, hello, hn);
+  size_t ln = sizeof lead + hn;
   struct {
     const uint8_t *wire;
     size_t n, piece;
-  } ways[] = {{hello, hn, hn}, {hello, hn, 7}, {frag, fn, 8}, {frag, fn, fn}};
+  } ways[] = {{hello, hn, hn}, {hello, hn, 7}, {frag, fn, 8}, {frag, fn, fn}, {led, ln, ln}, {led, ln, 3}};
   for (size_t w = 0; w < sizeof ways / sizeof ways[0]; w++) {
     int c = dial(port);
     expect_probe_from(c);
@@ -438,6 +445,11 @@ static void test_tls_split_client_hello_is_still_tied(void **state) {
     tls_server t;
     tls_server_init(&t);
     feed_in_pieces(c, s, &t, ways[w].wire, ways[w].n, ways[w].piece);
+    /* OpenSSL did read this hello (the client random is known)... */
+    uint8_t rnd[32], zero[32] = {0};
+    assert_int_equal(SSL_get_client_random(t.ssl, rnd, sizeof rnd), sizeof rnd);
+    assert_memory_not_equal(rnd, zero, sizeof rnd);
+    /* ... and the guard tied this SSL to this connection. */
     assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
     tls_server_free(&t);
     close(c);
