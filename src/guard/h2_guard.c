@@ -554,8 +554,8 @@ static bool offer_random(rec *r, int fd, const uint8_t *random) {
 }
 
 /* Walks the TLS records a connection sent until its ClientHello's random
- * has been read. False when the connection must be refused (see
- * offer_random). Anything but a handshake record first is left to OpenSSL
+ * has been read. False when the connection must be refused (an all-zero
+ * random, or see offer_random). Anything but a handshake record first is left to OpenSSL
  * to refuse (the connection stays untied). */
 static bool scan_hello(rec *r, int fd, const uint8_t *p, size_t n) {
   tls_scan *ts = &r->u.ts;
@@ -581,14 +581,19 @@ static bool scan_hello(rec *r, int fd, const uint8_t *p, size_t n) {
     p += k;
     if (ts->hs_have < HS_PREFIX) continue;
     ts->done = 1;
-    if (ts->hs[0] == TLS_CLIENT_HELLO) return offer_random(r, fd, ts->hs + HS_PREFIX - RANDOM_LEN);
+    if (ts->hs[0] != TLS_CLIENT_HELLO) break;
+    /* All zero is what SSL_get_client_random gives before any hello: such
+     * a connection could never be tied (no client makes it by chance). */
+    static const uint8_t zero[RANDOM_LEN];
+    const uint8_t *random = ts->hs + HS_PREFIX - RANDOM_LEN;
+    return memcmp(random, zero, RANDOM_LEN) != 0 && offer_random(r, fd, random);
   }
   return true;
 }
 
-/* A TLS connection whose ClientHello repeats another's: fail this read and
- * every later one (the core never sees the hello, so its SSL never has that
- * random). */
+/* A TLS connection whose ClientHello repeats another's, or has an all-zero
+ * random: fail this read and every later one (the core never sees the
+ * hello, so its SSL never has that random). */
 static ssize_t refuse_replay(rec *r, int fd) {
   atomic_store(&r->refused, 1);
   shutdown(fd, SHUT_RDWR);

@@ -463,7 +463,8 @@ static void test_tls_split_client_hello_is_still_tied(void **state) {
 /* Two connections that send the same ClientHello: the SSL of one could be
  * tied to the other's descriptor (its abuse shuts the other, its own goes
  * uncounted). The second is refused before its hello reaches the core, and
- * the first stays tied to its own SSL. */
+ * the first stays tied to its own SSL. A hello whose random is all zero is
+ * refused as well. */
 static void test_tls_replayed_client_hello_is_refused(void **state) {
   (void)state;
   h2_limits lim = {.pings_per_s = 100};
@@ -489,6 +490,21 @@ static void test_tls_replayed_client_hello_is_refused(void **state) {
   assert_int_equal(errno, ECONNRESET);
   char one;
   assert_int_equal(read(cb, &one, 1), 0); /* the replayer sees the shutdown */
+
+  /* An all-zero client random (what an SSL reports before any hello, so it
+   * could never be tied and its resets never counted): refused too. */
+  uint8_t zeroed[4096];
+  memcpy(zeroed, hello, hn);
+  memset(zeroed + 11, 0, 32); /* record (5) + handshake (4) headers + version (2) */
+  int cz = dial(port);
+  int sz = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sz >= 0);
+  send_all(cz, zeroed, hn);
+  errno = 0;
+  assert_int_equal(recv_until(sz, hn), -1);
+  assert_int_equal(errno, ECONNRESET);
+  close(cz);
+  close(sz);
 
   /* A's SSL is tied to A (the probe), not to B. */
   tls_server t;
