@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -218,11 +219,48 @@ static rec *rec_get(int fd) {
 
 static bool is_conn(uint8_t kind) { return kind == REC_PLAIN || kind == REC_TLS; }
 
-static uint32_t key_hash(const uint8_t *key) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (int i = 0; i < KEY_LEN; i++) h = (h ^ key[i]) * 16777619u;
-  return h % BUCKETS;
+/* Keyed with random multipliers drawn once (multiply-shift over 32-bit
+ * words): a client that picks its addresses and ports (an IPv6 /64 holds
+ * plenty) cannot put its connections in one chain and make every accept,
+ * close and cancel under g_mu walk all of them. An unkeyed hash (FNV-1a
+ * here before) can be aimed at one bucket offline. */
+static uint64_t g_hash_mul[(KEY_LEN + 3) / 4 + 1];
+
+static void hash_seed(void) {
+  if (g_hash_mul[0]) return; /* once: chains built with it stay valid */
+  uint64_t k[sizeof g_hash_mul / sizeof g_hash_mul[0]];
+  size_t got = 0;
+  while (got < sizeof k) {
+    ssize_t n = getrandom((uint8_t *)k + got, sizeof k - got, 0);
+    if (n > 0) got += (size_t)n;
+    else if (n < 0 && errno != EINTR) break;
+  }
+  if (got < sizeof k) {
+    /* No getrandom (very old kernel): still differs from run to run. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid() ^
+                 (uint64_t)(uintptr_t)&ts;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      k[i] = x;
+    }
+  }
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) g_hash_mul[i] = k[i] | 1;
 }
+
+static uint32_t key_hash(const uint8_t *key) {
+  uint8_t padded[((KEY_LEN + 3) / 4) * 4] = {0};
+  memcpy(padded, key, KEY_LEN);
+  uint64_t h = g_hash_mul[sizeof g_hash_mul / sizeof g_hash_mul[0] - 1];
+  for (size_t i = 0; i < sizeof padded / 4; i++) {
+    uint32_t w;
+    memcpy(&w, padded + 4 * i, 4);
+    h += g_hash_mul[i] * w;
+  }
+  return (uint32_t)(h >> 52) % BUCKETS; /* the top 12 bits */
+}
+
 
 /* Under g_mu. Chains hold descriptor + 1 (0 ends a chain). */
 static void hash_insert(int fd, rec *r) {
@@ -328,6 +366,14 @@ int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out) {
   if (*end || port < 0 || port > 65535 || end == rest + 1) return -1;
   a->sin6_port = htons((uint16_t)port);
   return 0;
+}
+
+int h2_guard_bucket_of(const char *peer) {
+  struct sockaddr_storage ss;
+  uint8_t key[KEY_LEN];
+  if (!peer || h2_guard_parse_peer(peer, &ss) != 0 || key_of((struct sockaddr *)&ss, key, NULL, 0) != 0)
+    return -1;
+  return (int)key_hash(key);
 }
 
 /* ------------------------------------------------------------- reports --- */
@@ -907,6 +953,7 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
   guard *gd = &g_guard;
   h2_guard_stop();
   if (!atomic_load(&g_dir)) {
+    hash_seed(); /* before the first record is chained */
     /* calloc of this size maps zero pages: only touched slots become resident. */
     _Atomic(rec *) *dir = calloc(DIR_SLOTS, sizeof *dir);
     if (!dir) return -1;

@@ -110,6 +110,11 @@ int h2_guard_probe_state(void);
 struct sockaddr_storage;
 int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out);
 
+/* The hash bucket (0..4095) the guard files connections from `peer` under;
+ * -1 if `peer` is not an address. For tests: the buckets are keyed at
+ * random, once per process. */
+int h2_guard_bucket_of(const char *peer);
+
 /* Connections accepted on our listeners that got no record (no memory for
  * their chunk of the table): served, but not counted. */
 uint64_t h2_guard_uncovered(void);

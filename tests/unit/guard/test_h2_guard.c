@@ -570,6 +570,50 @@ static void test_probe_is_matched_by_address_not_port_alone(void **state) {
   h2_guard_stop();
 }
 
+/* The old unkeyed bucket (FNV-1a over family, address, port): what a client
+ * could compute offline to put all its connections in one chain. */
+static uint32_t fnv_bucket_v6(const uint8_t addr[16], uint16_t port) {
+  uint8_t key[19] = {6};
+  memcpy(key + 1, addr, 16);
+  key[17] = (uint8_t)(port >> 8);
+  key[18] = (uint8_t)port;
+  uint32_t h = 2166136261u;
+  for (int i = 0; i < 19; i++) h = (h ^ key[i]) * 16777619u;
+  return h % 4096;
+}
+
+/* 64 peers in one IPv6 /64 chosen to share one FNV bucket: the guard's
+ * buckets are keyed at random, so they spread (64 in 4096 buckets: more than
+ * 8 in one has a chance below 2^-50), and every accept, close and cancel no
+ * longer walks all of them under the guard's lock. */
+static void test_chosen_peers_do_not_share_one_bucket(void **state) {
+  (void)state;
+  h2_limits lim = {0};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  uint8_t addr[16] = {0x20, 0x01, 0x0d, 0xb8};
+  char peers[64][80];
+  int n = 0;
+  for (uint32_t host = 1; n < 64 && host < 50000000; host++) {
+    addr[12] = (uint8_t)(host >> 24);
+    addr[13] = (uint8_t)(host >> 16);
+    addr[14] = (uint8_t)(host >> 8);
+    addr[15] = (uint8_t)host;
+    if (fnv_bucket_v6(addr, 443) != 7) continue;
+    char text[INET6_ADDRSTRLEN];
+    assert_non_null(inet_ntop(AF_INET6, addr, text, sizeof text));
+    snprintf(peers[n++], sizeof peers[0], "ipv6:[%s]:443", text);
+  }
+  assert_int_equal(n, 64);
+  int count[4096] = {0}, most = 0;
+  for (int i = 0; i < n; i++) {
+    int b = h2_guard_bucket_of(peers[i]);
+    assert_true(b >= 0 && b < 4096);
+    if (++count[b] > most) most = count[b];
+  }
+  assert_true(most <= 8);
+  h2_guard_stop();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_guarded_connection_is_closed_over_the_limit),
@@ -579,6 +623,7 @@ int main(void) {
       cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
       cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
       cmocka_unit_test(test_probe_is_matched_by_address_not_port_alone),
+      cmocka_unit_test(test_chosen_peers_do_not_share_one_bucket),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
