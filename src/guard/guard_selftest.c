@@ -65,16 +65,19 @@ static int target_addr(const char *host, int port, struct sockaddr_storage *ss, 
 static int probe_socket(const struct sockaddr_storage *to, socklen_t tolen, int64_t deadline) {
   int fd = socket(to->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  /* Bound to the address it connects to (loopback, or the listener's own
+   * local address), port 0: the guard knows the probe by its whole address. */
   struct sockaddr_storage me;
-  memset(&me, 0, sizeof me);
-  me.ss_family = to->ss_family;
-  socklen_t melen = to->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  memcpy(&me, to, sizeof me);
+  socklen_t melen = tolen;
+  if (me.ss_family == AF_INET)
+    ((struct sockaddr_in *)&me)->sin_port = 0;
+  else
+    ((struct sockaddr_in6 *)&me)->sin6_port = 0;
   if (bind(fd, (struct sockaddr *)&me, melen) != 0 ||
       getsockname(fd, (struct sockaddr *)&me, &melen) != 0)
     goto fail;
-  int port = me.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&me)->sin_port)
-                                     : ntohs(((struct sockaddr_in6 *)&me)->sin6_port);
-  h2_guard_probe_expect(port);
+  h2_guard_probe_expect((const struct sockaddr *)&me);
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) goto fail;
   if (connect(fd, (const struct sockaddr *)to, tolen) != 0) {
@@ -199,7 +202,7 @@ int guard_selftest(const guard_probe_target *t, int timeout_ms, char *why, size_
   if (fd < 0) {
     snprintf(why, whylen, "the HTTP/2 guard's start-up probe cannot connect to its own port %d: %s",
              t->port, strerror(errno));
-    h2_guard_probe_expect(0);
+    h2_guard_probe_expect(NULL);
     return -1;
   }
   frame_walk w = {0};
@@ -209,7 +212,7 @@ int guard_selftest(const guard_probe_target *t, int timeout_ms, char *why, size_
    * connection has ended, the state is final. */
   int st = h2_guard_probe_state();
   close(fd);
-  h2_guard_probe_expect(0);
+  h2_guard_probe_expect(NULL);
   const char *kind = t->tls ? "TLS" : "plaintext";
   if (!(st & PROBE_ACCEPTED)) {
     snprintf(why, whylen, "the HTTP/2 guard is not in the path: its accept hook did not see a %s "

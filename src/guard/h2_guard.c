@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,8 +43,11 @@
 #define KEY_LEN 19
 #define MAX_PENDING_LISTENERS 16
 #define HELLO_SLOTS 128
-#define HELLO_BYTES 64
-#define HELLO_MIN 44 /* record + handshake headers, version and the 32 random bytes */
+#define RANDOM_LEN 32
+/* Handshake header (4), legacy version (2), then the client random. */
+#define HS_PREFIX (4 + 2 + RANDOM_LEN)
+#define TLS_HANDSHAKE 22
+#define TLS_CLIENT_HELLO 1
 #define QUEUE_SLOTS 256
 #define LOG_LINES_PER_S 10
 #define NS_PER_S 1000000000LL
@@ -57,12 +61,23 @@ enum {
   REC_LISTEN_TLS,
 };
 
+/* The client random of a TLS connection, taken from its ClientHello as read
+ * on the descriptor, whatever the TCP segments or TLS records it came in
+ * (a client may split its hello across either). */
+typedef struct tls_scan {
+  uint8_t hdr[5];          /* the current record header */
+  uint8_t hdr_have;
+  uint8_t done;            /* the random was offered, or this is no ClientHello */
+  uint16_t left;           /* payload bytes of the current record still to come */
+  uint8_t hs_have;
+  uint8_t hs[HS_PREFIX];   /* the first handshake bytes */
+} tls_scan;
+
 typedef struct rec {
   _Atomic uint8_t kind;
   _Atomic uint8_t refused;  /* a verdict or a close: every later read fails */
   uint8_t probe;            /* the start-up probe: the strict limits */
   uint8_t tls_tied;         /* an SSL is tied to it (under g_mu) */
-  uint8_t offered;          /* TLS: its first read was offered for tying (reader only) */
   _Atomic uint64_t gen;     /* 0: no connection */
   _Atomic uint32_t rst_seen; /* RST_STREAM frames its client sent (wraps) */
   uint32_t rst_used;        /* of those, used by counted cancels (under g_mu) */
@@ -71,7 +86,10 @@ typedef struct rec {
   int next;                 /* hash chain (under g_mu): next descriptor + 1, 0 ends it */
   uint8_t key[KEY_LEN];     /* family, address, port of the peer */
   char peer[PEER_MAX];
-  h2_frames f;              /* plaintext frames: the reading thread only */
+  union {
+    h2_frames f; /* REC_PLAIN: its frames (the reading thread only) */
+    tls_scan ts; /* REC_TLS: the client random, read off the records (ditto) */
+  } u;
 } rec;
 
 /* What a server-side SSL carries (ex-data): its frames, and once tied, the
@@ -86,9 +104,8 @@ typedef struct tls_link {
 
 typedef struct hello {
   int fd;
-  uint64_t gen;
-  uint8_t len;
-  uint8_t bytes[HELLO_BYTES];
+  uint64_t gen; /* 0: free */
+  uint8_t random[RANDOM_LEN];
 } hello;
 
 typedef struct report_item {
@@ -127,6 +144,9 @@ static int g_n_pending;
 static _Atomic uint64_t g_gen;
 static _Atomic uint64_t g_uncovered;
 static _Atomic int g_probe_port;
+/* The probe's own address (family, address, port): written before
+ * g_probe_port is set, read after it is seen set. */
+static uint8_t g_probe_key[KEY_LEN];
 static _Atomic int g_probe_state;
 static pthread_mutex_t g_hello_mu = PTHREAD_MUTEX_INITIALIZER;
 static hello g_hello[HELLO_SLOTS];
@@ -199,11 +219,48 @@ static rec *rec_get(int fd) {
 
 static bool is_conn(uint8_t kind) { return kind == REC_PLAIN || kind == REC_TLS; }
 
-static uint32_t key_hash(const uint8_t *key) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (int i = 0; i < KEY_LEN; i++) h = (h ^ key[i]) * 16777619u;
-  return h % BUCKETS;
+/* Keyed with random multipliers drawn once (multiply-shift over 32-bit
+ * words): a client that picks its addresses and ports (an IPv6 /64 holds
+ * plenty) cannot put its connections in one chain and make every accept,
+ * close and cancel under g_mu walk all of them. An unkeyed hash (FNV-1a
+ * here before) can be aimed at one bucket offline. */
+static uint64_t g_hash_mul[(KEY_LEN + 3) / 4 + 1];
+
+static void hash_seed(void) {
+  if (g_hash_mul[0]) return; /* once: chains built with it stay valid */
+  uint64_t k[sizeof g_hash_mul / sizeof g_hash_mul[0]];
+  size_t got = 0;
+  while (got < sizeof k) {
+    ssize_t n = getrandom((uint8_t *)k + got, sizeof k - got, 0);
+    if (n > 0) got += (size_t)n;
+    else if (n < 0 && errno != EINTR) break;
+  }
+  if (got < sizeof k) {
+    /* No getrandom (very old kernel): still differs from run to run. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid() ^
+                 (uint64_t)(uintptr_t)&ts;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      k[i] = x;
+    }
+  }
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) g_hash_mul[i] = k[i] | 1;
 }
+
+static uint32_t key_hash(const uint8_t *key) {
+  uint8_t padded[((KEY_LEN + 3) / 4) * 4] = {0};
+  memcpy(padded, key, KEY_LEN);
+  uint64_t h = g_hash_mul[sizeof g_hash_mul / sizeof g_hash_mul[0] - 1];
+  for (size_t i = 0; i < sizeof padded / 4; i++) {
+    uint32_t w;
+    memcpy(&w, padded + 4 * i, 4);
+    h += g_hash_mul[i] * w;
+  }
+  return (uint32_t)(h >> 52) % BUCKETS; /* the top 12 bits */
+}
+
 
 /* Under g_mu. Chains hold descriptor + 1 (0 ends a chain). */
 static void hash_insert(int fd, rec *r) {
@@ -309,6 +366,14 @@ int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out) {
   if (*end || port < 0 || port > 65535 || end == rest + 1) return -1;
   a->sin6_port = htons((uint16_t)port);
   return 0;
+}
+
+int h2_guard_bucket_of(const char *peer) {
+  struct sockaddr_storage ss;
+  uint8_t key[KEY_LEN];
+  if (!peer || h2_guard_parse_peer(peer, &ss) != 0 || key_of((struct sockaddr *)&ss, key, NULL, 0) != 0)
+    return -1;
+  return (int)key_hash(key);
 }
 
 /* ------------------------------------------------------------- reports --- */
@@ -434,10 +499,17 @@ static void conn_born(int c, bool tls) {
   }
   int port = key[17] << 8 | key[18]; /* network order */
   int want = atomic_load(&g_probe_port);
-  bool probe = want > 0 && want == port && atomic_compare_exchange_strong(&g_probe_port, &want, 0);
+  /* The whole address, not the port alone: a client elsewhere that happens
+   * to (or chooses to) use the probe's port would take its place and fail
+   * the start-up self-test, or pass it for the probe. */
+  bool probe = want > 0 && want == port && memcmp(g_probe_key, key, KEY_LEN) == 0 &&
+               atomic_compare_exchange_strong(&g_probe_port, &want, 0);
   pthread_mutex_lock(&g_mu);
   if (is_conn(atomic_load(&r->kind))) hash_remove(c, r); /* closed behind our back */
-  h2_frames_reset(&r->f);
+  if (tls)
+    memset(&r->u.ts, 0, sizeof r->u.ts);
+  else
+    h2_frames_reset(&r->u.f);
   atomic_store(&r->refused, 0);
   atomic_store(&r->rst_seen, 0);
   r->rst_used = 0;
@@ -445,7 +517,6 @@ static void conn_born(int c, bool tls) {
   memset(r->win_count, 0, sizeof r->win_count);
   r->probe = probe;
   r->tls_tied = 0;
-  r->offered = 0;
   memcpy(r->key, key, KEY_LEN);
   memcpy(r->peer, peer, PEER_MAX);
   atomic_store(&r->gen, atomic_fetch_add(&g_gen, 1) + 1);
@@ -507,19 +578,73 @@ static ssize_t refuse_fd(guard *gd, rec *r, int fd, h2_verdict v) {
   return -1;
 }
 
-/* The first bytes a TLS connection sent (its ClientHello, whose 32 random
- * bytes no other connection shares), kept until its SSL is tied to it. */
-static void offer_hello(rec *r, int fd, const void *buf, size_t n) {
-  r->offered = 1;
-  if (n < HELLO_MIN) return;
+/* Offers the client random of TLS connection `fd` for tying. False if a
+ * live connection not tied yet offered the same random: a replayed
+ * ClientHello, which could get its SSL tied to the other connection (or the
+ * other's to it) and its abuse counted on the wrong one. */
+static bool offer_random(rec *r, int fd, const uint8_t *random) {
+  uint64_t gen = atomic_load(&r->gen);
+  bool dup = false;
   pthread_mutex_lock(&g_hello_mu);
-  hello *h = &g_hello[g_hello_next];
-  g_hello_next = (g_hello_next + 1) % HELLO_SLOTS;
-  h->fd = fd;
-  h->gen = atomic_load(&r->gen);
-  h->len = (uint8_t)(n < HELLO_BYTES ? n : HELLO_BYTES);
-  memcpy(h->bytes, buf, h->len);
+  for (int i = 0; i < HELLO_SLOTS && !dup; i++)
+    dup = g_hello[i].gen != 0 && memcmp(g_hello[i].random, random, RANDOM_LEN) == 0;
+  if (!dup) {
+    hello *h = &g_hello[g_hello_next];
+    g_hello_next = (g_hello_next + 1) % HELLO_SLOTS;
+    h->fd = fd;
+    h->gen = gen;
+    memcpy(h->random, random, RANDOM_LEN);
+  }
   pthread_mutex_unlock(&g_hello_mu);
+  return !dup;
+}
+
+/* Walks the TLS records a connection sent until its ClientHello's random
+ * has been read. False when the connection must be refused (an all-zero
+ * random, or see offer_random). Anything but a handshake record first is left to OpenSSL
+ * to refuse (the connection stays untied). */
+static bool scan_hello(rec *r, int fd, const uint8_t *p, size_t n) {
+  tls_scan *ts = &r->u.ts;
+  const uint8_t *end = p + n;
+  while (p < end && !ts->done) {
+    if (ts->left == 0) {
+      ts->hdr[ts->hdr_have++] = *p++;
+      if (ts->hdr_have < sizeof ts->hdr) continue;
+      ts->hdr_have = 0;
+      if (ts->hdr[0] != TLS_HANDSHAKE) {
+        ts->done = 1;
+        break;
+      }
+      ts->left = (uint16_t)(ts->hdr[3] << 8 | ts->hdr[4]);
+      continue;
+    }
+    size_t k = (size_t)(end - p);
+    if (k > ts->left) k = ts->left;
+    if (k > (size_t)(HS_PREFIX - ts->hs_have)) k = (size_t)(HS_PREFIX - ts->hs_have);
+    memcpy(ts->hs + ts->hs_have, p, k);
+    ts->hs_have = (uint8_t)(ts->hs_have + k);
+    ts->left = (uint16_t)(ts->left - k);
+    p += k;
+    if (ts->hs_have < HS_PREFIX) continue;
+    ts->done = 1;
+    if (ts->hs[0] != TLS_CLIENT_HELLO) break;
+    /* All zero is what SSL_get_client_random gives before any hello: such
+     * a connection could never be tied (no client makes it by chance). */
+    static const uint8_t zero[RANDOM_LEN];
+    const uint8_t *random = ts->hs + HS_PREFIX - RANDOM_LEN;
+    return memcmp(random, zero, RANDOM_LEN) != 0 && offer_random(r, fd, random);
+  }
+  return true;
+}
+
+/* A TLS connection whose ClientHello repeats another's, or has an all-zero
+ * random: fail this read and every later one (the core never sees the
+ * hello, so its SSL never has that random). */
+static ssize_t refuse_replay(rec *r, int fd) {
+  atomic_store(&r->refused, 1);
+  shutdown(fd, SHUT_RDWR);
+  errno = ECONNRESET;
+  return -1;
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
@@ -534,17 +659,20 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   ssize_t n = get_recvmsg()(fd, msg, flags);
   if (n <= 0) return n;
   if (k == REC_TLS) {
-    if (!r->offered && msg->msg_iovlen > 0)
-      offer_hello(r, fd, msg->msg_iov[0].iov_base,
-                  msg->msg_iov[0].iov_len < (size_t)n ? msg->msg_iov[0].iov_len : (size_t)n);
+    size_t left = (size_t)n;
+    for (size_t i = 0; i < msg->msg_iovlen && left && !r->u.ts.done; i++) {
+      size_t part = msg->msg_iov[i].iov_len < left ? msg->msg_iov[i].iov_len : left;
+      if (!scan_hello(r, fd, msg->msg_iov[i].iov_base, part)) return refuse_replay(r, fd);
+      left -= part;
+    }
     return n;
   }
   int64_t now = now_ns();
   size_t left = (size_t)n;
   for (size_t i = 0; i < msg->msg_iovlen && left; i++) {
     size_t part = msg->msg_iov[i].iov_len < left ? msg->msg_iov[i].iov_len : left;
-    h2_verdict v = h2_frames_feed(&r->f, limits_for(gd, r->probe), msg->msg_iov[i].iov_base, part, now);
-    atomic_store_explicit(&r->rst_seen, r->f.rst_total, memory_order_release);
+    h2_verdict v = h2_frames_feed(&r->u.f, limits_for(gd, r->probe), msg->msg_iov[i].iov_base, part, now);
+    atomic_store_explicit(&r->rst_seen, r->u.f.rst_total, memory_order_release);
     if (v != H2_OK) return refuse_fd(gd, r, fd, v);
     left -= part;
   }
@@ -563,11 +691,11 @@ ssize_t read(int fd, void *buf, size_t count) {
   ssize_t n = get_read()(fd, buf, count);
   if (n <= 0) return n;
   if (k == REC_TLS) {
-    if (!r->offered) offer_hello(r, fd, buf, (size_t)n);
+    if (!r->u.ts.done && !scan_hello(r, fd, buf, (size_t)n)) return refuse_replay(r, fd);
     return n;
   }
-  h2_verdict v = h2_frames_feed(&r->f, limits_for(gd, r->probe), buf, (size_t)n, now_ns());
-  atomic_store_explicit(&r->rst_seen, r->f.rst_total, memory_order_release);
+  h2_verdict v = h2_frames_feed(&r->u.f, limits_for(gd, r->probe), buf, (size_t)n, now_ns());
+  atomic_store_explicit(&r->rst_seen, r->u.f.rst_total, memory_order_release);
   return v == H2_OK ? n : refuse_fd(gd, r, fd, v);
 }
 
@@ -597,23 +725,25 @@ static tls_link *link_of(guard *gd, SSL *ssl) {
   return t;
 }
 
-/* Ties an SSL to its connection: the ClientHello waiting in its read BIO is
- * the one a TLS connection of ours read first. grpc's tsi runs TLS on a
- * memory BIO pair, so the SSL has no descriptor of its own. */
+/* Ties an SSL to its connection: the client random of the ClientHello it
+ * has read is the one a TLS connection of ours read on its descriptor.
+ * grpc's tsi runs TLS on a memory BIO pair, so the SSL has no descriptor of
+ * its own. Called after a handshake step: the random is known once the
+ * whole ClientHello has reached the SSL, however it was split. */
 static void try_tie(tls_link *t, SSL *ssl) {
+  static const uint8_t zero[RANDOM_LEN];
+  uint8_t random[RANDOM_LEN];
   if (t->fd >= 0 || t->tries >= 4) return;
+  if (SSL_get_client_random(ssl, random, RANDOM_LEN) != RANDOM_LEN ||
+      memcmp(random, zero, RANDOM_LEN) == 0)
+    return; /* no ClientHello yet */
   t->tries++;
-  BIO *rb = SSL_get_rbio(ssl);
-  char *p = NULL;
-  int n = rb ? BIO_nread0(rb, &p) : -1;
-  if (n < HELLO_MIN || !p) return;
   int fd = -1;
   uint64_t gen = 0;
   pthread_mutex_lock(&g_hello_mu);
   for (int i = 0; i < HELLO_SLOTS; i++) {
     hello *h = &g_hello[i];
-    size_t cmp = h->len < (size_t)n ? h->len : (size_t)n;
-    if (h->gen == 0 || cmp < HELLO_MIN || memcmp(h->bytes, p, cmp) != 0) continue;
+    if (h->gen == 0 || memcmp(h->random, random, RANDOM_LEN) != 0) continue;
     fd = h->fd;
     gen = h->gen;
     h->gen = 0;
@@ -635,12 +765,15 @@ static void try_tie(tls_link *t, SSL *ssl) {
 }
 
 int SSL_do_handshake(SSL *ssl) {
+  int ret = get_SSL_do_handshake()(ssl);
   guard *gd = on();
   if (gd && gd->ssl_index >= 0 && SSL_is_server(ssl)) {
+    int saved = errno; /* the caller reads SSL_get_error, which may look at errno */
     tls_link *t = link_of(gd, ssl);
     if (t) try_tie(t, ssl);
+    errno = saved;
   }
-  return get_SSL_do_handshake()(ssl);
+  return ret;
 }
 
 /* The OpenSSL error that makes tsi report a protocol failure and the core
@@ -678,7 +811,20 @@ int SSL_read(SSL *ssl, void *buf, int num) {
 
 /* ------------------------------------------------- decisions off the path --- */
 
-bool h2_guard_find(const char *peer, h2_conn *out) {
+/* Under g_mu: one reset `r`'s client sent that no cancel has used yet. */
+static bool take_reset_locked(rec *r) {
+  uint32_t seen = atomic_load_explicit(&r->rst_seen, memory_order_acquire);
+  if ((int32_t)(seen - r->rst_used) <= 0) return false;
+  r->rst_used++;
+  return true;
+}
+
+/* The live connection whose peer is `peer`; with `reset`, one whose client
+ * sent a reset not used yet (taken). One peer address and port may hold
+ * several live connections at once (one to each of our listeners, the
+ * same source port towards each): the cancel is counted on one that sent a
+ * reset, not on whichever was accepted last. */
+static bool find_conn(const char *peer, bool reset, h2_conn *out) {
   struct sockaddr_storage ss;
   uint8_t key[KEY_LEN];
   if (!peer || h2_guard_parse_peer(peer, &ss) != 0 ||
@@ -689,7 +835,8 @@ bool h2_guard_find(const char *peer, h2_conn *out) {
   for (int fd = g_bucket[key_hash(key)] - 1; fd >= 0;) {
     rec *r = rec_peek(fd);
     if (!r) break;
-    if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0) {
+    if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0 &&
+        (!reset || take_reset_locked(r))) {
       out->fd = fd;
       out->gen = atomic_load(&r->gen);
       found = true;
@@ -700,6 +847,10 @@ bool h2_guard_find(const char *peer, h2_conn *out) {
   pthread_mutex_unlock(&g_mu);
   return found;
 }
+
+bool h2_guard_find(const char *peer, h2_conn *out) { return find_conn(peer, false, out); }
+
+bool h2_guard_find_reset(const char *peer, h2_conn *out) { return find_conn(peer, true, out); }
 
 /* Under g_mu: the record of `c` if it still names that connection. */
 static rec *rec_of_conn(h2_conn c) {
@@ -713,13 +864,7 @@ bool h2_guard_take_reset(h2_conn c) {
   bool ok = false;
   pthread_mutex_lock(&g_mu);
   rec *r = rec_of_conn(c);
-  if (r) {
-    uint32_t seen = atomic_load_explicit(&r->rst_seen, memory_order_acquire);
-    if ((int32_t)(seen - r->rst_used) > 0) {
-      r->rst_used++;
-      ok = true;
-    }
-  }
+  if (r) ok = take_reset_locked(r);
   pthread_mutex_unlock(&g_mu);
   return ok;
 }
@@ -789,9 +934,13 @@ int h2_guard_close_stalled(int min_unsent) {
 
 /* ----------------------------------------------------------- the probe --- */
 
-void h2_guard_probe_expect(int port) {
+void h2_guard_probe_expect(const struct sockaddr *from) {
+  uint8_t key[KEY_LEN];
+  atomic_store(&g_probe_port, 0);
   atomic_store(&g_probe_state, 0);
-  atomic_store(&g_probe_port, port);
+  if (!from || key_of(from, key, NULL, 0) != 0) return;
+  memcpy(g_probe_key, key, KEY_LEN);
+  atomic_store(&g_probe_port, key[17] << 8 | key[18]);
 }
 
 int h2_guard_probe_state(void) { return atomic_load(&g_probe_state); }
@@ -804,6 +953,7 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
   guard *gd = &g_guard;
   h2_guard_stop();
   if (!atomic_load(&g_dir)) {
+    hash_seed(); /* before the first record is chained */
     /* calloc of this size maps zero pages: only touched slots become resident. */
     _Atomic(rec *) *dir = calloc(DIR_SLOTS, sizeof *dir);
     if (!dir) return -1;

@@ -15,9 +15,11 @@
  *   a generation never reused, the peer ("ipv4:127.0.0.1:40918", as the core
  *   writes it), fresh frame counters.
  * - Plaintext: recvmsg/read feed the bytes read to h2_frames. TLS: the
- *   server-side SSL is tied to its connection's record at its first
- *   handshake step (the ClientHello it holds is the one read on that
- *   descriptor) and SSL_read feeds the decrypted bytes.
+ *   reads yield the ClientHello's client random (whatever the segments or
+ *   records it came in; a random another untied connection sent is
+ *   refused), the server-side SSL is tied to the connection whose random
+ *   it read (after the handshake step that read it), and SSL_read feeds
+ *   the decrypted bytes.
  * - Over a limit the read fails (ECONNRESET, or an OpenSSL error for TLS)
  *   and the socket is shut down, so the core closes it itself.
  * - close() ends the record (under the same lock as any close we decide,
@@ -68,6 +70,12 @@ void h2_guard_stop(void);
  * it). False if there is none. */
 bool h2_guard_find(const char *peer, h2_conn *out);
 
+/* The live connection whose peer is `peer` and whose client sent a reset no
+ * cancel has used yet; that reset is taken (h2_guard_take_reset). A peer
+ * address and port can have a live connection to each of our listeners at
+ * once: the cancel is counted on one that did send a reset. */
+bool h2_guard_find_reset(const char *peer, h2_conn *out);
+
 /* Takes one reset the client sent on `c` that no cancel has used yet. False
  * when the client sent none (the call ended by a GOAWAY, an age limit, our
  * own cancel or a dead transport) or the connection is gone. */
@@ -88,10 +96,12 @@ bool h2_guard_count(h2_conn c, int slot, int64_t limit, int64_t now_ns);
  * O(connections), not O(descriptors). Returns 1 if one was shut down. */
 int h2_guard_close_stalled(int min_unsent);
 
-/* Start-up proof: the next connection from local address `port` (a probe
- * the server opens to itself) is held to a PING limit of 1 a second.
+/* Start-up proof: the next connection from address `from` (a probe the
+ * server opens to itself, bound before it connects; the whole address, not
+ * the port alone) is held to a PING limit of 1 a second. NULL expects none.
  * h2_guard_probe_state says what the guard saw of it. */
-void h2_guard_probe_expect(int port);
+struct sockaddr;
+void h2_guard_probe_expect(const struct sockaddr *from);
 enum { PROBE_ACCEPTED = 1, PROBE_TLS_TIED = 2, PROBE_REFUSED = 4 };
 int h2_guard_probe_state(void);
 
@@ -99,6 +109,11 @@ int h2_guard_probe_state(void);
  * non-zero if it is not one. */
 struct sockaddr_storage;
 int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out);
+
+/* The hash bucket (0..4095) the guard files connections from `peer` under;
+ * -1 if `peer` is not an address. For tests: the buckets are keyed at
+ * random, once per process. */
+int h2_guard_bucket_of(const char *peer);
 
 /* Connections accepted on our listeners that got no record (no memory for
  * their chunk of the table): served, but not counted. */

@@ -16,7 +16,9 @@ address text, see the note in each):
   - calls cancelled by the server's max-connection-age (GOAWAY, then the
     transport ends) do not count as client resets;
   - a reset storm is caught while the server's descriptors are all in use
-    (EMFILE).
+    (EMFILE);
+  - over TLS, a reset flood is caught and named, also when the client splits
+    its ClientHello so that the server's first read is 3 bytes.
 
 Each attack is bounded: at most 8 MB sent or 10 s (x SLOW); every wait is
 a hang guard."""
@@ -198,11 +200,74 @@ def test_ping_flood_tls():
 WATCH = "/grpc.health.v1.Health/Watch"
 
 
+class SplitTLS:
+    """A TLS client socket (the few calls Raw makes) whose ClientHello goes
+    out in two TCP segments, the first of 3 bytes: a server that reads the
+    first alone sees less than a record header. Built on ssl.SSLObject so the
+    test chooses how the handshake bytes are sent."""
+
+    def __init__(self, sock, ctx):
+        self.sock = sock
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+        first = True
+        deadline = time.monotonic() + 20 * SLOW
+        while True:
+            try:
+                self.obj.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            data = self.out.read()
+            if data and first:
+                # The rest after a pause: the server has (almost always) read
+                # the 3 bytes alone by then. A pass never depends on it.
+                sock.sendall(data[:3])
+                time.sleep(0.2)
+                data = data[3:]
+                first = False
+            if data:
+                sock.sendall(data)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("TLS handshake with a split ClientHello: no end")
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            got = sock.recv(65536)
+            if not got:
+                raise ssl.SSLError("the server ended the handshake")
+            self.inc.write(got)
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def sendall(self, data):
+        self.obj.write(data)
+        self.sock.sendall(self.out.read())
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                got = self.sock.recv(65536)
+                if not got:
+                    return b""
+                self.inc.write(got)
+            finally:
+                pending = self.out.read()
+                if pending:
+                    self.sock.sendall(pending)
+
+    def close(self):
+        self.sock.close()
+
+
 class Raw:
     """A hand-written HTTP/2 client on one connection, from a chosen local
     port (SO_REUSEADDR), that opens health Watch streams and resets them."""
 
-    def __init__(self, port, local_port=0, tls=False):
+    def __init__(self, port, local_port=0, tls=False, split_hello=False):
         deadline = time.monotonic() + 20 * SLOW
         while True:  # the port may still be settling after its last user
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -223,7 +288,7 @@ class Raw:
             ctx = ssl.create_default_context(cafile=os.path.join(S["pki"], "ca.crt"))
             ctx.check_hostname = False
             ctx.set_alpn_protocols(["h2"])
-            s = ctx.wrap_socket(s, server_hostname="localhost")
+            s = SplitTLS(s, ctx) if split_hello else ctx.wrap_socket(s, server_hostname="localhost")
         self.sock = s
         self.port = port
         self.peer = "ipv4:127.0.0.1:%d" % self.local_port
@@ -451,7 +516,7 @@ def test_reset_storm_caught_at_emfile():
         srv.cleanup()
 
 
-def test_tls_reset_flood_closed_and_named():
+def test_tls_reset_flood_closed_and_named(split_hello=False):
     """Over TLS the cancels count against the connection the SSL is tied to:
     a client resetting Watch streams past the limit is closed, and the line
     names its address."""
@@ -460,7 +525,7 @@ def test_tls_reset_flood_closed_and_named():
                    "--tls-key", os.path.join(S["pki"], "server.key"), insecure=False)
     srv.start()
     try:
-        c = Raw(srv.port, tls=True)
+        c = Raw(srv.port, tls=True, split_hello=split_hello)
         sid, closed = 1, False
         for _ in range(4 * LIMIT):
             try:
@@ -476,10 +541,18 @@ def test_tls_reset_flood_closed_and_named():
         if line.get("reason") != "rapid_reset" or line.get("peer") != c.peer:
             raise AssertionError("unexpected close line %s (client %s)" % (line, c.peer))
         c.close()
-        print("  tls reset flood from %s closed" % c.peer)
+        print("  tls reset flood from %s closed%s" % (
+            c.peer, " (split ClientHello)" if split_hello else ""))
     finally:
         srv.stop()
         srv.cleanup()
+
+
+def test_tls_split_hello_reset_flood_closed_and_named():
+    """The same with the ClientHello split so that the server's first read
+    has 3 bytes: the guard that tied an SSL by the first bytes read (44 at
+    least) left such a connection untied, its resets never counted."""
+    test_tls_reset_flood_closed_and_named(split_hello=True)
 
 
 def setup():
@@ -491,7 +564,8 @@ def setup():
 TESTS = [test_continuation_flood_plaintext, test_continuation_flood_tls,
          test_ping_flood_plaintext, test_ping_flood_tls,
          test_same_address_reconnect_is_not_shut, test_max_age_cancels_do_not_count,
-         test_reset_storm_caught_at_emfile, test_tls_reset_flood_closed_and_named]
+         test_reset_storm_caught_at_emfile, test_tls_reset_flood_closed_and_named,
+         test_tls_split_hello_reset_flood_closed_and_named]
 
 if __name__ == "__main__":
     setup()

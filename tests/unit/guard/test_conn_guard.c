@@ -380,6 +380,58 @@ static void test_close_stalled_picks_the_client_that_does_not_read(void **state)
   site_close(&st);
 }
 
+/* One client address and port with a live connection to each of two of our
+ * listeners (the kernel gives a client the same source port towards two
+ * destinations): the resets one of them sends are counted on it, wherever
+ * the other sits in the guard's table. */
+static void test_resets_count_on_the_connection_that_sent_them(void **state) {
+  (void)state;
+  site st;
+  site_open(&st);
+  int l2 = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(l2 >= 0);
+  struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(l2, (struct sockaddr *)&a2, sizeof a2), 0);
+  assert_int_equal(listen(l2, 4), 0);
+  socklen_t al = sizeof a2;
+  assert_int_equal(getsockname(l2, (struct sockaddr *)&a2, &al), 0);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  const int limit = 5;
+  conn_guard *g = conn_guard_create(limit, CONN_GUARD_RESETS);
+  pair x;
+  link_open(&st, &x, 0);
+  /* y: same client address and port, the second listener, accepted last. */
+  pair y;
+  y.c = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(y.c >= 0);
+  int one = 1;
+  assert_int_equal(setsockopt(y.c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+  struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x.client_port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(y.c, (struct sockaddr *)&me, sizeof me), 0);
+  assert_int_equal(connect(y.c, (struct sockaddr *)&a2, sizeof a2), 0);
+  y.s = accept4(l2, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(y.s >= 0);
+  snprintf(y.peer, sizeof y.peer, "%s", x.peer);
+  assert_int_equal(write(y.c, PREFACE, 24), 24);
+  char b[24];
+  for (size_t got = 0; got < 24;) {
+    ssize_t n = read(y.s, b + got, 24 - got);
+    assert_true(n > 0);
+    got += (size_t)n;
+  }
+  client_resets(&x, limit + 1);
+  for (int i = 0; i < limit; i++) assert_false(conn_guard_note(g, x.peer, SEC + i));
+  assert_true(conn_guard_note(g, x.peer, SEC + limit)); /* x's 6th reset */
+  assert_true(was_shut(&x));
+  assert_true(serves(&y));
+  link_close(&x);
+  link_close(&y);
+  close(l2);
+  conn_guard_destroy(g);
+  site_close(&st);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_over_the_limit_closes_that_connection_once),
@@ -392,6 +444,7 @@ int main(void) {
       cmocka_unit_test(test_a_stale_handle_never_reaches_the_numbers_next_owner),
       cmocka_unit_test(test_the_close_works_at_emfile),
       cmocka_unit_test(test_close_stalled_picks_the_client_that_does_not_read),
+      cmocka_unit_test(test_resets_count_on_the_connection_that_sent_them),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "guard/h2_guard.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -310,12 +314,316 @@ static void test_descriptors_above_the_start_limit_are_covered(void **state) {
   assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 
+/* ------------------------------------------------ TLS: tying an SSL --- */
+
+/* A client's ClientHello, as OpenSSL writes it (one TLS record). */
+static size_t client_hello(uint8_t *out, size_t cap) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(ctx);
+  SSL *ssl = SSL_new(ctx);
+  assert_non_null(ssl);
+  BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+  assert_true(rb && wb);
+  BIO_set_mem_eof_return(rb, -1);
+  SSL_set_bio(ssl, rb, wb);
+  assert_int_equal(SSL_connect(ssl), -1);
+  assert_int_equal(SSL_get_error(ssl, -1), SSL_ERROR_WANT_READ);
+  char *p = NULL;
+  long n = BIO_get_mem_data(wb, &p);
+  assert_true(n > 48 && (size_t)n <= cap && p[0] == 22);
+  memcpy(out, p, (size_t)n);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return (size_t)n;
+}
+
+/* The same hello, re-framed as TLS records of `chunk` payload bytes each:
+ * OpenSSL reassembles a ClientHello split across records. */
+static size_t refragment(const uint8_t *hello, size_t n, size_t chunk, uint8_t *out) {
+  size_t o = 0;
+  for (size_t i = 5; i < n; i += chunk) {
+    size_t k = n - i < chunk ? n - i : chunk;
+    out[o++] = 22;
+    out[o++] = hello[1];
+    out[o++] = hello[2];
+    out[o++] = (uint8_t)(k >> 8);
+    out[o++] = (uint8_t)k;
+    memcpy(out + o, hello + i, k);
+    o += k;
+  }
+  return o;
+}
+
+/* A server-side SSL as grpc's tsi drives it: a BIO pair, bytes written in
+ * as the transport read them, a handshake step after each. */
+typedef struct tls_server {
+  SSL_CTX *ctx;
+  SSL *ssl;
+  BIO *in; /* the network side of the pair */
+} tls_server;
+
+static void tls_server_init(tls_server *t) {
+  t->ctx = SSL_CTX_new(TLS_server_method());
+  assert_non_null(t->ctx);
+  t->ssl = SSL_new(t->ctx);
+  assert_non_null(t->ssl);
+  BIO *ssl_io = NULL;
+  assert_int_equal(BIO_new_bio_pair(&ssl_io, 16384, &t->in, 16384), 1);
+  SSL_set_bio(t->ssl, ssl_io, ssl_io);
+  SSL_set_accept_state(t->ssl);
+}
+
+/* Feeds what was read into the SSL and takes a handshake step (without a
+ * certificate it fails once the hello is read: the tie is what matters). */
+static void tls_server_step(tls_server *t, const uint8_t *p, size_t n) {
+  assert_int_equal(BIO_write(t->in, p, (int)n), (int)n);
+  (void)SSL_do_handshake(t->ssl);
+  ERR_clear_error();
+}
+
+static void tls_server_free(tls_server *t) {
+  SSL_free(t->ssl);
+  BIO_free(t->in);
+  SSL_CTX_free(t->ctx);
+}
+
+/* Tells the guard the connection from `fd`'s local address is the probe. */
+static void expect_probe_from(int fd) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  h2_guard_probe_expect((struct sockaddr *)&a);
+}
+
+/* Sends `n` bytes in pieces of `piece`, each read by the server (read())
+ * and stepped through its SSL before the next is sent. */
+static void feed_in_pieces(int c, int s, tls_server *t, const uint8_t *p, size_t n, size_t piece) {
+  uint8_t buf[4096];
+  for (size_t off = 0; off < n; off += piece) {
+    size_t k = n - off < piece ? n - off : piece;
+    send_all(c, p + off, k);
+    size_t got = 0;
+    while (got < k) {
+      ssize_t r = read(s, buf + got, k - got);
+      assert_true(r > 0);
+      got += (size_t)r;
+    }
+    tls_server_step(t, buf, k);
+  }
+}
+
+/* A TLS connection is tied to its SSL (the probe flag says so) however its
+ * client splits the ClientHello: in one piece, across TCP segments read one
+ * by one, or across tiny TLS records. A client that splits it must not get
+ * a connection whose resets go uncounted. */
+static void test_tls_split_client_hello_is_still_tied(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(true), 1);
+  uint8_t hello[4096], frag[8192];
+  size_t hn = client_hello(hello, sizeof hello);
+  size_t fn = refragment(hello, hn, 3, frag);
+  /* Empty handshake records before the hello: OpenSSL reads past them (an
+   * alert or a ChangeCipherSpec first it refuses). */
+  static const uint8_t lead[] = {22, 3, 1, 0, 0, 22, 3, 1, 0, 0};
+  uint8_t led[4096 + sizeof lead];
+  memcpy(led, lead, sizeof lead);
+  memcpy(led + sizeof lead, hello, hn);
+  size_t ln = sizeof lead + hn;
+  struct {
+    const uint8_t *wire;
+    size_t n, piece;
+  } ways[] = {{hello, hn, hn}, {hello, hn, 7}, {frag, fn, 8}, {frag, fn, fn}, {led, ln, ln}, {led, ln, 3}};
+  for (size_t w = 0; w < sizeof ways / sizeof ways[0]; w++) {
+    int c = dial(port);
+    expect_probe_from(c);
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    assert_true(h2_guard_probe_state() & PROBE_ACCEPTED);
+    tls_server t;
+    tls_server_init(&t);
+    feed_in_pieces(c, s, &t, ways[w].wire, ways[w].n, ways[w].piece);
+    /* OpenSSL did read this hello (the client random is known)... */
+    uint8_t rnd[32], zero[32] = {0};
+    assert_int_equal(SSL_get_client_random(t.ssl, rnd, sizeof rnd), sizeof rnd);
+    assert_memory_not_equal(rnd, zero, sizeof rnd);
+    /* ... and the guard tied this SSL to this connection. */
+    assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+    tls_server_free(&t);
+    close(c);
+    close(s);
+  }
+  h2_guard_probe_expect(NULL);
+  close(lfd);
+  h2_guard_stop();
+}
+
+/* Two connections that send the same ClientHello: the SSL of one could be
+ * tied to the other's descriptor (its abuse shuts the other, its own goes
+ * uncounted). The second is refused before its hello reaches the core, and
+ * the first stays tied to its own SSL. A hello whose random is all zero is
+ * refused as well. */
+static void test_tls_replayed_client_hello_is_refused(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(true), 1);
+  uint8_t hello[4096];
+  size_t hn = client_hello(hello, sizeof hello);
+
+  int ca = dial(port);
+  expect_probe_from(ca);
+  int sa = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sa >= 0);
+  int cb = dial(port);
+  int sb = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sb >= 0);
+
+  send_all(ca, hello, hn);
+  assert_int_equal(recv_until(sa, hn), (ssize_t)hn);
+  send_all(cb, hello, hn);
+  errno = 0;
+  assert_int_equal(recv_until(sb, hn), -1);
+  assert_int_equal(errno, ECONNRESET);
+  char one;
+  assert_int_equal(read(cb, &one, 1), 0); /* the replayer sees the shutdown */
+
+  /* An all-zero client random (what an SSL reports before any hello, so it
+   * could never be tied and its resets never counted): refused too. */
+  uint8_t zeroed[4096];
+  memcpy(zeroed, hello, hn);
+  memset(zeroed + 11, 0, 32); /* record (5) + handshake (4) headers + version (2) */
+  int cz = dial(port);
+  int sz = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sz >= 0);
+  send_all(cz, zeroed, hn);
+  errno = 0;
+  assert_int_equal(recv_until(sz, hn), -1);
+  assert_int_equal(errno, ECONNRESET);
+  close(cz);
+  close(sz);
+
+  /* A's SSL is tied to A (the probe), not to B. */
+  tls_server t;
+  tls_server_init(&t);
+  tls_server_step(&t, hello, hn);
+  assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+  tls_server_free(&t);
+  h2_guard_probe_expect(NULL);
+  close(ca);
+  close(sa);
+  close(cb);
+  close(sb);
+  close(lfd);
+  h2_guard_stop();
+}
+
+/* The start-up probe is known by its whole address: a client elsewhere on
+ * the probe's port number (127.0.0.2 here, any host in life) neither takes
+ * the probe's place (its connection is not the probe, so the probe is) nor
+ * gets the probe's strict limits. */
+static void test_probe_is_matched_by_address_not_port_alone(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  struct sockaddr_in me = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in to = me;
+  to.sin_port = htons((uint16_t)port);
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(probe >= 0);
+  assert_int_equal(bind(probe, (struct sockaddr *)&me, sizeof me), 0);
+  socklen_t len = sizeof me;
+  assert_int_equal(getsockname(probe, (struct sockaddr *)&me, &len), 0);
+  h2_guard_probe_expect((struct sockaddr *)&me);
+
+  /* Another address, the same port number, connected (and accepted) first. */
+  struct sockaddr_in other = me;
+  other.sin_addr.s_addr = htonl(0x7f000002);
+  int o = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(o >= 0);
+  assert_int_equal(bind(o, (struct sockaddr *)&other, sizeof other), 0);
+  assert_int_equal(connect(o, (struct sockaddr *)&to, sizeof to), 0);
+  int so = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(so >= 0);
+  assert_int_equal(h2_guard_probe_state() & PROBE_ACCEPTED, 0);
+  /* Not held to the probe's PING limit of 1 a second. */
+  uint8_t b[1024];
+  size_t n = ping_wire(b, 5);
+  send_all(o, b, n);
+  assert_int_equal(recv_until(so, n), (ssize_t)n);
+
+  assert_int_equal(connect(probe, (struct sockaddr *)&to, sizeof to), 0);
+  int sp = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sp >= 0);
+  assert_true(h2_guard_probe_state() & PROBE_ACCEPTED);
+  h2_guard_probe_expect(NULL);
+  close(o);
+  close(so);
+  close(probe);
+  close(sp);
+  close(lfd);
+  h2_guard_stop();
+}
+
+/* The old unkeyed bucket (FNV-1a over family, address, port): what a client
+ * could compute offline to put all its connections in one chain. */
+static uint32_t fnv_bucket_v6(const uint8_t addr[16], uint16_t port) {
+  uint8_t key[19] = {6};
+  memcpy(key + 1, addr, 16);
+  key[17] = (uint8_t)(port >> 8);
+  key[18] = (uint8_t)port;
+  uint32_t h = 2166136261u;
+  for (int i = 0; i < 19; i++) h = (h ^ key[i]) * 16777619u;
+  return h % 4096;
+}
+
+/* 64 peers in one IPv6 /64 chosen to share one FNV bucket: the guard's
+ * buckets are keyed at random, so they spread (64 in 4096 buckets: more than
+ * 8 in one has a chance below 2^-50), and every accept, close and cancel no
+ * longer walks all of them under the guard's lock. */
+static void test_chosen_peers_do_not_share_one_bucket(void **state) {
+  (void)state;
+  h2_limits lim = {0};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  uint8_t addr[16] = {0x20, 0x01, 0x0d, 0xb8};
+  char peers[64][80];
+  int n = 0;
+  for (uint32_t host = 1; n < 64 && host < 50000000; host++) {
+    addr[12] = (uint8_t)(host >> 24);
+    addr[13] = (uint8_t)(host >> 16);
+    addr[14] = (uint8_t)(host >> 8);
+    addr[15] = (uint8_t)host;
+    if (fnv_bucket_v6(addr, 443) != 7) continue;
+    char text[INET6_ADDRSTRLEN];
+    assert_non_null(inet_ntop(AF_INET6, addr, text, sizeof text));
+    snprintf(peers[n++], sizeof peers[0], "ipv6:[%s]:443", text);
+  }
+  assert_int_equal(n, 64);
+  int count[4096] = {0}, most = 0;
+  for (int i = 0; i < n; i++) {
+    int b = h2_guard_bucket_of(peers[i]);
+    assert_true(b >= 0 && b < 4096);
+    if (++count[b] > most) most = count[b];
+  }
+  assert_true(most <= 8);
+  h2_guard_stop();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_guarded_connection_is_closed_over_the_limit),
       cmocka_unit_test(test_unregistered_listener_passes_through),
       cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
       cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
+      cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
+      cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
+      cmocka_unit_test(test_probe_is_matched_by_address_not_port_alone),
+      cmocka_unit_test(test_chosen_peers_do_not_share_one_bucket),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
