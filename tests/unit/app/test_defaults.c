@@ -14,36 +14,7 @@
 #include "app/defaults.h"
 #include "interceptors/interceptors.h"
 #include "service/methods.h"
-
-static char *render(const metrics *m) {
-  char *text = NULL;
-  size_t len = 0;
-  assert_int_equal(metrics_render(m, &text, &len), 0);
-  assert_int_equal(strlen(text), len);
-  return text;
-}
-
-/* The value of the sample line that starts with exactly `series` + ' '. */
-static double value_of(const char *text, const char *series) {
-  size_t n = strlen(series);
-  for (const char *p = text; p && *p;) {
-    if (strncmp(p, series, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
-    p = strchr(p, '\n');
-    if (p) p++;
-  }
-  fail_msg("series not found: %s", series);
-  return -1;
-}
-
-static bool has_line(const char *text, const char *line) {
-  size_t n = strlen(line);
-  for (const char *p = text; p && *p;) {
-    if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0')) return true;
-    p = strchr(p, '\n');
-    if (p) p++;
-  }
-  return false;
-}
+#include "support/metrics_scrape.h"
 
 static void test_the_chain_is_recovery_logging_tracing_metrics_rate_limit_auth(void **state) {
   (void)state;
@@ -71,22 +42,22 @@ static void test_default_registry_covers_the_method_table_and_reflection(void **
                                   "ServerReflectionInfo") >= 0);
   assert_true(metrics_method_find(m, "grpc.reflection.v1alpha.ServerReflection",
                                   "ServerReflectionInfo") >= 0);
-  char *text = render(m);
-  assert_true(value_of(text,
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text,
                        "grpc_server_handled_total{grpc_code=\"Unauthenticated\","
                        "grpc_method=\"DeleteProduct\",grpc_service=\"product.ProductService\","
                        "grpc_type=\"unary\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"bad_signature\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"duplicate_authorization\"}") ==
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"bad_signature\"}") == 0);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"duplicate_authorization\"}") ==
               0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"unknown_kid\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"revoked\"}") == 0);
-  assert_true(has_line(text, "# TYPE product_jwt_keys gauge"));
-  assert_true(value_of(text, "product_jwt_keys") == 0);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"unknown_kid\"}") == 0);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"revoked\"}") == 0);
+  assert_true(scrape_has_line(text, "# TYPE product_jwt_keys gauge"));
+  assert_true(scrape_value(text, "product_jwt_keys") == 0);
   free(text);
   metrics_set_jwt_keys(m, 3); /* what a key load reports */
-  text = render(m);
-  assert_true(value_of(text, "product_jwt_keys") == 3);
+  text = scrape_render(m);
+  assert_true(scrape_value(text, "product_jwt_keys") == 3);
   free(text);
   metrics_destroy(m);
 }

@@ -23,6 +23,7 @@
 #include "metrics/metrics_text.h"
 #include "service/env.h"
 #include "service/methods.h"
+#include "support/metrics_scrape.h"
 
 /* ------------------------------------------------------------ fixtures --- */
 
@@ -51,41 +52,11 @@ static metrics *make_registry(void) {
   return m;
 }
 
-static char *render(const metrics *m) {
-  char *text = NULL;
-  size_t len = 0;
-  assert_int_equal(metrics_render(m, &text, &len), 0);
-  assert_int_equal(strlen(text), len);
-  return text;
-}
-
-/* The value of the sample line that starts with exactly `series` + ' '. */
-static double value_of(const char *text, const char *series) {
-  size_t n = strlen(series);
-  for (const char *p = text; p && *p;) {
-    if (strncmp(p, series, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
-    p = strchr(p, '\n');
-    if (p) p++;
-  }
-  fail_msg("series not found: %s", series);
-  return -1;
-}
-
 /* How many times `needle` occurs in `text`. */
 static size_t count_of(const char *text, const char *needle) {
   size_t n = 0, len = strlen(needle);
   for (size_t i = 0; text[i]; i++) n += strncmp(text + i, needle, len) == 0;
   return n;
-}
-
-static bool has_line(const char *text, const char *line) {
-  size_t n = strlen(line);
-  for (const char *p = text; p && *p;) {
-    if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0')) return true;
-    p = strchr(p, '\n');
-    if (p) p++;
-  }
-  return false;
 }
 
 #define SERIES(name, method, type) \
@@ -102,12 +73,12 @@ static bool has_line(const char *text, const char *line) {
 static void test_every_series_exists_at_zero_with_its_type(void **state) {
   (void)state;
   metrics *m = make_registry();
-  char *text = render(m);
-  assert_true(has_line(text, "# TYPE grpc_server_handled_total counter"));
-  assert_true(has_line(text, "# TYPE grpc_server_handling_seconds histogram"));
-  assert_true(has_line(text, "# TYPE grpc_server_started_total counter"));
-  assert_true(has_line(text, "# TYPE grpc_server_msg_received_total counter"));
-  assert_true(has_line(text, "# TYPE grpc_server_msg_sent_total counter"));
+  char *text = scrape_render(m);
+  assert_true(scrape_has_line(text, "# TYPE grpc_server_handled_total counter"));
+  assert_true(scrape_has_line(text, "# TYPE grpc_server_handling_seconds histogram"));
+  assert_true(scrape_has_line(text, "# TYPE grpc_server_started_total counter"));
+  assert_true(scrape_has_line(text, "# TYPE grpc_server_msg_received_total counter"));
+  assert_true(scrape_has_line(text, "# TYPE grpc_server_msg_sent_total counter"));
   static const char *const codes[] = {"OK", "Canceled", "Unknown", "InvalidArgument",
                                       "DeadlineExceeded", "NotFound", "AlreadyExists",
                                       "PermissionDenied", "ResourceExhausted",
@@ -120,16 +91,16 @@ static void test_every_series_exists_at_zero_with_its_type(void **state) {
              "grpc_server_handled_total{grpc_code=\"%s\",grpc_method=\"B\",grpc_service=\"t.Svc\","
              "grpc_type=\"unary\"}",
              codes[i]);
-    assert_true(value_of(text, series) == 0);
+    assert_true(scrape_value(text, series) == 0);
   }
-  assert_true(value_of(text, SERIES("grpc_server_started_total", "Stream", "bidi_stream")) == 0);
-  assert_true(value_of(text, BUCKET("A", "+Inf")) == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"other\"}") == 0);
-  assert_true(value_of(text,
+  assert_true(scrape_value(text, SERIES("grpc_server_started_total", "Stream", "bidi_stream")) == 0);
+  assert_true(scrape_value(text, BUCKET("A", "+Inf")) == 0);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"other\"}") == 0);
+  assert_true(scrape_value(text,
                        "product_store_operation_seconds_count{operation=\"list\"}") == 0);
-  assert_true(value_of(text, "process_open_fds") > 0);
-  assert_true(value_of(text, "process_resident_memory_bytes") > 0);
-  assert_true(value_of(text, "process_start_time_seconds") > 1e9);
+  assert_true(scrape_value(text, "process_open_fds") > 0);
+  assert_true(scrape_value(text, "process_resident_memory_bytes") > 0);
+  assert_true(scrape_value(text, "process_start_time_seconds") > 1e9);
   assert_non_null(strstr(text, "\nprocess_cpu_seconds_total "));
   free(text);
   metrics_destroy(m);
@@ -143,11 +114,11 @@ static void test_duplicate_reasons_are_merged_and_unknown_ones_count_as_other(vo
   metrics_auth_rejected(m, "no_token");
   metrics_auth_rejected(m, "something_new");
   metrics_auth_rejected(m, NULL);
-  char *text = render(m);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"expired\"}") == 2);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"no_token\"}") == 1);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"missing_role\"}") == 0);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"other\"}") == 2);
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"expired\"}") == 2);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"no_token\"}") == 1);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"missing_role\"}") == 0);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"other\"}") == 2);
   /* "expired" is listed twice in the options but rendered once. */
   assert_int_equal(count_of(text, "reason=\"expired\""), 1);
   free(text);
@@ -168,8 +139,8 @@ static void test_method_lookup_by_row_and_by_name(void **state) {
   metrics_started(m, 3);
   metrics_started(NULL, 0);
   metrics_handled(m, 99, RPC_OK, 1);
-  char *text = render(m);
-  assert_true(value_of(text, SERIES("grpc_server_started_total", "A", "unary")) == 0);
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text, SERIES("grpc_server_started_total", "A", "unary")) == 0);
   free(text);
   metrics_destroy(m);
 }
@@ -192,21 +163,21 @@ static void test_histogram_buckets_use_le_and_render_cumulatively(void **state) 
   metrics_handled(m, 0, RPC_INTERNAL, 700000000);  /* 0.7 s -> le 1 */
   metrics_handled(m, 0, RPC_OK, 20000000000);      /* 20 s -> +Inf only */
   metrics_handled(m, 0, (rpc_code)99, -5);         /* bad code -> Unknown, 0 s */
-  char *text = render(m);
-  assert_true(value_of(text, BUCKET("A", "0.005")) == 3);
-  assert_true(value_of(text, BUCKET("A", "0.01")) == 4);
-  assert_true(value_of(text, BUCKET("A", "0.5")) == 4);
-  assert_true(value_of(text, BUCKET("A", "1")) == 5);
-  assert_true(value_of(text, BUCKET("A", "10")) == 5);
-  assert_true(value_of(text, BUCKET("A", "+Inf")) == 6);
-  assert_true(value_of(text, SERIES("grpc_server_handling_seconds_count", "A", "unary")) == 6);
-  double sum = value_of(text, SERIES("grpc_server_handling_seconds_sum", "A", "unary"));
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text, BUCKET("A", "0.005")) == 3);
+  assert_true(scrape_value(text, BUCKET("A", "0.01")) == 4);
+  assert_true(scrape_value(text, BUCKET("A", "0.5")) == 4);
+  assert_true(scrape_value(text, BUCKET("A", "1")) == 5);
+  assert_true(scrape_value(text, BUCKET("A", "10")) == 5);
+  assert_true(scrape_value(text, BUCKET("A", "+Inf")) == 6);
+  assert_true(scrape_value(text, SERIES("grpc_server_handling_seconds_count", "A", "unary")) == 6);
+  double sum = scrape_value(text, SERIES("grpc_server_handling_seconds_sum", "A", "unary"));
   assert_true(sum > 20.713 && sum < 20.714);
-  assert_true(value_of(text, HANDLED("A", "OK")) == 3);
-  assert_true(value_of(text, HANDLED("A", "NotFound")) == 1);
-  assert_true(value_of(text, HANDLED("A", "Internal")) == 1);
-  assert_true(value_of(text, HANDLED("A", "Unknown")) == 1);
-  assert_true(value_of(text, HANDLED("B", "OK")) == 0);
+  assert_true(scrape_value(text, HANDLED("A", "OK")) == 3);
+  assert_true(scrape_value(text, HANDLED("A", "NotFound")) == 1);
+  assert_true(scrape_value(text, HANDLED("A", "Internal")) == 1);
+  assert_true(scrape_value(text, HANDLED("A", "Unknown")) == 1);
+  assert_true(scrape_value(text, HANDLED("B", "OK")) == 0);
   free(text);
   metrics_destroy(m);
 }
@@ -217,12 +188,12 @@ static void test_store_operations_have_their_own_finer_histogram(void **state) {
   metrics_store_observe(m, METRICS_STORE_GET, 50000);    /* 50 us */
   metrics_store_observe(m, METRICS_STORE_GET, 2000000);  /* 2 ms */
   metrics_store_observe(m, METRICS_STORE_OP_COUNT, 1);   /* ignored */
-  char *text = render(m);
-  assert_true(value_of(text, "product_store_operation_seconds_bucket{operation=\"get\",le=\"0.0001\"}") == 1);
-  assert_true(value_of(text, "product_store_operation_seconds_bucket{operation=\"get\",le=\"0.001\"}") == 1);
-  assert_true(value_of(text, "product_store_operation_seconds_bucket{operation=\"get\",le=\"0.0025\"}") == 2);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"get\"}") == 2);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"create\"}") == 0);
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text, "product_store_operation_seconds_bucket{operation=\"get\",le=\"0.0001\"}") == 1);
+  assert_true(scrape_value(text, "product_store_operation_seconds_bucket{operation=\"get\",le=\"0.001\"}") == 1);
+  assert_true(scrape_value(text, "product_store_operation_seconds_bucket{operation=\"get\",le=\"0.0025\"}") == 2);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"get\"}") == 2);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"create\"}") == 0);
   free(text);
   metrics_destroy(m);
 }
@@ -247,14 +218,14 @@ static void test_counts_from_many_threads_sum_exactly(void **state) {
   pthread_t t[THREADS];
   for (int i = 0; i < THREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, hammer, m), 0);
   for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
-  char *text = render(m);
+  char *text = scrape_render(m);
   double total = THREADS * PER_THREAD;
-  assert_true(value_of(text, SERIES("grpc_server_started_total", "B", "unary")) == total);
-  assert_true(value_of(text, SERIES("grpc_server_msg_received_total", "B", "unary")) == total);
-  assert_true(value_of(text, HANDLED("B", "OK")) == total / 2);
-  assert_true(value_of(text, HANDLED("B", "Unavailable")) == total / 2);
-  assert_true(value_of(text, BUCKET("B", "0.005")) == total);
-  assert_true(value_of(text, SERIES("grpc_server_msg_sent_total", "Stream", "bidi_stream")) ==
+  assert_true(scrape_value(text, SERIES("grpc_server_started_total", "B", "unary")) == total);
+  assert_true(scrape_value(text, SERIES("grpc_server_msg_received_total", "B", "unary")) == total);
+  assert_true(scrape_value(text, HANDLED("B", "OK")) == total / 2);
+  assert_true(scrape_value(text, HANDLED("B", "Unavailable")) == total / 2);
+  assert_true(scrape_value(text, BUCKET("B", "0.005")) == total);
+  assert_true(scrape_value(text, SERIES("grpc_server_msg_sent_total", "Stream", "bidi_stream")) ==
               total);
   free(text);
   metrics_destroy(m);
@@ -308,7 +279,7 @@ static void test_every_rendered_line_is_a_comment_or_a_sample(void **state) {
   (void)state;
   metrics *m = make_registry();
   metrics_handled(m, 0, RPC_OK, 1);
-  char *text = render(m);
+  char *text = scrape_render(m);
   size_t lines = 0;
   for (char *line = text; *line;) {
     char *end = strchr(line, '\n');
@@ -362,12 +333,12 @@ static void test_timing_store_passes_through_and_observes(void **state) {
   assert_int_equal(store_remove(s, p.id), STORE_OK);
   assert_true(store_healthy(s));
   assert_int_equal(store_flush(s), STORE_OK);
-  char *text = render(m);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"create\"}") == 1);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"get\"}") == 2);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"remove\"}") == 1);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"flush\"}") == 1);
-  assert_true(value_of(text, "product_store_operation_seconds_count{operation=\"list\"}") == 0);
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"create\"}") == 1);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"get\"}") == 2);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"remove\"}") == 1);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"flush\"}") == 1);
+  assert_true(scrape_value(text, "product_store_operation_seconds_count{operation=\"list\"}") == 0);
   free(text);
   arena_destroy(a);
   store_destroy(s); /* destroys inner too */
@@ -425,21 +396,21 @@ static void test_interceptor_counts_like_go_grpc_prometheus(void **state) {
   run(m, &row_a, true, RPC_INTERNAL, NULL, true);
   run(m, &row_a, true, RPC_INTERNAL, NULL, false);              /* no detail: not counted */
   run(m, &row_other, true, RPC_OK, NULL, false);                /* not in the registry */
-  char *text = render(m);
-  assert_true(value_of(text, SERIES("grpc_server_started_total", "A", "unary")) == 8);
-  assert_true(value_of(text, SERIES("grpc_server_msg_received_total", "A", "unary")) == 7);
-  assert_true(value_of(text, SERIES("grpc_server_msg_sent_total", "A", "unary")) == 2);
-  assert_true(value_of(text, HANDLED("A", "OK")) == 2);
-  assert_true(value_of(text, HANDLED("A", "NotFound")) == 1);
-  assert_true(value_of(text, HANDLED("A", "InvalidArgument")) == 1);
-  assert_true(value_of(text, HANDLED("A", "Unauthenticated")) == 1);
-  assert_true(value_of(text, HANDLED("A", "PermissionDenied")) == 1);
-  assert_true(value_of(text, HANDLED("A", "Internal")) == 2);
-  assert_true(value_of(text, SERIES("grpc_server_handling_seconds_count", "A", "unary")) == 8);
-  assert_true(value_of(text, SERIES("product_recovered_faults_total", "A", "unary")) == 1);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"expired\"}") == 1);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"missing_role\"}") == 1);
-  assert_true(value_of(text, "product_auth_rejections_total{reason=\"other\"}") == 0);
+  char *text = scrape_render(m);
+  assert_true(scrape_value(text, SERIES("grpc_server_started_total", "A", "unary")) == 8);
+  assert_true(scrape_value(text, SERIES("grpc_server_msg_received_total", "A", "unary")) == 7);
+  assert_true(scrape_value(text, SERIES("grpc_server_msg_sent_total", "A", "unary")) == 2);
+  assert_true(scrape_value(text, HANDLED("A", "OK")) == 2);
+  assert_true(scrape_value(text, HANDLED("A", "NotFound")) == 1);
+  assert_true(scrape_value(text, HANDLED("A", "InvalidArgument")) == 1);
+  assert_true(scrape_value(text, HANDLED("A", "Unauthenticated")) == 1);
+  assert_true(scrape_value(text, HANDLED("A", "PermissionDenied")) == 1);
+  assert_true(scrape_value(text, HANDLED("A", "Internal")) == 2);
+  assert_true(scrape_value(text, SERIES("grpc_server_handling_seconds_count", "A", "unary")) == 8);
+  assert_true(scrape_value(text, SERIES("product_recovered_faults_total", "A", "unary")) == 1);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"expired\"}") == 1);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"missing_role\"}") == 1);
+  assert_true(scrape_value(text, "product_auth_rejections_total{reason=\"other\"}") == 0);
   free(text);
   metrics_destroy(m);
 }
