@@ -5,7 +5,6 @@
 #include "client/rpc_client.h"
 #include "client/rpc_client_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +18,6 @@
 #include <openssl/x509.h>
 
 #include "core/pem.h"
-
-/* PEM files larger than this are not certificates we want to load. */
 
 struct rpc_client {
   grpc_channel *channel;

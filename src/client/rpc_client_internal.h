@@ -1,6 +1,6 @@
 #ifndef PRODUCT_CLIENT_RPC_CLIENT_INTERNAL_H
 #define PRODUCT_CLIENT_RPC_CLIENT_INTERNAL_H
-/* What rpc_stream.c needs of a client; only src/transport/ includes this. */
+/* What rpc_stream.c needs of a client; only src/client/ includes this. */
 #include <stdbool.h>
 
 #include <grpc/grpc.h>
