@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/arena.h"
 #include "core/clock.h"
@@ -40,7 +41,7 @@ static bool server_error(rpc_code code) {
   }
 }
 
-/* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:[::1]:5" -> "::1". */
+/* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:[::1]:5" and "ipv6:%5B::1%5D:5" -> "::1". */
 static void client_address(const char *peer, char *out, size_t n) {
   out[0] = '\0';
   if (!peer) return;
@@ -54,6 +55,9 @@ static void client_address(const char *peer, char *out, size_t n) {
   if (*p == '[') {
     p++;
     end = strchr(p, ']');
+  } else if (strncasecmp(p, "%5B", 3) == 0) { /* how the 1.51 core writes it */
+    p += 3;
+    end = strcasestr(p, "%5D");
   } else {
     end = strrchr(p, ':');
   }

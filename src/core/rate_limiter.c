@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #define MAX_SHARDS 64
@@ -339,6 +340,9 @@ void rl_peer_address(const char *peer, char *out, size_t outlen) {
     if (*ip == '[') {
       ip++;
       end = strchr(ip, ']');
+    } else if (strncasecmp(ip, "%5B", 3) == 0) { /* how the 1.51 core writes it */
+      ip += 3;
+      end = strcasestr(ip, "%5D");
     }
     size_t n = end ? (size_t)(end - ip) : strlen(ip);
     /* A zone ("%eth0") or a percent-encoded one ("%25eth0") is not part of

@@ -300,6 +300,11 @@ static void test_client_addresses(void **state) {
   expect_addr("ipv6:[2001:db8:1:2:ffff::1]:5001", "2001:db8:1:2::/64"); /* same /64 */
   expect_addr("ipv6:[::1]:5000", "::/64");
   expect_addr("ipv6:[fe80::1%25eth0]:5000", "fe80::/64");
+  /* The 1.51 core writes the brackets percent-encoded: the port must not
+   * make each connection a caller of its own. */
+  expect_addr("ipv6:%5B2001:db8:1:2:3:4:5:6%5D:5000", "2001:db8:1:2::/64");
+  expect_addr("ipv6:%5b::1%5d:5001", "::/64");
+  expect_addr("ipv6:%5Bfe80::1%25eth0%5D:5000", "fe80::/64");
   expect_addr("unix:/tmp/sock", "unix");
   expect_addr("ipv6:[not-an-address]:1", "ipv6:[not-an-address]:1");
   expect_addr("", "");
