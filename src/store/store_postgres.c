@@ -512,17 +512,25 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
       *hard = m == PG_MIGRATE_FAILED;
     }
     if (atomic_load(&s->migrated)) ok = probe_query(s->probe_db, why, whylen);
-    if (ok && (s->last_purge_ns == 0 ||
-               clock_mono_ns() - s->last_purge_ns > (int64_t)STORE_POSTGRES_PURGE_MS * 1000000)) {
-      s->last_purge_ns = clock_mono_ns();
-      pg_purge_requests(s->probe_db);
-    }
     if (!ok || PQstatus(s->probe_db) != CONNECTION_OK) {
       PQfinish(s->probe_db);
       s->probe_db = NULL;
     }
   }
   atomic_store(&s->probe_started_ns, 0);
+  /* The purge of expired request ids rides on the probe's connection but
+   * outside its stuck-probe window: a slow DELETE (row locks of concurrent
+   * creates) is no sign of an outage. One that failed or timed out (its
+   * query may still run) costs the connection; the next probe opens one. */
+  int64_t now = clock_mono_ns();
+  if (ok && s->probe_db &&
+      (s->last_purge_ns == 0 || now - s->last_purge_ns > (int64_t)STORE_POSTGRES_PURGE_MS * 1000000)) {
+    s->last_purge_ns = now;
+    if (!pg_purge_requests(s->probe_db)) {
+      PQfinish(s->probe_db);
+      s->probe_db = NULL;
+    }
+  }
   return ok;
 }
 

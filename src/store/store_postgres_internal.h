@@ -93,8 +93,9 @@ store_status pg_update(store *base, const char *id, const product_patch *patch, 
 store_status pg_remove(store *base, const char *id, const int64_t *if_updated_us);
 store_status pg_create_once(store *base, const product *p, const store_request *req, arena *a,
                             product *out);
-/* The probe: one bounded DELETE of expired request ids on db. */
-void pg_purge_requests(PGconn *db);
+/* The probe: one bounded DELETE of expired request ids on db; false when
+ * it did not answer in time or failed. */
+bool pg_purge_requests(PGconn *db);
 store_status pg_list(store *base, const struct filter *f, const store_cursor *after,
                      size_t limit, arena *a, store_list_result *out);
 

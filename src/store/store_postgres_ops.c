@@ -429,19 +429,21 @@ store_status pg_create_once(store *base, const product *p, const store_request *
   return st;
 }
 
-void pg_purge_requests(PGconn *db) {
+bool pg_purge_requests(PGconn *db) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   char cutoff[24];
   snprintf(cutoff, sizeof cutoff, "%" PRId64,
            (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - STORE_REQUEST_WINDOW_US);
   const char *params[1] = {cutoff};
-  /* Best effort: what is left goes next time; an error leaves the
-   * connection to the probe's own checks. */
-  PQclear(pg_exec(db, PG_CALL_TIMEOUT_MS,
-                  "DELETE FROM product_requests WHERE ctid IN (SELECT ctid FROM product_requests"
-                  " WHERE created_us <= $1::bigint LIMIT 1000)",
-                  1, params));
+  /* Best effort: what is left goes next time. */
+  PGresult *r = pg_exec(db, PG_CALL_TIMEOUT_MS,
+                        "DELETE FROM product_requests WHERE ctid IN (SELECT ctid FROM"
+                        " product_requests WHERE created_us <= $1::bigint LIMIT 1000)",
+                        1, params);
+  bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  return ok;
 }
 
 /* Text for a filter's parameters, placeholder $4 onwards. */
