@@ -16,16 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "guard/h2_guard.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define PROBE_PINGS 4
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return clock_mono_ns() / 1000000; }
 
 /* The client preface, an empty SETTINGS, then PINGs over the probe's limit. */
 static size_t probe_wire(uint8_t *b) {

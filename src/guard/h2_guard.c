@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "core/clock.h"
 #include "guard/h2_guard.h"
 
 #include <arpa/inet.h>
@@ -181,12 +182,6 @@ REAL(read, read_fn)
 REAL(close, close_fn)
 REAL(SSL_read, ssl_read_fn)
 REAL(SSL_do_handshake, ssl_hs_fn)
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static guard *on(void) { return atomic_load_explicit(&g_on, memory_order_acquire); }
 
@@ -401,7 +396,7 @@ typedef struct rate {
 } rate;
 
 static void deliver(guard *gd, rate *rt, const char *peer, h2_verdict why, bool may_log) {
-  int64_t now = now_ns();
+  int64_t now = clock_mono_coarse_ns();
   if (now - rt->window >= NS_PER_S) {
     rt->window = now;
     rt->lines = 0;
@@ -667,7 +662,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     }
     return n;
   }
-  int64_t now = now_ns();
+  int64_t now = clock_mono_coarse_ns();
   size_t left = (size_t)n;
   for (size_t i = 0; i < msg->msg_iovlen && left; i++) {
     size_t part = msg->msg_iov[i].iov_len < left ? msg->msg_iov[i].iov_len : left;
@@ -694,7 +689,7 @@ ssize_t read(int fd, void *buf, size_t count) {
     if (!r->u.ts.done && !scan_hello(r, fd, buf, (size_t)n)) return refuse_replay(r, fd);
     return n;
   }
-  h2_verdict v = h2_frames_feed(&r->u.f, limits_for(gd, r->probe), buf, (size_t)n, now_ns());
+  h2_verdict v = h2_frames_feed(&r->u.f, limits_for(gd, r->probe), buf, (size_t)n, clock_mono_coarse_ns());
   atomic_store_explicit(&r->rst_seen, r->u.f.rst_total, memory_order_release);
   return v == H2_OK ? n : refuse_fd(gd, r, fd, v);
 }
@@ -796,7 +791,7 @@ int SSL_read(SSL *ssl, void *buf, int num) {
   }
   int n = get_SSL_read()(ssl, buf, num);
   if (n <= 0) return n;
-  h2_verdict v = h2_frames_feed(&t->f, limits_for(gd, t->probe), buf, (size_t)n, now_ns());
+  h2_verdict v = h2_frames_feed(&t->f, limits_for(gd, t->probe), buf, (size_t)n, clock_mono_coarse_ns());
   if (r) atomic_store_explicit(&r->rst_seen, t->f.rst_total, memory_order_release);
   if (v == H2_OK) return n;
   t->refused = 1;
