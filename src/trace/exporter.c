@@ -34,7 +34,6 @@ struct tracer {
   int64_t retry_at_ns;      /* no post before this (a kick cannot skip the back-off) */
   _Atomic int64_t abort_at_ns; /* shutdown: in-flight requests end by then */
   _Atomic uint64_t dropped;
-  _Atomic uint64_t exported;
   bool logged_down;
 };
 
@@ -139,7 +138,6 @@ static int64_t tick(periodic *p, void *arg) {
     size_t n = take(t);
     if (n == 0) break;
     if (post(t, n, t->opt.timeout_ms) == 0) {
-      atomic_fetch_add(&t->exported, n);
       t->backoff_ms = 0;
       continue;
     }
@@ -280,9 +278,7 @@ void tracer_destroy(tracer *t) {
       if (left_ms <= 0) break;
       size_t n = take(t);
       if (n == 0) break;
-      if (post(t, n, left_ms) == 0) {
-        atomic_fetch_add(&t->exported, n);
-      } else {
+      if (post(t, n, left_ms) != 0) {
         drop(t, n);
         break;
       }
@@ -307,6 +303,3 @@ void tracer_destroy(tracer *t) {
 }
 
 uint64_t tracer_dropped(const tracer *t) { return t ? atomic_load(&((tracer *)t)->dropped) : 0; }
-uint64_t tracer_exported(const tracer *t) {
-  return t ? atomic_load(&((tracer *)t)->exported) : 0;
-}

@@ -44,8 +44,7 @@ void tracer_destroy(tracer *t);
  * exporter either way. Any thread; never blocks on I/O. */
 void tracer_submit(tracer *t, const trace_span *spans, size_t n);
 
-/* Spans dropped, posted (accepted by the collector) so far. */
+/* Spans dropped so far. */
 uint64_t tracer_dropped(const tracer *t);
-uint64_t tracer_exported(const tracer *t);
 
 #endif
