@@ -13,6 +13,7 @@ server answers and after a restart on the same data."""
 
 import os
 import re
+import uuid
 import shutil
 import tempfile
 
@@ -118,19 +119,27 @@ BACKEND_SOURCES = {
 }
 
 
-def store_fault_points(backend):
+def store_fault_points(backend, counts=None):
     names = set()
     for rel in BACKEND_SOURCES[backend]:
         with open(os.path.join(h.SRC, rel), errors="replace") as fh:
-            names |= set(re.findall(r'FAULT_POINT\("(store\.[^"]+)"\)', fh.read()))
+            found = re.findall(r'FAULT_POINT\("(store\.[^"]+)"\)', fh.read())
+        names |= set(found)
+        if counts is not None:
+            for n in found:
+                counts[n] = counts.get(n, 0) + 1
     return names
 
 
 def test_every_backend_has_exactly_the_store_fault_points():
     expect_eq(len(STORE_FAULTS), 10, "store fault names expected")
     for backend in h.each(BACKEND_SOURCES, "backends"):
-        expect_eq(sorted(store_fault_points(backend)), sorted(STORE_FAULTS),
+        counts = {}
+        expect_eq(sorted(store_fault_points(backend, counts)), sorted(STORE_FAULTS),
                   "store fault points in the %s backend" % backend)
+        # Two creates per backend (plain, and with a request id), one of each other op.
+        expect_eq(counts, {n: 2 if ".create." in n else 1 for n in STORE_FAULTS},
+                  "store fault points per name in the %s backend" % backend)
     # And none elsewhere (a wrapper in store.c would fire for every backend
     # and hide a backend that lost its own).
     elsewhere = {n for n in fault_points() if n.startswith("store.")}
@@ -187,6 +196,22 @@ def drive_store_fault(srv, api, user, admin, backend, name):
             expect_eq((got.description, got.price), ("d", 3.0), "its fields")
         expect_eq(api.call("ListProducts", page_size=1).total_size,
                   total_before + (1 if committed else 0), "total after %s" % name)
+        # The same fault on a create with a request id (each backend's own
+        # create_once path), then its retry: the product the faulted call
+        # committed, or the one the retry makes; exactly one either way.
+        rid = str(uuid.uuid4())
+        again = lambda extra: api.call("CreateProduct", token=user, name="rid " + tag,
+                                       description="d", price=3.0, request_id=rid, **extra)
+        d = expect_code("INTERNAL", lambda: again({"metadata": md}),
+                        "fault %s on %s, with a request id" % (name, backend))
+        expect_eq(d, "internal error", "status message of %s with a request id" % name)
+        made = by_name(api, "rid " + tag)
+        expect_eq(len(made), 1 if committed else 0, "products stored by %s with a request id" % name)
+        retried = again({})
+        if made:
+            expect_eq(retried, made[0], "the retry's answer: the product %s committed" % name)
+        expect_eq(by_name(api, "rid " + tag), [retried], "products after the retry of %s" % name)
+        total_before += 1
     elif op == "update":
         got = api.call("GetProduct", id=victim.id)
         expect_eq(got.description, "after" if committed else "before",
@@ -240,7 +265,8 @@ def store_faults_on(backend, spec):
         expect_eq(driven, len(STORE_FAULTS), "store faults driven on " + backend)
         expect_eq(srv.stop(), 0, "exit status of the %s server after the faults" % backend)
         internal = [l for l in srv.call_lines() if l.get("code") == "INTERNAL"]
-        expect_eq(len(internal), len(STORE_FAULTS), "INTERNAL call lines on " + backend)
+        # One per fault, and one more for each create fault with a request id.
+        expect_eq(len(internal), len(STORE_FAULTS) + 2, "INTERNAL call lines on " + backend)
     finally:
         srv.cleanup()
     if backend == "memory":
