@@ -295,6 +295,14 @@ static int prove_guard(app *a, const config_addr *addr, int port, bool tls, char
   return 0;
 }
 
+/* Over the memory limit (and back under it): the service's health says so,
+ * so that a balancer stops sending calls here meanwhile. On the memory
+ * guard's thread. */
+static void on_memory_shed(void *ctx, bool shedding) {
+  app *a = ctx;
+  health_set_overloaded(a->health, shedding);
+}
+
 static void on_memory_pressure(void *ctx) {
   app *a = ctx;
   pthread_mutex_lock(&a->pressure_mu);
@@ -393,8 +401,14 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
 
-  a->mem = mem_guard_start(cfg->limits.memory_limit_bytes, a->health, MEM_GUARD_INTERVAL_MS,
-                           on_memory_pressure, a);
+  mem_guard_options mo = {
+      .limit_bytes = cfg->limits.memory_limit_bytes,
+      .interval_ms = MEM_GUARD_INTERVAL_MS,
+      .on_shed = on_memory_shed,
+      .pressure = on_memory_pressure,
+      .ctx = a,
+  };
+  a->mem = mem_guard_start(&mo);
   if (!a->mem) {
     snprintf(err, errlen, "cannot start the memory guard");
     return -1;
