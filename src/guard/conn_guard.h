@@ -14,7 +14,9 @@
  * GOAWAY, an age limit, our own cancel or a dead transport never count.
  * The close is a shutdown(2) of that descriptor, checked against the
  * generation under the lock the close hook takes: no descriptor scan, no
- * new descriptor (works at EMFILE). */
+ * new descriptor (works at EMFILE). Finding the connection, taking its
+ * reset, counting and the close are one critical section of that lock
+ * (h2_guard_note), not three. */
 #include <stdbool.h>
 #include <stdint.h>
 

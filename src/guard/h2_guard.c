@@ -814,38 +814,43 @@ static bool take_reset_locked(rec *r) {
   return true;
 }
 
-/* The live connection whose peer is `peer`; with `reset`, one whose client
- * sent a reset not used yet (taken). One peer address and port may hold
- * several live connections at once (one to each of our listeners, the
- * same source port towards each): the cancel is counted on one that sent a
- * reset, not on whichever was accepted last. */
-static bool find_conn(const char *peer, bool reset, h2_conn *out) {
+/* The key of a peer text; non-zero if it is not an address. */
+static int peer_key(const char *peer, uint8_t key[KEY_LEN]) {
   struct sockaddr_storage ss;
-  uint8_t key[KEY_LEN];
-  if (!peer || h2_guard_parse_peer(peer, &ss) != 0 ||
-      key_of((struct sockaddr *)&ss, key, NULL, 0) != 0 || !atomic_load(&g_dir))
-    return false;
-  bool found = false;
-  pthread_mutex_lock(&g_mu);
+  if (!peer || h2_guard_parse_peer(peer, &ss) != 0) return -1;
+  return key_of((struct sockaddr *)&ss, key, NULL, 0);
+}
+
+/* Under g_mu: the live connection whose peer key is `key` (its descriptor
+ * in *fd); with `reset`, one whose client sent a reset not used yet
+ * (taken). One peer address and port may hold several live connections at
+ * once (one to each of our listeners, the same source port towards each):
+ * a cancel is counted on one that sent a reset, not on whichever was
+ * accepted last. */
+static rec *find_locked(const uint8_t *key, bool reset, int *fd_out) {
   for (int fd = g_bucket[key_hash(key)] - 1; fd >= 0;) {
     rec *r = rec_peek(fd);
     if (!r) break;
     if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0 &&
         (!reset || take_reset_locked(r))) {
-      out->fd = fd;
-      out->gen = atomic_load(&r->gen);
-      found = true;
-      break;
+      *fd_out = fd;
+      return r;
     }
     fd = r->next - 1;
   }
-  pthread_mutex_unlock(&g_mu);
-  return found;
+  return NULL;
 }
 
-bool h2_guard_find(const char *peer, h2_conn *out) { return find_conn(peer, false, out); }
-
-bool h2_guard_find_reset(const char *peer, h2_conn *out) { return find_conn(peer, true, out); }
+bool h2_guard_find(const char *peer, h2_conn *out) {
+  uint8_t key[KEY_LEN];
+  if (peer_key(peer, key) != 0 || !atomic_load(&g_dir)) return false;
+  pthread_mutex_lock(&g_mu);
+  int fd = -1;
+  rec *r = find_locked(key, false, &fd);
+  if (r) *out = (h2_conn){.fd = fd, .gen = atomic_load(&r->gen)};
+  pthread_mutex_unlock(&g_mu);
+  return r != NULL;
+}
 
 /* Under g_mu: the record of `c` if it still names that connection. */
 static rec *rec_of_conn(h2_conn c) {
@@ -864,21 +869,38 @@ bool h2_guard_take_reset(h2_conn c) {
   return ok;
 }
 
-bool h2_guard_count(h2_conn c, int slot, int64_t limit, int64_t now) {
+/* Under g_mu: one event in `r`'s one-second window of `slot`; true when it
+ * is over `limit`. */
+static bool count_locked(rec *r, int slot, int64_t limit, int64_t now) {
+  if (r->win_count[slot] == 0 || now - r->win_start[slot] >= NS_PER_S || now < r->win_start[slot]) {
+    r->win_start[slot] = now;
+    r->win_count[slot] = 0;
+  }
+  if (r->win_count[slot] < UINT32_MAX) r->win_count[slot]++;
+  return r->win_count[slot] > limit;
+}
+
+bool h2_guard_note(const char *peer, h2_conn c, int slot, int64_t limit, int64_t now) {
   if (slot < 0 || slot > 1 || limit <= 0) return false;
-  bool over = false;
+  bool by_peer = c.gen == 0;
+  uint8_t key[KEY_LEN];
+  if ((by_peer && peer_key(peer, key) != 0) || !atomic_load(&g_dir)) return false;
+  char text[PEER_MAX] = "";
+  bool done = false;
+  /* One critical section: find (and take the reset), count, decide, shut
+   * down. Nothing changes which connection the number names meanwhile. */
   pthread_mutex_lock(&g_mu);
-  rec *r = rec_of_conn(c);
-  if (r) {
-    if (r->win_count[slot] == 0 || now - r->win_start[slot] >= NS_PER_S || now < r->win_start[slot]) {
-      r->win_start[slot] = now;
-      r->win_count[slot] = 0;
-    }
-    if (r->win_count[slot] < UINT32_MAX) r->win_count[slot]++;
-    over = r->win_count[slot] > limit;
+  int fd = c.fd;
+  rec *r = by_peer ? find_locked(key, slot == 0, &fd) : rec_of_conn(c);
+  if (r && count_locked(r, slot, limit, now) && !atomic_load(&r->refused)) {
+    atomic_store(&r->refused, 1);
+    done = shutdown(fd, SHUT_RDWR) == 0;
+    memcpy(text, r->peer, PEER_MAX);
   }
   pthread_mutex_unlock(&g_mu);
-  return over;
+  guard *gd = on();
+  if (done && gd) enqueue(gd, text, slot == 0 ? H2_RAPID_RESET : H2_UNKNOWN_METHODS);
+  return done;
 }
 
 bool h2_guard_close(h2_conn c, h2_verdict why) {

@@ -70,12 +70,6 @@ void h2_guard_stop(void);
  * it). False if there is none. */
 bool h2_guard_find(const char *peer, h2_conn *out);
 
-/* The live connection whose peer is `peer` and whose client sent a reset no
- * cancel has used yet; that reset is taken (h2_guard_take_reset). A peer
- * address and port can have a live connection to each of our listeners at
- * once: the cancel is counted on one that did send a reset. */
-bool h2_guard_find_reset(const char *peer, h2_conn *out);
-
 /* Takes one reset the client sent on `c` that no cancel has used yet. False
  * when the client sent none (the call ended by a GOAWAY, an age limit, our
  * own cancel or a dead transport) or the connection is gone. */
@@ -86,10 +80,14 @@ bool h2_guard_take_reset(h2_conn c);
  * was shut down now. No descriptor is opened: this works at EMFILE. */
 bool h2_guard_close(h2_conn c, h2_verdict why);
 
-/* One-second window counting for conn_guard, per connection and `slot`
- * (0: cancels, 1: unknown methods). True when this event puts `c` over
- * `limit`. */
-bool h2_guard_count(h2_conn c, int slot, int64_t limit, int64_t now_ns);
+/* conn_guard's whole decision in one critical section: counts one event
+ * of `slot` (0: a cancel, 1: an unknown method) on a connection and, when
+ * that puts it over `limit` within its one-second window, shuts it down
+ * (once) and queues a report (rapid_reset or unknown_methods). The
+ * connection is `c` when c.gen is not 0 (gone: nothing counted); else the
+ * live connection of `peer`, for slot 0 one whose client sent a reset no
+ * cancel has used yet (taken). True if it was shut down now. */
+bool h2_guard_note(const char *peer, h2_conn c, int slot, int64_t limit, int64_t now_ns);
 
 /* Under memory pressure: shuts down the connection whose client reads least
  * (the most bytes sent it has not taken, SIOCOUTQ), if at least min_unsent.

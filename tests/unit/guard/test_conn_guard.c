@@ -247,6 +247,42 @@ static void test_unknown_methods_count_every_call(void **state) {
   site_close(&st);
 }
 
+/* h2_guard_note, the decision conn_guard makes in one critical section:
+ * by handle (a gone one counts nothing, whatever the number became) or by
+ * peer (a cancel needs a reset the client sent). */
+static void test_note_by_handle_and_by_peer(void **state) {
+  (void)state;
+  site st;
+  site_open(&st);
+  pair a;
+  link_open(&st, &a, 0);
+  h2_conn ca;
+  assert_true(h2_guard_find(a.peer, &ca));
+  const h2_conn none = {.fd = -1, .gen = 0};
+  /* By peer, slot 0: no reset sent, nothing counted however often. */
+  for (int i = 0; i < 10; i++) assert_false(h2_guard_note(a.peer, none, 0, 1, SEC + i));
+  client_resets(&a, 2);
+  assert_false(h2_guard_note(a.peer, none, 0, 1, 2 * SEC));
+  assert_true(h2_guard_note(a.peer, none, 0, 1, 2 * SEC + 1)); /* its 2nd reset: over 1 */
+  assert_true(was_shut(&a));
+  assert_false(h2_guard_note(a.peer, none, 1, 1, 2 * SEC + 2)); /* shut once */
+  link_close(&a);
+  /* A handle whose connection has gone, its number reused: nothing. */
+  pair b;
+  link_open(&st, &b, 0);
+  assert_int_equal(b.s, ca.fd);
+  for (int i = 0; i < 10; i++) assert_false(h2_guard_note(b.peer, ca, 1, 1, 3 * SEC + i));
+  assert_true(serves(&b));
+  h2_conn cb;
+  assert_true(h2_guard_find(b.peer, &cb));
+  assert_false(h2_guard_note("", cb, 1, 1, 4 * SEC));
+  assert_true(h2_guard_note("", cb, 1, 1, 4 * SEC + 1)); /* by handle: the peer is not read */
+  assert_true(was_shut(&b));
+  assert_false(h2_guard_note(b.peer, none, 1, 0, 4 * SEC)); /* limit 0: off */
+  link_close(&b);
+  site_close(&st);
+}
+
 static void test_limit_zero_and_unknown_peers_are_off(void **state) {
   (void)state;
   site st;
@@ -439,6 +475,7 @@ int main(void) {
       cmocka_unit_test(test_only_resets_the_client_sent_count),
       cmocka_unit_test(test_the_window_restarts_every_second),
       cmocka_unit_test(test_unknown_methods_count_every_call),
+      cmocka_unit_test(test_note_by_handle_and_by_peer),
       cmocka_unit_test(test_limit_zero_and_unknown_peers_are_off),
       cmocka_unit_test(test_peer_strings_parse),
       cmocka_unit_test(test_a_stale_handle_never_reaches_the_numbers_next_owner),
