@@ -7,7 +7,10 @@
  *
  * A call names its connection only by its peer text; the guard's records
  * (h2_guard.h) map that to the live connection, a descriptor and a
- * generation. Counts live in that connection's record: a new connection
+ * generation: for a cancel when it is noted (the connection that sent a
+ * reset), for an unknown method when the call arrives (on the listeners of
+ * the server it came to), so a later connection from the same address and
+ * port, or one to our other port, is never charged with it. Counts live in that connection's record: a new connection
  * from the same address and port starts from zero. A cancelled call counts
  * only if the client sent a RST_STREAM on that connection that no earlier
  * counted cancel used (the frame reader sees them all): calls ended by a
@@ -19,6 +22,8 @@
  * (h2_guard_note), not three. */
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "guard/h2_guard.h"
 
 typedef enum conn_guard_kind {
   CONN_GUARD_RESETS = 0,  /* calls the client cancelled (RST_STREAM) */
@@ -36,5 +41,11 @@ void conn_guard_destroy(conn_guard *g);
  * connection over the limit and it was shut down now (and reported, reason
  * rapid_reset or unknown_methods). Any thread. */
 bool conn_guard_note(conn_guard *g, const char *peer, int64_t now_ns);
+
+/* The same on connection `c` (h2_guard_find_on, when the call arrived):
+ * for calls to unknown methods, which leave no trace in the frames to tell
+ * their connection by. A connection gone since counts nothing, whatever
+ * connection has its address and port now. */
+bool conn_guard_note_conn(conn_guard *g, h2_conn c, int64_t now_ns);
 
 #endif

@@ -79,6 +79,7 @@ typedef struct rec {
   _Atomic uint8_t refused;  /* a verdict or a close: every later read fails */
   uint8_t probe;            /* the start-up probe: the strict limits */
   uint8_t tls_tied;         /* an SSL is tied to it (under g_mu) */
+  uint16_t group;           /* listeners: their claim; connections: their listener's */
   _Atomic uint64_t gen;     /* 0: no connection */
   _Atomic uint32_t rst_seen; /* RST_STREAM frames its client sent (wraps) */
   uint32_t rst_used;        /* of those, used by counted cancels (under g_mu) */
@@ -142,6 +143,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_bucket[BUCKETS]; /* descriptor + 1 of a chain's first record; 0: empty */
 static int g_pending[MAX_PENDING_LISTENERS];
 static int g_n_pending;
+static uint16_t g_claims; /* claims so far (under g_mu): a claim's listener group */
 static _Atomic uint64_t g_gen;
 static _Atomic uint64_t g_uncovered;
 static _Atomic int g_probe_port;
@@ -462,24 +464,31 @@ int listen(int fd, int backlog) {
   return r;
 }
 
-int h2_guard_claim_listeners(bool tls) {
+int h2_guard_claim(bool tls, int *group) {
   int n = 0;
   pthread_mutex_lock(&g_mu);
+  /* 1..65535, never 0 ("any"); after 65535 claims groups repeat, which
+   * only makes a lookup less selective. */
+  if (++g_claims == 0) g_claims = 1;
   for (int i = 0; i < g_n_pending; i++) {
     rec *l = rec_peek(g_pending[i]);
     if (!l || atomic_load(&l->kind) != REC_LISTEN_PENDING) continue;
+    l->group = g_claims;
     atomic_store_explicit(&l->kind, tls ? REC_LISTEN_TLS : REC_LISTEN_PLAIN, memory_order_release);
     n++;
   }
   g_n_pending = 0;
+  if (group) *group = g_claims;
   pthread_mutex_unlock(&g_mu);
   return n;
 }
 
+int h2_guard_claim_listeners(bool tls) { return h2_guard_claim(tls, NULL); }
+
 /* ----------------------------------------------------------- connections --- */
 
 /* A connection accepted on one of our listeners: a new record. */
-static void conn_born(int c, bool tls) {
+static void conn_born(int c, bool tls, uint16_t group) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   uint8_t key[KEY_LEN];
@@ -512,6 +521,7 @@ static void conn_born(int c, bool tls) {
   memset(r->win_count, 0, sizeof r->win_count);
   r->probe = probe;
   r->tls_tied = 0;
+  r->group = group;
   memcpy(r->key, key, KEY_LEN);
   memcpy(r->peer, peer, PEER_MAX);
   atomic_store(&r->gen, atomic_fetch_add(&g_gen, 1) + 1);
@@ -528,7 +538,7 @@ static void after_accept(int lfd, int c) {
   uint8_t k = l ? atomic_load_explicit(&l->kind, memory_order_acquire) : REC_NONE;
   if (k != REC_LISTEN_PLAIN && k != REC_LISTEN_TLS) return;
   if (gd->bypass & (k == REC_LISTEN_TLS ? 2 : 1)) return;
-  conn_born(c, k == REC_LISTEN_TLS);
+  conn_born(c, k == REC_LISTEN_TLS, l->group);
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
@@ -822,17 +832,17 @@ static int peer_key(const char *peer, uint8_t key[KEY_LEN]) {
 }
 
 /* Under g_mu: the live connection whose peer key is `key` (its descriptor
- * in *fd); with `reset`, one whose client sent a reset not used yet
- * (taken). One peer address and port may hold several live connections at
+ * in *fd), accepted on a listener of `group` (0: any); with `reset`, one
+ * whose client sent a reset not used yet (taken). One peer address and port may hold several live connections at
  * once (one to each of our listeners, the same source port towards each):
  * a cancel is counted on one that sent a reset, not on whichever was
  * accepted last. */
-static rec *find_locked(const uint8_t *key, bool reset, int *fd_out) {
+static rec *find_locked(const uint8_t *key, int group, bool reset, int *fd_out) {
   for (int fd = g_bucket[key_hash(key)] - 1; fd >= 0;) {
     rec *r = rec_peek(fd);
     if (!r) break;
     if (is_conn(atomic_load(&r->kind)) && memcmp(r->key, key, KEY_LEN) == 0 &&
-        (!reset || take_reset_locked(r))) {
+        (group == 0 || r->group == group) && (!reset || take_reset_locked(r))) {
       *fd_out = fd;
       return r;
     }
@@ -841,16 +851,18 @@ static rec *find_locked(const uint8_t *key, bool reset, int *fd_out) {
   return NULL;
 }
 
-bool h2_guard_find(const char *peer, h2_conn *out) {
+bool h2_guard_find_on(const char *peer, int group, h2_conn *out) {
   uint8_t key[KEY_LEN];
   if (peer_key(peer, key) != 0 || !atomic_load(&g_dir)) return false;
   pthread_mutex_lock(&g_mu);
   int fd = -1;
-  rec *r = find_locked(key, false, &fd);
+  rec *r = find_locked(key, group, false, &fd);
   if (r) *out = (h2_conn){.fd = fd, .gen = atomic_load(&r->gen)};
   pthread_mutex_unlock(&g_mu);
   return r != NULL;
 }
+
+bool h2_guard_find(const char *peer, h2_conn *out) { return h2_guard_find_on(peer, 0, out); }
 
 /* Under g_mu: the record of `c` if it still names that connection. */
 static rec *rec_of_conn(h2_conn c) {
@@ -891,7 +903,7 @@ bool h2_guard_note(const char *peer, h2_conn c, int slot, int64_t limit, int64_t
    * down. Nothing changes which connection the number names meanwhile. */
   pthread_mutex_lock(&g_mu);
   int fd = c.fd;
-  rec *r = by_peer ? find_locked(key, slot == 0, &fd) : rec_of_conn(c);
+  rec *r = by_peer ? find_locked(key, 0, slot == 0, &fd) : rec_of_conn(c);
   if (r && count_locked(r, slot, limit, now) && !atomic_load(&r->refused)) {
     atomic_store(&r->refused, 1);
     done = shutdown(fd, SHUT_RDWR) == 0;

@@ -59,16 +59,22 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx);
 
 /* The listeners bound (listen(2)) since the last claim are ours; their
  * connections are counted, as TLS (decrypted bytes) or plaintext. Returns
- * how many listeners were claimed. */
-int h2_guard_claim_listeners(bool tls);
+ * how many listeners were claimed. *group (if not NULL) names this claim's
+ * listeners (never 0) for h2_guard_find_on: one server's port. */
+int h2_guard_claim(bool tls, int *group);
+int h2_guard_claim_listeners(bool tls); /* h2_guard_claim(tls, NULL) */
 
 /* Everything passes through from now on; the report thread is joined
  * (reports still queued are delivered first). */
 void h2_guard_stop(void);
 
 /* The live connection whose peer is `peer` (as grpc_call_get_peer writes
- * it). False if there is none. */
-bool h2_guard_find(const char *peer, h2_conn *out);
+ * it), accepted on a listener of `group` (h2_guard_claim; 0: any). One
+ * client address and port can have a live connection to each of our
+ * listeners at once: a server's call is found on its own. False if there
+ * is none. */
+bool h2_guard_find_on(const char *peer, int group, h2_conn *out);
+bool h2_guard_find(const char *peer, h2_conn *out); /* any group */
 
 /* Takes one reset the client sent on `c` that no cancel has used yet. False
  * when the client sent none (the call ended by a GOAWAY, an age limit, our

@@ -19,6 +19,7 @@ typedef struct generic_call {
   int cancelled;
   int64_t start_ns;
   char *peer; /* read when the call arrives: once it is over the core says "unknown" */
+  rpc_guard_conn conn; /* its connection, as the guard named it on arrival */
 } generic_call;
 
 static void on_new(rpc_tag *tag, bool ok);
@@ -62,6 +63,10 @@ static void on_new(rpc_tag *tag, bool ok) {
   g->start_ns = clock_mono_ns();
   server_trace_start(&g->md, NULL, &g->trace);
   g->peer = grpc_call_get_peer(g->call);
+  /* Now, while it is surely live: by the end the client may have gone and
+   * a new connection taken its address and port (or it may hold one to
+   * our other port as well); the count belongs to this one. */
+  server_guard_conn(g->srv, g->peer, &g->conn);
   if (!atomic_load(&g->srv->shutting_down)) generic_post(g->srv, g->slot);
 
   grpc_op ops[3];
@@ -85,6 +90,6 @@ static void on_done(rpc_tag *tag, bool ok) {
                   &g->trace);
   /* Reset or not (an UNIMPLEMENTED answer is often out before the client's
    * RST_STREAM is read), a flood of them is the same attack. */
-  server_note_unknown(g->srv, peer);
+  server_note_unknown(g->srv, g->conn);
   generic_free(g);
 }

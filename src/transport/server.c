@@ -88,9 +88,15 @@ void server_note_cancel(rpc_server *s, const char *peer) {
   if (g && g->cancelled) g->cancelled(g->ctx, peer ? peer : "");
 }
 
-void server_note_unknown(rpc_server *s, const char *peer) {
+bool server_guard_conn(rpc_server *s, const char *peer, rpc_guard_conn *out) {
   const rpc_server_guard *g = s->opt.guard;
-  if (g && g->unknown_method) g->unknown_method(g->ctx, peer ? peer : "");
+  *out = (rpc_guard_conn){.fd = -1, .gen = 0};
+  return g && g->connection && peer && g->connection(g->ctx, peer, s->guard_listeners, out);
+}
+
+void server_note_unknown(rpc_server *s, rpc_guard_conn c) {
+  const rpc_server_guard *g = s->opt.guard;
+  if (g && g->unknown_method && c.gen != 0) g->unknown_method(g->ctx, c);
 }
 
 void rpc_server_close_costliest(rpc_server *s) {
@@ -213,7 +219,7 @@ int rpc_server_create(const rpc_server_options *opt, rpc_server **out, char *err
              opt->listen->text);
     goto fail;
   }
-  if (opt->guard && opt->guard->listening && opt->guard->listening(opt->guard->ctx, opt->tls) != 0) {
+  if (opt->guard && opt->guard->listening && opt->guard->listening(opt->guard->ctx, opt->tls, &s->guard_listeners) != 0) {
     snprintf(err, errlen, "the HTTP/2 guard did not see the listener of %s (its listen hook is not "
              "in the path)", opt->listen->text);
     goto fail;

@@ -17,18 +17,32 @@
 typedef struct rpc_server rpc_server;
 struct grpc_server_credentials;
 
+/* One connection as the guard names it (a descriptor and a generation
+ * never reused): the transport only carries it from a call's arrival to
+ * its end. gen 0: none. */
+typedef struct rpc_guard_conn {
+  int fd;
+  uint64_t gen;
+} rpc_guard_conn;
+
 /* The hostile-client guard as the server edge sees it (main.c wires the
  * guard library, src/guard/, in; the transport never links it). Every
  * member may be NULL. */
 typedef struct rpc_server_guard {
   void *ctx;
-  /* After the port is bound: its listeners become the guard's. Non-zero
-   * when the guard did not see them (the server then refuses to start). */
-  int (*listening)(void *ctx, bool tls);
+  /* After the port is bound: its listeners become the guard's, *listeners
+   * names them (for connection). Non-zero when the guard did not see them
+   * (the server then refuses to start). */
+  int (*listening)(void *ctx, bool tls, int *listeners);
   /* A call its client cancelled before its deadline. */
   void (*cancelled)(void *ctx, const char *peer);
-  /* A call to a method nobody serves. */
-  void (*unknown_method)(void *ctx, const char *peer);
+  /* On a call's arrival: the live connection of `peer` accepted on this
+   * server's listeners. False when the guard has none. */
+  bool (*connection)(void *ctx, const char *peer, int listeners, rpc_guard_conn *out);
+  /* A call to a method nobody serves ended; it came on `c` (connection,
+   * at its arrival): counted there, never on a later connection from the
+   * same address and port. */
+  void (*unknown_method)(void *ctx, rpc_guard_conn c);
   /* Over the memory limit: 1 if the connection whose client reads least
    * was shut down. */
   int (*close_costliest)(void *ctx);

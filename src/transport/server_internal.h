@@ -39,6 +39,7 @@ struct rpc_server {
   pthread_mutex_t live_mu;
   pthread_cond_t live_cv;
   int bound_port;
+  int guard_listeners; /* the guard's name for our listeners (rpc_server_guard.listening) */
   bool started;
   bool shutdown_started;
   rpc_tag shutdown_tag;
@@ -64,9 +65,13 @@ const char *server_call_peer(grpc_call *call, arena *a);
  * connection, which is closed, logged and counted once it cancels too many
  * (guard/conn_guard.h, through the options). Only cancelled calls come here. */
 void server_note_cancel(rpc_server *s, const char *peer);
-/* The same for a call to a method nobody serves: a client that makes more
+/* The connection a call to a method nobody serves came on, looked up when
+ * it arrives (its peer on our listeners). False without a guard or when
+ * the guard has none. */
+bool server_guard_conn(rpc_server *s, const char *peer, rpc_guard_conn *out);
+/* Such a call ended: counted on its connection; a client that makes more
  * of them per second than the rapid-reset limit is closed too. */
-void server_note_unknown(rpc_server *s, const char *peer);
+void server_note_unknown(rpc_server *s, rpc_guard_conn c);
 
 /* One log line for a call that did not go through the pipeline (unknown
  * methods, streams), with its trace ids (t). */

@@ -17,6 +17,9 @@ address text, see the note in each):
     transport ends) do not count as client resets;
   - a reset storm is caught while the server's descriptors are all in use
     (EMFILE);
+  - two connections from one client address AND port (one to the API port,
+    one to the health port), one flooding calls to an unknown method: that
+    one is closed, the other is not;
   - over TLS, a reset flood is caught and named, also when the client splits
     its ClientHello so that the server's first read is 3 bytes.
 
@@ -294,6 +297,7 @@ class Raw:
         self.peer = "ipv4:127.0.0.1:%d" % self.local_port
         self.buf = b""
         self.data_on = set()
+        self.ended_on = set()  # streams the server ended (a HEADERS with END_STREAM)
         self.goaway = False
         self.ping_acks = 0
         self.block = h2attack.request_block(port, WATCH)
@@ -322,6 +326,8 @@ class Raw:
                 self.sock.sendall(frame(4, 1, 0))  # SETTINGS ACK
             elif ftype == 0:
                 self.data_on.add(sid)
+            elif ftype == 1 and flags & 1:
+                self.ended_on.add(sid)
             elif ftype == 7:
                 self.goaway = True
             elif ftype == 6 and flags & 1:
@@ -342,6 +348,15 @@ class Raw:
             frame(1, 4, sid, self.block) + frame(0, 1, sid, h2attack.grpc_message(b""))
             for sid in sids))
         self.wait(lambda: all(sid in self.data_on for sid in sids), "Watch answers")
+
+    def unknown(self, sids, path="/no.Such/Method"):
+        """Calls `path` (served by nobody) on each id, in one write, and
+        waits for every answer (UNIMPLEMENTED trailers)."""
+        block = h2attack.request_block(self.port, path)
+        self.sock.sendall(b"".join(
+            frame(1, 4, sid, block) + frame(0, 1, sid, h2attack.grpc_message(b""))
+            for sid in sids))
+        self.wait(lambda: all(sid in self.ended_on for sid in sids), "unknown-method answers")
 
     def reset(self, sids):
         self.sock.sendall(b"".join(frame(3, 0, sid, struct.pack(">I", 8)) for sid in sids))
@@ -463,6 +478,59 @@ def test_max_age_cancels_do_not_count():
         srv.cleanup()
 
 
+def test_unknown_method_flood_counts_on_its_own_connection():
+    """A (API port) and B (health port, accepted last) come from one client
+    address and port, so both have the same peer text. A floods calls to an
+    unknown method: A is closed, B is not. The guard that found a call's
+    connection by peer text charged B, the last accepted connection with
+    that text, and shut it."""
+    hp = h.free_port()
+    srv = h.Server("--rapid-reset-limit", str(LIMIT), "--health-listen", "127.0.0.1:%d" % hp,
+                   "--metrics-listen", "127.0.0.1:0")
+    srv.start()
+    try:
+        a = Raw(srv.port)
+        if not a.alive():
+            raise AssertionError("A was not served")
+        b = Raw(hp, a.local_port)
+        if b.peer != a.peer:
+            raise AssertionError("B came from %s, not %s" % (b.peer, a.peer))
+        if not b.alive():
+            raise AssertionError("B was not served")
+        before = abusive_closed(srv)
+        # Bursts of 4 x LIMIT calls, each well inside one second (a hang
+        # guard of 10 bursts, not a speed budget: one burst in a second is
+        # enough).
+        sid, closed = 1, False
+        for _ in range(10):
+            sids = list(range(sid, sid + 8 * LIMIT, 2))
+            sid = sids[-1] + 2
+            try:
+                a.unknown(sids)
+            except (AssertionError, OSError):
+                closed = True
+                break
+        if not closed and not a.ended():
+            raise AssertionError("A, flooding unknown methods, was not closed: %s" %
+                                 abuse_lines(srv))
+        line = srv.wait_log(lambda l: l.get("msg") == "closed an abusive connection")
+        if line.get("reason") != "unknown_methods" or line.get("peer") != a.peer:
+            raise AssertionError("unexpected close line %s" % line)
+        if not b.alive():
+            raise AssertionError("B, from the same address and port on the health port, was "
+                                 "shut for A's flood: %s" % abuse_lines(srv))
+        after = abusive_closed(srv)
+        grew = {r: after[r] - before[r] for r in REASONS if after[r] != before[r]}
+        h.expect_eq(grew, {"unknown_methods": 1.0}, "closes by reason")
+        a.close()
+        b.close()
+        print("  unknown-method flood from %s (API port) closed; the same peer on the health "
+              "port served" % a.peer)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
 FD_LIMIT = 128
 
 
@@ -564,6 +632,7 @@ def setup():
 TESTS = [test_continuation_flood_plaintext, test_continuation_flood_tls,
          test_ping_flood_plaintext, test_ping_flood_tls,
          test_same_address_reconnect_is_not_shut, test_max_age_cancels_do_not_count,
+         test_unknown_method_flood_counts_on_its_own_connection,
          test_reset_storm_caught_at_emfile, test_tls_reset_flood_closed_and_named,
          test_tls_split_hello_reset_flood_closed_and_named]
 

@@ -213,9 +213,17 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
 /* The start-up probe's hang guard (it normally ends within milliseconds). */
 #define GUARD_PROBE_TIMEOUT_MS 10000
 
-static int guard_listening(void *ctx, bool tls) {
+static int guard_listening(void *ctx, bool tls, int *listeners) {
   (void)ctx;
-  return h2_guard_claim_listeners(tls) > 0 ? 0 : -1;
+  return h2_guard_claim(tls, listeners) > 0 ? 0 : -1;
+}
+
+static bool guard_connection(void *ctx, const char *peer, int listeners, rpc_guard_conn *out) {
+  (void)ctx;
+  h2_conn c;
+  if (!h2_guard_find_on(peer, listeners, &c)) return false;
+  *out = (rpc_guard_conn){.fd = c.fd, .gen = c.gen};
+  return true;
 }
 
 static void guard_cancelled(void *ctx, const char *peer) {
@@ -223,9 +231,9 @@ static void guard_cancelled(void *ctx, const char *peer) {
   conn_guard_note(a->conn_guard, peer, clock_mono_ns());
 }
 
-static void guard_unknown(void *ctx, const char *peer) {
+static void guard_unknown(void *ctx, rpc_guard_conn c) {
   app *a = ctx;
-  conn_guard_note(a->unknown_guard, peer, clock_mono_ns());
+  conn_guard_note_conn(a->unknown_guard, (h2_conn){.fd = c.fd, .gen = c.gen}, clock_mono_ns());
 }
 
 static int guard_close_costliest(void *ctx) {
@@ -274,6 +282,7 @@ static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errl
       .ctx = a,
       .listening = guard_listening,
       .cancelled = guard_cancelled,
+      .connection = guard_connection,
       .unknown_method = guard_unknown,
       .close_costliest = guard_close_costliest,
   };

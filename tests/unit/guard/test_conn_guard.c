@@ -33,6 +33,7 @@
 typedef struct site {
   int lfd;
   struct sockaddr_in addr;
+  int group; /* the guard's name for this listener (h2_guard_claim) */
 } site;
 
 typedef struct pair {
@@ -60,7 +61,22 @@ static void site_open(site *st) {
   assert_int_equal(listen(st->lfd, 16), 0);
   socklen_t al = sizeof st->addr;
   assert_int_equal(getsockname(st->lfd, (struct sockaddr *)&st->addr, &al), 0);
-  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  assert_int_equal(h2_guard_claim(false, &st->group), 1);
+  assert_true(st->group != 0);
+}
+
+/* One more guarded listener, claimed on its own (another server's port). */
+static void site_add(site *st) {
+  st->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(st->lfd >= 0);
+  memset(&st->addr, 0, sizeof st->addr);
+  st->addr.sin_family = AF_INET;
+  st->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(st->lfd, (struct sockaddr *)&st->addr, sizeof st->addr), 0);
+  assert_int_equal(listen(st->lfd, 4), 0);
+  socklen_t al = sizeof st->addr;
+  assert_int_equal(getsockname(st->lfd, (struct sockaddr *)&st->addr, &al), 0);
+  assert_int_equal(h2_guard_claim(false, &st->group), 1);
 }
 
 static void site_close(site *st) {
@@ -424,38 +440,16 @@ static void test_resets_count_on_the_connection_that_sent_them(void **state) {
   (void)state;
   site st;
   site_open(&st);
-  int l2 = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(l2 >= 0);
-  struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(bind(l2, (struct sockaddr *)&a2, sizeof a2), 0);
-  assert_int_equal(listen(l2, 4), 0);
-  socklen_t al = sizeof a2;
-  assert_int_equal(getsockname(l2, (struct sockaddr *)&a2, &al), 0);
-  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  site st2;
+  site_add(&st2);
   const int limit = 5;
   conn_guard *g = conn_guard_create(limit, CONN_GUARD_RESETS);
   pair x;
   link_open(&st, &x, 0);
   /* y: same client address and port, the second listener, accepted last. */
   pair y;
-  y.c = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(y.c >= 0);
-  int one = 1;
-  assert_int_equal(setsockopt(y.c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
-  struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x.client_port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(bind(y.c, (struct sockaddr *)&me, sizeof me), 0);
-  assert_int_equal(connect(y.c, (struct sockaddr *)&a2, sizeof a2), 0);
-  y.s = accept4(l2, NULL, NULL, SOCK_CLOEXEC);
-  assert_true(y.s >= 0);
-  snprintf(y.peer, sizeof y.peer, "%s", x.peer);
-  assert_int_equal(write(y.c, PREFACE, 24), 24);
-  char b[24];
-  for (size_t got = 0; got < 24;) {
-    ssize_t n = read(y.s, b + got, 24 - got);
-    assert_true(n > 0);
-    got += (size_t)n;
-  }
+  link_open(&st2, &y, x.client_port);
+  assert_string_equal(y.peer, x.peer);
   client_resets(&x, limit + 1);
   for (int i = 0; i < limit; i++) assert_false(conn_guard_note(g, x.peer, SEC + i));
   assert_true(conn_guard_note(g, x.peer, SEC + limit)); /* x's 6th reset */
@@ -463,7 +457,57 @@ static void test_resets_count_on_the_connection_that_sent_them(void **state) {
   assert_true(serves(&y));
   link_close(&x);
   link_close(&y);
-  close(l2);
+  close(st2.lfd);
+  conn_guard_destroy(g);
+  site_close(&st);
+}
+
+/* The same two connections (one client address and port, one to each of
+ * two servers' listeners), x flooding unknown methods: each call is tied
+ * to its connection when it arrives (found on its own server's listeners)
+ * and counted there, so x is closed and y is not. Counted by peer text
+ * (h2_guard_find of any listener: y, accepted last), y was shut instead. */
+static void test_unknown_methods_count_on_the_connection_they_came_on(void **state) {
+  (void)state;
+  site st, st2;
+  site_open(&st);
+  site_add(&st2);
+  assert_true(st.group != st2.group);
+  const int limit = 3;
+  conn_guard *g = conn_guard_create(limit, CONN_GUARD_UNKNOWN);
+  pair x, y;
+  link_open(&st, &x, 0);
+  link_open(&st2, &y, x.client_port);
+  assert_string_equal(y.peer, x.peer);
+  h2_conn any, cx, cy;
+  assert_true(h2_guard_find(x.peer, &any));
+  assert_int_equal(any.fd, y.s); /* by text alone: the one accepted last */
+  assert_true(h2_guard_find_on(x.peer, st.group, &cx));
+  assert_int_equal(cx.fd, x.s);
+  assert_true(h2_guard_find_on(x.peer, st2.group, &cy));
+  assert_int_equal(cy.fd, y.s);
+  assert_false(h2_guard_find_on(x.peer, 65000, &any)); /* no such listeners */
+  for (int i = 0; i < limit; i++) assert_false(conn_guard_note_conn(g, cx, SEC + i));
+  assert_true(serves(&x));
+  assert_true(conn_guard_note_conn(g, cx, SEC + limit)); /* x's 4th */
+  assert_true(was_shut(&x));
+  assert_true(serves(&y));
+  /* y's own count is its own, from zero. */
+  for (int i = 0; i < limit; i++) assert_false(conn_guard_note_conn(g, cy, SEC + 10 + i));
+  assert_true(serves(&y));
+  /* x leaves; a new connection takes its address, port and number: a call
+   * that arrived on x and ends now counts on nothing. */
+  link_close(&x);
+  pair z;
+  link_open(&st, &z, x.client_port);
+  assert_string_equal(z.peer, x.peer);
+  for (int i = 0; i < 2 * limit; i++) assert_false(conn_guard_note_conn(g, cx, SEC + 20 + i));
+  assert_true(serves(&z));
+  assert_false(conn_guard_note_conn(NULL, cy, SEC));
+  assert_false(conn_guard_note_conn(g, (h2_conn){.fd = y.s, .gen = 0}, SEC));
+  link_close(&z);
+  link_close(&y);
+  close(st2.lfd);
   conn_guard_destroy(g);
   site_close(&st);
 }
@@ -482,6 +526,7 @@ int main(void) {
       cmocka_unit_test(test_the_close_works_at_emfile),
       cmocka_unit_test(test_close_stalled_picks_the_client_that_does_not_read),
       cmocka_unit_test(test_resets_count_on_the_connection_that_sent_them),
+      cmocka_unit_test(test_unknown_methods_count_on_the_connection_they_came_on),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
