@@ -260,7 +260,12 @@ static uint32_t key_hash(const uint8_t *key) {
 
 
 /* Under g_mu. Chains hold descriptor + 1 (0 ends a chain). */
+/* Connections in the chains (written under g_mu; read without it by
+ * close_stalled, for the room it asks for). */
+static _Atomic int g_n_conns;
+
 static void hash_insert(int fd, rec *r) {
+  atomic_fetch_add_explicit(&g_n_conns, 1, memory_order_relaxed);
   uint32_t b = key_hash(r->key);
   r->next = g_bucket[b];
   g_bucket[b] = fd + 1;
@@ -273,6 +278,7 @@ static void hash_remove(int fd, rec *r) {
     if (*link == fd + 1) {
       *link = r->next;
       r->next = 0;
+      atomic_fetch_sub_explicit(&g_n_conns, 1, memory_order_relaxed);
       return;
     }
     if (!x) return; /* cannot happen: every chained number has a record */
@@ -934,30 +940,52 @@ bool h2_guard_close(h2_conn c, h2_verdict why) {
 }
 
 int h2_guard_close_stalled(int min_unsent) {
-  int closed = 0;
+  /* Under the lock only the walk that copies handles; the ioctl per
+   * connection runs outside it, so accepts, closes and conn_guard's
+   * decisions do not wait for N syscalls. */
+  /* Connections accepted after this count was read may be left out of
+   * this round (the next one, a second later, sees them). */
+  int cap = atomic_load_explicit(&g_n_conns, memory_order_relaxed) + 16;
+  h2_conn *list = malloc((size_t)cap * sizeof *list);
+  if (!list) return 0;
+  int n = 0;
   pthread_mutex_lock(&g_mu);
-  int worst = -1, worst_unsent = min_unsent - 1;
-  for (int b = 0; b < BUCKETS; b++) {
-    for (int fd = g_bucket[b] - 1; fd >= 0;) {
+  for (int b = 0; b < BUCKETS && n < cap; b++) {
+    for (int fd = g_bucket[b] - 1; fd >= 0 && n < cap;) {
       rec *r = rec_peek(fd);
       if (!r) break;
-      int unsent = 0;
       /* One already shut down keeps its unsent bytes until the core closes
        * it: not a candidate, or the same socket would be picked each time. */
-      if (is_conn(atomic_load(&r->kind)) && !atomic_load(&r->refused) &&
-          ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > worst_unsent) {
-        worst = fd;
-        worst_unsent = unsent;
-      }
+      if (is_conn(atomic_load(&r->kind)) && !atomic_load(&r->refused))
+        list[n++] = (h2_conn){.fd = fd, .gen = atomic_load(&r->gen)};
       fd = r->next - 1;
     }
   }
-  if (worst >= 0) {
-    rec *r = rec_peek(worst);
-    atomic_store(&r->refused, 1);
-    closed = shutdown(worst, SHUT_RDWR) == 0;
-  }
   pthread_mutex_unlock(&g_mu);
+  h2_conn worst = {.fd = -1, .gen = 0};
+  int worst_unsent = min_unsent - 1;
+  for (int i = 0; i < n; i++) {
+    rec *r = rec_peek(list[i].fd);
+    int unsent = 0;
+    if (!r || ioctl(list[i].fd, SIOCOUTQ, &unsent) != 0) continue;
+    /* Still that connection after the ioctl: the close hook clears the
+     * generation before the real close, so the number was not closed (and
+     * perhaps reused) before the ioctl read it. */
+    if (atomic_load(&r->gen) != list[i].gen || unsent <= worst_unsent) continue;
+    worst = list[i];
+    worst_unsent = unsent;
+  }
+  free(list);
+  int closed = 0;
+  if (worst.gen != 0) {
+    pthread_mutex_lock(&g_mu);
+    rec *r = rec_of_conn(worst); /* still it, and not closed by another decision */
+    if (r && !atomic_load(&r->refused)) {
+      atomic_store(&r->refused, 1);
+      closed = shutdown(worst.fd, SHUT_RDWR) == 0;
+    }
+    pthread_mutex_unlock(&g_mu);
+  }
   return closed;
 }
 
