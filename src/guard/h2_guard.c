@@ -51,6 +51,7 @@
 #define TLS_CLIENT_HELLO 1
 #define QUEUE_SLOTS 256
 #define LOG_LINES_PER_S 10
+#define UNCOVERED_LOG_NS (10 * 1000000000LL)
 #define NS_PER_S 1000000000LL
 
 enum {
@@ -123,6 +124,10 @@ typedef struct guard {
   /* PRODUCT_TEST_FAULTS: the accept hook skips plaintext (1) and/or TLS (2)
    * listeners, as if it were not in the path. */
   int bypass;
+  /* PRODUCT_TEST_FAULTS: accepted connections (but the start-up probe)
+   * get no record, as if their chunk of the table could not be allocated. */
+  bool no_record;
+  uint64_t uncovered_base; /* h2_guard_uncovered() at start: reports count from there */
   /* the report queue */
   pthread_mutex_t qmu;
   pthread_cond_t qcv;
@@ -421,9 +426,36 @@ static void deliver(guard *gd, rate *rt, const char *peer, h2_verdict why, bool 
   gd->report(gd->ctx, &r);
 }
 
+/* Connections left uncovered since the last look: counted every time,
+ * logged at most once every UNCOVERED_LOG_NS. The report thread only. */
+typedef struct uncovered_state {
+  uint64_t seen;      /* g_uncovered at the last report */
+  uint64_t unlogged;  /* reported since the last logged one */
+  int64_t logged_ns;  /* when one was last logged; 0: never */
+} uncovered_state;
+
+static void report_uncovered(guard *gd, uncovered_state *u) {
+  uint64_t now_total = atomic_load(&g_uncovered);
+  if (now_total == u->seen) return;
+  h2_guard_report r = {.peer = "", .why = H2_OK, .uncovered = now_total - u->seen,
+                       .uncovered_total = now_total};
+  u->seen = now_total;
+  int64_t now = clock_mono_coarse_ns();
+  if (u->logged_ns == 0 || now - u->logged_ns >= UNCOVERED_LOG_NS) {
+    r.log = true;
+    r.suppressed = u->unlogged;
+    u->unlogged = 0;
+    u->logged_ns = now;
+  } else {
+    u->unlogged += r.uncovered;
+  }
+  gd->report(gd->ctx, &r);
+}
+
 static void *report_thread(void *arg) {
   guard *gd = arg;
   rate rt = {0};
+  uncovered_state us = {.seen = gd->uncovered_base};
   report_item batch[QUEUE_SLOTS];
   pthread_mutex_lock(&gd->qmu);
   for (;;) {
@@ -446,6 +478,7 @@ static void *report_thread(void *arg) {
     for (int v = 0; v < H2_VERDICT_COUNT; v++)
       for (uint64_t k = atomic_exchange(&gd->dropped[v], 0); k > 0; k--)
         deliver(gd, &rt, "", (h2_verdict)v, false);
+    report_uncovered(gd, &us);
     pthread_mutex_lock(&gd->qmu);
     if (stop && gd->qcount == 0) break;
   }
@@ -502,11 +535,6 @@ static void conn_born(int c, bool tls, uint16_t group) {
   if (getpeername(c, (struct sockaddr *)&ss, &len) != 0 ||
       key_of((struct sockaddr *)&ss, key, peer, sizeof peer) != 0)
     return; /* not an IP peer: the core refuses nothing of it either */
-  rec *r = rec_get(c);
-  if (!r) {
-    atomic_fetch_add(&g_uncovered, 1);
-    return;
-  }
   int port = key[17] << 8 | key[18]; /* network order */
   int want = atomic_load(&g_probe_port);
   /* The whole address, not the port alone: a client elsewhere that happens
@@ -514,6 +542,12 @@ static void conn_born(int c, bool tls, uint16_t group) {
    * the start-up self-test, or pass it for the probe. */
   bool probe = want > 0 && want == port && memcmp(g_probe_key, key, KEY_LEN) == 0 &&
                atomic_compare_exchange_strong(&g_probe_port, &want, 0);
+  guard *gd = on();
+  rec *r = gd && gd->no_record && !probe ? NULL : rec_get(c);
+  if (!r) {
+    atomic_fetch_add(&g_uncovered, 1); /* the report thread says so */
+    return;
+  }
   pthread_mutex_lock(&g_mu);
   if (is_conn(atomic_load(&r->kind))) hash_remove(c, r); /* closed behind our back */
   if (tls)
@@ -1028,6 +1062,11 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
   const char *fault = getenv("PRODUCT_FAULT_GUARD_BYPASS");
   if (fault) gd->bypass = strcmp(fault, "1") == 0 ? 3 : strcmp(fault, "plain") == 0 ? 1
                           : strcmp(fault, "tls") == 0 ? 2 : 0;
+#endif
+  gd->uncovered_base = atomic_load(&g_uncovered);
+  gd->no_record = false;
+#ifdef PRODUCT_TEST_FAULTS
+  gd->no_record = getenv("PRODUCT_FAULT_GUARD_NO_RECORD") != NULL;
 #endif
   for (int v = 0; v < H2_VERDICT_COUNT; v++) atomic_store(&gd->dropped[v], 0);
   if (gd->ssl_index < 0) gd->ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_state_free);

@@ -36,12 +36,18 @@
 
 #include "guard/h2_frames.h"
 
-/* One closed connection, as the report thread hands it over. */
+/* One closed connection, as the report thread hands it over; or (why
+ * H2_OK, uncovered > 0) connections the guard could not cover. */
 typedef struct h2_guard_report {
   const char *peer;   /* "ipv4:127.0.0.1:40918"; "" when unknown */
   h2_verdict why;
   bool log;           /* false: over the log rate (count it, do not log it) */
   uint64_t suppressed; /* reports not logged since the last logged one */
+  /* Connections accepted on our listeners without a record since the last
+   * such report (h2_guard_uncovered), and in all: served, not counted.
+   * Checked by the report thread at least once a second; logged at most
+   * once every 10 s (log false otherwise: count them, do not log). */
+  uint64_t uncovered, uncovered_total;
 } h2_guard_report;
 
 typedef void (*h2_guard_report_fn)(void *ctx, const h2_guard_report *r);
@@ -120,7 +126,7 @@ int h2_guard_parse_peer(const char *peer, struct sockaddr_storage *out);
 int h2_guard_bucket_of(const char *peer);
 
 /* Connections accepted on our listeners that got no record (no memory for
- * their chunk of the table): served, but not counted. */
+ * their chunk of the table): served, but not counted. Reported (above). */
 uint64_t h2_guard_uncovered(void);
 
 #endif

@@ -66,6 +66,7 @@ struct metrics {
   uint64_t store_bucket_ns[STORE_NB];
   _Atomic uint64_t jwt_keys; /* a gauge: set on every key load */
   _Atomic uint64_t spans_dropped; /* off the call path (the exporter), so one counter */
+  _Atomic uint64_t guard_uncovered; /* off the call path too (the guard's report thread) */
 };
 
 static atomic_uint next_shard;
@@ -132,6 +133,7 @@ int metrics_create(const metrics_options *opt, metrics **out) {
   for (size_t i = 0; i < total; i++) atomic_init(&m->counters[i], 0);
   atomic_init(&m->jwt_keys, 0);
   atomic_init(&m->spans_dropped, 0);
+  atomic_init(&m->guard_uncovered, 0);
   *out = m;
   return 0;
 fail:
@@ -213,6 +215,10 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
   size_t base = m->base_store + (size_t)op * S_STRIDE;
   add(m, base + S_BUCKETS + bucket_for(m->store_bucket_ns, STORE_NB, duration_ns), 1);
   add(m, base + S_SUM_NS, duration_ns > 0 ? (uint64_t)duration_ns : 0);
+}
+
+void metrics_guard_uncovered(metrics *m, uint64_t n) {
+  if (m) atomic_fetch_add_explicit(&m->guard_uncovered, n, memory_order_relaxed);
 }
 
 void metrics_spans_dropped(metrics *m, uint64_t n) {
@@ -341,6 +347,12 @@ static void render_own(const metrics *m, mtext *t) {
     mlabel l = {"reason", abuse_reason_names[r]};
     mtext_sample_u64(t, abusive, &l, 1, sum(m, m->base_guard + 1 + r));
   }
+  static const char uncovered[] = "product_guard_uncovered_connections_total";
+  mtext_family(t, uncovered, "counter",
+               "Connections the HTTP/2 guard could not give a record (out of memory): served "
+               "without its limits.");
+  mtext_sample_u64(t, uncovered, NULL, 0,
+                   atomic_load_explicit(&m->guard_uncovered, memory_order_relaxed));
   static const char limited[] = "product_rate_limited_total";
   mtext_family(t, limited, "counter",
                "Calls refused with RESOURCE_EXHAUSTED by a rate limit, by limit.");

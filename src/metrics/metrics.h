@@ -93,6 +93,10 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
 /* Overload protection: a call refused while the memory limit is exceeded,
  * and an abusive connection closed. */
 void metrics_shed_call(metrics *m);
+/* product_guard_uncovered_connections_total: connections accepted on our
+ * listeners that the HTTP/2 guard could not give a record (served with no
+ * limit of the guard's). */
+void metrics_guard_uncovered(metrics *m, uint64_t n);
 /* product_spans_dropped_total: spans the exporter could not send. */
 void metrics_spans_dropped(metrics *m, uint64_t n);
 void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason);

@@ -10,13 +10,19 @@ server must exit non-zero with a line that says why, before any ready file,
 over plaintext and over TLS. --h2-guard=off (or H2_GUARD=off) runs it
 unguarded on purpose, with a warning line. Without the fault the same
 servers start (the probe was refused), and the start-up line says
-h2_guard on."""
+h2_guard on.
+
+The fault point PRODUCT_FAULT_GUARD_NO_RECORD gives no connection but the
+start-up probe a record (as when the guard's table cannot grow): the server
+starts and serves them, and says so, a warn line and
+product_guard_uncovered_connections_total."""
 import os
 import subprocess
 import sys
 import tempfile
 
 import harness as h
+import test_metrics as tm
 from harness import SLOW
 
 GEN = os.path.join(h.SRC, "certs", "gen-dev-certs.sh")
@@ -112,6 +118,31 @@ def test_guard_in_the_path_starts():
             srv.cleanup()
 
 
+def test_uncovered_connections_are_logged_and_counted():
+    srv = h.Server("--metrics-listen", "127.0.0.1:0",
+                   env={"PRODUCT_FAULT_GUARD_NO_RECORD": "1"})
+    srv.start()  # the probe has its record: the self-test passed
+    try:
+        if tm.scrape(srv).get(tm.key("product_guard_uncovered_connections_total")) != 0:
+            raise AssertionError("uncovered connections counted before any")
+        with h.Api(srv) as api:
+            api.health_check()  # served, on a connection without a record
+        line = srv.wait_log(lambda l: l.get("msg", "").startswith(
+            "served connections the HTTP/2 guard could not cover"))
+        if line.get("level") != "warn" or line.get("connections", 0) < 1 or \
+                line.get("total", 0) < line.get("connections", 0):
+            raise AssertionError("unexpected line %s" % line)
+        m = tm.scrape_when(srv, lambda m: m.get(
+            tm.key("product_guard_uncovered_connections_total"), 0) >= 1)
+        n = m.get(tm.key("product_guard_uncovered_connections_total"), 0)
+        if n < 1:
+            raise AssertionError("product_guard_uncovered_connections_total is %r" % n)
+        print("  %d uncovered connection(s): logged (%s) and counted" % (n, line["msg"][:60]))
+        h.expect_eq(srv.stop(), 0, "exit status after SIGTERM")
+    finally:
+        srv.cleanup()
+
+
 def test_bad_value_is_refused():
     code, _, err = h.run_server_once("--insecure", "--h2-guard=maybe",
                                      env={"JWT_SECRET": "s" * 40}, timeout=30)
@@ -128,7 +159,7 @@ def setup():
 TESTS = [test_bypassed_guard_refuses_plaintext, test_bypassed_guard_refuses_tls,
          test_bypassed_guard_refuses_on_the_health_port_too,
          test_off_flag_serves_unguarded_and_says_so, test_guard_in_the_path_starts,
-         test_bad_value_is_refused]
+         test_uncovered_connections_are_logged_and_counted, test_bad_value_is_refused]
 
 if __name__ == "__main__":
     if not h.TEST_FAULTS:

@@ -197,6 +197,20 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
       [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
       [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
+  if (r->uncovered) {
+    /* Not a close: connections served outside every limit of the guard's. */
+    metrics_guard_uncovered(a->metrics, r->uncovered);
+    if (!r->log) return;
+    log_line l;
+    log_line_begin(&l, LOG_WARN,
+                   "served connections the HTTP/2 guard could not cover (no memory for their "
+                   "record): no limit of the guard's applies to them");
+    log_line_int(&l, "connections", (int64_t)r->uncovered);
+    log_line_int(&l, "total", (int64_t)r->uncovered_total);
+    if (r->suppressed) log_line_int(&l, "unlogged_before", (int64_t)r->suppressed);
+    log_line_emit(&l);
+    return;
+  }
   if ((unsigned)r->why < H2_VERDICT_COUNT && r->why != H2_OK)
     metrics_abusive_closed(a->metrics, reasons[r->why]);
   if (!r->log) return;

@@ -269,6 +269,83 @@ static void test_reports_are_all_delivered_and_log_lines_rate_limited(void **sta
   close(lfd);
 }
 
+/* What the report thread says of connections without a record. */
+typedef struct uncov {
+  pthread_mutex_t mu;
+  uint64_t sum, total;
+  int reports, logged;
+  bool only_uncovered; /* every report was one of these (why H2_OK, no peer) */
+  bool off_reader;
+} uncov;
+
+static void on_uncovered(void *ctx, const h2_guard_report *r) {
+  uncov *u = ctx;
+  pthread_mutex_lock(&u->mu);
+  u->reports++;
+  u->sum += r->uncovered;
+  u->total = r->uncovered_total;
+  if (r->log) u->logged++;
+  if (r->why != H2_OK || r->uncovered == 0 || r->peer[0]) u->only_uncovered = false;
+  if (pthread_equal(pthread_self(), g_reader)) u->off_reader = false;
+  pthread_mutex_unlock(&u->mu);
+}
+
+/* Connections the guard could not give a record (here the fault point
+ * that stands for a failed chunk allocation) are served without its
+ * limits, and said: the report thread hands over how many, at least once a
+ * second, logged at most once every 10 s. Before, h2_guard_uncovered()
+ * counted them and nothing read it. */
+static void test_uncovered_connections_are_reported(void **state) {
+  (void)state;
+#ifndef PRODUCT_TEST_FAULTS
+  skip(); /* needs the fault point (-DPRODUCT_TEST_FAULTS=ON) */
+#else
+  uncov u = {.only_uncovered = true, .off_reader = true};
+  pthread_mutex_init(&u.mu, NULL);
+  g_reader = pthread_self();
+  assert_int_equal(setenv("PRODUCT_FAULT_GUARD_NO_RECORD", "1", 1), 0);
+  h2_limits lim = {.pings_per_s = 1};
+  int rc = h2_guard_start(&lim, on_uncovered, &u);
+  assert_int_equal(unsetenv("PRODUCT_FAULT_GUARD_NO_RECORD"), 0);
+  assert_int_equal(rc, 0);
+  uint64_t base = h2_guard_uncovered();
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(false), 1);
+  uint8_t b[256];
+  size_t n = ping_wire(b, 3);
+  for (int i = 0; i < 3; i++) {
+    int c = dial(port);
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    send_all(c, b, n);
+    /* Over the PING limit, and served: no record, no limit. */
+    assert_int_equal(recv_until(s, n), (ssize_t)n);
+    close(c);
+    close(s);
+  }
+  assert_int_equal(h2_guard_uncovered(), base + 3);
+  /* Hang guard (about 30 s), not a speed budget: the thread looks at
+   * least once a second. */
+  for (int i = 0; i < 30000; i++) {
+    pthread_mutex_lock(&u.mu);
+    uint64_t sum = u.sum;
+    pthread_mutex_unlock(&u.mu);
+    if (sum >= 3) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  h2_guard_stop();
+  assert_int_equal(u.sum, 3);
+  assert_int_equal(u.total, base + 3);
+  assert_true(u.reports >= 1 && u.reports <= 3);
+  assert_int_equal(u.logged, 1); /* the first; the others (if any) within 10 s */
+  assert_true(u.only_uncovered);
+  assert_true(u.off_reader);
+  close(lfd);
+  pthread_mutex_destroy(&u.mu);
+#endif
+}
+
 /* The table is not sized from RLIMIT_NOFILE at start: a descriptor far
  * above the limit the guard started under is a connection like any other. */
 static void test_descriptors_above_the_start_limit_are_covered(void **state) {
@@ -620,6 +697,7 @@ int main(void) {
       cmocka_unit_test(test_unregistered_listener_passes_through),
       cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
       cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
+      cmocka_unit_test(test_uncovered_connections_are_reported),
       cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
       cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
       cmocka_unit_test(test_probe_is_matched_by_address_not_port_alone),
