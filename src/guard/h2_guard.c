@@ -43,7 +43,7 @@
 #define PEER_MAX 56
 #define KEY_LEN 19
 #define MAX_PENDING_LISTENERS 16
-#define HELLO_SLOTS 128
+#define HELLO_BUCKETS 4096
 #define RANDOM_LEN 32
 /* Handshake header (4), legacy version (2), then the client random. */
 #define HS_PREFIX (4 + 2 + RANDOM_LEN)
@@ -81,6 +81,8 @@ typedef struct rec {
   uint8_t probe;            /* the start-up probe: the strict limits */
   uint8_t tls_tied;         /* an SSL is tied to it (under g_mu) */
   uint16_t group;           /* listeners: their claim; connections: their listener's */
+  uint8_t in_hello;         /* TLS: its client random waits to be tied (under g_mu) */
+  int hnext;                /* its chain of waiting randoms (under g_mu): descriptor + 1 */
   _Atomic uint64_t gen;     /* 0: no connection */
   _Atomic uint32_t rst_seen; /* RST_STREAM frames its client sent (wraps) */
   uint32_t rst_used;        /* of those, used by counted cancels (under g_mu) */
@@ -104,12 +106,6 @@ typedef struct tls_link {
   uint8_t refused, probe, tries;
   char peer[PEER_MAX];
 } tls_link;
-
-typedef struct hello {
-  int fd;
-  uint64_t gen; /* 0: free */
-  uint8_t random[RANDOM_LEN];
-} hello;
 
 typedef struct report_item {
   char peer[PEER_MAX];
@@ -156,9 +152,12 @@ static _Atomic int g_probe_port;
  * g_probe_port is set, read after it is seen set. */
 static uint8_t g_probe_key[KEY_LEN];
 static _Atomic int g_probe_state;
-static pthread_mutex_t g_hello_mu = PTHREAD_MUTEX_INITIALIZER;
-static hello g_hello[HELLO_SLOTS];
-static int g_hello_next;
+/* TLS connections whose client random was read and no SSL is tied to yet,
+ * chained through their records by a keyed hash of the random (under g_mu):
+ * as many as there are such connections, so none is pushed out by others
+ * (a fixed ring of 128 was, by the 129th handshake in flight, and its
+ * connection then never tied: its resets uncounted). */
+static int g_hello_bucket[HELLO_BUCKETS];
 
 typedef int (*listen_fn)(int, int);
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
@@ -227,6 +226,8 @@ static bool is_conn(uint8_t kind) { return kind == REC_PLAIN || kind == REC_TLS;
  * close and cancel under g_mu walk all of them. An unkeyed hash (FNV-1a
  * here before) can be aimed at one bucket offline. */
 static uint64_t g_hash_mul[(KEY_LEN + 3) / 4 + 1];
+/* The same for client randoms (chosen by the client too). */
+static uint64_t g_rnd_mul[RANDOM_LEN / 4 + 1];
 
 static void hash_seed(void) {
   if (g_hash_mul[0]) return; /* once: chains built with it stay valid */
@@ -249,6 +250,56 @@ static void hash_seed(void) {
     }
   }
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) g_hash_mul[i] = k[i] | 1;
+  /* The randoms' multipliers from the same draw, stretched (xorshift):
+   * unknown to a client all the same. */
+  uint64_t x = k[0] ^ 0x9e3779b97f4a7c15ULL;
+  for (size_t i = 0; i < sizeof g_rnd_mul / sizeof g_rnd_mul[0]; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    x ^= k[i % (sizeof k / sizeof k[0])];
+    g_rnd_mul[i] = x | 1;
+  }
+}
+
+static uint32_t random_hash(const uint8_t *random) {
+  uint64_t h = g_rnd_mul[RANDOM_LEN / 4];
+  for (size_t i = 0; i < RANDOM_LEN / 4; i++) {
+    uint32_t w;
+    memcpy(&w, random + 4 * i, 4);
+    h += g_rnd_mul[i] * w;
+  }
+  return (uint32_t)(h >> 52) % HELLO_BUCKETS;
+}
+
+/* A waiting TLS connection's client random (kept in its scan state, which
+ * no read changes once the random has been offered). */
+static const uint8_t *rec_random(rec *r) { return r->u.ts.hs + HS_PREFIX - RANDOM_LEN; }
+
+/* Under g_mu: `fd` leaves its chain of waiting randoms. */
+static void hello_remove(int fd, rec *r) {
+  if (!r->in_hello) return;
+  r->in_hello = 0;
+  int *link = &g_hello_bucket[random_hash(rec_random(r))];
+  while (*link > 0) {
+    if (*link == fd + 1) {
+      *link = r->hnext;
+      r->hnext = 0;
+      return;
+    }
+    rec *x = rec_peek(*link - 1);
+    if (!x) return; /* cannot happen: every chained number has a record */
+    link = &x->hnext;
+  }
+}
+
+/* Under g_mu: the waiting connection whose random is `random`, or -1. */
+static int hello_find(const uint8_t *random) {
+  for (int fd = g_hello_bucket[random_hash(random)] - 1; fd >= 0;) {
+    rec *x = rec_peek(fd);
+    if (!x) return -1;
+    if (x->in_hello && memcmp(rec_random(x), random, RANDOM_LEN) == 0) return fd;
+    fd = x->hnext - 1;
+  }
+  return -1;
 }
 
 static uint32_t key_hash(const uint8_t *key) {
@@ -549,7 +600,10 @@ static void conn_born(int c, bool tls, uint16_t group) {
     return;
   }
   pthread_mutex_lock(&g_mu);
-  if (is_conn(atomic_load(&r->kind))) hash_remove(c, r); /* closed behind our back */
+  if (is_conn(atomic_load(&r->kind))) { /* closed behind our back */
+    hash_remove(c, r);
+    hello_remove(c, r);
+  }
   if (tls)
     memset(&r->u.ts, 0, sizeof r->u.ts);
   else
@@ -598,7 +652,10 @@ int close(int fd) {
   if (r && atomic_load_explicit(&r->kind, memory_order_relaxed) != REC_NONE) {
     pthread_mutex_lock(&g_mu);
     uint8_t k = atomic_load(&r->kind);
-    if (is_conn(k)) hash_remove(fd, r);
+    if (is_conn(k)) {
+      hash_remove(fd, r);
+      hello_remove(fd, r);
+    }
     atomic_store(&r->gen, 0);
     atomic_store(&r->kind, REC_NONE); /* the number may next be a file, not a client */
     pthread_mutex_unlock(&g_mu);
@@ -627,20 +684,18 @@ static ssize_t refuse_fd(guard *gd, rec *r, int fd, h2_verdict v) {
  * live connection not tied yet offered the same random: a replayed
  * ClientHello, which could get its SSL tied to the other connection (or the
  * other's to it) and its abuse counted on the wrong one. */
-static bool offer_random(rec *r, int fd, const uint8_t *random) {
-  uint64_t gen = atomic_load(&r->gen);
-  bool dup = false;
-  pthread_mutex_lock(&g_hello_mu);
-  for (int i = 0; i < HELLO_SLOTS && !dup; i++)
-    dup = g_hello[i].gen != 0 && memcmp(g_hello[i].random, random, RANDOM_LEN) == 0;
-  if (!dup) {
-    hello *h = &g_hello[g_hello_next];
-    g_hello_next = (g_hello_next + 1) % HELLO_SLOTS;
-    h->fd = fd;
-    h->gen = gen;
-    memcpy(h->random, random, RANDOM_LEN);
+static bool offer_random(rec *r, int fd) {
+  const uint8_t *random = rec_random(r); /* read off its records: no copy */
+  pthread_mutex_lock(&g_mu);
+  bool dup = hello_find(random) >= 0;
+  /* (The reading thread owns the descriptor: its record is live.) */
+  if (!dup && atomic_load(&r->kind) == REC_TLS && !r->in_hello) {
+    uint32_t b = random_hash(random);
+    r->hnext = g_hello_bucket[b];
+    g_hello_bucket[b] = fd + 1;
+    r->in_hello = 1;
   }
-  pthread_mutex_unlock(&g_hello_mu);
+  pthread_mutex_unlock(&g_mu);
   return !dup;
 }
 
@@ -677,7 +732,7 @@ static bool scan_hello(rec *r, int fd, const uint8_t *p, size_t n) {
      * a connection could never be tied (no client makes it by chance). */
     static const uint8_t zero[RANDOM_LEN];
     const uint8_t *random = ts->hs + HS_PREFIX - RANDOM_LEN;
-    return memcmp(random, zero, RANDOM_LEN) != 0 && offer_random(r, fd, random);
+    return memcmp(random, zero, RANDOM_LEN) != 0 && offer_random(r, fd);
   }
   return true;
 }
@@ -783,25 +838,14 @@ static void try_tie(tls_link *t, SSL *ssl) {
       memcmp(random, zero, RANDOM_LEN) == 0)
     return; /* no ClientHello yet */
   t->tries++;
-  int fd = -1;
-  uint64_t gen = 0;
-  pthread_mutex_lock(&g_hello_mu);
-  for (int i = 0; i < HELLO_SLOTS; i++) {
-    hello *h = &g_hello[i];
-    if (h->gen == 0 || memcmp(h->random, random, RANDOM_LEN) != 0) continue;
-    fd = h->fd;
-    gen = h->gen;
-    h->gen = 0;
-    break;
-  }
-  pthread_mutex_unlock(&g_hello_mu);
-  if (fd < 0) return;
   pthread_mutex_lock(&g_mu);
-  rec *r = rec_peek(fd);
-  if (r && atomic_load(&r->gen) == gen && atomic_load(&r->kind) == REC_TLS && !r->tls_tied) {
+  int fd = hello_find(random);
+  rec *r = fd >= 0 ? rec_peek(fd) : NULL;
+  if (r && atomic_load(&r->kind) == REC_TLS && !r->tls_tied) {
+    hello_remove(fd, r);
     r->tls_tied = 1;
     t->fd = fd;
-    t->gen = gen;
+    t->gen = atomic_load(&r->gen);
     t->probe = r->probe;
     memcpy(t->peer, r->peer, PEER_MAX);
   }

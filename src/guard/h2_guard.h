@@ -17,9 +17,10 @@
  * - Plaintext: recvmsg/read feed the bytes read to h2_frames. TLS: the
  *   reads yield the ClientHello's client random (whatever the segments or
  *   records it came in; a random another untied connection sent is
- *   refused), the server-side SSL is tied to the connection whose random
- *   it read (after the handshake step that read it), and SSL_read feeds
- *   the decrypted bytes.
+ *   refused; the randoms waiting for their SSL are kept in the records,
+ *   as many as there are), the server-side SSL is tied to the connection
+ *   whose random it read (after the handshake step that read it), and
+ *   SSL_read feeds the decrypted bytes.
  * - Over a limit the read fails (ECONNRESET, or an OpenSSL error for TLS)
  *   and the socket is shut down, so the core closes it itself.
  * - close() ends the record (under the same lock as any close we decide,

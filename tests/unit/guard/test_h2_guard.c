@@ -598,6 +598,81 @@ static void test_tls_replayed_client_hello_is_refused(void **state) {
   h2_guard_stop();
 }
 
+/* More TLS handshakes in flight at once than the 128-slot ring of client
+ * randoms held (200 here, bounded): every one is still tied. The ring
+ * overwrote the oldest untied entries, so the first connections (the probe
+ * here) were never tied and their resets never counted. Each connection
+ * that closes leaves the table too: the same random on a later connection
+ * is not taken for a replay. */
+enum { MANY_TLS = 200 };
+static void test_tls_many_handshakes_in_flight_are_all_tied(void **state) {
+  (void)state;
+  h2_limits lim = {.pings_per_s = 100};
+  assert_int_equal(h2_guard_start(&lim, NULL, NULL), 0);
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(true), 1);
+  static int c[MANY_TLS], s[MANY_TLS];
+  static uint8_t hello[MANY_TLS][2048];
+  static size_t hn[MANY_TLS];
+  for (int i = 0; i < MANY_TLS; i++) {
+    c[i] = dial(port);
+    if (i == 0 || i == MANY_TLS - 1) expect_probe_from(c[i]);
+    s[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s[i] >= 0);
+    hn[i] = client_hello(hello[i], sizeof hello[i]); /* a random of its own */
+    send_all(c[i], hello[i], hn[i]);
+    /* Read through the guard: its random waits to be tied. */
+    assert_int_equal(recv_until(s[i], hn[i]), (ssize_t)hn[i]);
+    if (i == 0) assert_true(h2_guard_probe_state() & PROBE_ACCEPTED);
+  }
+  /* The first (the probe), now that 199 others came after it. */
+  tls_server t;
+  tls_server_init(&t);
+  tls_server_step(&t, hello[0], hn[0]);
+  assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+  tls_server_free(&t);
+  /* A connection still waiting that closes leaves the table: the same
+   * hello on a later connection is no replay of a waiting one (served). */
+  close(c[50]);
+  close(s[50]);
+  int cr = dial(port);
+  int sr = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sr >= 0);
+  send_all(cr, hello[50], hn[50]);
+  assert_int_equal(recv_until(sr, hn[50]), (ssize_t)hn[50]);
+  /* One still waiting, though, is: the 100th's hello again is refused. */
+  int cd = dial(port);
+  int sd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sd >= 0);
+  send_all(cd, hello[99], hn[99]);
+  errno = 0;
+  assert_int_equal(recv_until(sd, hn[99]), -1);
+  assert_int_equal(errno, ECONNRESET);
+  /* Every other one ties to its SSL, the last (the probe again) too. */
+  h2_guard_probe_expect(NULL); /* clears the flags; the records keep theirs */
+  for (int i = 1; i < MANY_TLS; i++) {
+    if (i == 50) continue;
+    tls_server u;
+    tls_server_init(&u);
+    tls_server_step(&u, hello[i], hn[i]);
+    tls_server_free(&u);
+  }
+  assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+  close(cr);
+  close(sr);
+  close(cd);
+  close(sd);
+  close(c[0]);
+  close(s[0]);
+  for (int i = 1; i < MANY_TLS; i++) {
+    if (i == 50) continue;
+    close(c[i]);
+    close(s[i]);
+  }
+  close(lfd);
+  h2_guard_stop();
+}
+
 /* The start-up probe is known by its whole address: a client elsewhere on
  * the probe's port number (127.0.0.2 here, any host in life) neither takes
  * the probe's place (its connection is not the probe, so the probe is) nor
@@ -700,6 +775,7 @@ int main(void) {
       cmocka_unit_test(test_uncovered_connections_are_reported),
       cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
       cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
+      cmocka_unit_test(test_tls_many_handshakes_in_flight_are_all_tied),
       cmocka_unit_test(test_probe_is_matched_by_address_not_port_alone),
       cmocka_unit_test(test_chosen_peers_do_not_share_one_bucket),
   };
