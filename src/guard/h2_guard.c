@@ -1017,6 +1017,10 @@ bool h2_guard_close(h2_conn c, h2_verdict why) {
   return done;
 }
 
+#ifdef PRODUCT_TEST_FAULTS
+void (*h2_guard_test_after_measure)(int fd);
+#endif
+
 int h2_guard_close_stalled(int min_unsent) {
   /* Under the lock only the walk that copies handles; the ioctl per
    * connection runs outside it, so accepts, closes and conn_guard's
@@ -1046,6 +1050,9 @@ int h2_guard_close_stalled(int min_unsent) {
     rec *r = rec_peek(list[i].fd);
     int unsent = 0;
     if (!r || ioctl(list[i].fd, SIOCOUTQ, &unsent) != 0) continue;
+#ifdef PRODUCT_TEST_FAULTS
+    if (h2_guard_test_after_measure) h2_guard_test_after_measure(list[i].fd);
+#endif
     /* Still that connection after the ioctl: the close hook clears the
      * generation before the real close, so the number was not closed (and
      * perhaps reused) before the ioctl read it. */

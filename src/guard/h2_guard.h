@@ -106,6 +106,11 @@ bool h2_guard_note(const char *peer, h2_conn c, int slot, int64_t limit, int64_t
  * (the most bytes sent it has not taken, SIOCOUTQ), if at least min_unsent.
  * O(connections), not O(descriptors). Returns 1 if one was shut down. */
 int h2_guard_close_stalled(int min_unsent);
+#ifdef PRODUCT_TEST_FAULTS
+/* Tests: called by h2_guard_close_stalled after each measurement, with no
+ * lock held (it may close descriptors and accept new connections). */
+extern void (*h2_guard_test_after_measure)(int fd);
+#endif
 
 /* Start-up proof: the next connection from address `from` (a probe the
  * server opens to itself, bound before it connects; the whole address, not

@@ -432,6 +432,58 @@ static void test_close_stalled_picks_the_client_that_does_not_read(void **state)
   site_close(&st);
 }
 
+#ifdef PRODUCT_TEST_FAULTS
+static site *g_race_site;
+static pair g_race_old, g_race_new;
+static int g_race_calls;
+
+/* Between the measurement of the stalled connection and the close: it
+ * goes, and a new connection takes its number. Runs close() and accept4(),
+ * whose hooks take the guard's lock: had close_stalled held it, a hang. */
+static void race_after_measure(int fd) {
+  if (g_race_calls++ || fd != g_race_old.s) return;
+  link_close(&g_race_old);
+  link_open(g_race_site, &g_race_new, 0);
+}
+#endif
+
+/* The ioctls run outside the guard's lock, and a connection measured
+ * stalled that closed meanwhile is not closed through its stale handle:
+ * the connection that took its number is served. */
+static void test_close_stalled_measures_outside_the_lock(void **state) {
+  (void)state;
+#ifndef PRODUCT_TEST_FAULTS
+  skip(); /* needs the test hook (-DPRODUCT_TEST_FAULTS=ON) */
+#else
+  signal(SIGPIPE, SIG_IGN);
+  site st;
+  site_open(&st);
+  link_open(&st, &g_race_old, 0);
+  assert_int_equal(fcntl(g_race_old.s, F_SETFL, O_NONBLOCK), 0);
+  static char block[65536];
+  size_t total = 0;
+  for (int i = 0; i < 4096; i++) {
+    ssize_t n = write(g_race_old.s, block, sizeof block);
+    if (n < 0) break;
+    total += (size_t)n;
+  }
+  assert_true(total > 64 * 1024);
+  int old_fd = g_race_old.s;
+  g_race_site = &st;
+  g_race_calls = 0;
+  h2_guard_test_after_measure = race_after_measure;
+  assert_int_equal(h2_guard_close_stalled(64 * 1024), 0); /* measured, gone: nothing closed */
+  h2_guard_test_after_measure = NULL;
+  assert_int_equal(g_race_calls, 1);
+  assert_int_equal(g_race_new.s, old_fd); /* the number was reused */
+  assert_true(serves(&g_race_new));
+  assert_int_equal(h2_guard_close_stalled(64 * 1024), 0); /* nobody stalled now */
+  assert_true(serves(&g_race_new));
+  link_close(&g_race_new);
+  site_close(&st);
+#endif
+}
+
 /* One client address and port with a live connection to each of two of our
  * listeners (the kernel gives a client the same source port towards two
  * destinations): the resets one of them sends are counted on it, wherever
@@ -525,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_a_stale_handle_never_reaches_the_numbers_next_owner),
       cmocka_unit_test(test_the_close_works_at_emfile),
       cmocka_unit_test(test_close_stalled_picks_the_client_that_does_not_read),
+      cmocka_unit_test(test_close_stalled_measures_outside_the_lock),
       cmocka_unit_test(test_resets_count_on_the_connection_that_sent_them),
       cmocka_unit_test(test_unknown_methods_count_on_the_connection_they_came_on),
   };
