@@ -83,34 +83,53 @@ def one_call(sock, req):
     return False
 
 
-def _worker(addr, cert, resume, req, deadline, cpus, out):
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+def _context(cert):
+    if not cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cert)
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+def _connect_once(host, port, ctx, session, req):
+    """One connection and call; returns (ok, reused, the session to offer next)."""
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not ctx:
+            return one_call(raw, req), False, None
+        with ctx.wrap_socket(raw, server_hostname=host, session=session) as sock:
+            ok = one_call(sock, req)
+            return ok, sock.session_reused, sock.session  # the newest ticket
+
+
+def _loop(addr, cert, resume, req, more):
+    """Connections while more(done + failed) holds; (done, reused, failed)."""
     host, port = addr.rsplit(":", 1)
-    ctx = None
-    if cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(cert)
-        ctx.set_alpn_protocols(["h2"])
+    ctx = _context(cert)
     session, done, reused, failed = None, 0, 0, 0
-    while time.monotonic() < deadline:
+    while more(done + failed):
         try:
-            with socket.create_connection((host, int(port)), timeout=10) as raw:
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock = raw
-                if ctx:
-                    sock = ctx.wrap_socket(raw, server_hostname=host,
-                                           session=session if resume else None)
-                ok = one_call(sock, req)
-                if ctx:
-                    reused += sock.session_reused
-                    session = sock.session  # the newest ticket, for the next one
-                    sock.close()
+            ok, was_reused, session = _connect_once(host, int(port), ctx,
+                                                    session if resume else None, req)
+            reused += ok and was_reused
             done += ok
             failed += not ok
         except (OSError, ConnectionError, ssl.SSLError):
             failed += 1
-    out.put((done, reused, failed))
+    return done, reused, failed
+
+
+def _worker(addr, cert, resume, req, deadline, cpus, out):
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    out.put(_loop(addr, cert, resume, req, lambda _: time.monotonic() < deadline))
+
+
+def run_count(addr, cert, resume, path, body, token, n):
+    """n connections one after the other, in this process."""
+    req = request_bytes("https" if cert else "http", addr, path, body, token)
+    return _loop(addr, cert, resume, req, lambda k: k < n)
 
 
 def run(addr, cert, resume, path, body, token, duration, workers, cpus):
