@@ -120,10 +120,13 @@ def _loop(addr, cert, resume, req, more):
     return done, reused, failed
 
 
-def _worker(addr, cert, resume, req, deadline, cpus, out):
+def _worker(addr, cert, resume, req, duration, cpus, out):
     if cpus:
         os.sched_setaffinity(0, cpus)
-    out.put(_loop(addr, cert, resume, req, lambda _: time.monotonic() < deadline))
+    start = time.monotonic()
+    deadline = start + duration  # from this worker's start
+    done = _loop(addr, cert, resume, req, lambda _: time.monotonic() < deadline)
+    out.put(done + (time.monotonic() - start,))
 
 
 def run_count(addr, cert, resume, path, body, token, n):
@@ -133,25 +136,31 @@ def run_count(addr, cert, resume, path, body, token, n):
 
 
 def run(addr, cert, resume, path, body, token, duration, workers, cpus):
-    """Runs the workers for duration seconds; returns (done, reused, failed)."""
+    """Runs the workers for duration seconds each (from their own start: a
+    spawned worker takes a moment to import); returns (done, reused, failed,
+    seconds the longest worker ran)."""
     req = request_bytes("https" if cert else "http", addr, path, body, token)
-    deadline = time.monotonic() + duration
-    out = multiprocessing.get_context("fork").Queue()
+    # spawn, not fork: the caller has grpcio channels (and their threads)
+    # open, and a fork in that state can hang in grpcio's fork handlers.
+    mp = multiprocessing.get_context("spawn")
+    out = mp.Queue()
     cpu_set = None
     if cpus:  # taskset's list form: 1 or 0,1 or 0-1
         cpu_set = set()
         for part in cpus.split(","):
             lo, _, hi = part.partition("-")
             cpu_set.update(range(int(lo), int(hi or lo) + 1))
-    procs = [multiprocessing.get_context("fork").Process(
-        target=_worker, args=(addr, cert, resume, req, deadline, cpu_set, out))
+    procs = [mp.Process(
+        target=_worker, args=(addr, cert, resume, req, duration, cpu_set, out))
         for _ in range(workers)]
     for p in procs:
         p.start()
-    totals = [0, 0, 0]
+    totals = [0, 0, 0, 0.0]
     for _ in procs:
-        for i, v in enumerate(out.get(timeout=duration + 60)):
-            totals[i] += v
+        got = out.get(timeout=duration + 60)
+        for i in range(3):
+            totals[i] += got[i]
+        totals[3] = max(totals[3], got[3])
     for p in procs:
         p.join(timeout=30)
     return tuple(totals)
