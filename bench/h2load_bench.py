@@ -19,6 +19,21 @@ as clients send them). Placeholders in a command: {port} {addr}
 health service on the chosen port. Give the binary itself (or a wrapper that
 execs it): CPU and RSS are read from the PID started here.
 
+--tls on runs every server over TLS instead: one self-signed certificate is
+generated per invocation (openssl; ECDSA P-256, or RSA 2048 with
+--tls-key rsa2048) and given to every server as TLS_CERT_FILE/TLS_KEY_FILE,
+without INSECURE (and without --insecure in its command); h2load speaks
+https with ALPN h2. --tls both runs each server twice per round, plaintext
+and TLS (names NAME and NAME-tls), and reports the TLS cost per call (TLS
+minus plaintext CPU per call, same server, same round) beside the ratios.
+
+The handshake scenarios (--handshake, letters n and r) open a new
+connection per call (bench/conn_client.py, --conn-workers processes): n
+with a full handshake each time, r offering the session ticket of the
+previous connection (resumed handshakes; the share the server really
+resumed is printed). Server CPU per connection as above; over plaintext, n
+is the cost of a connection without TLS and r is skipped.
+
 --tracing compares tracing off (ours), on with the default sampler and a
 live collector (node/otlp_receiver.js in quiet mode, decoding every export
 with the OpenTelemetry JS packages, pinned with h2load), and on with
@@ -49,6 +64,7 @@ import jwt  # PyJWT (Debian python3-jwt)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  (stubs, tokens, the raw gRPC client)
+import conn_client  # noqa: E402  (new connections, one call each)
 
 SERVICE = "/product.ProductService/"
 OURS = ("build/bin/product-server --insecure --store memory "
@@ -75,7 +91,11 @@ SCENARIOS = {
     "b": ("CreateProduct", "user", "OK"),
     "g": ("CreateProduct", "forged", "RESOURCE_EXHAUSTED"),
     "h": ("GetProduct", "none", "RESOURCE_EXHAUSTED"),
+    # New connection per call (bench/conn_client.py), not h2load.
+    "n": ("GetProduct", "none", "OK"),  # full handshake each time
+    "r": ("GetProduct", "none", "OK"),  # resumed with the previous ticket
 }
+HANDSHAKE = "nr"
 ORDER = "acdefbgh"
 # The server environment of the rate-limit scenarios (added to the usual).
 LIMITED = {
@@ -134,11 +154,25 @@ class Peer:
     """One server under test: a name, a command, the CPUs it is pinned to,
     and whether it verifies with a key set rather than one secret."""
 
-    def __init__(self, name, cmd, cpus, keys=False, env=None, limits=False):
+    def __init__(self, name, cmd, cpus, keys=False, env=None, limits=False, tls=None,
+                 base=None):
         self.name, self.cmd, self.cpus, self.keys = name, cmd, cpus, keys
         self.env = env or {}  # added to the environment at start
         self.limits = limits  # ours: runs the rate-limit scenarios g and h
+        self.tls = tls  # (certificate, key) paths, or None for plaintext
+        self.base = base or name  # the server's name without "-tls"
         self.proc = None
+        self.creds = None
+        if tls:
+            with open(tls[0], "rb") as f:
+                self.creds = harness.grpc_mod().ssl_channel_credentials(root_certificates=f.read())
+
+    def like(self, **kw):
+        """The same server with some attributes changed (a fresh start)."""
+        d = dict(name=self.name, cmd=self.cmd, cpus=self.cpus, keys=self.keys, env=self.env,
+                 limits=self.limits, tls=self.tls, base=self.base)
+        d.update(kw)
+        return Peer(**d)
 
     def start(self, timeout=20):
         """Starts the server; returns (valid, forged, unknown-kid) tokens."""
@@ -148,11 +182,16 @@ class Peer:
         subst = {"port": str(port), "addr": "127.0.0.1:%d" % port, "ready": ready,
                  "tmpdir": self.tmp}
         argv = [a.format(**subst) for a in shlex.split(self.cmd)]
+        if self.tls:  # plaintext is what --insecure asks for: TLS is the default
+            argv = [a for a in argv if a != "--insecure"]
         if self.cpus:
             argv = ["taskset", "-c", self.cpus] + argv
         env = dict(os.environ, LISTEN_ADDR=subst["addr"], PORT=str(port), READY_FILE=ready,
                    INSECURE="1", AUTH_FAILURE_LIMIT="off")
         env.update(self.env)
+        if self.tls:
+            del env["INSECURE"]
+            env["TLS_CERT_FILE"], env["TLS_KEY_FILE"] = self.tls
         for var in ("JWT_SECRET", "JWT_SECRET_FILE", "JWT_KEYS_FILE"):
             env.pop(var, None)  # ours refuses a key set together with a secret
         other = secrets.token_bytes(32)
@@ -177,7 +216,7 @@ class Peer:
             if os.path.exists(ready):
                 with open(ready) as f:
                     addr = f.read().strip() or addr
-            if self._answers(addr):
+            if self._answers(addr, self.creds):
                 self.addr = addr
                 return tokens
             time.sleep(0.05)
@@ -185,9 +224,9 @@ class Peer:
         raise SystemExit("bench: %s not ready within %ds" % (self.name, timeout))
 
     @staticmethod
-    def _answers(addr):
+    def _answers(addr, creds):
         try:
-            with harness.Api(addr) as api:
+            with harness.Api(addr, credentials=creds) as api:
                 api.health_check(timeout=0.5)
             return True
         except Exception:  # not listening yet: any failure means "poll again"
@@ -227,15 +266,15 @@ def requests_for(pb, seeded_id):
     }
 
 
-def seed(addr, token, n):
-    with harness.Api(addr) as api:
+def seed(addr, creds, token, n):
+    with harness.Api(addr, credentials=creds) as api:
         ids = [api.create(token, name="seed %d" % i, price=1.0 + i).id for i in range(n)]
     return ids[0]
 
 
-def check_status(addr, method, body, token, want):
+def check_status(addr, creds, method, body, token, want):
     md = [("authorization", "Bearer " + token)] if token else []
-    with harness.Api(addr) as api:
+    with harness.Api(addr, credentials=creds) as api:
         try:
             api.raw(SERVICE + method, body[5:], metadata=md, timeout=10)
             got = "OK"
@@ -245,14 +284,14 @@ def check_status(addr, method, body, token, want):
         raise SystemExit("bench: %s answered %s, expected %s" % (method, got, want))
 
 
-def h2load(args, addr, method, body_path, token, duration, log_path=None):
+def h2load(args, peer, method, body_path, token, duration, log_path=None):
     cmd = ["h2load", "-c", str(args.c), "-m", str(args.m), "-t", "1", "-D", str(duration),
            "-d", body_path, "-H", "content-type: application/grpc", "-H", "te: trailers"]
     if token:
         cmd += ["-H", "authorization: Bearer " + token]
     if log_path:
         cmd += ["--log-file", log_path]
-    cmd.append("http://%s%s%s" % (addr, SERVICE, method))
+    cmd.append("%s://%s%s%s" % ("https" if peer.tls else "http", peer.addr, SERVICE, method))
     if args.client_cpus:
         cmd = ["taskset", "-c", args.client_cpus] + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
@@ -275,11 +314,11 @@ def percentiles(log_path):
     return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
 
 
-def drain(addr, method, body, token, guard=100000):
+def drain(addr, creds, method, body, token, guard=100000):
     """Calls until the answer is RESOURCE_EXHAUSTED (a bucket is empty)."""
     md = [("authorization", "Bearer " + token)] if token else []
     grpc = harness.grpc_mod()
-    with harness.Api(addr) as api:
+    with harness.Api(addr, credentials=creds) as api:
         for _ in range(guard):
             try:
                 api.raw(SERVICE + method, body[5:], metadata=md, timeout=10)
@@ -294,16 +333,18 @@ def run_scenario(args, peer, letter, body_path, token, want, method):
     if want == "RESOURCE_EXHAUSTED":
         # Empties the bucket and sees the refusal: that is the status check
         # (a fresh check could find a token the refill brought back).
-        drain(peer.addr, method, open(body_path, "rb").read(), token)
+        drain(peer.addr, peer.creds, method, open(body_path, "rb").read(), token)
     else:
-        check_status(peer.addr, method, open(body_path, "rb").read(), token, want)
-    h2load(args, peer.addr, method, body_path, token, args.warmup)
+        check_status(peer.addr, peer.creds, method, open(body_path, "rb").read(), token, want)
+    if letter in HANDSHAKE:
+        return run_connections(args, peer, letter, body_path, token, method)
+    h2load(args, peer, method, body_path, token, args.warmup)
     with open("/proc/%d/clear_refs" % pid, "w") as f:
         f.write("5")  # resets VmHWM: the peak of this scenario only
     log_path = body_path + ".log"
     cpu0, kids0 = proc_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    out = h2load(args, peer.addr, method, body_path, token, args.duration, log_path)
+    out = h2load(args, peer, method, body_path, token, args.duration, log_path)
     cpu, kids = proc_cpu(pid) - cpu0, resource.getrusage(resource.RUSAGE_CHILDREN)
     # h2load's own CPU share: near 100 % the load generator, not the server, is the limit.
     h2_cpu = (kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime) / (
@@ -320,15 +361,36 @@ def run_scenario(args, peer, letter, body_path, token, want, method):
             "peak_rss_mb": proc_status_kb(pid, "VmHWM") / 1024.0, "h2load_cpu": h2_cpu}
 
 
+def run_connections(args, peer, letter, body_path, token, method):
+    """Scenarios n and r: new connections with one call each, for
+    args.duration seconds after a warm-up; CPU per connection."""
+    pid = peer.proc.pid
+    body = open(body_path, "rb").read()
+    cert = peer.tls[0] if peer.tls else None
+    go = lambda secs: conn_client.run(  # noqa: E731
+        peer.addr, cert, letter == "r", SERVICE + method, body, token, secs,
+        args.conn_workers, args.client_cpus)
+    go(args.warmup)
+    cpu0 = proc_cpu(pid)
+    done, reused, failed, secs = go(args.duration)
+    cpu = proc_cpu(pid) - cpu0  # over the workers' start-up too: nothing else reaches it
+    return {"server": peer.name, "scenario": letter, "method": method, "expect": "OK",
+            "req_s": done / secs, "requests": done, "failed": failed, "p50_ms": float("nan"),
+            "p99_ms": float("nan"), "cpu_us_per_req": 1e6 * cpu / done if done else None,
+            "peak_rss_mb": proc_status_kb(pid, "VmHWM") / 1024.0, "h2load_cpu": float("nan"),
+            "resumed": reused / done if done else 0.0}
+
+
 def one_server(args, peer, work, only=None):
     """Runs the scenarios (those without a server of their own, or only
     `only`) on one start of peer; then each rate-limit scenario on its own."""
     pb, _ = harness.stubs()
-    letters = [only] if only else [x for x in args.scenarios if x not in LIMITED]
+    letters = [only] if only else [x for x in args.scenarios if x not in LIMITED
+                                   and (peer.tls or x != "r")]
     user, forged, unknown_kid = peer.start()
     results = []
     try:
-        reqs = requests_for(pb, seed(peer.addr, user, args.products))
+        reqs = requests_for(pb, seed(peer.addr, peer.creds, user, args.products))
         for letter in letters:
             method, tok, want = SCENARIOS[letter]
             token = {"none": None, "user": user, "forged": forged,
@@ -338,6 +400,12 @@ def one_server(args, peer, work, only=None):
                 f.write(grpc_frame(reqs[method]))
             results.append(run_scenario(args, peer, letter, body_path, token, want, method))
             r = results[-1]
+            if letter in HANDSHAKE:
+                print("  %-14s %s new conn + %-10s %7.0f conn/s  %7.1f us CPU/conn  resumed %3.0f%%%s"
+                      % (peer.name, letter, method, r["req_s"], r["cpu_us_per_req"] or 0,
+                         100 * r["resumed"], "  FAILED %d" % r["failed"] if r["failed"] else ""),
+                      flush=True)
+                continue
             print("  %-10s %s %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f us CPU/req"
                   "  RSS %5.1f MB  h2load %3.0f%%%s%s" % (
                       peer.name, letter, method, r["req_s"], r["p50_ms"], r["p99_ms"],
@@ -349,8 +417,7 @@ def one_server(args, peer, work, only=None):
         peer.stop()
     if only is None and peer.limits:
         for letter in [x for x in args.scenarios if x in LIMITED]:
-            limited = Peer(peer.name, peer.cmd, peer.cpus, peer.keys,
-                           env=dict(peer.env, **LIMITED[letter]))
+            limited = peer.like(env=dict(peer.env, **LIMITED[letter]), limits=False)
             results += one_server(args, limited, work, only=letter)
     return results
 
@@ -372,8 +439,14 @@ def summary(peers, rounds, scenarios):
                 med([r["p50_ms"] for r in rs]), med([r["p99_ms"] for r in rs]),
                 med([r["cpu_us_per_req"] for r in rs]), med([r["peak_rss_mb"] for r in rs]),
                 100 * med([r["h2load_cpu"] for r in rs])))
-    ours = peers[0]
-    for p in peers[1:]:
+    # Each peer against our server over the same transport (plaintext or TLS).
+    ours_by_tls = {}
+    for p in peers:
+        ours_by_tls.setdefault(bool(p.tls), p)
+    for p in peers:
+        ours = ours_by_tls[bool(p.tls)]
+        if p is ours:
+            continue
         print("\n%s / %s, per-round ratio, median [min..max] "
               "(req/s > 1: %s faster; CPU/req < 1: %s cheaper)" % (
                   ours.name, p.name, ours.name, ours.name))
@@ -386,6 +459,7 @@ def summary(peers, rounds, scenarios):
             if rr and cr:
                 print("  %s %-14s req/s %.3f [%.3f..%.3f]   CPU/req %.3f [%.3f..%.3f]" % (
                     s, SCENARIOS[s][0], med(rr), min(rr), max(rr), med(cr), min(cr), max(cr)))
+    tls_cost(peers, by, scenarios, med)
     for num, den, what in (("g", "e", "forged flood beyond the budget (g) / verified (e)"),
                            ("h", "a", "read beyond the limit (h) / served GetProduct (a)")):
         if num in scenarios and den in scenarios:
@@ -405,6 +479,71 @@ def summary(peers, rounds, scenarios):
                 print("  %-10s %.3f [%.3f..%.3f]%s" % (
                     p.name, med(cr), min(cr), max(cr),
                     "" if p.keys else "  (no key set: f is a bad signature too)"))
+
+
+def tls_cost(peers, by, scenarios, med):
+    """--tls both: CPU per call over TLS minus plaintext, per server and round
+    (for n: per connection, the handshake), and ours / each peer's."""
+    pairs = [(p, q) for p in peers for q in peers
+             if not p.tls and q.tls and p.base == q.base and p.name != q.name]
+    if not pairs:
+        return
+    cost = {}
+    for plain, tls in pairs:
+        for s in scenarios:
+            a, b = by.get((plain.name, s), []), by.get((tls.name, s), [])
+            d = [y["cpu_us_per_req"] - x["cpu_us_per_req"] for x, y in zip(a, b)
+                 if x["cpu_us_per_req"] is not None and y["cpu_us_per_req"] is not None]
+            if d:
+                cost[(plain.base, s)] = d
+    print("\nTLS cost, us CPU per call (n: per connection) = TLS minus plaintext, "
+          "per-round median [min..max]")
+    for plain, _ in pairs:
+        line = "  %-10s" % plain.base
+        for s in scenarios:
+            d = cost.get((plain.base, s))
+            if d:
+                line += "  %s %6.1f [%.1f..%.1f]" % (s, med(d), min(d), max(d))
+        print(line)
+    ours = pairs[0][0].base
+    for plain, _ in pairs[1:]:
+        line = "  %s / %s TLS cost:" % (ours, plain.base)
+        for s in scenarios:
+            a, b = cost.get((ours, s)), cost.get((plain.base, s))
+            if a and b and med(b) > 0:
+                line += "  %s %.2f" % (s, med(a) / med(b))
+        print(line)
+    if "r" in scenarios and "n" in scenarios:
+        print("\nresumed / full handshake, server CPU per connection over TLS (TLS minus "
+              "plaintext n in brackets)")
+        for _, tls in pairs:
+            n = [r["cpu_us_per_req"] for r in by.get((tls.name, "n"), []) if r["cpu_us_per_req"]]
+            r_ = [r["cpu_us_per_req"] for r in by.get((tls.name, "r"), [])
+                  if r["cpu_us_per_req"]]
+            res = [r["resumed"] for r in by.get((tls.name, "r"), [])]
+            nc, rc = cost.get((tls.base, "n")), None
+            if n and r_:
+                if nc:
+                    plain_n = med(n) - med(nc)
+                    rc = med(r_) - plain_n
+                print("  %-14s full %7.1f us  resumed %7.1f us (%.0f%% resumed)  ratio %.2f%s" % (
+                    tls.name, med(n), med(r_), 100 * med(res), med(r_) / med(n),
+                    "  [handshake only: full %.1f, resumed %.1f, ratio %.2f]" % (
+                        med(nc), rc, rc / med(nc)) if nc and med(nc) > 0 else ""))
+
+
+def make_cert(work, kind):
+    """A self-signed certificate for 127.0.0.1/localhost in work; returns
+    (cert, key) paths. kind: ecdsa (P-256) or rsa2048."""
+    cert, key = os.path.join(work, "tls.crt"), os.path.join(work, "tls.key")
+    newkey = {"ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+              "rsa2048": ["-newkey", "rsa:2048"]}[kind]
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert] + newkey,
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    return cert, key
 
 
 def parse_args():
@@ -434,10 +573,21 @@ def parse_args():
     ap.add_argument("--client-cpus", default="1")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     ap.add_argument("--json", metavar="PATH", help="also write every run as JSON lines")
+    ap.add_argument("--tls", choices=("off", "on", "both"), default="off",
+                    help="every server over TLS (on), or plaintext and TLS side by side (both)")
+    ap.add_argument("--tls-key", choices=("ecdsa", "rsa2048"), default="ecdsa",
+                    help="the generated certificate's key: ECDSA P-256 or RSA 2048")
+    ap.add_argument("--handshake", action="store_true",
+                    help="add the new-connection scenarios n (full handshake) and r (resumed)")
+    ap.add_argument("--conn-workers", type=int, default=4,
+                    help="client processes of the new-connection scenarios")
     ap.add_argument("--tracing", action="store_true",
                     help="ours without tracing vs with an OTLP collector vs always_off")
     args = ap.parse_args()
-    args.scenarios = [s for s in args.scenarios.replace(",", "") if s in SCENARIOS]
+    if args.handshake:
+        args.scenarios += HANDSHAKE
+    args.scenarios = [s for s in dict.fromkeys(args.scenarios.replace(",", ""))
+                      if s in SCENARIOS]
     if args.no_pin or os.cpu_count() < 2 or not shutil.which("taskset"):
         args.server_cpus = args.client_cpus = None
     for env, name in (("BENCH_GO_SEED", "go-seed"), ("BENCH_CPP_CORE", "cpp-core")):
@@ -484,9 +634,14 @@ def main():
         if not sep or not cmd:
             raise SystemExit("bench: --peer and --keys-peer want NAME=CMD, got %r" % spec)
         peers.append(Peer(name, cmd, args.server_cpus, keys))
+    work = tempfile.mkdtemp(prefix="product-bench-work-")
+    if args.tls != "off":
+        tls = make_cert(work, args.tls_key)
+        twins = [p.like(name=p.name + "-tls", tls=tls, base=p.name) for p in peers]
+        peers = twins if args.tls == "on" else peers + twins
+        print("TLS: a self-signed %s certificate for every server" % args.tls_key)
     print("pinning: %s" % ("server CPU %s, h2load CPU %s" % (args.server_cpus, args.client_cpus)
                            if args.server_cpus else "off"))
-    work = tempfile.mkdtemp(prefix="product-bench-work-")
     rounds = []
     try:
         for n in range(args.rounds):

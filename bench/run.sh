@@ -8,6 +8,9 @@
 #   bench/run.sh --keys                   # + our server with a key set of 3 keys, interleaved
 #   bench/run.sh --all                    # + the same on the SQLite store
 #   bench/run.sh --tracing                # tracing off vs on (live collector) vs always_off
+#   bench/run.sh --tls both --handshake   # plaintext and TLS side by side (one generated
+#                                         # ECDSA P-256 certificate; --tls-key rsa2048), and
+#                                         # new connections: full (n) and resumed (r) handshakes
 #   bench/run.sh --peer go-seed=/path/to/go-seed/bin/product-server
 #   BENCH_GO_SEED=... BENCH_CPP_CORE=... bench/run.sh
 # Other arguments go to the driver (e.g. --rounds 1 --duration 3; --help).

@@ -36,6 +36,7 @@ enum opt_code {
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_TLS_CLIENT_CA,
+  OPT_TLS_MIN_VERSION,
   OPT_INSECURE,
   OPT_JWT_SECRET_FILE,
   OPT_JWT_KEYS,
@@ -92,6 +93,8 @@ static const opt_info k_opts[] = {
     {OPT_TLS_KEY, "tls-key", "PATH", "TLS_KEY_FILE", NULL, "PEM private key"},
     {OPT_TLS_CLIENT_CA, "tls-client-ca", "PATH", "TLS_CLIENT_CA_FILE", NULL,
      "require client certificates signed by this CA (mutual TLS)"},
+    {OPT_TLS_MIN_VERSION, "tls-min-version", "1.2|1.3", "TLS_MIN_VERSION", "1.2",
+     "oldest TLS version accepted (1.3: refuse TLS 1.2 clients)"},
     {OPT_INSECURE, "insecure", NULL, "INSECURE=1", NULL, "serve plaintext (no TLS)"},
     {OPT_JWT_SECRET_FILE, "jwt-secret-file", "PATH", "JWT_SECRET_FILE", NULL,
      "file holding the HS256 secret (JWT_SECRET holds the secret itself)"},
@@ -200,6 +203,7 @@ static const struct option k_long[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"tls-min-version", required_argument, NULL, OPT_TLS_MIN_VERSION},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"jwt-secret-file", required_argument, NULL, OPT_JWT_SECRET_FILE},
     {"jwt-keys", required_argument, NULL, OPT_JWT_KEYS},
@@ -599,6 +603,19 @@ static int resolve_log_format(const parse_state *ps, config *c, char *err, size_
   return -1;
 }
 
+static int resolve_tls_min_version(const parse_state *ps, config *c, char *err, size_t errlen) {
+  char buf[80];
+  setting s = resolve(ps, OPT_TLS_MIN_VERSION, "TLS_MIN_VERSION");
+  c->tls13_only = false;
+  if (!s.value || strcmp(s.value, "1.2") == 0) return 0;
+  if (strcmp(s.value, "1.3") == 0) {
+    c->tls13_only = true;
+    return 0;
+  }
+  snprintf(err, errlen, "bad %s '%s': want 1.2 or 1.3", s.origin, shown(s.value, buf, sizeof buf));
+  return -1;
+}
+
 static int resolve_h2_guard(const parse_state *ps, config *c, char *err, size_t errlen) {
   char buf[80];
   setting s = resolve(ps, OPT_H2_GUARD, "H2_GUARD");
@@ -761,6 +778,7 @@ config_result config_parse(int argc, char **argv, config_getenv_fn getenv_fn, vo
       resolve_numbers(&ps, c, err, errlen) || resolve_limits(&ps, c, err, errlen) ||
       resolve_rate_limits(&ps, c, err, errlen) ||
       resolve_log_format(&ps, c, err, errlen) || resolve_h2_guard(&ps, c, err, errlen) ||
+      resolve_tls_min_version(&ps, c, err, errlen) ||
       resolve_store(&ps, c, err, errlen) || resolve_etcd(&ps, c, err, errlen) ||
       resolve_secret(&ps, c, err, errlen) ||
       config_resolve_tracing(ps.flags[OPT_OTLP_ENDPOINT - OPT_LISTEN], ps.getenv_fn, &c->tracing,

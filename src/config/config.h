@@ -100,6 +100,7 @@ typedef struct config {
   int threads;          /* worker threads; 0 = derive from the CPU affinity mask */
   int64_t drain_ms;     /* graceful shutdown limit (10 s) */
   bool h2_guard_off;    /* --h2-guard=off: serve without the HTTP/2 guard */
+  bool tls13_only;      /* --tls-min-version=1.3: TLS 1.2 clients are refused */
   config_limits limits;
   config_rate_limits rate_limits;
   config_tracing tracing;

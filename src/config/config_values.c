@@ -293,6 +293,7 @@ void config_describe(const config *c, log_line *l) {
   describe_str(l, "tls_cert", c->tls_cert);
   describe_str(l, "tls_key", c->tls_key);
   describe_str(l, "tls_client_ca", c->tls_client_ca);
+  if (c->tls_cert) log_line_str(l, "tls_min_version", c->tls13_only ? "1.3" : "1.2");
   log_line_bool(l, "insecure", c->insecure);
   if (c->jwt_secret.bytes) {
     snprintf(buf, sizeof buf, "<redacted, %zu bytes>", c->jwt_secret.len);

@@ -22,6 +22,10 @@
 #include "core/file_watch.h"
 
 #define TLS_DEFAULT_INTERVAL_MS 1000
+/* Session-ticket keys live as long as the core's SSL_CTX, which OpenSSL
+ * gives random ones: the same material is handed to the core again this
+ * often, so that a new SSL_CTX (new keys) serves the handshakes after it. */
+#define TLS_TICKET_KEY_LIFETIME_MS (60 * 60 * 1000)
 
 enum { F_CERT, F_KEY, F_CA, F_COUNT };
 static const char *const file_what[F_COUNT] = {"TLS certificate", "TLS key", "client CA"};
@@ -47,6 +51,9 @@ struct tls_reloader {
   file_watch *watch; /* the three files, looked at once a second at most */
   unsigned char digest[32];
   cert_info info; /* of the material last handed to the core */
+  tls_material cur; /* that material, handed again to rotate ticket keys */
+  int64_t handed_ns; /* when a config was last handed to the core */
+  int64_t ticket_key_lifetime_ns;
   /* The start-up config: the core takes it at its first fetch (when the
    * port is added); NULL afterwards. */
   grpc_ssl_server_certificate_config *pending;
@@ -142,6 +149,17 @@ static void log_reload(log_level level, const char *msg, const cert_info *ci, co
   log_line_emit(&l);
 }
 
+/* A new config of the current material when the ticket keys are due:
+ * the core then builds a new SSL_CTX, whose fresh random ticket keys serve
+ * the handshakes that follow; tickets sealed with the old keys no longer
+ * resume (a full handshake instead). */
+static grpc_ssl_server_certificate_config *rotate_if_due(tls_reloader *r, int64_t now) {
+  if (now - r->handed_ns < r->ticket_key_lifetime_ns) return NULL;
+  grpc_ssl_server_certificate_config *c = material_config(&r->cur);
+  if (c) r->handed_ns = now;
+  return c; /* out of memory: again at the next handshake */
+}
+
 /* The core calls this at the start of every handshake (under its own lock
  * per port, but on any core thread): it must be cheap when nothing changed.
  * A broken replacement is reported as UNCHANGED, not FAIL, so that the core
@@ -152,14 +170,19 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user_data,
   grpc_ssl_certificate_config_reload_status st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
   *config = NULL;
   pthread_mutex_lock(&r->mu);
+  int64_t now = clock_mono_ns();
   if (r->pending) {
     *config = r->pending;
     r->pending = NULL;
+    r->handed_ns = now;
     st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
     goto out;
   }
   /* Signatures are taken before reading: a write during the read is seen next time. */
-  if (!file_watch_changed(r->watch, clock_mono_ns())) goto out;
+  if (!file_watch_changed(r->watch, now)) {
+    if ((*config = rotate_if_due(r, now)) != NULL) st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+    goto out;
+  }
   tls_material m;
   char why[512];
   if (material_load(r->path, &m, why, sizeof why) != 0) {
@@ -172,12 +195,18 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user_data,
     if (c) {
       memcpy(r->digest, m.digest, sizeof r->digest);
       r->info = m.info;
+      material_free(&r->cur);
+      r->cur = m; /* owned by r now */
+      memset(&m, 0, sizeof m);
+      r->handed_ns = now;
       *config = c;
       st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
       log_reload(LOG_INFO, "TLS certificate reloaded", &r->info, NULL);
     } else {
       file_watch_rearm(r->watch); /* out of memory: try again next time */
     }
+  } else if ((*config = rotate_if_due(r, now)) != NULL) {
+    st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
   }
   material_free(&m);
 out:
@@ -191,6 +220,7 @@ void tls_reloader_destroy(tls_reloader *r) {
   if (!r) return;
   if (r->pending) grpc_ssl_server_certificate_config_destroy(r->pending);
   for (int i = 0; i < F_COUNT; i++) free(r->path[i]);
+  material_free(&r->cur);
   file_watch_destroy(r->watch);
   pthread_mutex_destroy(&r->mu);
   free(r);
@@ -200,6 +230,7 @@ static tls_reloader *reloader_create(const config *cfg) {
   tls_reloader *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   pthread_mutex_init(&r->mu, NULL);
+  r->ticket_key_lifetime_ns = (int64_t)TLS_TICKET_KEY_LIFETIME_MS * 1000000;
   const char *p[F_COUNT] = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca};
   for (int i = 0; i < F_COUNT; i++) {
     if (p[i] && !(r->path[i] = strdup(p[i]))) {
@@ -230,12 +261,10 @@ int tls_server_credentials(const config *cfg, grpc_server_credentials **out, tls
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
-  tls_material m;
-  if (material_load(r->path, &m, err, errlen) != 0) goto fail;
-  r->info = m.info;
-  memcpy(r->digest, m.digest, sizeof r->digest);
-  r->pending = material_config(&m);
-  material_free(&m);
+  if (material_load(r->path, &r->cur, err, errlen) != 0) goto fail;
+  r->info = r->cur.info;
+  memcpy(r->digest, r->cur.digest, sizeof r->digest);
+  r->pending = material_config(&r->cur);
   if (!r->pending) {
     snprintf(err, errlen, "cannot create the TLS certificate config");
     goto fail;
@@ -266,6 +295,12 @@ void tls_reloader_describe(tls_reloader *r, log_line *l) {
   log_line_str(l, "tls_not_after", r->info.not_after);
   if (r->info.expired) log_line_bool(l, "tls_expired", true);
   log_line_bool(l, "mtls", r->path[F_CA] != NULL);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void tls_reloader_set_ticket_key_lifetime_ms(tls_reloader *r, int64_t ms) {
+  pthread_mutex_lock(&r->mu);
+  r->ticket_key_lifetime_ns = ms * 1000000;
   pthread_mutex_unlock(&r->mu);
 }
 

@@ -11,7 +11,12 @@
  * it loads and checks the new material. A good pair is handed to the core for
  * new connections (open connections keep theirs) and logged with its serial
  * and subject; a bad one (half-written, mismatched, unreadable) is logged
- * once, with the reason, and the last good pair stays in use. */
+ * once, with the reason, and the last good pair stays in use.
+ *
+ * Session tickets: OpenSSL seals them with random keys of the core's
+ * SSL_CTX. The fetcher hands the current material to the core again once
+ * an hour, so that a new SSL_CTX with new keys serves the handshakes after
+ * it: a ticket resumes for at most an hour after its key was made. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +39,8 @@ void tls_reloader_describe(tls_reloader *r, log_line *l);
 
 /* ---- for tests ---- */
 
+/* How long one set of session-ticket keys serves (default one hour). */
+void tls_reloader_set_ticket_key_lifetime_ms(tls_reloader *r, int64_t ms);
 /* Minimum time between two looks at the files (default 1000 ms). */
 void tls_reloader_set_interval_ms(tls_reloader *r, int64_t ms);
 /* Runs the fetcher as the core does at a handshake: 1 when it handed out a

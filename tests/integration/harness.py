@@ -417,12 +417,13 @@ class _TolerantStream:
 class Api:
     """A grpcio channel to server with generic stubs (no generated _grpc
     modules needed). call() returns the decoded reply or raises
-    grpc.RpcError; code() returns the grpc.StatusCode instead."""
+    grpc.RpcError; code() returns the grpc.StatusCode instead. With
+    credentials (grpc.ssl_channel_credentials) the channel is TLS."""
 
-    def __init__(self, server, options=None):
+    def __init__(self, server, options=None, credentials=None):
         self.pb, self.health_pb = stubs()
         addr = server if isinstance(server, str) else server.addr
-        self.channel = channel(addr, options=options)
+        self.channel = channel(addr, credentials, options=options)
         self._stubs = {}
 
     def close(self):

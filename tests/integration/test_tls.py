@@ -283,6 +283,65 @@ def test_tls_1_1_is_refused_and_1_2_and_1_3_work():
         srv.wait_log(lambda l: "unsupported protocol" in l.get("msg", ""))
 
 
+def test_tls_min_version_1_3_refuses_tls_1_2():
+    with tls_server("--tls-min-version", "1.3") as srv:
+        rc, out = s_client(srv.addr, "-tls1_3", "-alpn", "h2", "-CAfile", pki("ca.crt"))
+        expect_eq(rc, 0, "s_client -tls1_3:\n" + out[-800:])
+        expect_in(out, "New, TLSv1.3, Cipher is ")
+        rc, out = s_client(srv.addr, "-tls1_2", "-alpn", "h2", "-CAfile", pki("ca.crt"))
+        assert rc != 0, "TLS 1.2 handshake succeeded with --tls-min-version 1.3:\n" + out[-800:]
+        srv.wait_log(lambda l: "unsupported protocol" in l.get("msg", ""))
+
+
+# ----------------------------------------------- handshake cost levers ---
+
+def test_x25519_is_chosen_and_p256_still_served():
+    """The core alone allows P-256 only; the server offers X25519 first
+    (one round trip, no HelloRetryRequest for clients that lead with it)."""
+    with tls_server() as srv:
+        for groups, temp_key in (("X25519:P-256", "Server Temp Key: X25519"),
+                                 ("P-256", "Server Temp Key: ECDH, prime256v1")):
+            rc, out = s_client(srv.addr, "-tls1_3", "-groups", groups, "-alpn", "h2",
+                               "-CAfile", pki("ca.crt"))
+            expect_eq(rc, 0, "s_client -groups %s:\n%s" % (groups, out[-800:]))
+            expect_in(out, temp_key)
+
+
+def tls13_connect(addr, ctx, session=None):
+    """A TLS 1.3 connection that speaks the HTTP/2 preface and reads the
+    server's SETTINGS (the session tickets come before it); returns
+    (session_reused, the session to offer next)."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\0\0\0\x04\0\0\0\0\0")
+            got = b""
+            while len(got) < 9:  # bounded by the socket timeout
+                chunk = s.recv(4096)
+                assert chunk, "the server closed before its SETTINGS"
+                got += chunk
+            expect_eq(got[3], 4, "first frame from the server (4: SETTINGS)")
+            return s.session_reused, s.session
+
+
+def test_session_ticket_resumes_the_next_connection():
+    with tls_server() as srv:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki("ca.crt"))
+        ctx.set_alpn_protocols(["h2"])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        reused, session = tls13_connect(srv.addr, ctx)
+        assert not reused, "a first connection cannot resume"
+        assert session is not None and session.has_ticket, "no session ticket was sent"
+        for _ in range(3):  # each resumed connection gets a ticket of its own
+            reused, session = tls13_connect(srv.addr, ctx, session)
+            assert reused, "the server did not resume with its own ticket"
+        # A ticket from another server (another certificate, other keys) does not resume.
+        with tls_server() as other:
+            reused, _ = tls13_connect(other.addr, ctx, session)
+            assert not reused, "a ticket of another server resumed"
+
+
 # ------------------------------------------------------------- rotation ---
 
 def replace_atomically(src, dst):
@@ -437,6 +496,9 @@ if __name__ == "__main__":
             test_mtls_rejects_the_server_certificate_used_as_a_client_certificate,
             test_startup_refuses_bad_tls_inputs_with_one_line_and_exit_2,
             test_tls_1_1_is_refused_and_1_2_and_1_3_work,
+            test_tls_min_version_1_3_refuses_tls_1_2,
+            test_x25519_is_chosen_and_p256_still_served,
+            test_session_ticket_resumes_the_next_connection,
             test_rotation_reaches_new_connections_and_keeps_open_ones,
             test_health_port_is_plaintext_and_serves_only_health,
         ])

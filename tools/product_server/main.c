@@ -25,6 +25,7 @@
 #include "guard/conn_guard.h"
 #include "guard/guard_selftest.h"
 #include "guard/h2_guard.h"
+#include "guard/tls_tune.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_http.h"
 #include "metrics/metrics_store.h"
@@ -444,6 +445,11 @@ static int build(app *a, int *port, char *err, size_t errlen) {
     return -1;
   }
 
+  /* Before the core makes its first server SSL: X25519, one ticket, and
+   * TLS 1.3 only when asked (guard/tls_tune.h); refuses to serve when the
+   * hook is not in the path, like the guard. */
+  tls_tune_opts tune = {.tls13_only = cfg->tls13_only};
+  if (cfg->tls_cert && tls_tune_start(&tune, err, errlen) != 0) return -1;
   grpc_server_credentials *creds;
   if (tls_server_credentials(cfg, &creds, &a->tls, err, errlen) != 0) return -1;
   rpc_server_options api = {

@@ -401,6 +401,33 @@ static void test_files_are_looked_at_no_more_than_the_interval(void **state) {
   tls_reloader_destroy(r);
 }
 
+/* Unchanged files: the same pair is handed again once the ticket keys are
+ * due (the core then makes a new SSL_CTX, with new ticket keys), not before. */
+static void test_same_pair_is_handed_again_when_ticket_keys_are_due(void **state) {
+  (void)state;
+  tls_reloader *r = NULL;
+  char err[512], serial[64];
+  assert_int_equal(load("server.crt", "server.key", NULL, &r, err, sizeof err), 0);
+  tls_reloader_set_interval_ms(r, 0);
+  assert_int_equal(tls_reloader_poll(r), 1);
+  assert_int_equal(tls_reloader_poll(r), 0); /* an hour by default */
+  tls_reloader_set_ticket_key_lifetime_ms(r, 0);
+  assert_int_equal(tls_reloader_poll(r), 1);
+  assert_int_equal(tls_reloader_poll(r), 1);
+  tls_reloader_serial(r, serial, sizeof serial);
+  assert_string_equal(serial, "1001");
+  tls_reloader_set_ticket_key_lifetime_ms(r, 3600 * 1000);
+  assert_int_equal(tls_reloader_poll(r), 0);
+  /* A broken replacement keeps the last good pair, rotation included. */
+  write_text("server.key", "garbage\n");
+  tls_reloader_set_ticket_key_lifetime_ms(r, 0);
+  assert_int_equal(tls_reloader_poll(r), 0); /* the failed reload is the look */
+  assert_int_equal(tls_reloader_poll(r), 1); /* then the kept pair, new keys */
+  tls_reloader_serial(r, serial, sizeof serial);
+  assert_string_equal(serial, "1001");
+  tls_reloader_destroy(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -423,6 +450,7 @@ int main(void) {
       T(test_broken_replacement_keeps_the_last_good_pair),
       T(test_missing_file_during_rotation_keeps_the_pair),
       T(test_files_are_looked_at_no_more_than_the_interval),
+      T(test_same_pair_is_handed_again_when_ticket_keys_are_due),
 #undef T
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
