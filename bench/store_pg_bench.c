@@ -11,7 +11,8 @@
  *
  * Build (after the core library; not part of the default build):
  *   cmake --build build --target product_store
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Ibuild/layers/store -Ibuild/layers/core bench/store_pg_bench.c \
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Ibuild/layers/store -Ibuild/layers/core $(pkg-config --cflags libpq) \
+ *      bench/store_pg_bench.c \
  *      build/libproduct_store.a build/libproduct_core.a $(pkg-config --libs grpc libprotobuf-c openssl libjwt \
  *      jansson sqlite3 libpq libmicrohttpd) -lpthread -lm -o build/store_pg_bench
  * Run (bench/store_pg_bench.sh does all of it with a throw-away PostgreSQL):
@@ -28,9 +29,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "core/arena.h"
 #include "store/filter.h"
 #include "store/store.h"
+#include "store/store_sqlite.h"
+
+/* Under valgrind --tool=callgrind each phase is dumped on its own
+ * (callgrind.out.N, "desc: Trigger: Client Request: LABEL PHASE"): summary
+ * divided by the phase's ops is instructions per call, a figure that does
+ * not move with the load of the machine. Without valgrind: no-ops. */
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_DUMP_STATS_AT
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
+#endif
 
 #define BASE_US INT64_C(1700000000000000)
 #define MAX_SAMPLES 400000
@@ -41,10 +59,25 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void make_id(uint64_t n, char out[PRODUCT_ID_LEN + 1]) {
-  snprintf(out, PRODUCT_ID_LEN + 1, "00000000-0000-4000-8000-%012" PRIx64,
+/* A bijective 64-bit mix (splitmix64's finaliser). */
+static uint64_t mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return x ^ (x >> 31);
+}
+
+/* Id number n as a version-4 UUID whose leading bits look random, as the
+ * service's uuid_v4 ids (and clients' request ids) are: each insert lands
+ * at a random place in an index keyed by it, not at one end. The last
+ * group is n itself, so distinct n give distinct ids. */
+static void make_uuid(uint64_t n, uint64_t salt, char out[PRODUCT_ID_LEN + 1]) {
+  uint64_t h = mix64(n ^ salt);
+  snprintf(out, PRODUCT_ID_LEN + 1, "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-8%03" PRIx64
+           "-%012" PRIx64, h >> 32, (h >> 16) & 0xffff, (h >> 4) & 0xfff, h & 0xf,
            n & UINT64_C(0xffffffffffff));
 }
+
+static void make_id(uint64_t n, char out[PRODUCT_ID_LEN + 1]) { make_uuid(n, 0, out); }
 
 typedef enum phase {
   PHASE_CREATE,
@@ -74,6 +107,19 @@ static const char *phase_name[] = {"create", "get", "list page", "list filtered"
 /* The window the create phase's created_us values fall in (list cursors). */
 static int64_t g_min_us = INT64_MAX, g_max_us = INT64_MIN;
 static unsigned g_rounds = 1; /* --create-rounds: create/create+rid pairs */
+/* PostgreSQL's WAL position (a connection of the bench's own): WAL bytes
+ * per write, a per-call cost that load elsewhere does not move. */
+static PGconn *g_pg_probe;
+
+static int64_t wal_lsn(void) {
+  if (!g_pg_probe) return -1;
+  PGresult *r = PQexec(g_pg_probe, "SELECT pg_current_wal_lsn() - '0/0'");
+  int64_t v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                  ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                  : -1;
+  PQclear(r);
+  return v;
+}
 
 static void *client_main(void *arg) {
   client *c = arg;
@@ -104,8 +150,8 @@ static void *client_main(void *arg) {
       make_id(n, p.id);
       p.created_us = p.updated_us = BASE_US + (int64_t)(t0 * 1e6);
       char rid[PRODUCT_ID_LEN + 1];
-      snprintf(rid, sizeof rid, "%08x-0000-4000-8000-%012" PRIx64, c->index,
-               c->seq++ & UINT64_C(0xffffffffffff));
+      make_uuid(n, UINT64_C(0x5bd1e9955bd1e995), rid);
+      c->seq++;
       store_request req = {.caller = "bench", .id = rid,
                            .fingerprint = "3f1c0a4e9b0d4e7aa1b2c3d4e5f60718",
                            .now_us = p.created_us};
@@ -143,6 +189,12 @@ static int cmp_double(const void *x, const void *y) {
 static double run_phase(const char *label, store *s, phase ph, client *cs, unsigned n,
                         double seconds) {
   pthread_t *ts = calloc(n, sizeof(*ts));
+  bool writes = ph == PHASE_CREATE || ph == PHASE_CREATE_ONCE;
+  bool pg = writes && strcmp(label, "postgres") == 0;
+  store_sqlite_stats sq0 = {0}, sq1 = {0};
+  bool sq = writes && store_sqlite_get_stats(s, &sq0) == 0;
+  int64_t wal0 = pg ? wal_lsn() : -1;
+  CALLGRIND_ZERO_STATS;
   double t0 = now_s();
   for (unsigned i = 0; i < n; i++) {
     cs[i].s = s;
@@ -161,14 +213,25 @@ static double run_phase(const char *label, store *s, phase ph, client *cs, unsig
     errors += cs[i].errors;
   }
   double elapsed = now_s() - t0;
+  char tag[64];
+  snprintf(tag, sizeof tag, "%s %s", label, phase_name[ph]);
+  CALLGRIND_DUMP_STATS_AT(tag);
+  int64_t wal1 = pg ? wal_lsn() : -1;
+  char extra[96] = "";
+  if (pg && wal0 >= 0 && wal1 >= wal0 && total)
+    snprintf(extra, sizeof extra, "   WAL %.0f B/op", (double)(wal1 - wal0) / (double)total);
+  if (sq && store_sqlite_get_stats(s, &sq1) == 0 && sq1.transactions > sq0.transactions)
+    snprintf(extra, sizeof extra, "   %.1f writes/commit",
+             (double)(sq1.writes - sq0.writes) / (double)(sq1.transactions - sq0.transactions));
   double *all = malloc((total ? total : 1) * sizeof(double));
   size_t k = 0;
   for (unsigned i = 0; i < n; i++)
     for (size_t j = 0; j < cs[i].n_lat; j++) all[k++] = cs[i].lat[j];
   qsort(all, total, sizeof(double), cmp_double);
   double p50 = total ? all[total / 2] : 0, p99 = total ? all[total * 99 / 100] : 0;
-  printf("%-9s %-14s %9.0f ops/s   p50 %7.3f ms   p99 %7.3f ms%s\n", label, phase_name[ph],
-         (double)total / elapsed, p50 * 1e3, p99 * 1e3, errors ? "   ERRORS" : "");
+  printf("%-9s %-14s %9.0f ops/s   p50 %7.3f ms   p99 %7.3f ms   n %zu%s%s\n", label,
+         phase_name[ph], (double)total / elapsed, p50 * 1e3, p99 * 1e3, total, extra,
+         errors ? "   ERRORS" : "");
   fflush(stdout);
   free(all);
   free(ts);
@@ -267,8 +330,15 @@ int main(int argc, char **argv) {
   bench_backend("memory", "memory", clients, seconds);
   snprintf(spec, sizeof spec, "sqlite:%s/bench.db", dir);
   bench_backend("sqlite", spec, clients, seconds);
-  if (pg)
+  if (pg) {
+    g_pg_probe = PQconnectdb(pg);
+    if (PQstatus(g_pg_probe) != CONNECTION_OK) {
+      PQfinish(g_pg_probe);
+      g_pg_probe = NULL;
+    }
     bench_backend("postgres", pg, clients, seconds);
+    PQfinish(g_pg_probe);
+  }
   else
     printf("postgres  skipped (no --pg DSN)\n");
   char path[600];

@@ -14,7 +14,7 @@ build="${1:-$root/build}"
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target product_store >/dev/null
 # The store layer and the one below it (core), as the build lays them out.
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$build/layers/store" -I"$build/layers/core" \
+cc -O2 -std=c11 -D_GNU_SOURCE -I"$build/layers/store" -I"$build/layers/core" $(pkg-config --cflags libpq) \
    "$here/store_pg_bench.c" "$build/libproduct_store.a" "$build/libproduct_core.a" $(pkg-config --libs grpc libprotobuf-c openssl libjwt jansson \
    sqlite3 libpq libmicrohttpd) -lpthread -lm -o "$build/store_pg_bench"
 

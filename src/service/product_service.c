@@ -89,7 +89,7 @@ static bool check(call_ctx *c, int rc, const char *err) {
  * with each request id. */
 #define FINGERPRINT_BYTES 16
 _Static_assert(FINGERPRINT_BYTES * 2 <= STORE_FINGERPRINT_MAX, "fingerprint too long");
-static void fingerprint(call_ctx *c, const product *p, char out[STORE_FINGERPRINT_MAX + 1]) {
+static void fingerprint(const product *p, char out[STORE_FINGERPRINT_MAX + 1]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -111,7 +111,6 @@ static void fingerprint(call_ctx *c, const product *p, char out[STORE_FINGERPRIN
   ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len >= FINGERPRINT_BYTES;
   EVP_MD_CTX_free(ctx);
   if (!ok) call_panic("cannot digest a request");
-  (void)c;
   for (unsigned i = 0; i < FINGERPRINT_BYTES; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
@@ -137,7 +136,7 @@ void product_CreateProduct(call_ctx *c) {
   if (rid[0]) {
     /* Per caller: the token's subject (the auth interceptor ran first). */
     char fp[STORE_FINGERPRINT_MAX + 1];
-    fingerprint(c, p, fp);
+    fingerprint(p, fp);
     store_request sr = {.caller = c->sub ? c->sub : "", .id = request_id, .fingerprint = fp,
                         .now_us = p->created_us};
     product *out = call_alloc(c, sizeof(*out));

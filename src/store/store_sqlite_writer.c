@@ -406,7 +406,7 @@ int sq_writer_start(sq_store *s, const char *path, bool group_commit, char *err,
                  &w->delete_categories) ||
       sq_prepare(db, "SELECT 1 FROM products WHERE id = ?1", &w->exists_product) ||
       sq_prepare(db,
-                 "SELECT fingerprint, product_id, created_us FROM product_requests"
+                 "SELECT fingerprint, product_id FROM product_requests"
                  " WHERE caller = ?1 AND request_id = ?2",
                  &w->select_request) ||
       sq_prepare(db,
