@@ -6,13 +6,12 @@
  * the exporter's queue never blocks it. */
 #include "interceptors/interceptors.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/peer.h"
 #include "service/env.h"
 #include "trace/exporter.h"
 
@@ -39,30 +38,6 @@ static bool server_error(rpc_code code) {
   case RPC_DATA_LOSS: return true;
   default: return false;
   }
-}
-
-/* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:[::1]:5" and "ipv6:%5B::1%5D:5" -> "::1". */
-static void client_address(const char *peer, char *out, size_t n) {
-  out[0] = '\0';
-  if (!peer) return;
-  const char *p = strchr(peer, ':');
-  if (!p || strncmp(peer, "ip", 2) != 0) {
-    snprintf(out, n, "%s", peer);
-    return;
-  }
-  p++;
-  const char *end;
-  if (*p == '[') {
-    p++;
-    end = strchr(p, ']');
-  } else if (strncasecmp(p, "%5B", 3) == 0) { /* how the 1.51 core writes it */
-    p += 3;
-    end = strcasestr(p, "%5D");
-  } else {
-    end = strrchr(p, ':');
-  }
-  if (!end) end = p + strlen(p);
-  snprintf(out, n, "%.*s", (int)(end - p), p);
 }
 
 static uint64_t unix_ns(int64_t mono_ns, int64_t now_mono, int64_t now_wall) {
@@ -97,9 +72,12 @@ static void tracing_done(call_ctx *c, void *state) {
   trace_span_attr_str(s, "rpc.method", c->method->name);
   trace_span_attr_int(s, "rpc.grpc.status_code", (int64_t)c->code);
   trace_span_attr_int(s, "server.port", c->server_port);
-  char addr[64];
-  client_address(c->peer, addr, sizeof addr);
-  trace_span_attr_own(s, "client.address", addr);
+  /* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:%5B::1%5D:5" -> "::1";
+   * another peer (unix:) as it is. */
+  const char *host = c->peer ? c->peer : "";
+  size_t host_len = strlen(host);
+  peer_host(c->peer, &host, &host_len);
+  trace_span_attr_own_n(s, "client.address", host, host_len);
   if (server_error(c->code)) {
     s->error = true;
     s->status_msg = strdup(c->message);

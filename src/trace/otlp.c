@@ -1,7 +1,6 @@
 /* OTLP encoding; see otlp.h. */
 #include "trace/otlp.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,13 +12,20 @@ void trace_span_attr_str(trace_span *s, const char *key, const char *value) {
   a->s = value ? value : "";
 }
 
-void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
+void trace_span_attr_own_n(trace_span *s, const char *key, const char *value, size_t len) {
   if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
   trace_attr *a = &s->attrs[s->n_attrs++];
   a->key = key;
   a->is_int = false;
   a->s = NULL; /* read from s->text wherever the span has been copied to */
-  snprintf(s->text, sizeof s->text, "%s", value ? value : "");
+  if (len > sizeof s->text - 1) len = sizeof s->text - 1;
+  if (len) memcpy(s->text, value, len);
+  s->text[len] = '\0';
+}
+
+void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
+  trace_span_attr_own_n(s, key, value ? value : "",
+                        value ? strnlen(value, sizeof s->text - 1) : 0);
 }
 
 void trace_span_release(trace_span *s) {

@@ -50,6 +50,8 @@ void trace_span_attr_str(trace_span *s, const char *key, const char *value);
 /* The same with a value copied into the span (truncated to its text[]);
  * once per span. */
 void trace_span_attr_own(trace_span *s, const char *key, const char *value);
+/* The same with len bytes of value (not NUL-terminated). */
+void trace_span_attr_own_n(trace_span *s, const char *key, const char *value, size_t len);
 void trace_span_attr_int(trace_span *s, const char *key, int64_t value);
 /* Frees what the span owns (tracestate, description); the slot stays. */
 void trace_span_release(trace_span *s);
