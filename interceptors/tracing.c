@@ -54,6 +54,11 @@ static void tracing_done(call_ctx *c, void *state) {
   trace_span *spans = arena_alloc(c->arena, n * sizeof *spans);
   if (!spans) return; /* out of memory: this trace loses a span, the call nothing */
   int64_t now_mono = clock_mono_ns(), now_wall = clock_wall_us() * 1000;
+  /* One copy of the tracestate for the call's n spans; failing to copy it
+   * leaves it out: the spans lose a field, the call nothing. */
+  trace_shared_text *ts = NULL;
+  if (c->trace.tracestate)
+    ts = trace_shared_text_new(c->trace.tracestate, strlen(c->trace.tracestate), n);
 
   trace_span *s = &spans[0];
   memset(s, 0, sizeof *s);
@@ -61,8 +66,7 @@ static void tracing_done(call_ctx *c, void *state) {
   memcpy(s->span_id, c->trace.span_id, sizeof s->span_id);
   memcpy(s->parent_id, c->trace.parent_id, sizeof s->parent_id);
   s->has_parent = c->trace.has_parent;
-  /* strdup failing leaves it out: the span loses a field, the call nothing. */
-  if (c->trace.tracestate) s->trace_state = strdup(c->trace.tracestate);
+  s->trace_state = ts;
   s->name = c->method->path[0] == '/' ? c->method->path + 1 : c->method->path;
   s->kind = TRACE_KIND_SERVER;
   s->start_unix_ns = unix_ns(c->start_ns, now_mono, now_wall);
@@ -91,7 +95,7 @@ static void tracing_done(call_ctx *c, void *state) {
     memcpy(ch->span_id, k->span_id, sizeof ch->span_id);
     memcpy(ch->parent_id, k->parent_id, sizeof ch->parent_id);
     ch->has_parent = true;
-    if (c->trace.tracestate) ch->trace_state = strdup(c->trace.tracestate);
+    ch->trace_state = ts;
     ch->name = k->name;
     ch->kind = TRACE_KIND_INTERNAL;
     ch->start_unix_ns = unix_ns(k->start_ns, now_mono, now_wall);

@@ -1,6 +1,7 @@
 /* OTLP encoding; see otlp.h. */
 #include "trace/otlp.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +29,23 @@ void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
                         value ? strnlen(value, sizeof s->text - 1) : 0);
 }
 
+trace_shared_text *trace_shared_text_new(const char *text, size_t len, size_t refs) {
+  trace_shared_text *t = malloc(sizeof *t + len + 1);
+  if (!t) return NULL;
+  atomic_init(&t->refs, refs);
+  t->len = len;
+  memcpy(t->text, text, len);
+  t->text[len] = '\0';
+  return t;
+}
+
 void trace_span_release(trace_span *s) {
-  free(s->trace_state);
+  /* The spans of a call may be released on two threads (a batch posted,
+   * the rest dropped at shutdown): the count is atomic. */
+  if (s->trace_state && atomic_fetch_sub(&s->trace_state->refs, 1) == 1) free(s->trace_state);
   free(s->status_msg);
-  s->trace_state = s->status_msg = NULL;
+  s->trace_state = NULL;
+  s->status_msg = NULL;
 }
 
 void trace_span_attr_int(trace_span *s, const char *key, int64_t value) {
@@ -202,7 +216,7 @@ static size_t status_size(const trace_span *s, size_t msg_len) {
 /* trace.v1.Span, fields 1-9 and 15 (flags and the dropped counts stay 0). */
 static size_t span_size(const trace_span *s) {
   size_t n = len_field_size(TRACE_ID_LEN) + len_field_size(TRACE_SPAN_ID_LEN);
-  if (s->trace_state) n += str_size(strlen(s->trace_state));
+  if (s->trace_state) n += str_size(s->trace_state->len);
   if (s->has_parent) n += len_field_size(TRACE_SPAN_ID_LEN);
   if (s->name) n += str_size(strlen(s->name));
   if (s->kind) n += 1 + varint_size((uint64_t)s->kind);
@@ -220,7 +234,7 @@ static uint8_t *put_span(uint8_t *p, const trace_span *s, size_t size) {
   p = put_len(p, 2, size); /* ScopeSpans.spans */
   p = put_bytes(p, 1, s->trace_id, TRACE_ID_LEN);
   p = put_bytes(p, 2, s->span_id, TRACE_SPAN_ID_LEN);
-  if (s->trace_state) p = put_str(p, 3, s->trace_state, strlen(s->trace_state));
+  if (s->trace_state) p = put_str(p, 3, s->trace_state->text, s->trace_state->len);
   if (s->has_parent) p = put_bytes(p, 4, s->parent_id, TRACE_SPAN_ID_LEN);
   if (s->name) p = put_str(p, 5, s->name, strlen(s->name));
   if (s->kind) {

@@ -275,6 +275,13 @@ def test_malformed_traceparents_start_new_traces_and_valid_ones_continue():
             else:
                 expect_eq((line["trace_id"], s["parentSpanId"], s["traceState"]),
                           (TID, PID, "vendor=x"), "%r continues the trace" % v)
+                # The child spans carry the call's tracestate too (one copy
+                # shared by the call's spans, freed with the last).
+                kids = [k for k in spans.values() if k["parentSpanId"] == s["spanId"]]
+                expect_eq(sorted(k["name"] for k in kids), ["auth.verify_token", "store.get"],
+                          "child spans for %r" % v)
+                expect_eq([k["traceState"] for k in kids], ["vendor=x"] * 2,
+                          "the children's tracestate for %r" % v)
     finally:
         srv.cleanup()
         rcv.stop()

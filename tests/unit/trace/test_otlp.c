@@ -5,6 +5,7 @@
  * answers: every span is dropped and counted, none is lost silently. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ static void the_request_decodes_field_by_field(void **state) {
   memset(s[0].parent_id, 0xcd, 8);
   s[0].has_parent = true;
   s[0].name = "product.ProductService/GetProduct";
-  s[0].trace_state = strdup("k=v");
+  s[0].trace_state = trace_shared_text_new("k=v", 3, 1);
   s[0].kind = TRACE_KIND_SERVER;
   s[0].start_unix_ns = 1000;
   s[0].end_unix_ns = 2000;
@@ -56,7 +57,8 @@ static void the_request_decodes_field_by_field(void **state) {
   trace_span_attr_int(&s[0], "rpc.grpc.status_code", 13);
   trace_span_attr_own(&s[0], "client.address", "10.0.0.7");
   s[1] = s[0];
-  s[1].trace_state = s[1].status_msg = NULL;
+  s[1].trace_state = NULL;
+  s[1].status_msg = NULL;
   s[1].has_parent = false;
   s[1].error = false;
   s[1].n_attrs = 0;
@@ -161,7 +163,7 @@ static void ref_encode(const otlp_kv *resource, size_t n_resource, const trace_s
     m->span_id = (ProtobufCBinaryData){TRACE_SPAN_ID_LEN, (uint8_t *)s->span_id};
     if (s->has_parent)
       m->parent_span_id = (ProtobufCBinaryData){TRACE_SPAN_ID_LEN, (uint8_t *)s->parent_id};
-    m->trace_state = s->trace_state ? s->trace_state : "";
+    m->trace_state = s->trace_state ? s->trace_state->text : "";
     m->name = (char *)(s->name ? s->name : "");
     m->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
     m->start_time_unix_nano = s->start_unix_ns;
@@ -230,11 +232,15 @@ static void same_bytes_as_protobuf_c(const otlp_kv *res, size_t n_res, const tra
  * and 3 bytes (a span over 127 bytes, a batch over 16383). */
 static void the_request_is_the_bytes_protobuf_c_packs(void **state) {
   (void)state;
-  static char long_state[TRACE_TRACESTATE_MAX + 1];
-  memset(long_state, 'k', 200);
-  long_state[200] = '=';
-  memset(long_state + 201, 'v', TRACE_TRACESTATE_MAX - 201);
+  char long_text[TRACE_TRACESTATE_MAX];
+  memset(long_text, 'k', 200);
+  long_text[200] = '=';
+  memset(long_text + 201, 'v', TRACE_TRACESTATE_MAX - 201);
   enum { N = 300 };
+  /* Shared by the spans that carry them, as a call's spans share one. */
+  trace_shared_text *long_state = trace_shared_text_new(long_text, sizeof long_text, N);
+  trace_shared_text *short_state = trace_shared_text_new("vendor=abc,other=1", 18, N);
+  assert_true(long_state && short_state);
   trace_span *s = calloc(N, sizeof *s);
   assert_non_null(s);
   for (size_t i = 0; i < N; i++) {
@@ -247,7 +253,8 @@ static void the_request_is_the_bytes_protobuf_c_packs(void **state) {
     x->name = i % 5 == 4 ? NULL : i % 5 == 3 ? "" : "product.ProductService/GetProduct";
     x->start_unix_ns = i % 7 == 6 ? 0 : UINT64_C(1765000000000000000) + i;
     x->end_unix_ns = i % 11 == 10 ? 0 : x->start_unix_ns + 123456789 * i;
-    if (i % 4 == 1) x->trace_state = i % 8 == 1 ? long_state : "vendor=abc,other=1";
+    x->trace_state = i % 8 == 1 ? long_state : short_state;
+    if (i % 4 == 3) x->trace_state = NULL;
     x->error = i % 6 == 2;
     if (x->error && i % 12 == 2) x->status_msg = "store unavailable: connection refused";
     if (i % 9 != 8) {
@@ -265,6 +272,18 @@ static void the_request_is_the_bytes_protobuf_c_packs(void **state) {
   same_bytes_as_protobuf_c(res, 0, s, 0);
   for (size_t n = 1; n <= 24; n++) same_bytes_as_protobuf_c(res, 3, s + n, n);
   same_bytes_as_protobuf_c(res, 3, s, N);
+  /* Each text goes with the last span that shares it, not before. */
+  size_t longs = 0, shorts = 0;
+  for (size_t i = 0; i < N; i++) {
+    longs += s[i].trace_state == long_state;
+    shorts += s[i].trace_state == short_state;
+  }
+  atomic_store(&long_state->refs, longs);
+  atomic_store(&short_state->refs, shorts);
+  for (size_t i = 0; i < N; i++) {
+    s[i].status_msg = NULL; /* static text here */
+    trace_span_release(&s[i]);
+  }
   free(s);
 }
 
@@ -290,7 +309,7 @@ static void without_a_collector_every_span_is_dropped_and_counted(void **state) 
     trace_span s;
     memset(&s, 0, sizeof s);
     s.name = "x";
-    s.trace_state = strdup("k=v");
+    s.trace_state = trace_shared_text_new("k=v", 3, 1);
     tracer_submit(t, &s, 1);
   }
   /* The queue holds 8: at least 50 - 8 - 4 (one batch in flight) were
