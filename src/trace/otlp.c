@@ -178,17 +178,15 @@ static uint8_t *put_fixed64(uint8_t *p, unsigned field, uint64_t v) {
 }
 
 /* common.v1.KeyValue {1: key, 2: AnyValue {1: string_value | 3: int_value}}:
- * the AnyValue's size, and the KeyValue's. */
+ * the AnyValue's size, and the KeyValue's, from the texts' lengths. */
 typedef struct kv_sizes {
   size_t key_len, str_len, any, kv;
 } kv_sizes;
 
-static kv_sizes kv_measure(const char *key, const char *str, bool is_int, int64_t i) {
-  kv_sizes z;
-  z.key_len = strlen(key);
-  z.str_len = is_int ? 0 : strlen(str);
-  z.any = is_int ? 1 + varint_size((uint64_t)i) : len_field_size(z.str_len);
-  z.kv = str_size(z.key_len) + len_field_size(z.any);
+static kv_sizes kv_sized(size_t key_len, size_t str_len, bool is_int, int64_t i) {
+  kv_sizes z = {.key_len = key_len, .str_len = str_len};
+  z.any = is_int ? 1 + varint_size((uint64_t)i) : len_field_size(str_len);
+  z.kv = str_size(key_len) + len_field_size(z.any);
   return z;
 }
 
@@ -208,35 +206,46 @@ static const char *attr_str(const trace_span *s, const trace_attr *a) {
   return a->s ? a->s : s->text;
 }
 
+/* What the size pass learnt of a span, for the writing pass: each text is
+ * measured once. */
+typedef struct span_plan {
+  size_t size; /* the Span message */
+  size_t name_len, msg_len;
+  uint32_t key_len[TRACE_SPAN_MAX_ATTRS], str_len[TRACE_SPAN_MAX_ATTRS];
+} span_plan;
+
 /* trace.v1.Status {2: message, 3: code}; written even when empty. */
 static size_t status_size(const trace_span *s, size_t msg_len) {
   return s->error ? str_size(msg_len) + 2 : 0; /* STATUS_CODE_ERROR = 2: one byte */
 }
 
 /* trace.v1.Span, fields 1-9 and 15 (flags and the dropped counts stay 0). */
-static size_t span_size(const trace_span *s) {
+static void span_measure(const trace_span *s, span_plan *pl) {
   size_t n = len_field_size(TRACE_ID_LEN) + len_field_size(TRACE_SPAN_ID_LEN);
   if (s->trace_state) n += str_size(s->trace_state->len);
   if (s->has_parent) n += len_field_size(TRACE_SPAN_ID_LEN);
-  if (s->name) n += str_size(strlen(s->name));
+  pl->name_len = s->name ? strlen(s->name) : 0;
+  n += str_size(pl->name_len);
   if (s->kind) n += 1 + varint_size((uint64_t)s->kind);
   if (s->start_unix_ns) n += 9;
   if (s->end_unix_ns) n += 9;
   for (size_t k = 0; k < s->n_attrs; k++) {
     const trace_attr *a = &s->attrs[k];
-    n += len_field_size(kv_measure(a->key, a->is_int ? NULL : attr_str(s, a), a->is_int, a->i).kv);
+    pl->key_len[k] = (uint32_t)strlen(a->key);
+    pl->str_len[k] = a->is_int ? 0 : (uint32_t)strlen(attr_str(s, a));
+    n += len_field_size(kv_sized(pl->key_len[k], pl->str_len[k], a->is_int, a->i).kv);
   }
-  size_t msg = s->error && s->status_msg ? strlen(s->status_msg) : 0;
-  return n + len_field_size(status_size(s, msg));
+  pl->msg_len = s->error && s->status_msg ? strlen(s->status_msg) : 0;
+  pl->size = n + len_field_size(status_size(s, pl->msg_len));
 }
 
-static uint8_t *put_span(uint8_t *p, const trace_span *s, size_t size) {
-  p = put_len(p, 2, size); /* ScopeSpans.spans */
+static uint8_t *put_span(uint8_t *p, const trace_span *s, const span_plan *pl) {
+  p = put_len(p, 2, pl->size); /* ScopeSpans.spans */
   p = put_bytes(p, 1, s->trace_id, TRACE_ID_LEN);
   p = put_bytes(p, 2, s->span_id, TRACE_SPAN_ID_LEN);
   if (s->trace_state) p = put_str(p, 3, s->trace_state->text, s->trace_state->len);
   if (s->has_parent) p = put_bytes(p, 4, s->parent_id, TRACE_SPAN_ID_LEN);
-  if (s->name) p = put_str(p, 5, s->name, strlen(s->name));
+  p = put_str(p, 5, s->name, pl->name_len);
   if (s->kind) {
     *p++ = TAG(6, WIRE_VARINT);
     p = put_varint(p, (uint64_t)s->kind);
@@ -245,14 +254,12 @@ static uint8_t *put_span(uint8_t *p, const trace_span *s, size_t size) {
   if (s->end_unix_ns) p = put_fixed64(p, 8, s->end_unix_ns);
   for (size_t k = 0; k < s->n_attrs; k++) {
     const trace_attr *a = &s->attrs[k];
-    const char *str = a->is_int ? NULL : attr_str(s, a);
-    kv_sizes z = kv_measure(a->key, str, a->is_int, a->i);
-    p = put_kv(p, 9, &z, a->key, str, a->is_int, a->i);
+    kv_sizes z = kv_sized(pl->key_len[k], pl->str_len[k], a->is_int, a->i);
+    p = put_kv(p, 9, &z, a->key, a->is_int ? NULL : attr_str(s, a), a->is_int, a->i);
   }
-  size_t msg = s->error && s->status_msg ? strlen(s->status_msg) : 0;
-  p = put_len(p, 15, status_size(s, msg));
+  p = put_len(p, 15, status_size(s, pl->msg_len));
   if (s->error) {
-    p = put_str(p, 2, s->status_msg, msg);
+    p = put_str(p, 2, s->status_msg, pl->msg_len);
     *p++ = TAG(3, WIRE_VARINT);
     *p++ = 2; /* STATUS_CODE_ERROR */
   }
@@ -261,42 +268,45 @@ static uint8_t *put_span(uint8_t *p, const trace_span *s, size_t size) {
 
 #define SCOPE_NAME "product-server"
 
+static kv_sizes resource_kv(const otlp_kv *kv) {
+  return kv_sized(strlen(kv->key), strlen(kv->value), false, 0);
+}
+
 int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *spans, size_t n,
                 uint8_t **body, size_t *len) {
   *body = NULL;
   *len = 0;
-  size_t *span_len = malloc((n ? n : 1) * sizeof *span_len);
-  if (!span_len) return -1;
+  span_plan *plan = malloc((n ? n : 1) * sizeof *plan);
+  if (!plan) return -1;
   /* Sizes first, inside out: a length prefix comes before what it counts. */
   size_t res = 0; /* resource.v1.Resource: 1: attributes */
-  for (size_t i = 0; i < n_resource; i++)
-    res += len_field_size(kv_measure(resource[i].key, resource[i].value, false, 0).kv);
+  for (size_t i = 0; i < n_resource; i++) res += len_field_size(resource_kv(&resource[i]).kv);
   size_t scope = str_size(strlen(SCOPE_NAME)) + str_size(strlen(PRODUCT_VERSION));
   size_t ss = len_field_size(scope); /* trace.v1.ScopeSpans: 1: scope, 2: spans */
   for (size_t i = 0; i < n; i++) {
-    span_len[i] = span_size(&spans[i]);
-    ss += len_field_size(span_len[i]);
+    span_measure(&spans[i], &plan[i]);
+    ss += len_field_size(plan[i].size);
   }
   size_t rs = len_field_size(res) + len_field_size(ss); /* ResourceSpans: 1: resource, 2 */
   size_t total = len_field_size(rs); /* ExportTraceServiceRequest: 1: resource_spans */
 
   uint8_t *buf = malloc(total);
   if (!buf) {
-    free(span_len);
+    free(plan);
     return -1;
   }
   uint8_t *p = put_len(buf, 1, rs);
   p = put_len(p, 1, res);
   for (size_t i = 0; i < n_resource; i++) {
-    kv_sizes z = kv_measure(resource[i].key, resource[i].value, false, 0);
+    kv_sizes z = resource_kv(&resource[i]);
     p = put_kv(p, 1, &z, resource[i].key, resource[i].value, false, 0);
   }
   p = put_len(p, 2, ss);
   p = put_len(p, 1, scope);
   p = put_str(p, 1, SCOPE_NAME, strlen(SCOPE_NAME));
   p = put_str(p, 2, PRODUCT_VERSION, strlen(PRODUCT_VERSION));
-  for (size_t i = 0; i < n; i++) p = put_span(p, &spans[i], span_len[i]);
-  free(span_len);
+  for (size_t i = 0; i < n; i++) p = put_span(p, &spans[i], &plan[i]);
+  free(plan);
   /* The sizes and the writer disagree only through a bug here: better no
    * export than a malformed one. */
   if ((size_t)(p - buf) != total) {
