@@ -93,19 +93,11 @@ static int post(tracer *t, size_t n, int64_t timeout_ms) {
   size_t len = 0;
   int rc = -1;
   if (otlp_encode(t->resource, t->n_resource, t->batch, n, &body, &len) != 0) goto cleanup;
-  curl_easy_reset(t->curl);
-  if (curl_easy_setopt(t->curl, CURLOPT_URL, t->url) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_POST, 1L) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, (const char *)body) != CURLE_OK ||
+  /* The rest of the handle's options were set once, at creation. */
+  if (curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, (const char *)body) != CURLE_OK ||
       curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK ||
       curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, progress) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, t) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK)
+      curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms) != CURLE_OK)
     goto cleanup;
   CURLcode cc = curl_easy_perform(t->curl);
   long status = 0;
@@ -128,6 +120,21 @@ cleanup:
   for (size_t i = 0; i < n; i++) trace_span_release(&t->batch[i]);
   free(body);
   return rc;
+}
+
+/* What every post has in common, set once on the handle (a post sets the
+ * body and its time bounds). */
+static int curl_setup(tracer *t) {
+  return curl_easy_setopt(t->curl, CURLOPT_URL, t->url) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_POST, 1L) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, progress) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, t) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK
+             ? -1
+             : 0;
 }
 
 static int64_t tick(periodic *p, void *arg) {
@@ -163,6 +170,10 @@ static int header_list(tracer *t, char *err, size_t errlen) {
   int rc = -1;
   struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
   if (!l) goto cleanup;
+  t->headers = l;
+  /* No "Expect: 100-continue" (libcurl adds it to a large POST): a
+   * collector that does not answer it would cost each batch a second. */
+  if (!(l = curl_slist_append(t->headers, "Expect:"))) goto cleanup;
   t->headers = l;
   for (size_t i = 0; i < n; i++) {
     char line[1024];
@@ -249,6 +260,10 @@ int tracer_create(const tracer_options *opt, tracer **out, char *err, size_t err
     goto fail;
   }
   if (header_list(t, err, errlen) != 0 || resource_list(t, err, errlen) != 0) goto fail;
+  if (curl_setup(t) != 0) {
+    snprintf(err, errlen, "cannot set up libcurl");
+    goto fail;
+  }
   periodic_options po = {.name = "otlp-export",
                          .tick = tick,
                          .arg = t,
