@@ -23,6 +23,7 @@
 #include "metrics/metrics.h"
 #include "transport/descriptors.h"
 #include "core/wire_check.h"
+#include "interceptors/interceptors.h"
 #include "transport/server_internal.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_request;
@@ -35,6 +36,15 @@ static const char *const method_path[2] = {
 static const char *const service_name[2] = {
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
+};
+/* For the call's span. */
+static const method_desc span_desc[2] = {
+    {.path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+     .service = "grpc.reflection.v1.ServerReflection",
+     .name = "ServerReflectionInfo"},
+    {.path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+     .service = "grpc.reflection.v1alpha.ServerReflection",
+     .name = "ServerReflectionInfo"},
 };
 
 typedef struct refl_call {
@@ -360,6 +370,8 @@ static void on_close(rpc_tag *tag, bool ok) {
   char *peer = grpc_call_get_peer(r->call);
   const char *path = method_path[r->version];
   server_log_call(path, strlen(path), code, r->start_ns, peer, NULL, &r->trace);
+  tracing_outside_pipeline(r->srv->opt.env, &r->trace, &span_desc[r->version], code, NULL,
+                           r->start_ns, peer, r->srv->bound_port);
   if (code == RPC_CANCELLED) server_note_cancel(r->srv, peer);
   gpr_free(peer);
   unref(r);
