@@ -64,9 +64,12 @@ void tracer_submit(tracer *t, const trace_span *spans, size_t n) {
   }
 }
 
-static size_t take(tracer *t) {
+/* Moves up to a batch from the queue to t->batch, when at least min spans
+ * wait; returns how many. */
+static size_t take(tracer *t, size_t min) {
   pthread_mutex_lock(&t->mu);
   size_t n = t->count < t->opt.batch_size ? t->count : t->opt.batch_size;
+  if (n < min) n = 0;
   for (size_t i = 0; i < n; i++) t->batch[i] = t->ring[(t->head + i) % t->opt.queue_size];
   t->head = (t->head + n) % t->opt.queue_size;
   t->count -= n;
@@ -141,8 +144,12 @@ static int64_t tick(periodic *p, void *arg) {
   tracer *t = arg;
   int64_t now = clock_mono_ns();
   if (now < t->retry_at_ns) return (t->retry_at_ns - now) / 1000000 + 1;
-  while (!periodic_stopping(p)) {
-    size_t n = take(t);
+  /* What waits now (a full batch after a kick, anything after the
+   * interval), then only full batches: while calls keep coming, the rest
+   * waits for the next kick or interval instead of going out as a trickle
+   * of small posts, each an HTTP request for the collector and for us. */
+  for (size_t min = 1; !periodic_stopping(p); min = t->opt.batch_size) {
+    size_t n = take(t, min);
     if (n == 0) break;
     if (post(t, n, t->opt.timeout_ms) == 0) {
       t->backoff_ms = 0;
@@ -291,7 +298,7 @@ void tracer_destroy(tracer *t) {
     for (;;) {
       int64_t left_ms = (deadline - clock_mono_ns()) / 1000000;
       if (left_ms <= 0) break;
-      size_t n = take(t);
+      size_t n = take(t, 1);
       if (n == 0) break;
       if (post(t, n, left_ms) != 0) {
         drop(t, n);
