@@ -93,7 +93,11 @@ static void tracing_done(call_ctx *c, void *state) {
   if (!tr || !c->trace.recording) return;
   size_t n = 1;
   for (const trace_child *k = c->trace.children; k; k = k->next) n++;
-  trace_span *spans = arena_alloc(c->arena, n * sizeof *spans);
+  /* tracer_submit copies them: a call's few spans are built on the stack,
+   * where they cost the call's arena no new block (a malloc per call). */
+  trace_span local[4];
+  trace_span *spans = n <= sizeof local / sizeof local[0] ? local
+                                                         : arena_alloc(c->arena, n * sizeof *spans);
   if (!spans) return; /* out of memory: this trace loses a span, the call nothing */
   int64_t now_mono = clock_mono_ns(), now_wall = clock_wall_us() * 1000;
   trace_shared_text *ts = shared_tracestate(&c->trace, n);
