@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Instructions per call of product-server, counted by callgrind.
+"""Instructions per call of product-server, tracing off, on or always_off, counted by callgrind.
 
 Wall-clock CPU per call moves with whatever else the machine runs;
 instruction counts do not. This starts the server under
@@ -12,7 +12,7 @@ server's instructions per call, all threads together, then the five
 largest threads' (--keep the dumps and callgrind_annotate them to see
 which is which: the exporter's holds trace/exporter.c's tick).
 
-  bench/callgrind_calls.py --mode off|on|always_off --scenarios acdeb -n 2000
+  bench/tracing_callgrind.py --mode off|on|always_off --scenarios acdeb -n 2000
 
 --mode on starts the OTLP receiver of the tests (node/otlp_receiver.js,
 quiet) and points the server at it with the default sampler: every call
@@ -84,7 +84,7 @@ def main():
         deadline = time.monotonic() + 120
         while not hb.Peer._answers(addr):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("callgrind_calls: the server did not start")
+                raise SystemExit("tracing_callgrind: the server did not start")
             time.sleep(0.3)
         user, forged = hb.mint(key), hb.mint(secrets.token_bytes(32))
         pb, _ = hb.harness.stubs()
@@ -105,7 +105,7 @@ def main():
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout
                 m = re.search(r"(\d+) succeeded", out)
                 if not m or int(m.group(1)) != n:
-                    raise SystemExit("callgrind_calls: h2load: %s" % out[-2000:])
+                    raise SystemExit("tracing_callgrind: h2load: %s" % out[-2000:])
 
             calls(200)
             time.sleep(6)
