@@ -500,12 +500,18 @@ jwt_result jwt_verify(const jwt_verifier *v, const char *token, size_t len, int6
   r = JWT_MALFORMED;
   if (!b64url_decode(p64, p64_len, seg, sizeof(seg), &seg_len))
     goto cleanup;
-  if (!b64url_is_canonical(s64, s64_len))
+  /* The signature's alphabet was checked in the first pass; its decode
+   * checks the last character's padding bits (a second spelling of the same
+   * bytes is malformed). Well-formed but not 32 bytes (43 characters): it
+   * cannot be HS256. */
+  if (s64_len != JWT_SIG_B64_LEN) {
+    r = b64url_is_canonical(s64, s64_len) ? JWT_BAD_SIGNATURE : JWT_MALFORMED;
     goto cleanup;
-  /* Well-formed but not 32 bytes (43 characters): cannot be HS256. */
+  }
+  if (!b64url_decode(s64, s64_len, sig, sizeof(sig), &sig_len))
+    goto cleanup;
   r = JWT_BAD_SIGNATURE;
-  if (s64_len != JWT_SIG_B64_LEN || !b64url_decode(s64, s64_len, sig, sizeof(sig), &sig_len) ||
-      sig_len != JWT_SIG_LEN)
+  if (sig_len != JWT_SIG_LEN) /* 43 characters are 32 bytes: a guard, not a case */
     goto cleanup;
   r = check_signature(tmpl, token, dot[1], sig);
   if (r != JWT_OK)

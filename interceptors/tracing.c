@@ -6,13 +6,12 @@
  * the exporter's queue never blocks it. */
 #include "interceptors/interceptors.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/peer.h"
 #include "service/env.h"
 #include "trace/exporter.h"
 
@@ -41,33 +40,51 @@ static bool server_error(rpc_code code) {
   }
 }
 
-/* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:[::1]:5" and "ipv6:%5B::1%5D:5" -> "::1". */
-static void client_address(const char *peer, char *out, size_t n) {
-  out[0] = '\0';
-  if (!peer) return;
-  const char *p = strchr(peer, ':');
-  if (!p || strncmp(peer, "ip", 2) != 0) {
-    snprintf(out, n, "%s", peer);
-    return;
-  }
-  p++;
-  const char *end;
-  if (*p == '[') {
-    p++;
-    end = strchr(p, ']');
-  } else if (strncasecmp(p, "%5B", 3) == 0) { /* how the 1.51 core writes it */
-    p += 3;
-    end = strcasestr(p, "%5D");
-  } else {
-    end = strrchr(p, ':');
-  }
-  if (!end) end = p + strlen(p);
-  snprintf(out, n, "%.*s", (int)(end - p), p);
-}
-
 static uint64_t unix_ns(int64_t mono_ns, int64_t now_mono, int64_t now_wall) {
   int64_t v = now_wall - (now_mono - mono_ns);
   return v > 0 ? (uint64_t)v : 0;
+}
+
+/* The server span of a call: the contract's attributes and status. m's
+ * texts live as long as the process; ts is one of the references taken for
+ * the call's spans (or NULL). */
+static void server_span(trace_span *s, const trace_ctx *t, trace_shared_text *ts,
+                        const method_desc *m, rpc_code code, const char *message,
+                        int64_t start_ns, const char *peer, int port, int64_t now_mono,
+                        int64_t now_wall) {
+  memset(s, 0, sizeof *s);
+  memcpy(s->trace_id, t->trace_id, sizeof s->trace_id);
+  memcpy(s->span_id, t->span_id, sizeof s->span_id);
+  memcpy(s->parent_id, t->parent_id, sizeof s->parent_id);
+  s->has_parent = t->has_parent;
+  s->trace_state = ts;
+  s->name = m->path[0] == '/' ? m->path + 1 : m->path;
+  s->kind = TRACE_KIND_SERVER;
+  s->start_unix_ns = unix_ns(start_ns, now_mono, now_wall);
+  s->end_unix_ns = unix_ns(now_mono, now_mono, now_wall);
+  trace_span_attr_str(s, "rpc.system", "grpc");
+  trace_span_attr_str(s, "rpc.service", m->service);
+  trace_span_attr_str(s, "rpc.method", m->name);
+  trace_span_attr_int(s, "rpc.grpc.status_code", (int64_t)code);
+  trace_span_attr_int(s, "server.port", port);
+  /* "ipv4:127.0.0.1:40174" -> "127.0.0.1", "ipv6:%5B::1%5D:5" -> "::1";
+   * another peer (unix:) as it is. */
+  const char *host = peer ? peer : "";
+  size_t host_len = strlen(host);
+  peer_host(peer, &host, &host_len);
+  trace_span_attr_own_n(s, "client.address", host, host_len);
+  if (server_error(code)) {
+    s->error = true;
+    /* strdup failing leaves the description out: the span loses a field,
+     * the call nothing. */
+    s->status_msg = strdup(message ? message : "");
+  }
+}
+
+/* One copy of the tracestate for a call's n spans; failing to copy it
+ * leaves it out: the spans lose a field, the call nothing. */
+static trace_shared_text *shared_tracestate(const trace_ctx *t, size_t n) {
+  return t->tracestate ? trace_shared_text_new(t->tracestate, strlen(t->tracestate), n) : NULL;
 }
 
 static void tracing_done(call_ctx *c, void *state) {
@@ -76,34 +93,16 @@ static void tracing_done(call_ctx *c, void *state) {
   if (!tr || !c->trace.recording) return;
   size_t n = 1;
   for (const trace_child *k = c->trace.children; k; k = k->next) n++;
-  trace_span *spans = arena_alloc(c->arena, n * sizeof *spans);
+  /* tracer_submit copies them: a call's few spans are built on the stack,
+   * where they cost the call's arena no new block (a malloc per call). */
+  trace_span local[4];
+  trace_span *spans = n <= sizeof local / sizeof local[0] ? local
+                                                         : arena_alloc(c->arena, n * sizeof *spans);
   if (!spans) return; /* out of memory: this trace loses a span, the call nothing */
   int64_t now_mono = clock_mono_ns(), now_wall = clock_wall_us() * 1000;
-
-  trace_span *s = &spans[0];
-  memset(s, 0, sizeof *s);
-  memcpy(s->trace_id, c->trace.trace_id, sizeof s->trace_id);
-  memcpy(s->span_id, c->trace.span_id, sizeof s->span_id);
-  memcpy(s->parent_id, c->trace.parent_id, sizeof s->parent_id);
-  s->has_parent = c->trace.has_parent;
-  /* strdup failing leaves it out: the span loses a field, the call nothing. */
-  if (c->trace.tracestate) s->trace_state = strdup(c->trace.tracestate);
-  s->name = c->method->path[0] == '/' ? c->method->path + 1 : c->method->path;
-  s->kind = TRACE_KIND_SERVER;
-  s->start_unix_ns = unix_ns(c->start_ns, now_mono, now_wall);
-  s->end_unix_ns = unix_ns(now_mono, now_mono, now_wall);
-  trace_span_attr_str(s, "rpc.system", "grpc");
-  trace_span_attr_str(s, "rpc.service", c->method->service);
-  trace_span_attr_str(s, "rpc.method", c->method->name);
-  trace_span_attr_int(s, "rpc.grpc.status_code", (int64_t)c->code);
-  trace_span_attr_int(s, "server.port", c->server_port);
-  char addr[64];
-  client_address(c->peer, addr, sizeof addr);
-  trace_span_attr_own(s, "client.address", addr);
-  if (server_error(c->code)) {
-    s->error = true;
-    s->status_msg = strdup(c->message);
-  }
+  trace_shared_text *ts = shared_tracestate(&c->trace, n);
+  server_span(&spans[0], &c->trace, ts, c->method, c->code, c->message, c->start_ns, c->peer,
+              c->server_port, now_mono, now_wall);
 
   size_t i = 1;
   for (const trace_child *k = c->trace.children; k && i < n; k = k->next, i++) {
@@ -113,7 +112,7 @@ static void tracing_done(call_ctx *c, void *state) {
     memcpy(ch->span_id, k->span_id, sizeof ch->span_id);
     memcpy(ch->parent_id, k->parent_id, sizeof ch->parent_id);
     ch->has_parent = true;
-    if (c->trace.tracestate) ch->trace_state = strdup(c->trace.tracestate);
+    ch->trace_state = ts;
     ch->name = k->name;
     ch->kind = TRACE_KIND_INTERNAL;
     ch->start_unix_ns = unix_ns(k->start_ns, now_mono, now_wall);
@@ -123,6 +122,20 @@ static void tracing_done(call_ctx *c, void *state) {
     if (k->attr_key) trace_span_attr_own(ch, k->attr_key, k->attr_value);
   }
   tracer_submit(tr, spans, n);
+}
+
+void tracing_outside_pipeline(const service_env *env, const trace_ctx *t, const method_desc *m,
+                              rpc_code code, const char *message, int64_t start_ns,
+                              const char *peer, int port) {
+  struct tracer *tr = env ? env->tracer : NULL;
+  if (!tr || !env->cfg || !t || !m) return;
+  const config_tracing *tc = &env->cfg->tracing;
+  if (!trace_should_sample(tc->sampler, tc->sampler_arg, t)) return;
+  int64_t now_mono = clock_mono_ns(), now_wall = clock_wall_us() * 1000;
+  trace_span s;
+  server_span(&s, t, shared_tracestate(t, 1), m, code, message, start_ns, peer, port, now_mono,
+              now_wall);
+  tracer_submit(tr, &s, 1);
 }
 
 const interceptor interceptor_tracing = {

@@ -293,19 +293,6 @@ static setting resolve(const parse_state *ps, int code, const char *env_name) {
   return s;
 }
 
-/* Decimal digits only (no sign, no spaces), value <= max. */
-static int parse_uint(const char *s, int64_t max, int64_t *out) {
-  if (!s || !*s) return -1;
-  int64_t v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9') return -1;
-    v = v * 10 + (*p - '0');
-    if (v > max) return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 static int dup_setting(const setting *s, char **out, char *err, size_t errlen) {
   *out = NULL;
   if (!s->value) return 0;
@@ -446,7 +433,7 @@ static int resolve_listen(const parse_state *ps, config *c, char *err, size_t er
   const char *port = ps->getenv_fn("PORT");
   if (port && port[0]) {
     int64_t p;
-    if (parse_uint(port, 65535, &p) != 0) {
+    if (config_parse_uint(port, 65535, &p) != 0) {
       snprintf(err, errlen, "bad PORT '%s': want a port number 0..65535",
                shown(port, buf, sizeof buf));
       return -1;
@@ -508,7 +495,7 @@ static int resolve_numbers(const parse_state *ps, config *c, char *err, size_t e
   int64_t v;
   setting s = resolve(ps, OPT_JWT_LEEWAY, "JWT_LEEWAY");
   if (s.value) {
-    if (parse_uint(s.value, CONFIG_MAX_LEEWAY_S, &v) != 0) {
+    if (config_parse_uint(s.value, CONFIG_MAX_LEEWAY_S, &v) != 0) {
       snprintf(err, errlen, "bad %s '%s': want whole seconds 0..%d", s.origin,
                shown(s.value, buf, sizeof buf), CONFIG_MAX_LEEWAY_S);
       return -1;
@@ -520,7 +507,7 @@ static int resolve_numbers(const parse_state *ps, config *c, char *err, size_t e
   s = resolve(ps, OPT_THREADS, "WORKER_THREADS");
   c->threads = 0;
   if (s.value) {
-    if (parse_uint(s.value, CONFIG_MAX_THREADS, &v) != 0) {
+    if (config_parse_uint(s.value, CONFIG_MAX_THREADS, &v) != 0) {
       snprintf(err, errlen, "bad %s '%s': want 0 (auto) .. %d", s.origin,
                shown(s.value, buf, sizeof buf), CONFIG_MAX_THREADS);
       return -1;
@@ -542,7 +529,7 @@ static int resolve_limits(const parse_state *ps, config *c, char *err, size_t er
     if (!s.value) continue;
     if (li->code == OPT_MEMORY_LIMIT && strcasecmp(s.value, "auto") == 0) continue;
     int64_t v;
-    int rc = li->bytes ? config_parse_bytes(s.value, &v) : parse_uint(s.value, li->max, &v);
+    int rc = li->bytes ? config_parse_bytes(s.value, &v) : config_parse_uint(s.value, li->max, &v);
     if (rc != 0 || v < li->min || v > li->max) {
       snprintf(err, errlen, "bad %s '%s': want %s %lld..%lld%s", s.origin,
                shown(s.value, buf, sizeof buf), li->bytes ? "bytes" : "a whole number",
@@ -579,7 +566,7 @@ static int resolve_rate_limits(const parse_state *ps, config *c, char *err, size
   k->keys = CONFIG_DEFAULT_RATE_LIMIT_KEYS;
   if (s.value) {
     int64_t v;
-    if (parse_uint(s.value, CONFIG_MAX_RATE_LIMIT_KEYS, &v) != 0 || v < 1) {
+    if (config_parse_uint(s.value, CONFIG_MAX_RATE_LIMIT_KEYS, &v) != 0 || v < 1) {
       snprintf(err, errlen, "bad %s '%s': want a whole number 1..%d", s.origin,
                shown(s.value, buf, sizeof buf), CONFIG_MAX_RATE_LIMIT_KEYS);
       return -1;

@@ -137,6 +137,10 @@ int config_parse_etcd_endpoints(const char *list, char ***out, size_t *n, char *
  * fit. Safe for logs and error messages. */
 void config_redact_store_spec(const char *spec, char *out, size_t outlen);
 
+/* Decimal digits only (no sign, no spaces, not empty), value <= max (max
+ * below INT64_MAX / 10): 0 and *out, non-zero otherwise. */
+int config_parse_uint(const char *s, int64_t max, int64_t *out);
+
 /* "1048576", "64Ki", "512Mi", "2G" (binary units, case-insensitive) into
  * bytes; non-zero on anything else or an overflow. */
 int config_parse_bytes(const char *text, int64_t *out);

@@ -33,14 +33,14 @@ static int dup_opt(const char *v, char **out) {
   return *out ? 0 : -1;
 }
 
-/* A positive integer variable in [1, max], else def with a warning. */
+/* A positive integer variable in [1, max] (config_parse_uint's digits),
+ * else def with a warning. */
 static int64_t env_int(config_getenv_fn getenv_fn, const char *name, int64_t def, int64_t max,
                        config_tracing *out) {
   const char *v = env(getenv_fn, name);
   if (!v) return def;
-  char *end = NULL;
-  long long n = strtoll(v, &end, 10);
-  if (end == v || *end || n < 1 || n > max) {
+  int64_t n = 0;
+  if (config_parse_uint(v, max, &n) != 0 || n < 1) {
     snprintf(out->warning, sizeof out->warning, "%s: not a number in 1..%lld, using %lld", name,
              (long long)max, (long long)def);
     return def;

@@ -23,6 +23,18 @@ static const char *shown(const char *v, size_t n, char *buf, size_t bufsz) {
   return buf;
 }
 
+int config_parse_uint(const char *s, int64_t max, int64_t *out) {
+  if (!s || !*s) return -1;
+  int64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    v = v * 10 + (*p - '0');
+    if (v > max) return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 /* Decimal digits only: "-1", "+1", " 1" and "" are refused. */
 static int parse_port(const char *s, size_t n, int *out) {
   if (n == 0) return -1;

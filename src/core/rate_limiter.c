@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
+
+#include "core/peer.h"
 
 #define MAX_SHARDS 64
 #define MIN_SHARD_KEYS 64
@@ -326,25 +327,14 @@ void rl_peer_address(const char *peer, char *out, size_t outlen) {
   if (!outlen) return;
   out[0] = '\0';
   if (!peer) return;
-  if (strncmp(peer, "ipv4:", 5) == 0) {
-    const char *ip = peer + 5;
-    const char *colon = strrchr(ip, ':');
-    size_t n = colon ? (size_t)(colon - ip) : strlen(ip);
+  const char *ip;
+  size_t n;
+  if (peer_host(peer, &ip, &n) && strncmp(peer, "ipv4:", 5) == 0) {
     snprintf(out, outlen, "%.*s", (int)n, ip);
     return;
   }
-  if (strncmp(peer, "ipv6:", 5) == 0) {
-    const char *ip = peer + 5;
+  if (strncmp(peer, "ipv6:", 5) == 0) { /* peer_host has read it */
     char text[INET6_ADDRSTRLEN + 1];
-    const char *end = NULL;
-    if (*ip == '[') {
-      ip++;
-      end = strchr(ip, ']');
-    } else if (strncasecmp(ip, "%5B", 3) == 0) { /* how the 1.51 core writes it */
-      ip += 3;
-      end = strcasestr(ip, "%5D");
-    }
-    size_t n = end ? (size_t)(end - ip) : strlen(ip);
     /* A zone ("%eth0") or a percent-encoded one ("%25eth0") is not part of
      * the address. */
     const char *pct = memchr(ip, '%', n);

@@ -13,9 +13,13 @@ typedef struct timed_store {
 static timed_store *timed(store *s) { return (timed_store *)s; }
 
 /* Each operation is timed into the registry and, when the call's trace is
- * recorded, is a child span of the call (core/call.h). */
+ * recorded, is a child span of the call (core/call.h), which reads its own
+ * clock. Installed for tracing alone, the wrapper reads no clock for a
+ * registry that is not there. */
+static int64_t started(const timed_store *t) { return t->m ? clock_mono_ns() : 0; }
+
 static void observe(timed_store *t, metrics_store_op op, int64_t start_ns) {
-  metrics_store_observe(t->m, op, clock_mono_ns() - start_ns);
+  if (t->m) metrics_store_observe(t->m, op, clock_mono_ns() - start_ns);
 }
 
 static trace_child *span_begin(const char *name, store *s) {
@@ -33,7 +37,7 @@ static store_status span_end(trace_child *span, store_status st) {
 }
 
 static store_status t_create(store *s, const product *p) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.create", s);
   store_status st = span_end(span, store_create(timed(s)->inner, p));
   observe(timed(s), METRICS_STORE_CREATE, start);
@@ -41,7 +45,7 @@ static store_status t_create(store *s, const product *p) {
 }
 
 static store_status t_get(store *s, const char *id, arena *a, product *out) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.get", s);
   store_status st = span_end(span, store_get(timed(s)->inner, id, a, out));
   observe(timed(s), METRICS_STORE_GET, start);
@@ -50,7 +54,7 @@ static store_status t_get(store *s, const char *id, arena *a, product *out) {
 
 static store_status t_update(store *s, const char *id, const product_patch *patch, arena *a,
                              product *out) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.update", s);
   store_status st = span_end(span, store_update(timed(s)->inner, id, patch, a, out));
   observe(timed(s), METRICS_STORE_UPDATE, start);
@@ -58,7 +62,7 @@ static store_status t_update(store *s, const char *id, const product_patch *patc
 }
 
 static store_status t_remove(store *s, const char *id, const int64_t *if_updated_us) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.remove", s);
   store *in = timed(s)->inner;
   store_status st = span_end(span, in->ops->remove(in, id, if_updated_us));
@@ -69,7 +73,7 @@ static store_status t_remove(store *s, const char *id, const int64_t *if_updated
 /* Timed as a create: it is one, with its request id. */
 static store_status t_create_once(store *s, const product *p, const store_request *req, arena *a,
                                   product *out) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.create", s);
   store_status st = span_end(span, store_create_once(timed(s)->inner, p, req, a, out));
   observe(timed(s), METRICS_STORE_CREATE, start);
@@ -78,7 +82,7 @@ static store_status t_create_once(store *s, const product *p, const store_reques
 
 static store_status t_list(store *s, const struct filter *f, const store_cursor *after,
                            size_t limit, arena *a, store_list_result *out) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.list", s);
   store_status st = span_end(span, store_list(timed(s)->inner, f, after, limit, a, out));
   observe(timed(s), METRICS_STORE_LIST, start);
@@ -86,7 +90,7 @@ static store_status t_list(store *s, const struct filter *f, const store_cursor 
 }
 
 static store_status t_flush(store *s) {
-  int64_t start = clock_mono_ns();
+  int64_t start = started(timed(s));
   trace_child *span = span_begin("store.flush", s);
   store_status st = span_end(span, store_flush(timed(s)->inner));
   observe(timed(s), METRICS_STORE_FLUSH, start);

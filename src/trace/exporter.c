@@ -64,9 +64,12 @@ void tracer_submit(tracer *t, const trace_span *spans, size_t n) {
   }
 }
 
-static size_t take(tracer *t) {
+/* Moves up to a batch from the queue to t->batch, when at least min spans
+ * wait; returns how many. */
+static size_t take(tracer *t, size_t min) {
   pthread_mutex_lock(&t->mu);
   size_t n = t->count < t->opt.batch_size ? t->count : t->opt.batch_size;
+  if (n < min) n = 0;
   for (size_t i = 0; i < n; i++) t->batch[i] = t->ring[(t->head + i) % t->opt.queue_size];
   t->head = (t->head + n) % t->opt.queue_size;
   t->count -= n;
@@ -93,19 +96,11 @@ static int post(tracer *t, size_t n, int64_t timeout_ms) {
   size_t len = 0;
   int rc = -1;
   if (otlp_encode(t->resource, t->n_resource, t->batch, n, &body, &len) != 0) goto cleanup;
-  curl_easy_reset(t->curl);
-  if (curl_easy_setopt(t->curl, CURLOPT_URL, t->url) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_POST, 1L) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, (const char *)body) != CURLE_OK ||
+  /* The rest of the handle's options were set once, at creation. */
+  if (curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, (const char *)body) != CURLE_OK ||
       curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK ||
       curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, progress) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, t) != CURLE_OK ||
-      curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK)
+      curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms) != CURLE_OK)
     goto cleanup;
   CURLcode cc = curl_easy_perform(t->curl);
   long status = 0;
@@ -130,12 +125,31 @@ cleanup:
   return rc;
 }
 
+/* What every post has in common, set once on the handle (a post sets the
+ * body and its time bounds). */
+static int curl_setup(tracer *t) {
+  return curl_easy_setopt(t->curl, CURLOPT_URL, t->url) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_POST, 1L) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, progress) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, t) != CURLE_OK ||
+                 curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK
+             ? -1
+             : 0;
+}
+
 static int64_t tick(periodic *p, void *arg) {
   tracer *t = arg;
   int64_t now = clock_mono_ns();
   if (now < t->retry_at_ns) return (t->retry_at_ns - now) / 1000000 + 1;
-  while (!periodic_stopping(p)) {
-    size_t n = take(t);
+  /* What waits now (a full batch after a kick, anything after the
+   * interval), then only full batches: while calls keep coming, the rest
+   * waits for the next kick or interval instead of going out as a trickle
+   * of small posts, each an HTTP request for the collector and for us. */
+  for (size_t min = 1; !periodic_stopping(p); min = t->opt.batch_size) {
+    size_t n = take(t, min);
     if (n == 0) break;
     if (post(t, n, t->opt.timeout_ms) == 0) {
       t->backoff_ms = 0;
@@ -163,6 +177,10 @@ static int header_list(tracer *t, char *err, size_t errlen) {
   int rc = -1;
   struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
   if (!l) goto cleanup;
+  t->headers = l;
+  /* No "Expect: 100-continue" (libcurl adds it to a large POST): a
+   * collector that does not answer it would cost each batch a second. */
+  if (!(l = curl_slist_append(t->headers, "Expect:"))) goto cleanup;
   t->headers = l;
   for (size_t i = 0; i < n; i++) {
     char line[1024];
@@ -249,6 +267,10 @@ int tracer_create(const tracer_options *opt, tracer **out, char *err, size_t err
     goto fail;
   }
   if (header_list(t, err, errlen) != 0 || resource_list(t, err, errlen) != 0) goto fail;
+  if (curl_setup(t) != 0) {
+    snprintf(err, errlen, "cannot set up libcurl");
+    goto fail;
+  }
   periodic_options po = {.name = "otlp-export",
                          .tick = tick,
                          .arg = t,
@@ -276,7 +298,7 @@ void tracer_destroy(tracer *t) {
     for (;;) {
       int64_t left_ms = (deadline - clock_mono_ns()) / 1000000;
       if (left_ms <= 0) break;
-      size_t n = take(t);
+      size_t n = take(t, 1);
       if (n == 0) break;
       if (post(t, n, left_ms) != 0) {
         drop(t, n);

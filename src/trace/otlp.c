@@ -1,15 +1,9 @@
-/* OTLP encoding with protobuf-c; see otlp.h. */
+/* OTLP encoding; see otlp.h. */
 #include "trace/otlp.h"
 
-#include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
-
-typedef Opentelemetry__Proto__Common__V1__KeyValue kv_msg;
-typedef Opentelemetry__Proto__Common__V1__AnyValue any_msg;
-typedef Opentelemetry__Proto__Trace__V1__Span span_msg;
 
 void trace_span_attr_str(trace_span *s, const char *key, const char *value) {
   if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
@@ -19,19 +13,39 @@ void trace_span_attr_str(trace_span *s, const char *key, const char *value) {
   a->s = value ? value : "";
 }
 
-void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
+void trace_span_attr_own_n(trace_span *s, const char *key, const char *value, size_t len) {
   if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
   trace_attr *a = &s->attrs[s->n_attrs++];
   a->key = key;
   a->is_int = false;
   a->s = NULL; /* read from s->text wherever the span has been copied to */
-  snprintf(s->text, sizeof s->text, "%s", value ? value : "");
+  if (len > sizeof s->text - 1) len = sizeof s->text - 1;
+  if (len) memcpy(s->text, value, len);
+  s->text[len] = '\0';
+}
+
+void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
+  trace_span_attr_own_n(s, key, value ? value : "",
+                        value ? strnlen(value, sizeof s->text - 1) : 0);
+}
+
+trace_shared_text *trace_shared_text_new(const char *text, size_t len, size_t refs) {
+  trace_shared_text *t = malloc(sizeof *t + len + 1);
+  if (!t) return NULL;
+  atomic_init(&t->refs, refs);
+  t->len = len;
+  memcpy(t->text, text, len);
+  t->text[len] = '\0';
+  return t;
 }
 
 void trace_span_release(trace_span *s) {
-  free(s->trace_state);
+  /* The spans of a call may be released on two threads (a batch posted,
+   * the rest dropped at shutdown): the count is atomic. */
+  if (s->trace_state && atomic_fetch_sub(&s->trace_state->refs, 1) == 1) free(s->trace_state);
   free(s->status_msg);
-  s->trace_state = s->status_msg = NULL;
+  s->trace_state = NULL;
+  s->status_msg = NULL;
 }
 
 void trace_span_attr_int(trace_span *s, const char *key, int64_t value) {
@@ -115,112 +129,191 @@ fail:
   return -1;
 }
 
-static void set_str(kv_msg *kv, any_msg *v, const char *key, const char *value) {
-  opentelemetry__proto__common__v1__key_value__init(kv);
-  opentelemetry__proto__common__v1__any_value__init(v);
-  kv->key = (char *)key;
-  v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-  v->string_value = (char *)value;
-  kv->value = v;
+/* The protocol buffers wire format (protobuf.dev/programming-guides/encoding),
+ * written straight from the span records into one buffer: no message tree
+ * per span, no packed-size walk over it. The bytes are those protobuf-c
+ * packs for the same messages (tests/unit/trace/test_otlp.c compares them):
+ * fields in field-number order, a proto3 field at its zero value left out,
+ * the AnyValue oneof written whatever its value. Every field number here is
+ * below 16, so every tag is one byte. */
+enum { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2 };
+#define TAG(field, wire) ((uint8_t)((field) << 3 | (wire)))
+
+static size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7) n++;
+  return n;
 }
 
-static void set_int(kv_msg *kv, any_msg *v, const char *key, int64_t value) {
-  opentelemetry__proto__common__v1__key_value__init(kv);
-  opentelemetry__proto__common__v1__any_value__init(v);
-  kv->key = (char *)key;
-  v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-  v->int_value = value;
-  kv->value = v;
+static uint8_t *put_varint(uint8_t *p, uint64_t v) {
+  for (; v >= 0x80; v >>= 7) *p++ = (uint8_t)(v | 0x80);
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+/* A length-delimited field of n payload bytes, all told. */
+static size_t len_field_size(size_t n) { return 1 + varint_size(n) + n; }
+
+static uint8_t *put_len(uint8_t *p, unsigned field, size_t n) {
+  *p++ = TAG(field, WIRE_LEN);
+  return put_varint(p, n);
+}
+
+static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *b, size_t n) {
+  p = put_len(p, field, n);
+  memcpy(p, b, n);
+  return p + n;
+}
+
+/* A proto3 string: left out when empty. */
+static size_t str_size(size_t n) { return n ? len_field_size(n) : 0; }
+static uint8_t *put_str(uint8_t *p, unsigned field, const char *s, size_t n) {
+  return n ? put_bytes(p, field, s, n) : p;
+}
+
+static uint8_t *put_fixed64(uint8_t *p, unsigned field, uint64_t v) {
+  *p++ = TAG(field, WIRE_I64);
+  for (int i = 0; i < 8; i++) *p++ = (uint8_t)(v >> (8 * i));
+  return p;
+}
+
+/* common.v1.KeyValue {1: key, 2: AnyValue {1: string_value | 3: int_value}}:
+ * the AnyValue's size, and the KeyValue's, from the texts' lengths. */
+typedef struct kv_sizes {
+  size_t key_len, str_len, any, kv;
+} kv_sizes;
+
+static kv_sizes kv_sized(size_t key_len, size_t str_len, bool is_int, int64_t i) {
+  kv_sizes z = {.key_len = key_len, .str_len = str_len};
+  z.any = is_int ? 1 + varint_size((uint64_t)i) : len_field_size(str_len);
+  z.kv = str_size(key_len) + len_field_size(z.any);
+  return z;
+}
+
+static uint8_t *put_kv(uint8_t *p, unsigned field, const kv_sizes *z, const char *key,
+                       const char *str, bool is_int, int64_t i) {
+  p = put_len(p, field, z->kv);
+  p = put_str(p, 1, key, z->key_len);
+  p = put_len(p, 2, z->any);
+  if (is_int) {
+    *p++ = TAG(3, WIRE_VARINT);
+    return put_varint(p, (uint64_t)i);
+  }
+  return put_bytes(p, 1, str, z->str_len);
+}
+
+static const char *attr_str(const trace_span *s, const trace_attr *a) {
+  return a->s ? a->s : s->text;
+}
+
+/* What the size pass learnt of a span, for the writing pass: each text is
+ * measured once. */
+typedef struct span_plan {
+  size_t size; /* the Span message */
+  size_t name_len, msg_len;
+  uint32_t key_len[TRACE_SPAN_MAX_ATTRS], str_len[TRACE_SPAN_MAX_ATTRS];
+} span_plan;
+
+/* trace.v1.Status {2: message, 3: code}; written even when empty. */
+static size_t status_size(const trace_span *s, size_t msg_len) {
+  return s->error ? str_size(msg_len) + 2 : 0; /* STATUS_CODE_ERROR = 2: one byte */
+}
+
+/* trace.v1.Span, fields 1-9 and 15 (flags and the dropped counts stay 0). */
+static void span_measure(const trace_span *s, span_plan *pl) {
+  size_t n = len_field_size(TRACE_ID_LEN) + len_field_size(TRACE_SPAN_ID_LEN);
+  if (s->trace_state) n += str_size(s->trace_state->len);
+  if (s->has_parent) n += len_field_size(TRACE_SPAN_ID_LEN);
+  pl->name_len = s->name ? strlen(s->name) : 0;
+  n += str_size(pl->name_len);
+  if (s->kind) n += 1 + varint_size((uint64_t)s->kind);
+  if (s->start_unix_ns) n += 9;
+  if (s->end_unix_ns) n += 9;
+  for (size_t k = 0; k < s->n_attrs; k++) {
+    const trace_attr *a = &s->attrs[k];
+    pl->key_len[k] = (uint32_t)strlen(a->key);
+    pl->str_len[k] = a->is_int ? 0 : (uint32_t)strlen(attr_str(s, a));
+    n += len_field_size(kv_sized(pl->key_len[k], pl->str_len[k], a->is_int, a->i).kv);
+  }
+  pl->msg_len = s->error && s->status_msg ? strlen(s->status_msg) : 0;
+  pl->size = n + len_field_size(status_size(s, pl->msg_len));
+}
+
+static uint8_t *put_span(uint8_t *p, const trace_span *s, const span_plan *pl) {
+  p = put_len(p, 2, pl->size); /* ScopeSpans.spans */
+  p = put_bytes(p, 1, s->trace_id, TRACE_ID_LEN);
+  p = put_bytes(p, 2, s->span_id, TRACE_SPAN_ID_LEN);
+  if (s->trace_state) p = put_str(p, 3, s->trace_state->text, s->trace_state->len);
+  if (s->has_parent) p = put_bytes(p, 4, s->parent_id, TRACE_SPAN_ID_LEN);
+  p = put_str(p, 5, s->name, pl->name_len);
+  if (s->kind) {
+    *p++ = TAG(6, WIRE_VARINT);
+    p = put_varint(p, (uint64_t)s->kind);
+  }
+  if (s->start_unix_ns) p = put_fixed64(p, 7, s->start_unix_ns);
+  if (s->end_unix_ns) p = put_fixed64(p, 8, s->end_unix_ns);
+  for (size_t k = 0; k < s->n_attrs; k++) {
+    const trace_attr *a = &s->attrs[k];
+    kv_sizes z = kv_sized(pl->key_len[k], pl->str_len[k], a->is_int, a->i);
+    p = put_kv(p, 9, &z, a->key, a->is_int ? NULL : attr_str(s, a), a->is_int, a->i);
+  }
+  p = put_len(p, 15, status_size(s, pl->msg_len));
+  if (s->error) {
+    p = put_str(p, 2, s->status_msg, pl->msg_len);
+    *p++ = TAG(3, WIRE_VARINT);
+    *p++ = 2; /* STATUS_CODE_ERROR */
+  }
+  return p;
+}
+
+#define SCOPE_NAME "product-server"
+
+static kv_sizes resource_kv(const otlp_kv *kv) {
+  return kv_sized(strlen(kv->key), strlen(kv->value), false, 0);
 }
 
 int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *spans, size_t n,
                 uint8_t **body, size_t *len) {
-  int rc = -1;
   *body = NULL;
   *len = 0;
-  size_t n_attr = n_resource;
-  for (size_t i = 0; i < n; i++) n_attr += spans[i].n_attrs;
-  kv_msg *kvs = calloc(n_attr ? n_attr : 1, sizeof *kvs);
-  kv_msg **kvp = calloc(n_attr ? n_attr : 1, sizeof *kvp);
-  any_msg *vals = calloc(n_attr ? n_attr : 1, sizeof *vals);
-  span_msg *sm = calloc(n ? n : 1, sizeof *sm);
-  span_msg **smp = calloc(n ? n : 1, sizeof *smp);
-  Opentelemetry__Proto__Trace__V1__Status *st = calloc(n ? n : 1, sizeof *st);
-  if (!kvs || !kvp || !vals || !sm || !smp || !st) goto cleanup;
-
-  size_t a = 0;
-  for (size_t i = 0; i < n_resource; i++, a++) {
-    set_str(&kvs[a], &vals[a], resource[i].key, resource[i].value);
-    kvp[a] = &kvs[a];
-  }
-  Opentelemetry__Proto__Resource__V1__Resource res =
-      OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
-  res.n_attributes = n_resource;
-  res.attributes = kvp;
-
+  span_plan *plan = malloc((n ? n : 1) * sizeof *plan);
+  if (!plan) return -1;
+  /* Sizes first, inside out: a length prefix comes before what it counts. */
+  size_t res = 0; /* resource.v1.Resource: 1: attributes */
+  for (size_t i = 0; i < n_resource; i++) res += len_field_size(resource_kv(&resource[i]).kv);
+  size_t scope = str_size(strlen(SCOPE_NAME)) + str_size(strlen(PRODUCT_VERSION));
+  size_t ss = len_field_size(scope); /* trace.v1.ScopeSpans: 1: scope, 2: spans */
   for (size_t i = 0; i < n; i++) {
-    const trace_span *s = &spans[i];
-    span_msg *m = &sm[i];
-    opentelemetry__proto__trace__v1__span__init(m);
-    m->trace_id = (ProtobufCBinaryData){TRACE_ID_LEN, (uint8_t *)s->trace_id};
-    m->span_id = (ProtobufCBinaryData){TRACE_SPAN_ID_LEN, (uint8_t *)s->span_id};
-    if (s->has_parent)
-      m->parent_span_id = (ProtobufCBinaryData){TRACE_SPAN_ID_LEN, (uint8_t *)s->parent_id};
-    m->trace_state = s->trace_state ? s->trace_state : "";
-    m->name = (char *)(s->name ? s->name : "");
-    m->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
-    m->start_time_unix_nano = s->start_unix_ns;
-    m->end_time_unix_nano = s->end_unix_ns;
-    m->n_attributes = s->n_attrs;
-    m->attributes = kvp + a;
-    for (size_t k = 0; k < s->n_attrs; k++, a++) {
-      const trace_attr *at = &s->attrs[k];
-      if (at->is_int) set_int(&kvs[a], &vals[a], at->key, at->i);
-      else set_str(&kvs[a], &vals[a], at->key, at->s ? at->s : s->text);
-      kvp[a] = &kvs[a];
-    }
-    opentelemetry__proto__trace__v1__status__init(&st[i]);
-    if (s->error) {
-      st[i].code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-      st[i].message = s->status_msg ? s->status_msg : "";
-    }
-    m->status = &st[i];
-    smp[i] = m;
+    span_measure(&spans[i], &plan[i]);
+    ss += len_field_size(plan[i].size);
   }
+  size_t rs = len_field_size(res) + len_field_size(ss); /* ResourceSpans: 1: resource, 2 */
+  size_t total = len_field_size(rs); /* ExportTraceServiceRequest: 1: resource_spans */
 
-  Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
-      OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
-  scope.name = "product-server";
-  scope.version = PRODUCT_VERSION;
-  Opentelemetry__Proto__Trace__V1__ScopeSpans ss = OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
-  ss.scope = &scope;
-  ss.n_spans = n;
-  ss.spans = smp;
-  Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp = &ss;
-  Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
-      OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
-  rs.resource = &res;
-  rs.n_scope_spans = 1;
-  rs.scope_spans = &ssp;
-  Opentelemetry__Proto__Trace__V1__ResourceSpans *rsp = &rs;
-  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
-      OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-  req.n_resource_spans = 1;
-  req.resource_spans = &rsp;
-
-  size_t sz = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
-  uint8_t *buf = malloc(sz ? sz : 1);
-  if (!buf) goto cleanup;
-  opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+  uint8_t *buf = malloc(total);
+  if (!buf) {
+    free(plan);
+    return -1;
+  }
+  uint8_t *p = put_len(buf, 1, rs);
+  p = put_len(p, 1, res);
+  for (size_t i = 0; i < n_resource; i++) {
+    kv_sizes z = resource_kv(&resource[i]);
+    p = put_kv(p, 1, &z, resource[i].key, resource[i].value, false, 0);
+  }
+  p = put_len(p, 2, ss);
+  p = put_len(p, 1, scope);
+  p = put_str(p, 1, SCOPE_NAME, strlen(SCOPE_NAME));
+  p = put_str(p, 2, PRODUCT_VERSION, strlen(PRODUCT_VERSION));
+  for (size_t i = 0; i < n; i++) p = put_span(p, &spans[i], &plan[i]);
+  free(plan);
+  /* The sizes and the writer disagree only through a bug here: better no
+   * export than a malformed one. */
+  if ((size_t)(p - buf) != total) {
+    free(buf);
+    return -1;
+  }
   *body = buf;
-  *len = sz;
-  rc = 0;
-cleanup:
-  free(kvs);
-  free(kvp);
-  free(vals);
-  free(sm);
-  free(smp);
-  free(st);
-  return rc;
+  *len = total;
+  return 0;
 }

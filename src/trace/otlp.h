@@ -1,7 +1,9 @@
 #ifndef PRODUCT_TRACE_OTLP_H
 #define PRODUCT_TRACE_OTLP_H
 /* OTLP/HTTP protobuf: spans into an ExportTraceServiceRequest, with the
- * process's resource. The messages are the subset in proto/opentelemetry/. */
+ * process's resource. The messages are the subset in proto/opentelemetry/;
+ * the encoder writes their wire format itself, the bytes protobuf-c would
+ * pack for them (tests/unit/trace/test_otlp.c holds it to that). */
 #include <stddef.h>
 #include <stdint.h>
 

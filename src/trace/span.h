@@ -4,8 +4,9 @@
  * copy): texts that live as long as the process (the method table, span
  * names, attribute keys and fixed values) are pointers; the one text a span
  * has of its own (client.address, a child's attribute) is inline; the rare
- * long ones (tracestate, an ERROR description) are malloc'd and owned by
- * the span from tracer_submit on. */
+ * long ones are malloc'd: an ERROR description, owned by its span, and the
+ * tracestate, one copy shared by the spans of a call. The span owns them
+ * from tracer_submit on. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,12 +27,23 @@ typedef struct trace_attr {
   bool is_int;
 } trace_attr;
 
+/* A tracestate the spans of one call share: copied once per call, freed
+ * with the last of them (trace_span_release). */
+typedef struct trace_shared_text {
+  _Atomic size_t refs;
+  size_t len;
+  char text[]; /* NUL-terminated */
+} trace_shared_text;
+
+/* A copy of len bytes of text for refs spans; NULL on out of memory. */
+trace_shared_text *trace_shared_text_new(const char *text, size_t len, size_t refs);
+
 typedef struct trace_span {
   uint8_t trace_id[TRACE_ID_LEN];
   uint8_t span_id[TRACE_SPAN_ID_LEN];
   uint8_t parent_id[TRACE_SPAN_ID_LEN];
   bool has_parent;
-  char *trace_state;    /* malloc'd, or NULL when none */
+  trace_shared_text *trace_state; /* one reference, or NULL when none */
   const char *name;     /* static text */
   trace_span_kind kind;
   uint64_t start_unix_ns;
@@ -50,8 +62,11 @@ void trace_span_attr_str(trace_span *s, const char *key, const char *value);
 /* The same with a value copied into the span (truncated to its text[]);
  * once per span. */
 void trace_span_attr_own(trace_span *s, const char *key, const char *value);
+/* The same with len bytes of value (not NUL-terminated). */
+void trace_span_attr_own_n(trace_span *s, const char *key, const char *value, size_t len);
 void trace_span_attr_int(trace_span *s, const char *key, int64_t value);
-/* Frees what the span owns (tracestate, description); the slot stays. */
+/* Frees what the span owns (its description, its reference to the
+ * tracestate); the slot stays. */
 void trace_span_release(trace_span *s);
 
 #endif

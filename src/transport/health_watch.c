@@ -11,6 +11,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "core/wire_check.h"
+#include "interceptors/interceptors.h"
 #include "transport/server_internal.h"
 
 typedef struct watch_call {
@@ -274,8 +275,12 @@ static void on_close(rpc_tag *tag, bool ok) {
   if (watching) health_watch_remove(w->srv->opt.health, &w->watcher);
 
   char *peer = grpc_call_get_peer(w->call);
-  static const char method[] = "/grpc.health.v1.Health/Watch";
-  server_log_call(method, sizeof method - 1, code, w->start_ns, peer, NULL, &w->trace);
+  static const method_desc watch = {.path = "/grpc.health.v1.Health/Watch",
+                                    .service = "grpc.health.v1.Health",
+                                    .name = "Watch"};
+  server_log_call(watch.path, strlen(watch.path), code, w->start_ns, peer, NULL, &w->trace);
+  tracing_outside_pipeline(w->srv->opt.env, &w->trace, &watch, code, NULL, w->start_ns, peer,
+                           w->srv->bound_port);
   if (w->cancelled) server_note_cancel(w->srv, peer);
   gpr_free(peer);
 

@@ -23,18 +23,20 @@
 #include "metrics/metrics.h"
 #include "transport/descriptors.h"
 #include "core/wire_check.h"
+#include "interceptors/interceptors.h"
 #include "transport/server_internal.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_request;
 typedef Grpc__Reflection__V1__ServerReflectionResponse refl_response;
 
-static const char *const method_path[2] = {
-    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-};
-static const char *const service_name[2] = {
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
+/* The one method of each version (its log line, metrics and span). */
+static const method_desc refl_method[2] = {
+    {.path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+     .service = "grpc.reflection.v1.ServerReflection",
+     .name = "ServerReflectionInfo"},
+    {.path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+     .service = "grpc.reflection.v1alpha.ServerReflection",
+     .name = "ServerReflectionInfo"},
 };
 
 typedef struct refl_call {
@@ -79,7 +81,8 @@ int reflection_post(rpc_server *s, int slot, int version) {
   r->version = version;
   r->desc = d;
   r->metrics = s->opt.metrics;
-  r->metrics_id = metrics_method_find(r->metrics, service_name[version], "ServerReflectionInfo");
+  r->metrics_id = metrics_method_find(r->metrics, refl_method[version].service,
+                                     refl_method[version].name);
   atomic_init(&r->refs, 0);
   atomic_init(&r->closed, false);
   atomic_init(&r->final_code, -1);
@@ -358,8 +361,10 @@ static void on_close(rpc_tag *tag, bool ok) {
   }
   metrics_handled(r->metrics, r->metrics_id, code, clock_mono_ns() - r->start_ns);
   char *peer = grpc_call_get_peer(r->call);
-  const char *path = method_path[r->version];
+  const char *path = refl_method[r->version].path;
   server_log_call(path, strlen(path), code, r->start_ns, peer, NULL, &r->trace);
+  tracing_outside_pipeline(r->srv->opt.env, &r->trace, &refl_method[r->version], code, NULL,
+                           r->start_ns, peer, r->srv->bound_port);
   if (code == RPC_CANCELLED) server_note_cancel(r->srv, peer);
   gpr_free(peer);
   unref(r);

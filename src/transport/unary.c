@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "interceptors/interceptors.h"
 #include "transport/status_details.h"
 #include "metrics/metrics.h"
 #include "service/health.h"
@@ -271,6 +272,8 @@ static void shed_call(unary_call *u) {
   metrics_shed_call(u->srv->opt.metrics);
   server_log_call(c->method->path, strlen(c->method->path), c->code, c->start_ns, c->peer,
                   c->message, &c->trace);
+  tracing_outside_pipeline(c->env, &c->trace, c->method, c->code, c->message, c->start_ns,
+                           c->peer, c->server_port);
   answer(u);
 }
 
@@ -280,8 +283,11 @@ static void skip_reset_call(unary_call *u) {
   call_ctx *c = &u->ctx;
   u->skipped = true;
   grpc_call_cancel(u->call, NULL);
+  static const char why[] = "the client cancelled the call before it was handled";
   server_log_call(c->method->path, strlen(c->method->path), RPC_CANCELLED, c->start_ns, c->peer,
-                  "the client cancelled the call before it was handled", &c->trace);
+                  why, &c->trace);
+  tracing_outside_pipeline(c->env, &c->trace, c->method, RPC_CANCELLED, why, c->start_ns, c->peer,
+                           c->server_port);
   finish(u, true);
 }
 

@@ -499,13 +499,14 @@ class Api:
         return fn(self.health_pb.HealthCheckRequest(service=service),
                   timeout=(timeout or CALL_TIMEOUT) * SLOW)
 
-    def health_watch(self, service="", timeout=None):
+    def health_watch(self, service="", timeout=None, metadata=None):
         """The Watch stream (an iterator of HealthCheckResponse that is also
         a grpc.Call: .cancel(), .code())."""
         fn = self.channel.unary_stream(
             HEALTH + "Watch", request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=self.health_pb.HealthCheckResponse.FromString)
-        return fn(self.health_pb.HealthCheckRequest(service=service), timeout=timeout)
+        return fn(self.health_pb.HealthCheckRequest(service=service), timeout=timeout,
+                  metadata=metadata)
 
     def create(self, token, name="thing", description="", price=1.0, categories=()):
         return self.call("CreateProduct", token=token, name=name, description=description,

@@ -275,6 +275,13 @@ def test_malformed_traceparents_start_new_traces_and_valid_ones_continue():
             else:
                 expect_eq((line["trace_id"], s["parentSpanId"], s["traceState"]),
                           (TID, PID, "vendor=x"), "%r continues the trace" % v)
+                # The child spans carry the call's tracestate too (one copy
+                # shared by the call's spans, freed with the last).
+                kids = [k for k in spans.values() if k["parentSpanId"] == s["spanId"]]
+                expect_eq(sorted(k["name"] for k in kids), ["auth.verify_token", "store.get"],
+                          "child spans for %r" % v)
+                expect_eq([k["traceState"] for k in kids], ["vendor=x"] * 2,
+                          "the children's tracestate for %r" % v)
     finally:
         srv.cleanup()
         rcv.stop()
@@ -461,6 +468,61 @@ def test_the_dropped_counter_exists_from_the_start_and_always_off_exports_nothin
         rcv.stop()
 
 
+
+def test_calls_outside_the_pipeline_have_server_spans_too():
+    """A call shed over the memory limit, a health Watch and a reflection
+    stream are answered outside the interceptor pipeline: each has its
+    server span all the same (one span per call, as otelgrpc does)."""
+    rcv = Receiver()
+    # Every process is over 1 MiB: the server sheds from its first sample on.
+    srv = h.Server("--memory-limit", "1Mi", env={"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url}).start()
+    refl = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+    try:
+        tp = [("traceparent", "00-%s-%s-01" % (TID, PID)), ("tracestate", "vendor=x")]
+        with h.Api(srv) as api:
+            for _ in h.each(range(int(300 * h.SLOW)), "waits for shedding"):
+                code, _, _ = h.status_of(lambda: api.call("GetProduct", id=MISSING, metadata=tp))
+                if code.name == "RESOURCE_EXHAUSTED":
+                    break
+                time.sleep(0.1)  # the memory guard samples on its own clock
+            expect_eq(code.name, "RESOURCE_EXHAUSTED", "GetProduct while shedding")
+            w = api.health_watch(timeout=30 * h.SLOW, metadata=tp)
+            try:
+                next(w)
+            finally:
+                w.cancel()
+            # ServerReflectionRequest{list_services: ""}, then half-close.
+            rpc = api.channel.stream_stream(refl, request_serializer=h._identity,
+                                            response_deserializer=h._identity)
+            answers = list(rpc([b"\x3a\x00"], timeout=30 * h.SLOW, metadata=tp))
+            expect_eq(len(answers), 1, "one reflection answer")
+        expect_eq(srv.stop(), 0, "server exit status")
+        rcv.stop()  # drain its output to EOF: an export not read yet is not an absent one
+        lines = srv.call_lines()
+        spans = by_id(rcv.spans())
+        want = [("/product.ProductService/GetProduct", "product.ProductService", "GetProduct", 8),
+                ("/grpc.health.v1.Health/Watch", "grpc.health.v1.Health", "Watch", 1),
+                (refl, "grpc.reflection.v1.ServerReflection", "ServerReflectionInfo", 0)]
+        for path, service, name, code in h.each(want, "calls outside the pipeline"):
+            mine = [l for l in lines if l.get("method") == path and
+                    (code != 8 or l.get("code") == "RESOURCE_EXHAUSTED")]
+            check(mine, "a log line for %s" % path)
+            s = spans.get(mine[-1]["span_id"])
+            check(s is not None, "no span for %s (log line %r)" % (path, mine[-1]))
+            expect_eq((s["traceId"], s["parentSpanId"], s["name"], s["kind"]),
+                      (TID, PID, path[1:], 2), "the span of " + path)
+            expect_eq(s["attributes"], {
+                "rpc.system": "grpc", "rpc.service": service, "rpc.method": name,
+                "rpc.grpc.status_code": code, "server.port": srv.port,
+                "client.address": "127.0.0.1"}, "the attributes of " + path)
+            expect_eq(s["status"], {"code": 0, "message": ""}, "status unset for " + path)
+        shed = spans[[l for l in lines if l.get("code") == "RESOURCE_EXHAUSTED"][-1]["span_id"]]
+        expect_eq(shed["traceState"], "vendor=x", "a shed call's span keeps the tracestate")
+    finally:
+        srv.cleanup()
+        rcv.stop()
+
+
 if __name__ == "__main__":
     setup()
     h.main([
@@ -473,4 +535,5 @@ if __name__ == "__main__":
         test_a_collector_that_is_down_costs_no_call_and_drops_are_counted,
         test_a_collector_that_never_answers_costs_no_call,
         test_the_dropped_counter_exists_from_the_start_and_always_off_exports_nothing,
+        test_calls_outside_the_pipeline_have_server_spans_too,
     ])

@@ -109,6 +109,16 @@ static void samplers_and_bad_values_as_the_sdk_reads_them(void **state) {
   assert_int_equal(t.schedule_delay_ms, 5000); /* over the 5 s bound: the default */
   assert_int_equal(t.export_timeout_ms, 250);
   config_tracing_free(&t);
+  /* Digits only, as every other number of the config: a sign, a space, hex
+   * or zero is a warning and the default. */
+  static const char *const not_numbers[] = {"+16", " 16", "16 ", "0x10", "0", "-1", "", NULL};
+  for (size_t i = 0; not_numbers[i]; i++) {
+    const char *env[] = {"OTEL_BSP_MAX_QUEUE_SIZE", not_numbers[i], NULL};
+    assert_int_equal(resolve(NULL, env, &t), 0);
+    assert_int_equal(t.queue_size, 2048);
+    if (not_numbers[i][0]) assert_non_null(strstr(t.warning, "OTEL_BSP_MAX_QUEUE_SIZE"));
+    config_tracing_free(&t);
+  }
 }
 
 int main(void) {

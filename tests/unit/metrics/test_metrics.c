@@ -345,6 +345,33 @@ static void test_timing_store_passes_through_and_observes(void **state) {
   metrics_destroy(m);
 }
 
+/* Tracing alone installs the wrapper without a registry: every operation
+ * passes through (and reads no clock for it). */
+static void test_store_wrapper_without_a_registry(void **state) {
+  (void)state;
+  store *inner = NULL;
+  char err[128];
+  store_options so = {.pool_size = 1};
+  assert_int_equal(store_open("memory", &so, &inner, err, sizeof err), 0);
+  store *s = metrics_store_wrap(NULL, inner);
+  assert_non_null(s);
+  arena *a = arena_create(4096);
+  product p;
+  memset(&p, 0, sizeof p);
+  memcpy(p.id, "11111111-1111-4111-8111-111111111111", PRODUCT_ID_LEN + 1);
+  p.name = "n";
+  p.description = "";
+  p.created_us = p.updated_us = 1;
+  assert_int_equal(store_create(s, &p), STORE_OK);
+  product got;
+  assert_int_equal(store_get(s, p.id, a, &got), STORE_OK);
+  assert_string_equal(got.name, "n");
+  assert_int_equal(store_remove(s, p.id), STORE_OK);
+  assert_int_equal(store_get(s, p.id, a, &got), STORE_NOT_FOUND);
+  arena_destroy(a);
+  store_destroy(s);
+}
+
 /* --------------------------------------------------------- interceptor --- */
 
 static rpc_code next_code;
@@ -429,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_a_method_without_a_name_is_refused),
       cmocka_unit_test(test_histogram_buckets_use_le_and_render_cumulatively),
       cmocka_unit_test(test_store_operations_have_their_own_finer_histogram),
+      cmocka_unit_test(test_store_wrapper_without_a_registry),
       cmocka_unit_test(test_counts_from_many_threads_sum_exactly),
       cmocka_unit_test(test_numbers_print_as_the_go_client_prints_them),
       cmocka_unit_test(test_label_values_and_help_are_escaped),
