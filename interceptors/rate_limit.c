@@ -30,7 +30,6 @@ typedef struct rl_state {
   bool on;           /* the call is subject to the limits */
   bool has_class;    /* a product method: read or write */
   rl_limit cls;
-  bool deferred;     /* a new token: the call limit is counted in on_done */
   bool known;        /* the token was in the verified set */
   const char *token; /* a parseable bearer token, else NULL */
   size_t token_len;
@@ -104,7 +103,7 @@ static void rate_limit_intercept(call_ctx *c, void *state) {
         return;
       }
     } else if (st->token) {
-      st->deferred = true; /* who the caller is, only auth can say */
+      /* Who the caller is, only auth can say: counted in on_done. */
     } else if (!rate_limiter_take(rl, cls, RL_CALLER_ADDR, st->addr, now, &wait_ms)) {
       refuse(c, cls, wait_ms); /* no token, or one that cannot be valid */
       return;
@@ -117,18 +116,23 @@ static void rate_limit_done(call_ctx *c, void *state) {
   rl_state *st = state;
   if (!st || !st->on) return;
   rate_limiter *rl = c->env->limiter;
-  int64_t now = clock_mono_ns();
-  if (c->code == RPC_UNAUTHENTICATED) {
-    rate_limiter_charge(rl, RL_AUTH_FAILURE, RL_CALLER_ADDR, st->addr, now);
-    /* Held but refused after all (a new revocation, a removed key). */
-    if (st->known) verified_tokens_remove(c->env->verified, st->token, st->token_len);
-  }
+  /* A new token's call that this interceptor let through (it set no limit)
+   * is counted now, against the caller auth found. */
+  bool deferred = st->has_class && st->token && !st->known && !c->limit;
+  bool failed = c->code == RPC_UNAUTHENTICATED;
   if (st->token && !st->known && c->authenticated && c->sub) {
     int64_t leeway = c->env->cfg ? c->env->cfg->jwt_leeway_s : 0;
     int64_t until = c->token_exp > INT64_MAX - leeway ? INT64_MAX : c->token_exp + leeway;
     verified_tokens_put(c->env->verified, st->token, st->token_len, c->sub, until);
   }
-  if (st->deferred) {
+  if (!failed && !deferred) return; /* nothing to charge: no clock read */
+  int64_t now = clock_mono_ns();
+  if (failed) {
+    rate_limiter_charge(rl, RL_AUTH_FAILURE, RL_CALLER_ADDR, st->addr, now);
+    /* Held but refused after all (a new revocation, a removed key). */
+    if (st->known) verified_tokens_remove(c->env->verified, st->token, st->token_len);
+  }
+  if (deferred) {
     if (c->authenticated && c->sub)
       rate_limiter_charge(rl, st->cls, RL_CALLER_SUB, c->sub, now);
     else
