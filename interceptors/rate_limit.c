@@ -15,7 +15,6 @@
  * never limited. */
 #include "interceptors/interceptors.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,16 +50,30 @@ static bool class_of(const method_desc *m, rl_limit *out) {
   return false;
 }
 
+/* Refuses the call: "<what>; retry in <wait_ms> ms", put together without
+ * printf (it is on every refused call's path). */
 static void refuse(call_ctx *c, rl_limit l, int64_t wait_ms) {
   c->limit = rl_limit_name(l);
   c->retry_ms = wait_ms;
   metrics_rate_limited(c->env->metrics, l);
-  if (l == RL_AUTH_FAILURE)
-    call_fail(c, RPC_RESOURCE_EXHAUSTED, "too many failed authentications; retry in %lld ms",
-              (long long)wait_ms);
-  else
-    call_fail(c, RPC_RESOURCE_EXHAUSTED, "rate limit exceeded for %s; retry in %lld ms",
-              rl_limit_name(l), (long long)wait_ms);
+  char digits[24], *d = digits + sizeof digits;
+  uint64_t v = wait_ms > 0 ? (uint64_t)wait_ms : 0;
+  do {
+    *--d = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  const char *parts[] = {l == RL_AUTH_FAILURE ? "too many failed authentications"
+                                              : "rate limit exceeded for ",
+                         l == RL_AUTH_FAILURE ? "" : rl_limit_name(l), "; retry in ", d, " ms"};
+  size_t lens[] = {strlen(parts[0]), strlen(parts[1]), 11, (size_t)(digits + sizeof digits - d),
+                   3};
+  char msg[96], *m = msg; /* at most 31 + 5 + 11 + 20 + 3 bytes */
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    memcpy(m, parts[i], lens[i]);
+    m += lens[i];
+  }
+  *m = '\0';
+  call_fail_msg(c, RPC_RESOURCE_EXHAUSTED, msg);
 }
 
 static void rate_limit_intercept(call_ctx *c, void *state) {

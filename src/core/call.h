@@ -101,6 +101,10 @@ void call_reply(call_ctx *c, ProtobufCMessage *response);
 void call_fail(call_ctx *c, rpc_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The same with a message as it is (truncated to fit), for hot paths
+ * that build it without printf. */
+void call_fail_msg(call_ctx *c, rpc_code code, const char *message);
+
 /* Arena allocation that panics (-> INTERNAL) when memory runs out. */
 void *call_alloc(call_ctx *c, size_t size);
 char *call_strdup(call_ctx *c, const char *s);
