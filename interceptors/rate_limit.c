@@ -94,6 +94,8 @@ static void rate_limit_intercept(call_ctx *c, void *state) {
   if (c->authz_count > 0 &&
       bearer_parse(c->authz_count, c->authz, c->authz_len, &st->token, &st->token_len) ==
           BEARER_OK) {
+    c->bearer = st->token; /* auth does not parse it again */
+    c->bearer_len = st->token_len;
     st->known = verified_tokens_get(c->env->verified, st->token, st->token_len,
                                     (int64_t)time(NULL), sub, sizeof sub);
   } else {

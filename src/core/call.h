@@ -62,6 +62,8 @@ struct call_ctx {
   const char *authz;               /* first authorization value, not NUL-terminated */
   size_t authz_len;
   unsigned authz_count;            /* how many authorization entries arrived */
+  const char *bearer;              /* the token of a well-formed "Bearer <token>" authz, once an */
+  size_t bearer_len;               /* interceptor has parsed it (rate_limit, before auth); else NULL */
   const char *test_fault;          /* x-test-fault value (test builds only) */
   int64_t start_ns;                /* CLOCK_MONOTONIC at arrival */
   int64_t deadline_ns;             /* CLOCK_MONOTONIC; INT64_MAX when none */
