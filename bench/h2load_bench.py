@@ -463,12 +463,13 @@ def summary(peers, rounds, scenarios):
     for num, den, what in (("g", "e", "forged flood beyond the budget (g) / verified (e)"),
                            ("h", "a", "read beyond the limit (h) / served GetProduct (a)")):
         if num in scenarios and den in scenarios:
-            cr = [x["cpu_us_per_req"] / y["cpu_us_per_req"]
-                  for x, y in zip(by.get((ours.name, num), []), by.get((ours.name, den), []))
-                  if y["cpu_us_per_req"]]
-            if cr:
-                print("\n%s, %s CPU/req per round: median %.3f [%.3f..%.3f]" % (
-                    ours.name, what, med(cr), min(cr), max(cr)))
+            for p in peers:
+                cr = [x["cpu_us_per_req"] / y["cpu_us_per_req"]
+                      for x, y in zip(by.get((p.name, num), []), by.get((p.name, den), []))
+                      if y["cpu_us_per_req"]]
+                if cr:
+                    print("\n%s, %s CPU/req per round: median %.3f [%.3f..%.3f]" % (
+                        p.name, what, med(cr), min(cr), max(cr)))
     if "e" in scenarios and "f" in scenarios:
         print("\nunknown kid (f) / bad signature (e), CPU/req per round, median [min..max]")
         for p in peers:
@@ -562,6 +563,9 @@ def parse_args():
     ap.add_argument("--limits", action="store_true",
                     help="also run our server with every rate limit on and never reached, "
                          "as peer NAME-limits")
+    ap.add_argument("--peer-limits", action="store_true",
+                    help="run the rate-limit scenarios g and h on --peer servers too "
+                         "(another build of ours, e.g. before/after a change)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=6, help="seconds of h2load per scenario")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of h2load before measuring")
@@ -633,7 +637,7 @@ def main():
         name, sep, cmd = spec.partition("=")
         if not sep or not cmd:
             raise SystemExit("bench: --peer and --keys-peer want NAME=CMD, got %r" % spec)
-        peers.append(Peer(name, cmd, args.server_cpus, keys))
+        peers.append(Peer(name, cmd, args.server_cpus, keys, limits=args.peer_limits))
     work = tempfile.mkdtemp(prefix="product-bench-work-")
     if args.tls != "off":
         tls = make_cert(work, args.tls_key)

@@ -62,9 +62,11 @@ static void auth_intercept(call_ctx *c, void *state) {
     return;
   }
 
-  const char *token;
-  size_t token_len;
-  bearer_result br = bearer_parse(c->authz_count, c->authz, c->authz_len, &token, &token_len);
+  const char *token = c->bearer; /* parsed already by the rate limiter */
+  size_t token_len = c->bearer_len;
+  bearer_result br = token ? BEARER_OK
+                           : bearer_parse(c->authz_count, c->authz, c->authz_len, &token,
+                                          &token_len);
   if (br != BEARER_OK) {
     refuse(c, bearer_result_reason(br));
     return;

@@ -15,7 +15,6 @@
  * never limited. */
 #include "interceptors/interceptors.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,7 +29,6 @@ typedef struct rl_state {
   bool on;           /* the call is subject to the limits */
   bool has_class;    /* a product method: read or write */
   rl_limit cls;
-  bool deferred;     /* a new token: the call limit is counted in on_done */
   bool known;        /* the token was in the verified set */
   const char *token; /* a parseable bearer token, else NULL */
   size_t token_len;
@@ -52,16 +50,30 @@ static bool class_of(const method_desc *m, rl_limit *out) {
   return false;
 }
 
+/* Refuses the call: "<what>; retry in <wait_ms> ms", put together without
+ * printf (it is on every refused call's path). */
 static void refuse(call_ctx *c, rl_limit l, int64_t wait_ms) {
   c->limit = rl_limit_name(l);
   c->retry_ms = wait_ms;
   metrics_rate_limited(c->env->metrics, l);
-  if (l == RL_AUTH_FAILURE)
-    call_fail(c, RPC_RESOURCE_EXHAUSTED, "too many failed authentications; retry in %lld ms",
-              (long long)wait_ms);
-  else
-    call_fail(c, RPC_RESOURCE_EXHAUSTED, "rate limit exceeded for %s; retry in %lld ms",
-              rl_limit_name(l), (long long)wait_ms);
+  char digits[24], *d = digits + sizeof digits;
+  uint64_t v = wait_ms > 0 ? (uint64_t)wait_ms : 0;
+  do {
+    *--d = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  const char *parts[] = {l == RL_AUTH_FAILURE ? "too many failed authentications"
+                                              : "rate limit exceeded for ",
+                         l == RL_AUTH_FAILURE ? "" : rl_limit_name(l), "; retry in ", d, " ms"};
+  size_t lens[] = {strlen(parts[0]), strlen(parts[1]), 11, (size_t)(digits + sizeof digits - d),
+                   3};
+  char msg[96], *m = msg; /* at most 31 + 5 + 11 + 20 + 3 bytes */
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    memcpy(m, parts[i], lens[i]);
+    m += lens[i];
+  }
+  *m = '\0';
+  call_fail_msg(c, RPC_RESOURCE_EXHAUSTED, msg);
 }
 
 static void rate_limit_intercept(call_ctx *c, void *state) {
@@ -82,6 +94,8 @@ static void rate_limit_intercept(call_ctx *c, void *state) {
   if (c->authz_count > 0 &&
       bearer_parse(c->authz_count, c->authz, c->authz_len, &st->token, &st->token_len) ==
           BEARER_OK) {
+    c->bearer = st->token; /* auth does not parse it again */
+    c->bearer_len = st->token_len;
     st->known = verified_tokens_get(c->env->verified, st->token, st->token_len,
                                     (int64_t)time(NULL), sub, sizeof sub);
   } else {
@@ -104,7 +118,7 @@ static void rate_limit_intercept(call_ctx *c, void *state) {
         return;
       }
     } else if (st->token) {
-      st->deferred = true; /* who the caller is, only auth can say */
+      /* Who the caller is, only auth can say: counted in on_done. */
     } else if (!rate_limiter_take(rl, cls, RL_CALLER_ADDR, st->addr, now, &wait_ms)) {
       refuse(c, cls, wait_ms); /* no token, or one that cannot be valid */
       return;
@@ -117,18 +131,23 @@ static void rate_limit_done(call_ctx *c, void *state) {
   rl_state *st = state;
   if (!st || !st->on) return;
   rate_limiter *rl = c->env->limiter;
-  int64_t now = clock_mono_ns();
-  if (c->code == RPC_UNAUTHENTICATED) {
-    rate_limiter_charge(rl, RL_AUTH_FAILURE, RL_CALLER_ADDR, st->addr, now);
-    /* Held but refused after all (a new revocation, a removed key). */
-    if (st->known) verified_tokens_remove(c->env->verified, st->token, st->token_len);
-  }
+  /* A new token's call that this interceptor let through (it set no limit)
+   * is counted now, against the caller auth found. */
+  bool deferred = st->has_class && st->token && !st->known && !c->limit;
+  bool failed = c->code == RPC_UNAUTHENTICATED;
   if (st->token && !st->known && c->authenticated && c->sub) {
     int64_t leeway = c->env->cfg ? c->env->cfg->jwt_leeway_s : 0;
     int64_t until = c->token_exp > INT64_MAX - leeway ? INT64_MAX : c->token_exp + leeway;
     verified_tokens_put(c->env->verified, st->token, st->token_len, c->sub, until);
   }
-  if (st->deferred) {
+  if (!failed && !deferred) return; /* nothing to charge: no clock read */
+  int64_t now = clock_mono_ns();
+  if (failed) {
+    rate_limiter_charge(rl, RL_AUTH_FAILURE, RL_CALLER_ADDR, st->addr, now);
+    /* Held but refused after all (a new revocation, a removed key). */
+    if (st->known) verified_tokens_remove(c->env->verified, st->token, st->token_len);
+  }
+  if (deferred) {
     if (c->authenticated && c->sub)
       rate_limiter_charge(rl, st->cls, RL_CALLER_SUB, c->sub, now);
     else

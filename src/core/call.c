@@ -30,6 +30,16 @@ void call_fail(call_ctx *c, rpc_code code, const char *fmt, ...) {
   c->status_set = true;
 }
 
+void call_fail_msg(call_ctx *c, rpc_code code, const char *message) {
+  size_t n = strlen(message);
+  if (n >= sizeof c->message) n = sizeof c->message - 1;
+  memcpy(c->message, message, n);
+  c->message[n] = '\0';
+  c->response = NULL;
+  c->code = code;
+  c->status_set = true;
+}
+
 _Noreturn void call_panic(const char *fmt, ...) {
   call_ctx *c = t_current;
   char detail[256];

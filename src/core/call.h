@@ -62,6 +62,8 @@ struct call_ctx {
   const char *authz;               /* first authorization value, not NUL-terminated */
   size_t authz_len;
   unsigned authz_count;            /* how many authorization entries arrived */
+  const char *bearer;              /* the token of a well-formed "Bearer <token>" authz, once an */
+  size_t bearer_len;               /* interceptor has parsed it (rate_limit, before auth); else NULL */
   const char *test_fault;          /* x-test-fault value (test builds only) */
   int64_t start_ns;                /* CLOCK_MONOTONIC at arrival */
   int64_t deadline_ns;             /* CLOCK_MONOTONIC; INT64_MAX when none */
@@ -100,6 +102,10 @@ void call_reply(call_ctx *c, ProtobufCMessage *response);
 /* Ends the call with a non-OK status; the message goes to the client. */
 void call_fail(call_ctx *c, rpc_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The same with a message as it is (truncated to fit), for hot paths
+ * that build it without printf. */
+void call_fail_msg(call_ctx *c, rpc_code code, const char *message);
 
 /* Arena allocation that panics (-> INTERNAL) when memory runs out. */
 void *call_alloc(call_ctx *c, size_t size);

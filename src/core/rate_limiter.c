@@ -330,7 +330,9 @@ void rl_peer_address(const char *peer, char *out, size_t outlen) {
   const char *ip;
   size_t n;
   if (peer_host(peer, &ip, &n) && strncmp(peer, "ipv4:", 5) == 0) {
-    snprintf(out, outlen, "%.*s", (int)n, ip);
+    if (n >= outlen) n = outlen - 1; /* truncated, as snprintf would */
+    memcpy(out, ip, n);
+    out[n] = '\0';
     return;
   }
   if (strncmp(peer, "ipv6:", 5) == 0) { /* peer_host has read it */

@@ -231,6 +231,91 @@ def test_a_throttled_address_keeps_public_calls_and_verified_tokens():
         expect_eq(srv.stop(), 0, "server exit status (under ASan: no leak, no error)")
 
 
+def h2_unary(port, path, body, streams=1, timeout=20):
+    """Sends `streams` unary calls in turn on one raw HTTP/2 connection (h2)
+    and returns, for each, the header blocks the server sent (each a list of
+    (name, value) in wire order, with whether it ended the stream), the DATA
+    bytes and whether the stream was reset."""
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout * h.SLOW)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                header_encoding="utf-8"))
+    conn.initiate_connection()
+    frame = b"\x00" + len(body).to_bytes(4, "big") + body
+    hdr = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "x"),
+           ("content-type", "application/grpc"), ("te", "trailers")]
+    out = []
+    try:
+        for _ in range(streams):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, hdr)
+            conn.send_data(sid, frame, end_stream=True)
+            sock.sendall(conn.data_to_send())
+            got = {"blocks": [], "data": b"", "reset": False}
+            done = False
+            for _ in range(1000):  # hang guard: each recv waits at most the timeout
+                data = sock.recv(65536)
+                assert data, "the server closed the connection"
+                for ev in conn.receive_data(data):
+                    if getattr(ev, "stream_id", None) != sid:
+                        continue
+                    if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                        got["blocks"].append((list(ev.headers), ev.stream_ended is not None))
+                    elif isinstance(ev, h2.events.DataReceived):
+                        got["data"] += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                    elif isinstance(ev, h2.events.StreamReset):
+                        got["reset"] = done = True
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        done = True
+                sock.sendall(conn.data_to_send())
+                if done:
+                    break
+            assert done, "stream %d never ended" % sid
+            out.append(got)
+    finally:
+        sock.close()
+    return out
+
+
+def test_refusals_are_one_trailers_only_block_with_one_message():
+    """On the wire, a non-OK answer with or without guidance is one HEADERS
+    block that ends the stream (trailers-only, no DATA, no RST_STREAM), with
+    exactly one grpc-status and one grpc-message (the server sends the
+    message as a trailer of its own: it must not appear twice, nor be lost)
+    and, for a rate limit only, one of each guidance trailer."""
+    pb, _ = h.stubs()
+    body = pb.GetProductRequest(id="no-such-product").SerializeToString()
+    with Server("--rate-limit", "read=0.1/s:1", "--auth-failure-limit", "off") as srv:
+        served, refused = h2_unary(srv.port, "/product.ProductService/GetProduct", body, 2)
+        for what, got, status, msg in (
+                ("NOT_FOUND", served, "5", "no product with this id"),
+                ("RESOURCE_EXHAUSTED", refused, "8", None)):
+            expect_eq((len(got["blocks"]), got["blocks"][0][1], got["data"], got["reset"]),
+                      (1, True, b"", False), what + ": one block ending the stream, no DATA")
+            names = [k for k, _ in got["blocks"][0][0]]
+            md = dict(got["blocks"][0][0])
+            for name in (":status", "content-type", "grpc-status", "grpc-message"):
+                expect_eq(names.count(name), 1, "%s: %s headers" % (what, name))
+            expect_eq(md["grpc-status"], status, what + ": grpc-status")
+            if msg is None:
+                m = re.fullmatch(r"rate limit exceeded for read; retry in (\d+) ms",
+                                 md["grpc-message"])
+                assert m, md["grpc-message"]
+                expect_eq(names.count("grpc-retry-pushback-ms"), 1, "pushback trailers")
+                expect_eq(md["grpc-retry-pushback-ms"], m.group(1), "pushback == message")
+                expect_eq(names.count("grpc-status-details-bin"), 1, "details trailers")
+            else:
+                expect_eq(md["grpc-message"], msg, what + ": grpc-message")
+                assert "grpc-retry-pushback-ms" not in md and \
+                    "grpc-status-details-bin" not in md, md
+        expect_eq(srv.stop(), 0, "server exit status (under ASan: no leak, no error)")
+
+
 def test_limits_off():
     with Server("--rate-limit", "off", "--auth-failure-limit", "off") as srv, \
             h.Api(srv) as api:
@@ -305,6 +390,7 @@ if __name__ == "__main__":
         test_read_burst_gets_guidance_and_the_advertised_wait_lets_the_next_call_through,
         test_two_callers_do_not_share_a_bucket,
         test_a_throttled_address_keeps_public_calls_and_verified_tokens,
+        test_refusals_are_one_trailers_only_block_with_one_message,
         test_limits_off,
         test_bad_specs_exit_2_naming_the_part,
         test_grpcjs_sees_the_same_guidance,

@@ -106,6 +106,33 @@ static void test_length_bounds_the_value(void **state) {
   assert_memory_equal(tok, "tok", 3);
 }
 
+/* Every byte value at every position of tokens of several lengths (the
+ * token is checked 8 bytes at a time, then byte by byte): 0x21..0x7e are
+ * token bytes, every other value makes the value malformed. */
+static void test_every_byte_at_every_position(void **state) {
+  (void)state;
+  char v[7 + 40];
+  memcpy(v, "Bearer ", 7);
+  for (size_t n = 1; n <= 40; n++) {
+    for (size_t pos = 0; pos < n; pos++) {
+      for (int b = 0; b < 256; b++) {
+        memset(v + 7, 'a', n);
+        v[7 + pos] = (char)b;
+        const char *tok = NULL;
+        size_t len = 0;
+        bearer_result r = bearer_parse(1, v, 7 + n, &tok, &len);
+        if (b >= 0x21 && b <= 0x7e) {
+          assert_int_equal(r, BEARER_OK);
+          assert_int_equal(len, n);
+          assert_ptr_equal(tok, v + 7);
+        } else if (!(pos == 0 && (b == ' ' || b == '\t'))) {
+          assert_int_equal(r, BEARER_MALFORMED); /* a blank first is more separator */
+        }
+      }
+    }
+  }
+}
+
 static void test_reasons_are_snake_case_names(void **state) {
   (void)state;
   assert_string_equal(bearer_result_reason(BEARER_MISSING), "no_token");
@@ -124,6 +151,7 @@ int main(void) {
       cmocka_unit_test(test_missing_or_padded_token_is_malformed),
       cmocka_unit_test(test_nul_inside_value_is_malformed),
       cmocka_unit_test(test_length_bounds_the_value),
+      cmocka_unit_test(test_every_byte_at_every_position),
       cmocka_unit_test(test_reasons_are_snake_case_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

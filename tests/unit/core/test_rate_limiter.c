@@ -308,6 +308,13 @@ static void test_client_addresses(void **state) {
   expect_addr("unix:/tmp/sock", "unix");
   expect_addr("ipv6:[not-an-address]:1", "ipv6:[not-an-address]:1");
   expect_addr("", "");
+  /* A buffer too small truncates (NUL-terminated), never overflows. */
+  char small[6];
+  memset(small, '#', sizeof small);
+  rl_peer_address("ipv4:192.168.100.200:1", small, sizeof small);
+  assert_string_equal(small, "192.1");
+  rl_peer_address("ipv4:10.0.0.1:1", small, 1);
+  assert_string_equal(small, "");
 }
 
 int main(void) {
