@@ -7,15 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/rpc_status.h"
 
-/* Room for any message the server writes (call_ctx.message is at most 255
- * bytes) with its code and any retry_ms. */
-#define STATUS_DETAILS_MAX 384
-
-/* Writes the encoded google.rpc.Status into out; returns its length, or 0
- * when it does not fit in cap (or retry_ms is negative). */
-size_t status_details_retry(rpc_code code, const char *message, int64_t retry_ms, uint8_t *out,
-                            size_t cap);
+/* The packed google.rpc.Status, allocated from `a`; NULL on out of memory. */
+uint8_t *status_details_retry(arena *a, rpc_code code, const char *message, int64_t retry_ms,
+                              size_t *len);
 
 #endif

@@ -197,19 +197,6 @@ static bool plain_header_value(const char *s) {
   return true;
 }
 
-/* A positive number in decimal, as a new slice (no snprintf: this is on
- * every refused call's path). */
-static grpc_slice decimal_slice(int64_t v) {
-  char digits[24];
-  char *p = digits + sizeof digits;
-  uint64_t m = (uint64_t)v;
-  do {
-    *--p = (char)('0' + m % 10);
-    m /= 10;
-  } while (m);
-  return grpc_slice_from_copied_buffer(p, (size_t)(digits + sizeof digits - p));
-}
-
 static void answer(unary_call *u) {
   call_ctx *c = &u->ctx;
   grpc_op ops[4];
@@ -245,12 +232,14 @@ static void answer(unary_call *u) {
       has_details && !details_as_trailer ? &details : NULL;
   /* Retry guidance (a rate limit): the pushback trailer and the rich status.
    * The values are refcounted copies: the core keeps its own references. */
-  uint8_t rich[STATUS_DETAILS_MAX];
+  char pushback[24];
   size_t rich_len = 0;
+  uint8_t *rich = NULL;
   if (c->code != RPC_OK && c->retry_ms > 0 &&
-      (rich_len = status_details_retry(c->code, c->message, c->retry_ms, rich, sizeof rich))) {
+      (rich = status_details_retry(u->arena, c->code, c->message, c->retry_ms, &rich_len))) {
+    snprintf(pushback, sizeof pushback, "%lld", (long long)c->retry_ms);
     trailers[nt].key = grpc_slice_from_static_string("grpc-retry-pushback-ms");
-    trailers[nt++].value = decimal_slice(c->retry_ms);
+    trailers[nt++].value = grpc_slice_from_copied_string(pushback);
     trailers[nt].key = grpc_slice_from_static_string("grpc-status-details-bin");
     trailers[nt++].value = grpc_slice_from_copied_buffer((const char *)rich, rich_len);
   }
