@@ -23,8 +23,8 @@ static const config_limits k_default_limits = {
     .max_ping_strikes = 2,
 };
 #define MAX_SERVER_ARGS 20
-/* The first read buffer of a connection (the core's minimum chunk). */
-#define IDLE_READ_CHUNK_BYTES 256
+/* The first and the smallest read buffer of a connection. */
+#define READ_CHUNK_BYTES 2048
 #define GENERIC_REQUESTS_PER_CQ 2
 #define WATCH_REQUESTS_PER_CQ 2
 #define REFLECTION_REQUESTS_PER_CQ 1
@@ -137,11 +137,16 @@ static size_t server_args(const config_limits *k, grpc_arg *args, grpc_resource_
    * 0.45 KB of every idle connection (docs/http2-limits.md). */
   args[n++] = int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0);
   /* An idle connection keeps the unused tail of its last read buffer. With
-   * the core's tcp_read_chunks experiment off (grpc_tuning.c) the first
-   * buffer is this size and later ones follow the core's estimate of what
-   * the connection sends (doubling while reads fill them), so an idle one
-   * holds 256 bytes instead of 8 KiB (docs/http2-limits.md). */
-  args[n++] = int_arg(GRPC_ARG_TCP_READ_CHUNK_SIZE, IDLE_READ_CHUNK_BYTES);
+   * the core's tcp_read_chunks experiment off (grpc_tuning.c) the buffers
+   * are sized from these and the core's estimate of what the connection
+   * sends (doubling while reads fill them), so an idle one holds about
+   * 2 KiB instead of 8 KiB. Not smaller: the 1.51 HPACK parser copies the
+   * whole unparsed part of a header block again for every piece that
+   * arrives, and at 256-byte reads a CONTINUATION-fed 1 GiB literal cost
+   * the server 5 times the CPU before the frame guard closed it
+   * (docs/http2-limits.md). */
+  args[n++] = int_arg(GRPC_ARG_TCP_READ_CHUNK_SIZE, READ_CHUNK_BYTES);
+  args[n++] = int_arg(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, READ_CHUNK_BYTES);
   /* Zero-copy sends stay off (the core's default); at 0 the core also skips
    * their per-connection send records, about 1.3 KB of every connection. */
   args[n++] = int_arg(GRPC_ARG_TCP_TX_ZEROCOPY_MAX_SIMULT_SENDS, 0);
