@@ -12,7 +12,12 @@ seconds, what the abusive connection saw, and the legitimate client's
 Each command is run with JWT_SECRET, LISTEN_ADDR=127.0.0.1:{port} and
 PORT={port} in its environment ({port} in the command is replaced too), and
 is ready once the port accepts connections. --attacks a,b picks attacks;
---seconds (default 8) bounds each."""
+--seconds (default 8) bounds each. --runs N repeats the whole set N times in
+a row (every row of every run is printed as it comes) and ends with a compact
+table: per attack and server, each run's legitimate p99 and RSS growth (and
+KB of RSS per opened connection for the multi-connection attacks), and in how
+many runs the margins held (p99 <= 20 ms, 50 ms for idle_connections; RSS
+growth <= 16 MB; <= 12 KB per idle connection)."""
 
 import argparse
 import os
@@ -22,6 +27,10 @@ import socket
 import subprocess
 import sys
 import time
+
+# The margins the compact table checks (issue "Margins, not luck").
+P99_MS, P99_IDLE_MS, RSS_MB, IDLE_KB = 20.0, 50.0, 16.0, 12.0
+MULTI = ("idle_connections", "slowloris")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
@@ -81,7 +90,8 @@ def one(cmd, name, seconds):
         ok_after = sum(1 for _ in range(10) if alive and legit.call())
         row = {"rss": (peak - base) / 1024, "cpu": h2.cpu_seconds(pid) - cpu0 if alive else 0,
                "saw": out.summary(), "p99": legit.p99_ms(), "fail": len(legit.failures),
-               "after": ok_after, "alive": alive, "rss_after": after}
+               "after": ok_after, "alive": alive, "rss_after": after,
+               "conns": out.connections}
         legit.close()
         return row
     finally:
@@ -89,26 +99,63 @@ def one(cmd, name, seconds):
         proc.wait(timeout=10)
 
 
+def held(name, r):
+    """True when one row is within the margins."""
+    p99_max = P99_IDLE_MS if name == "idle_connections" else P99_MS
+    ok = r["alive"] and r["fail"] == 0 and r["p99"] <= p99_max and r["rss"] <= RSS_MB
+    if name == "idle_connections" and r["conns"]:
+        ok = ok and r["rss"] * 1024 / r["conns"] <= IDLE_KB
+    return ok
+
+
+def compact(names, servers, results, runs):
+    """One line per attack and server: every run's p99 and RSS growth."""
+    print()
+    print("| attack | server | legit p99 ms (run 1..%d) | RSS growth MB | KB per connection | "
+          "runs within margins |" % runs)
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        for sname, _ in servers:
+            rows = results[(name, sname)]
+            p99 = " / ".join("%.1f" % r["p99"] for r in rows)
+            rss = " / ".join("%+.1f" % r["rss"] for r in rows)
+            kb = " / ".join("%.1f" % (r["rss"] * 1024 / r["conns"]) for r in rows) \
+                if name in MULTI and all(r["conns"] for r in rows) else "-"
+            print("| %s | %s | %s | %s | %s | %d of %d |" % (
+                name, sname, p99, rss, kb, sum(held(name, r) for r in rows), len(rows)), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", action="append", required=True, metavar="NAME=COMMAND")
     ap.add_argument("--attacks", default=",".join(h2.ATTACKS))
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--runs", type=int, default=1, help="repeat the whole set N times in a row")
     a = ap.parse_args()
+    if a.runs < 1:
+        ap.error("--runs must be at least 1")
+    names = a.attacks.split(",")
+    unknown = [n for n in names if n not in h2.ATTACKS]
+    if unknown:
+        ap.error("unknown attack(s): %s (known: %s)" % (",".join(unknown), ",".join(h2.ATTACKS)))
     h2.raise_nofile(8192)
     servers = [s.split("=", 1) for s in a.server]
-    print("| attack | server | RSS growth MB | server CPU s | abusive connection saw | "
+    results = {}
+    print("| run | attack | server | RSS growth MB | server CPU s | abusive connection saw | "
           "legit p99 ms | legit failed | after: ok of 10 |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in a.attacks.split(","):
-        for sname, cmd in servers:
-            r = one(cmd, name, a.seconds)
-            rss = "%+.1f" % r["rss"]
-            if r["rss_after"] is not None:
-                rss += " (%+.1f 2 s after)" % r["rss_after"]
-            print("| %s | %s | %s | %.2f | %s | %.1f | %d | %s |" % (
-                name, sname, rss, r["cpu"], r["saw"], r["p99"], r["fail"],
-                r["after"] if r["alive"] else "DEAD"), flush=True)
+    print("|---|---|---|---|---|---|---|---|---|")
+    for run in range(1, a.runs + 1):
+        for name in names:
+            for sname, cmd in servers:
+                r = one(cmd, name, a.seconds)
+                results.setdefault((name, sname), []).append(r)
+                rss = "%+.1f" % r["rss"]
+                if r["rss_after"] is not None:
+                    rss += " (%+.1f 2 s after)" % r["rss_after"]
+                print("| %d | %s | %s | %s | %.2f | %s | %.1f | %d | %s |" % (
+                    run, name, sname, rss, r["cpu"], r["saw"], r["p99"], r["fail"],
+                    r["after"] if r["alive"] else "DEAD"), flush=True)
+    compact(names, servers, results, a.runs)
 
 
 if __name__ == "__main__":

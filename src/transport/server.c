@@ -22,7 +22,9 @@ static const config_limits k_default_limits = {
     .ping_min_interval_ms = 300000,
     .max_ping_strikes = 2,
 };
-#define MAX_SERVER_ARGS 16
+#define MAX_SERVER_ARGS 20
+/* The first and the smallest read buffer of a connection. */
+#define READ_CHUNK_BYTES 2048
 #define GENERIC_REQUESTS_PER_CQ 2
 #define WATCH_REQUESTS_PER_CQ 2
 #define REFLECTION_REQUESTS_PER_CQ 1
@@ -140,6 +142,20 @@ static size_t server_args(const config_limits *k, grpc_arg *args, grpc_resource_
   /* Nothing serves channelz; its per-connection socket node cost about
    * 0.45 KB of every idle connection (docs/http2-limits.md). */
   args[n++] = int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0);
+  /* An idle connection keeps the unused tail of its last read buffer. With
+   * the core's tcp_read_chunks experiment off (grpc_tuning.c) the buffers
+   * are sized from these and the core's estimate of what the connection
+   * sends (doubling while reads fill them), so an idle one holds about
+   * 2 KiB instead of 8 KiB. Not smaller: the 1.51 HPACK parser copies the
+   * whole unparsed part of a header block again for every piece that
+   * arrives, and at 256-byte reads a CONTINUATION-fed 1 GiB literal cost
+   * the server 5 times the CPU before the frame guard closed it
+   * (docs/http2-limits.md). */
+  args[n++] = int_arg(GRPC_ARG_TCP_READ_CHUNK_SIZE, READ_CHUNK_BYTES);
+  args[n++] = int_arg(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, READ_CHUNK_BYTES);
+  /* Zero-copy sends stay off (the core's default); at 0 the core also skips
+   * their per-connection send records, about 1.3 KB of every connection. */
+  args[n++] = int_arg(GRPC_ARG_TCP_TX_ZEROCOPY_MAX_SIMULT_SENDS, 0);
   /* The core shrinks its read buffers and windows as its memory nears the
    * quota; the memory guard refuses calls at the same limit. */
   if (k->memory_limit_bytes > 0 && (*quota = grpc_resource_quota_create("product-server"))) {

@@ -15,7 +15,7 @@ typedef struct worker {
 
 struct rpc_workers {
   int n_cqs;
-  int threads_per_cq;
+  int n_threads;
   grpc_completion_queue **cqs;
   worker *threads;
   bool stopped;
@@ -29,13 +29,13 @@ int rpc_cpu_count(void) {
   return n > 0 ? n : 1;
 }
 
-int rpc_workers_create(int n_cqs, int threads_per_cq, rpc_workers **out) {
+int rpc_workers_create(int n_cqs, int n_threads, rpc_workers **out) {
   rpc_workers *w = calloc(1, sizeof(*w));
   if (!w) return -1;
   w->n_cqs = n_cqs < 1 ? 1 : n_cqs;
-  w->threads_per_cq = threads_per_cq < 1 ? 1 : threads_per_cq;
+  w->n_threads = n_threads < w->n_cqs ? w->n_cqs : n_threads;
   w->cqs = calloc((size_t)w->n_cqs, sizeof(*w->cqs));
-  w->threads = calloc((size_t)(w->n_cqs * w->threads_per_cq), sizeof(*w->threads));
+  w->threads = calloc((size_t)w->n_threads, sizeof(*w->threads));
   if (!w->cqs || !w->threads) goto fail;
   for (int i = 0; i < w->n_cqs; i++) {
     w->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -65,9 +65,9 @@ static void *worker_main(void *arg) {
 }
 
 int rpc_workers_start(rpc_workers *w) {
-  for (int i = 0; i < w->n_cqs * w->threads_per_cq; i++) {
+  for (int i = 0; i < w->n_threads; i++) {
     worker *t = &w->threads[i];
-    t->cq = w->cqs[i / w->threads_per_cq];
+    t->cq = w->cqs[i % w->n_cqs];
     if (pthread_create(&t->thread, NULL, worker_main, t->cq) != 0) return -1;
     t->started = true;
   }
@@ -78,13 +78,13 @@ void rpc_workers_stop(rpc_workers *w) {
   if (w->stopped) return;
   w->stopped = true;
   for (int i = 0; i < w->n_cqs; i++) grpc_completion_queue_shutdown(w->cqs[i]);
-  for (int i = 0; i < w->n_cqs * w->threads_per_cq; i++) {
+  for (int i = 0; i < w->n_threads; i++) {
     if (w->threads[i].started) pthread_join(w->threads[i].thread, NULL);
   }
   /* A queue no thread polled (start failed) still has to be drained. */
   for (int i = 0; i < w->n_cqs; i++) {
     bool polled = false;
-    for (int t = 0; t < w->threads_per_cq; t++) polled |= w->threads[i * w->threads_per_cq + t].started;
+    for (int t = i; t < w->n_threads; t += w->n_cqs) polled |= w->threads[t].started;
     if (polled) continue;
     while (grpc_completion_queue_next(w->cqs[i], gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
            GRPC_QUEUE_SHUTDOWN) {

@@ -7,8 +7,9 @@
 
 typedef struct rpc_workers rpc_workers;
 
-/* n_cqs queues, each polled by threads_per_cq threads. */
-int rpc_workers_create(int n_cqs, int threads_per_cq, rpc_workers **out);
+/* n_cqs queues polled by n_threads threads (at least one per queue), thread
+ * i polling queue i % n_cqs. */
+int rpc_workers_create(int n_cqs, int n_threads, rpc_workers **out);
 int rpc_workers_count(const rpc_workers *w);          /* queues */
 grpc_completion_queue *rpc_workers_cq(rpc_workers *w, int i);
 int rpc_workers_start(rpc_workers *w);                 /* after the servers started */
