@@ -163,6 +163,21 @@ class Server:
         return [l for l in self.log_lines() if "method" in l and
                 (method is None or l["method"].endswith(method))]
 
+    def wait_call_lines(self, method, n, timeout=20):
+        """Waits (bounded) until n call lines of method are logged. A call's
+        line is written once the call is over, possibly after its client has
+        the answer and by another worker than the next call's: a test that
+        reads lines in call order waits for each before the next call."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            lines = self.call_lines(method)
+            if len(lines) >= n:
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError("%d %s call lines logged, waited for %d" %
+                                     (len(lines), method, n))
+            time.sleep(0.01)
+
     def wait_log(self, pred, timeout=20):
         """Waits (bounded) for a log line matching pred; lines are flushed
         at least every 50 ms."""

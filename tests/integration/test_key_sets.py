@@ -214,8 +214,9 @@ def test_unknown_or_missing_kid_is_unknown_kid_and_counted():
             ("foreign secret, unknown kid", kid_token(os.urandom(32), "k-x", sub="forged"),
              "unknown_kid"),
         ]
-        for what, tok, _ in cases:
+        for i, (what, tok, _) in enumerate(cases):
             expect_code("UNAUTHENTICATED", lambda: api.create(tok, name="x"), what)
+            refused_calls_logged(srv, i + 1)  # lines in call order (wait_call_lines)
         # Every kid that may verify is accepted, the verify-only one too.
         for kid in ("k-a", "k-b", "k-c"):
             expect_code("OK", lambda: api.create(kid_token(S[kid[-1]], kid, sub="ok-" + kid),

@@ -242,10 +242,11 @@ def test_malformed_traceparents_start_new_traces_and_valid_ones_continue():
             ("00-%s-%s-00" % (TID, PID), "unsampled"),  # parentbased: not exported
         ]
         with h.Api(srv) as api:
-            for v, _ in h.each(rows, "traceparent rows"):
+            for i, (v, _) in enumerate(h.each(rows, "traceparent rows")):
                 md = [("traceparent", v), ("tracestate", "vendor=x")]
                 expect_code("NOT_FOUND", lambda: api.call("GetProduct", id=MISSING, token=tok,
                                                           metadata=md), "traceparent %r" % v)
+                srv.wait_call_lines("GetProduct", i + 1)  # lines in call order
             # Two traceparents: neither is the parent.
             md = [("traceparent", "00-%s-%s-01" % (TID, PID)),
                   ("traceparent", "00-%s-%s-01" % ("1" * 32, PID))]
