@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/rate_limiter.h"
 #include "guard/conn_guard.h"
+#include "guard/err_clear.h"
 #include "guard/guard_selftest.h"
 #include "guard/h2_guard.h"
 #include "guard/tls_tune.h"
@@ -449,6 +450,9 @@ static int build(app *a, int *port, char *err, size_t errlen) {
   /* Before the core makes its first server SSL: X25519, one ticket, and
    * TLS 1.3 only when asked (guard/tls_tune.h); refuses to serve when the
    * hook is not in the path, like the guard. */
+  /* OpenSSL's ERR_clear_error returns at once on an empty queue (the core
+   * calls it about five times per TLS call); libpq and libcurl share it. */
+  if (err_clear_start(err, errlen) != 0) return -1;
   tls_tune_opts tune = {.tls13_only = cfg->tls13_only};
   if (cfg->tls_cert && tls_tune_start(&tune, err, errlen) != 0) return -1;
   grpc_server_credentials *creds;
