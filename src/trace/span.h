@@ -51,6 +51,7 @@ typedef struct trace_span {
   bool error;           /* status ERROR, else unset */
   char *status_msg;     /* malloc'd description with ERROR, or NULL */
   char text[64];        /* the one attribute value of its own */
+  uint8_t text_len;     /* its length (text[] is NUL-terminated too) */
   trace_attr attrs[TRACE_SPAN_MAX_ATTRS];
   size_t n_attrs;
 } trace_span;
