@@ -212,14 +212,15 @@ static size_t attr_str_len(const trace_span *s, const trace_attr *a) {
 }
 
 /* The part of a span that repeats from call to call, encoded once a batch:
- * its name and kind (fields 5 and 6), and its leading attributes whose key
- * and value are both static texts (the server span's rpc.system,
- * rpc.service and rpc.method). An entry stands for the spans whose texts
- * are the same pointers; static texts never change, so the same pointers
- * are the same bytes. A batch has a few such shapes (one per method and
- * child name), so a span costs a lookup and two copies instead of
+ * its name and kind (fields 5 and 6), and its leading attributes that are
+ * static texts or numbers (the server span's rpc.system, rpc.service,
+ * rpc.method, rpc.grpc.status_code and server.port; a child's one). An
+ * entry stands for the spans whose texts are the same pointers and whose
+ * numbers are the same; static texts never change, so the same pointers
+ * are the same bytes. A batch has a few such shapes (method x status code,
+ * and the child names), so a span costs a lookup and two copies instead of
  * measuring and writing each of these fields. */
-#define SHAPE_SLOTS 32  /* a power of 2 */
+#define SHAPE_SLOTS 64  /* a power of 2 */
 #define SHAPE_BYTES 240 /* a span whose static part is longer is written field by field */
 
 typedef struct span_shape {
@@ -227,23 +228,28 @@ typedef struct span_shape {
   const char *name;
   trace_span_kind kind;
   size_t n_static;
-  const char *key[TRACE_SPAN_MAX_ATTRS], *val[TRACE_SPAN_MAX_ATTRS];
+  const char *key[TRACE_SPAN_MAX_ATTRS], *val[TRACE_SPAN_MAX_ATTRS]; /* val NULL: a number */
+  int64_t num[TRACE_SPAN_MAX_ATTRS];
   size_t head_len, attrs_len; /* bytes[0, head_len): fields 5-6; then the attributes */
   uint8_t bytes[SHAPE_BYTES];
 } span_shape;
 
-/* How many of the span's attributes, from the first, are static texts. */
+/* How many of the span's attributes, from the first, are static texts or
+ * numbers (not the span's own text). */
 static size_t static_attrs(const trace_span *s) {
   size_t k = 0;
-  while (k < s->n_attrs && !s->attrs[k].is_int && s->attrs[k].s) k++;
+  while (k < s->n_attrs && (s->attrs[k].is_int || s->attrs[k].s)) k++;
   return k;
 }
 
 static bool shape_is(const span_shape *e, const trace_span *s, size_t n_static) {
   if (!e->used || e->name != s->name || e->kind != s->kind || e->n_static != n_static)
     return false;
-  for (size_t k = 0; k < n_static; k++)
-    if (e->key[k] != s->attrs[k].key || e->val[k] != s->attrs[k].s) return false;
+  for (size_t k = 0; k < n_static; k++) {
+    const trace_attr *a = &s->attrs[k];
+    if (e->key[k] != a->key || (a->is_int ? e->val[k] || e->num[k] != a->i : e->val[k] != a->s))
+      return false;
+  }
   return true;
 }
 
@@ -252,7 +258,9 @@ static bool shape_is(const span_shape *e, const trace_span *s, size_t n_static) 
  * replaced: the spans measured before point to it): the span is then
  * written field by field. */
 static const span_shape *shape_of(span_shape *table, const trace_span *s, size_t n_static) {
-  uintptr_t h = (uintptr_t)s->name ^ (n_static ? (uintptr_t)s->attrs[n_static - 1].s * 31 : 0);
+  uintptr_t h = (uintptr_t)s->name;
+  for (size_t k = 0; k < n_static; k++)
+    h = h * 31 + (s->attrs[k].is_int ? (uintptr_t)s->attrs[k].i << 4 : (uintptr_t)s->attrs[k].s);
   span_shape *e = NULL;
   for (uintptr_t probe = 0; probe < 4; probe++) {
     span_shape *slot = &table[((h >> 4 ^ h >> 10) + probe) & (SHAPE_SLOTS - 1)];
@@ -268,7 +276,8 @@ static const span_shape *shape_of(span_shape *table, const trace_span *s, size_t
   size_t need = head;
   kv_sizes z[TRACE_SPAN_MAX_ATTRS];
   for (size_t k = 0; k < n_static; k++) {
-    z[k] = kv_sized(strlen(s->attrs[k].key), strlen(s->attrs[k].s), false, 0);
+    const trace_attr *a = &s->attrs[k];
+    z[k] = kv_sized(strlen(a->key), a->is_int ? 0 : strlen(a->s), a->is_int, a->i);
     need += len_field_size(z[k].kv);
   }
   if (need > SHAPE_BYTES) return NULL;
@@ -278,9 +287,11 @@ static const span_shape *shape_of(span_shape *table, const trace_span *s, size_t
     p = put_varint(p, (uint64_t)s->kind);
   }
   for (size_t k = 0; k < n_static; k++) {
-    p = put_kv(p, 9, &z[k], s->attrs[k].key, s->attrs[k].s, false, 0);
-    e->key[k] = s->attrs[k].key;
-    e->val[k] = s->attrs[k].s;
+    const trace_attr *a = &s->attrs[k];
+    p = put_kv(p, 9, &z[k], a->key, a->is_int ? NULL : a->s, a->is_int, a->i);
+    e->key[k] = a->key;
+    e->val[k] = a->is_int ? NULL : a->s;
+    e->num[k] = a->is_int ? a->i : 0;
   }
   e->used = true;
   e->name = s->name;
@@ -380,12 +391,14 @@ int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *sp
   *body = NULL;
   *len = 0;
   span_plan *plan = malloc((n ? n : 1) * sizeof *plan);
-  span_shape *shapes = calloc(SHAPE_SLOTS, sizeof *shapes);
+  /* Not calloc: of the table's 12 KiB only the flags need clearing. */
+  span_shape *shapes = malloc(SHAPE_SLOTS * sizeof *shapes);
   if (!plan || !shapes) {
     free(plan);
     free(shapes);
     return -1;
   }
+  for (size_t i = 0; i < SHAPE_SLOTS; i++) shapes[i].used = false;
   /* Sizes first, inside out: a length prefix comes before what it counts. */
   size_t res = 0; /* resource.v1.Resource: 1: attributes */
   for (size_t i = 0; i < n_resource; i++) res += len_field_size(resource_kv(&resource[i]).kv);
