@@ -5,31 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void trace_span_attr_str(trace_span *s, const char *key, const char *value) {
-  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
-  trace_attr *a = &s->attrs[s->n_attrs++];
-  a->key = key;
-  a->is_int = false;
-  a->s = value ? value : "";
-}
-
-void trace_span_attr_own_n(trace_span *s, const char *key, const char *value, size_t len) {
-  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
-  trace_attr *a = &s->attrs[s->n_attrs++];
-  a->key = key;
-  a->is_int = false;
-  a->s = NULL; /* read from s->text wherever the span has been copied to */
-  if (len > sizeof s->text - 1) len = sizeof s->text - 1;
-  if (len) memcpy(s->text, value, len);
-  s->text[len] = '\0';
-  s->text_len = (uint8_t)len;
-}
-
-void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
-  trace_span_attr_own_n(s, key, value ? value : "",
-                        value ? strnlen(value, sizeof s->text - 1) : 0);
-}
-
 trace_shared_text *trace_shared_text_new(const char *text, size_t len, size_t refs) {
   trace_shared_text *t = malloc(sizeof *t + len + 1);
   if (!t) return NULL;
@@ -47,14 +22,6 @@ void trace_span_release(trace_span *s) {
   free(s->status_msg);
   s->trace_state = NULL;
   s->status_msg = NULL;
-}
-
-void trace_span_attr_int(trace_span *s, const char *key, int64_t value) {
-  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
-  trace_attr *a = &s->attrs[s->n_attrs++];
-  a->key = key;
-  a->is_int = true;
-  a->i = value;
 }
 
 static int hexval(char c) {
