@@ -79,7 +79,11 @@ static void auth_intercept(call_ctx *c, void *state) {
   uint64_t gen = snap ? keyring_snap_generation(snap) : 0;
   trace_child *span = call_span_begin("auth.verify_token");
   if (!tc || !token_cache_get(tc, token, token_len, gen, now, c->env->cfg->jwt_leeway_s, &id)) {
-    if (span) span->attr_key = "auth.token_cache", span->attr_value = "miss";
+    if (span) {
+      span->attr_key = "auth.token_cache";
+      span->attr_value = "miss";
+      span->attr_static = true;
+    }
     jwt_result jr = snap ? keyring_verify(snap, token, token_len, now, &id)
                          : jwt_verify(c->env->verifier, token, token_len, now, &id);
     call_span_end(span, jr != JWT_OK);
@@ -90,7 +94,11 @@ static void auth_intercept(call_ctx *c, void *state) {
     }
     if (tc) token_cache_put(tc, token, token_len, gen, &id);
   } else {
-    if (span) span->attr_key = "auth.token_cache", span->attr_value = "hit";
+    if (span) {
+      span->attr_key = "auth.token_cache";
+      span->attr_value = "hit";
+      span->attr_static = true;
+    }
     call_span_end(span, false);
   }
   keyring_release(snap);

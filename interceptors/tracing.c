@@ -119,7 +119,10 @@ static void tracing_done(call_ctx *c, void *state) {
     /* A child left open (a panic unwound past its end) ends with the call. */
     ch->end_unix_ns = unix_ns(k->end_ns ? k->end_ns : now_mono, now_mono, now_wall);
     ch->error = k->error;
-    if (k->attr_key) trace_span_attr_own(ch, k->attr_key, k->attr_value);
+    /* A static value is pointed to, which also lets the encoder write the
+     * span's name and attribute as one pre-encoded run (trace/otlp.c). */
+    if (k->attr_key && k->attr_static) trace_span_attr_str(ch, k->attr_key, k->attr_value);
+    else if (k->attr_key) trace_span_attr_own(ch, k->attr_key, k->attr_value);
   }
   tracer_submit(tr, spans, n);
 }

@@ -23,6 +23,7 @@ typedef struct trace_child {
   bool error;
   const char *attr_key; /* one optional string attribute (static key) */
   const char *attr_value;
+  bool attr_static;     /* attr_value is static text too: the span need not copy it */
   struct trace_child *next;
 } trace_child;
 

@@ -24,7 +24,12 @@ static void observe(timed_store *t, metrics_store_op op, int64_t start_ns) {
 
 static trace_child *span_begin(const char *name, store *s) {
   trace_child *span = call_span_begin(name);
-  if (span) span->attr_key = "db.system", span->attr_value = s->ops->name;
+  /* The backends' names are static texts (their ops tables). */
+  if (span) {
+    span->attr_key = "db.system";
+    span->attr_value = s->ops->name;
+    span->attr_static = true;
+  }
   return span;
 }
 

@@ -5,30 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void trace_span_attr_str(trace_span *s, const char *key, const char *value) {
-  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
-  trace_attr *a = &s->attrs[s->n_attrs++];
-  a->key = key;
-  a->is_int = false;
-  a->s = value ? value : "";
-}
-
-void trace_span_attr_own_n(trace_span *s, const char *key, const char *value, size_t len) {
-  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
-  trace_attr *a = &s->attrs[s->n_attrs++];
-  a->key = key;
-  a->is_int = false;
-  a->s = NULL; /* read from s->text wherever the span has been copied to */
-  if (len > sizeof s->text - 1) len = sizeof s->text - 1;
-  if (len) memcpy(s->text, value, len);
-  s->text[len] = '\0';
-}
-
-void trace_span_attr_own(trace_span *s, const char *key, const char *value) {
-  trace_span_attr_own_n(s, key, value ? value : "",
-                        value ? strnlen(value, sizeof s->text - 1) : 0);
-}
-
 trace_shared_text *trace_shared_text_new(const char *text, size_t len, size_t refs) {
   trace_shared_text *t = malloc(sizeof *t + len + 1);
   if (!t) return NULL;
@@ -46,14 +22,6 @@ void trace_span_release(trace_span *s) {
   free(s->status_msg);
   s->trace_state = NULL;
   s->status_msg = NULL;
-}
-
-void trace_span_attr_int(trace_span *s, const char *key, int64_t value) {
-  if (s->n_attrs >= TRACE_SPAN_MAX_ATTRS) return;
-  trace_attr *a = &s->attrs[s->n_attrs++];
-  a->key = key;
-  a->is_int = true;
-  a->i = value;
 }
 
 static int hexval(char c) {
@@ -206,10 +174,106 @@ static const char *attr_str(const trace_span *s, const trace_attr *a) {
   return a->s ? a->s : s->text;
 }
 
+static size_t attr_str_len(const trace_span *s, const trace_attr *a) {
+  return a->s ? strlen(a->s) : s->text_len;
+}
+
+/* The part of a span that repeats from call to call, encoded once a batch:
+ * its name and kind (fields 5 and 6), and its leading attributes that are
+ * static texts or numbers (the server span's rpc.system, rpc.service,
+ * rpc.method, rpc.grpc.status_code and server.port; a child's one). An
+ * entry stands for the spans whose texts are the same pointers and whose
+ * numbers are the same; static texts never change, so the same pointers
+ * are the same bytes. A batch has a few such shapes (method x status code,
+ * and the child names), so a span costs a lookup and two copies instead of
+ * measuring and writing each of these fields. */
+#define SHAPE_SLOTS 64  /* a power of 2 */
+#define SHAPE_BYTES 240 /* a span whose static part is longer is written field by field */
+
+typedef struct span_shape {
+  bool used;
+  const char *name;
+  trace_span_kind kind;
+  size_t n_static;
+  const char *key[TRACE_SPAN_MAX_ATTRS], *val[TRACE_SPAN_MAX_ATTRS]; /* val NULL: a number */
+  int64_t num[TRACE_SPAN_MAX_ATTRS];
+  size_t head_len, attrs_len; /* bytes[0, head_len): fields 5-6; then the attributes */
+  uint8_t bytes[SHAPE_BYTES];
+} span_shape;
+
+/* How many of the span's attributes, from the first, are static texts or
+ * numbers (not the span's own text). */
+static size_t static_attrs(const trace_span *s) {
+  size_t k = 0;
+  while (k < s->n_attrs && (s->attrs[k].is_int || s->attrs[k].s)) k++;
+  return k;
+}
+
+static bool shape_is(const span_shape *e, const trace_span *s, size_t n_static) {
+  if (!e->used || e->name != s->name || e->kind != s->kind || e->n_static != n_static)
+    return false;
+  for (size_t k = 0; k < n_static; k++) {
+    const trace_attr *a = &s->attrs[k];
+    if (e->key[k] != a->key || (a->is_int ? e->val[k] || e->num[k] != a->i : e->val[k] != a->s))
+      return false;
+  }
+  return true;
+}
+
+/* The span's shape from the batch's table, encoded now if it is new; NULL
+ * when it does not fit or its slots hold others (an entry is never
+ * replaced: the spans measured before point to it): the span is then
+ * written field by field. */
+static const span_shape *shape_of(span_shape *table, const trace_span *s, size_t n_static) {
+  uintptr_t h = (uintptr_t)s->name;
+  for (size_t k = 0; k < n_static; k++)
+    h = h * 31 + (s->attrs[k].is_int ? (uintptr_t)s->attrs[k].i << 4 : (uintptr_t)s->attrs[k].s);
+  span_shape *e = NULL;
+  for (uintptr_t probe = 0; probe < 4; probe++) {
+    span_shape *slot = &table[((h >> 4 ^ h >> 10) + probe) & (SHAPE_SLOTS - 1)];
+    if (!slot->used) {
+      e = slot;
+      break;
+    }
+    if (shape_is(slot, s, n_static)) return slot;
+  }
+  if (!e) return NULL;
+  size_t name_len = s->name ? strlen(s->name) : 0;
+  size_t head = str_size(name_len) + (s->kind ? 1 + varint_size((uint64_t)s->kind) : 0);
+  size_t need = head;
+  kv_sizes z[TRACE_SPAN_MAX_ATTRS];
+  for (size_t k = 0; k < n_static; k++) {
+    const trace_attr *a = &s->attrs[k];
+    z[k] = kv_sized(strlen(a->key), a->is_int ? 0 : strlen(a->s), a->is_int, a->i);
+    need += len_field_size(z[k].kv);
+  }
+  if (need > SHAPE_BYTES) return NULL;
+  uint8_t *p = put_str(e->bytes, 5, s->name, name_len);
+  if (s->kind) {
+    *p++ = TAG(6, WIRE_VARINT);
+    p = put_varint(p, (uint64_t)s->kind);
+  }
+  for (size_t k = 0; k < n_static; k++) {
+    const trace_attr *a = &s->attrs[k];
+    p = put_kv(p, 9, &z[k], a->key, a->is_int ? NULL : a->s, a->is_int, a->i);
+    e->key[k] = a->key;
+    e->val[k] = a->is_int ? NULL : a->s;
+    e->num[k] = a->is_int ? a->i : 0;
+  }
+  e->used = true;
+  e->name = s->name;
+  e->kind = s->kind;
+  e->n_static = n_static;
+  e->head_len = head;
+  e->attrs_len = need - head;
+  return e;
+}
+
 /* What the size pass learnt of a span, for the writing pass: each text is
  * measured once. */
 typedef struct span_plan {
   size_t size; /* the Span message */
+  const span_shape *shape; /* or NULL: name, kind and every attribute field by field */
   size_t name_len, msg_len;
   uint32_t key_len[TRACE_SPAN_MAX_ATTRS], str_len[TRACE_SPAN_MAX_ATTRS];
 } span_plan;
@@ -220,19 +284,26 @@ static size_t status_size(const trace_span *s, size_t msg_len) {
 }
 
 /* trace.v1.Span, fields 1-9 and 15 (flags and the dropped counts stay 0). */
-static void span_measure(const trace_span *s, span_plan *pl) {
+static void span_measure(const trace_span *s, span_plan *pl, span_shape *shapes) {
   size_t n = len_field_size(TRACE_ID_LEN) + len_field_size(TRACE_SPAN_ID_LEN);
   if (s->trace_state) n += str_size(s->trace_state->len);
   if (s->has_parent) n += len_field_size(TRACE_SPAN_ID_LEN);
-  pl->name_len = s->name ? strlen(s->name) : 0;
-  n += str_size(pl->name_len);
-  if (s->kind) n += 1 + varint_size((uint64_t)s->kind);
+  size_t first = static_attrs(s);
+  pl->shape = shape_of(shapes, s, first);
+  if (pl->shape) {
+    n += pl->shape->head_len + pl->shape->attrs_len;
+  } else {
+    first = 0;
+    pl->name_len = s->name ? strlen(s->name) : 0;
+    n += str_size(pl->name_len);
+    if (s->kind) n += 1 + varint_size((uint64_t)s->kind);
+  }
   if (s->start_unix_ns) n += 9;
   if (s->end_unix_ns) n += 9;
-  for (size_t k = 0; k < s->n_attrs; k++) {
+  for (size_t k = first; k < s->n_attrs; k++) {
     const trace_attr *a = &s->attrs[k];
     pl->key_len[k] = (uint32_t)strlen(a->key);
-    pl->str_len[k] = a->is_int ? 0 : (uint32_t)strlen(attr_str(s, a));
+    pl->str_len[k] = a->is_int ? 0 : (uint32_t)attr_str_len(s, a);
     n += len_field_size(kv_sized(pl->key_len[k], pl->str_len[k], a->is_int, a->i).kv);
   }
   pl->msg_len = s->error && s->status_msg ? strlen(s->status_msg) : 0;
@@ -245,14 +316,24 @@ static uint8_t *put_span(uint8_t *p, const trace_span *s, const span_plan *pl) {
   p = put_bytes(p, 2, s->span_id, TRACE_SPAN_ID_LEN);
   if (s->trace_state) p = put_str(p, 3, s->trace_state->text, s->trace_state->len);
   if (s->has_parent) p = put_bytes(p, 4, s->parent_id, TRACE_SPAN_ID_LEN);
-  p = put_str(p, 5, s->name, pl->name_len);
-  if (s->kind) {
-    *p++ = TAG(6, WIRE_VARINT);
-    p = put_varint(p, (uint64_t)s->kind);
+  const span_shape *sh = pl->shape;
+  if (sh) {
+    memcpy(p, sh->bytes, sh->head_len);
+    p += sh->head_len;
+  } else {
+    p = put_str(p, 5, s->name, pl->name_len);
+    if (s->kind) {
+      *p++ = TAG(6, WIRE_VARINT);
+      p = put_varint(p, (uint64_t)s->kind);
+    }
   }
   if (s->start_unix_ns) p = put_fixed64(p, 7, s->start_unix_ns);
   if (s->end_unix_ns) p = put_fixed64(p, 8, s->end_unix_ns);
-  for (size_t k = 0; k < s->n_attrs; k++) {
+  if (sh) {
+    memcpy(p, sh->bytes + sh->head_len, sh->attrs_len);
+    p += sh->attrs_len;
+  }
+  for (size_t k = sh ? sh->n_static : 0; k < s->n_attrs; k++) {
     const trace_attr *a = &s->attrs[k];
     kv_sizes z = kv_sized(pl->key_len[k], pl->str_len[k], a->is_int, a->i);
     p = put_kv(p, 9, &z, a->key, a->is_int ? NULL : attr_str(s, a), a->is_int, a->i);
@@ -277,14 +358,21 @@ int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *sp
   *body = NULL;
   *len = 0;
   span_plan *plan = malloc((n ? n : 1) * sizeof *plan);
-  if (!plan) return -1;
+  /* Not calloc: of the table's 12 KiB only the flags need clearing. */
+  span_shape *shapes = malloc(SHAPE_SLOTS * sizeof *shapes);
+  if (!plan || !shapes) {
+    free(plan);
+    free(shapes);
+    return -1;
+  }
+  for (size_t i = 0; i < SHAPE_SLOTS; i++) shapes[i].used = false;
   /* Sizes first, inside out: a length prefix comes before what it counts. */
   size_t res = 0; /* resource.v1.Resource: 1: attributes */
   for (size_t i = 0; i < n_resource; i++) res += len_field_size(resource_kv(&resource[i]).kv);
   size_t scope = str_size(strlen(SCOPE_NAME)) + str_size(strlen(PRODUCT_VERSION));
   size_t ss = len_field_size(scope); /* trace.v1.ScopeSpans: 1: scope, 2: spans */
   for (size_t i = 0; i < n; i++) {
-    span_measure(&spans[i], &plan[i]);
+    span_measure(&spans[i], &plan[i], shapes);
     ss += len_field_size(plan[i].size);
   }
   size_t rs = len_field_size(res) + len_field_size(ss); /* ResourceSpans: 1: resource, 2 */
@@ -293,6 +381,7 @@ int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *sp
   uint8_t *buf = malloc(total);
   if (!buf) {
     free(plan);
+    free(shapes);
     return -1;
   }
   uint8_t *p = put_len(buf, 1, rs);
@@ -307,6 +396,7 @@ int otlp_encode(const otlp_kv *resource, size_t n_resource, const trace_span *sp
   p = put_str(p, 2, PRODUCT_VERSION, strlen(PRODUCT_VERSION));
   for (size_t i = 0; i < n; i++) p = put_span(p, &spans[i], &plan[i]);
   free(plan);
+  free(shapes);
   /* The sizes and the writer disagree only through a bug here: better no
    * export than a malformed one. */
   if ((size_t)(p - buf) != total) {
