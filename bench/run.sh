@@ -14,6 +14,8 @@
 #   bench/run.sh --peer go-seed=/path/to/go-seed/bin/product-server
 #   BENCH_GO_SEED=... BENCH_CPP_CORE=... bench/run.sh
 # Other arguments go to the driver (e.g. --rounds 1 --duration 3; --help).
+# Instructions per call, whatever the load (callgrind; plaintext, --tls, --handshake,
+# --limits, --tracing off|on|always_off): bench/callgrind_calls.py --help
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$(dirname "$here")"

@@ -214,7 +214,7 @@ static void answer(unary_call *u) {
    * (percent-encoded by the core either way); status_details also makes the
    * 1.51 core copy the message into the call's absl::Status, which it then
    * formats once more as the call is destroyed, for nobody: some 5,000
-   * instructions per non-OK call (bench/callgrind_cost.py, scenario n). */
+   * instructions per non-OK call (bench/callgrind_calls.py, scenario n). */
   grpc_metadata trailers[3];
   size_t nt = 0;
   memset(trailers, 0, sizeof trailers);
