@@ -31,10 +31,18 @@ static accept_state_fn real_accept_state(void) {
  * are popped: the core reads the error queue after the handshake steps. */
 static bool apply(SSL *ssl) {
   ERR_set_mark();
-  bool ok = SSL_set1_groups_list(ssl, TLS_TUNE_GROUPS) == 1 &&
-            SSL_set_num_tickets(ssl, TLS_TUNE_TICKETS) == 1 &&
-            (!atomic_load_explicit(&g_tls13_only, memory_order_relaxed) ||
-             SSL_set_min_proto_version(ssl, TLS1_3_VERSION) == 1);
+  /* The minimum version first and on its own: the operator asked for it, so
+   * it must not depend on the speed settings below succeeding. Should it
+   * fail, the SSL is left with no version it may agree (SSL 3 alone, which
+   * OpenSSL 3 does not build): the handshake fails closed. */
+  bool ok = true;
+  if (atomic_load_explicit(&g_tls13_only, memory_order_relaxed) &&
+      SSL_set_min_proto_version(ssl, TLS1_3_VERSION) != 1) {
+    SSL_set_max_proto_version(ssl, SSL3_VERSION);
+    ok = false;
+  }
+  if (SSL_set1_groups_list(ssl, TLS_TUNE_GROUPS) != 1) ok = false;
+  if (SSL_set_num_tickets(ssl, TLS_TUNE_TICKETS) != 1) ok = false;
   ERR_pop_to_mark();
   return ok;
 }
