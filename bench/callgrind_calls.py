@@ -303,10 +303,7 @@ def main():
                 report(args, key, *result, tls, extra)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if receiver:
-            receiver.terminate()
-            out, _ = receiver.communicate(timeout=20)
-            print("collector: %s" % out.decode().strip().splitlines()[-1])
+        hb.stop_receiver(receiver)
 
 
 if __name__ == "__main__":

@@ -616,6 +616,15 @@ def start_receiver(cpus):
     return proc, "http://127.0.0.1:%s" % m.group(1)
 
 
+def stop_receiver(proc):
+    """Stops the receiver (if any) and prints its last line: the spans and
+    requests it counted."""
+    if proc:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+        print("collector: %s" % out.decode().strip().splitlines()[-1])
+
+
 def main():
     args = parse_args()
     for tool in ("h2load", "protoc"):
@@ -661,10 +670,7 @@ def main():
                         f.write(json.dumps(dict(r, round=n + 1)) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if receiver:
-            receiver.terminate()
-            out, _ = receiver.communicate(timeout=20)
-            print("collector: %s" % out.decode().strip().splitlines()[-1])
+        stop_receiver(receiver)
     summary(peers, rounds, args.scenarios)
 
 

@@ -590,30 +590,30 @@ static int resolve_log_format(const parse_state *ps, config *c, char *err, size_
   return -1;
 }
 
-static int resolve_tls_min_version(const parse_state *ps, config *c, char *err, size_t errlen) {
+/* A setting with two values: unset or `dflt` leaves *other false, `alt`
+ * sets it; anything else is refused naming both. Case-insensitive. */
+static int resolve_two(const parse_state *ps, int opt, const char *env, const char *dflt,
+                       const char *alt, bool *other, char *err, size_t errlen) {
   char buf[80];
-  setting s = resolve(ps, OPT_TLS_MIN_VERSION, "TLS_MIN_VERSION");
-  c->tls13_only = false;
-  if (!s.value || strcmp(s.value, "1.2") == 0) return 0;
-  if (strcmp(s.value, "1.3") == 0) {
-    c->tls13_only = true;
+  setting s = resolve(ps, opt, env);
+  *other = false;
+  if (!s.value || strcasecmp(s.value, dflt) == 0) return 0;
+  if (strcasecmp(s.value, alt) == 0) {
+    *other = true;
     return 0;
   }
-  snprintf(err, errlen, "bad %s '%s': want 1.2 or 1.3", s.origin, shown(s.value, buf, sizeof buf));
+  snprintf(err, errlen, "bad %s '%s': want %s or %s", s.origin, shown(s.value, buf, sizeof buf),
+           dflt, alt);
   return -1;
 }
 
+static int resolve_tls_min_version(const parse_state *ps, config *c, char *err, size_t errlen) {
+  return resolve_two(ps, OPT_TLS_MIN_VERSION, "TLS_MIN_VERSION", "1.2", "1.3", &c->tls13_only,
+                     err, errlen);
+}
+
 static int resolve_h2_guard(const parse_state *ps, config *c, char *err, size_t errlen) {
-  char buf[80];
-  setting s = resolve(ps, OPT_H2_GUARD, "H2_GUARD");
-  c->h2_guard_off = false;
-  if (!s.value || strcasecmp(s.value, "on") == 0) return 0;
-  if (strcasecmp(s.value, "off") == 0) {
-    c->h2_guard_off = true;
-    return 0;
-  }
-  snprintf(err, errlen, "bad %s '%s': want on or off", s.origin, shown(s.value, buf, sizeof buf));
-  return -1;
+  return resolve_two(ps, OPT_H2_GUARD, "H2_GUARD", "on", "off", &c->h2_guard_off, err, errlen);
 }
 
 static int resolve_store(const parse_state *ps, config *c, char *err, size_t errlen) {
