@@ -104,6 +104,7 @@ typedef struct tls_link {
   int fd; /* -1: not tied */
   uint64_t gen;
   uint8_t refused, probe, tries;
+  uint8_t untied; /* counted in g_untied: its ClientHello matched no connection */
   char peer[PEER_MAX];
 } tls_link;
 
@@ -124,6 +125,7 @@ typedef struct guard {
    * get no record, as if their chunk of the table could not be allocated. */
   bool no_record;
   uint64_t uncovered_base; /* h2_guard_uncovered() at start: reports count from there */
+  uint64_t untied_base;    /* h2_guard_untied() at start: likewise */
   /* the report queue */
   pthread_mutex_t qmu;
   pthread_cond_t qcv;
@@ -147,6 +149,12 @@ static int g_n_pending;
 static uint16_t g_claims; /* claims so far (under g_mu): a claim's listener group */
 static _Atomic uint64_t g_gen;
 static _Atomic uint64_t g_uncovered;
+/* TLS handshakes whose SSL could not be tied to a connection (no link, or a
+ * ClientHello matching no waiting connection): their per-SSL frame limits
+ * hold, the per-connection rapid-reset count does not. Reported as above. */
+static _Atomic uint64_t g_untied;
+/* The ex-data of an SSL whose link could not be allocated (counted once). */
+static char g_no_link;
 static _Atomic int g_probe_port;
 /* The probe's own address (family, address, port): written before
  * g_probe_port is set, read after it is seen set. */
@@ -485,11 +493,11 @@ typedef struct uncovered_state {
   int64_t logged_ns;  /* when one was last logged; 0: never */
 } uncovered_state;
 
-static void report_uncovered(guard *gd, uncovered_state *u) {
-  uint64_t now_total = atomic_load(&g_uncovered);
+static void report_uncovered(guard *gd, uncovered_state *u, _Atomic uint64_t *counter, bool untied) {
+  uint64_t now_total = atomic_load(counter);
   if (now_total == u->seen) return;
-  h2_guard_report r = {.peer = "", .why = H2_OK, .uncovered = now_total - u->seen,
-                       .uncovered_total = now_total};
+  h2_guard_report r = {.peer = "", .why = H2_OK, .untied = untied,
+                       .uncovered = now_total - u->seen, .uncovered_total = now_total};
   u->seen = now_total;
   int64_t now = clock_mono_coarse_ns();
   if (u->logged_ns == 0 || now - u->logged_ns >= UNCOVERED_LOG_NS) {
@@ -506,7 +514,7 @@ static void report_uncovered(guard *gd, uncovered_state *u) {
 static void *report_thread(void *arg) {
   guard *gd = arg;
   rate rt = {0};
-  uncovered_state us = {.seen = gd->uncovered_base};
+  uncovered_state us = {.seen = gd->uncovered_base}, ut = {.seen = gd->untied_base};
   report_item batch[QUEUE_SLOTS];
   pthread_mutex_lock(&gd->qmu);
   for (;;) {
@@ -529,7 +537,8 @@ static void *report_thread(void *arg) {
     for (int v = 0; v < H2_VERDICT_COUNT; v++)
       for (uint64_t k = atomic_exchange(&gd->dropped[v], 0); k > 0; k--)
         deliver(gd, &rt, "", (h2_verdict)v, false);
-    report_uncovered(gd, &us);
+    report_uncovered(gd, &us, &g_uncovered, false);
+    report_uncovered(gd, &ut, &g_untied, true);
     pthread_mutex_lock(&gd->qmu);
     if (stop && gd->qcount == 0) break;
   }
@@ -808,14 +817,21 @@ static void ssl_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
   (void)idx;
   (void)argl;
   (void)argp;
-  free(ptr);
+  if (ptr != &g_no_link) free(ptr);
 }
 
 static tls_link *link_of(guard *gd, SSL *ssl) {
   tls_link *t = SSL_get_ex_data(ssl, gd->ssl_index);
+  if (t == (void *)&g_no_link) return NULL;
   if (t) return t;
   t = calloc(1, sizeof *t);
-  if (!t) return NULL; /* without memory: not counted, as before */
+  if (!t) {
+    /* Without memory: its frames are not counted. Counted once per SSL
+     * (the mark needs no memory of ours; if OpenSSL's fails, once a call). */
+    (void)SSL_set_ex_data(ssl, gd->ssl_index, &g_no_link);
+    atomic_fetch_add(&g_untied, 1);
+    return NULL;
+  }
   h2_frames_reset(&t->f);
   t->fd = -1;
   if (SSL_set_ex_data(ssl, gd->ssl_index, t) != 1) {
@@ -851,6 +867,13 @@ static void try_tie(tls_link *t, SSL *ssl) {
   }
   pthread_mutex_unlock(&g_mu);
   if (t->fd >= 0 && t->probe) atomic_fetch_or(&g_probe_state, PROBE_TLS_TIED);
+  /* The reading thread offers a random before the SSL can read its hello:
+   * a miss is a connection whose resets go uncounted (or no connection of
+   * ours at all, e.g. a first record that was no handshake). Once per SSL. */
+  if (t->fd < 0 && !t->untied) {
+    t->untied = 1;
+    atomic_fetch_add(&g_untied, 1);
+  }
 }
 
 int SSL_do_handshake(SSL *ssl) {
@@ -1089,6 +1112,8 @@ int h2_guard_probe_state(void) { return atomic_load(&g_probe_state); }
 
 uint64_t h2_guard_uncovered(void) { return atomic_load(&g_uncovered); }
 
+uint64_t h2_guard_untied(void) { return atomic_load(&g_untied); }
+
 /* --------------------------------------------------------------- life --- */
 
 int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
@@ -1115,6 +1140,7 @@ int h2_guard_start(const h2_limits *lim, h2_guard_report_fn report, void *ctx) {
                           : strcmp(fault, "tls") == 0 ? 2 : 0;
 #endif
   gd->uncovered_base = atomic_load(&g_uncovered);
+  gd->untied_base = atomic_load(&g_untied);
   gd->no_record = false;
 #ifdef PRODUCT_TEST_FAULTS
   gd->no_record = getenv("PRODUCT_FAULT_GUARD_NO_RECORD") != NULL;

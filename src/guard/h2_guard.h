@@ -47,7 +47,11 @@ typedef struct h2_guard_report {
   /* Connections accepted on our listeners without a record since the last
    * such report (h2_guard_uncovered), and in all: served, not counted.
    * Checked by the report thread at least once a second; logged at most
-   * once every 10 s (log false otherwise: count them, do not log). */
+   * once every 10 s (log false otherwise: count them, do not log).
+   * With untied set, the same counts are of TLS connections whose SSL could
+   * not be tied to its connection (h2_guard_untied): their per-SSL frame
+   * limits hold, the per-connection rapid-reset count does not. */
+  bool untied;
   uint64_t uncovered, uncovered_total;
 } h2_guard_report;
 
@@ -134,5 +138,11 @@ int h2_guard_bucket_of(const char *peer);
 /* Connections accepted on our listeners that got no record (no memory for
  * their chunk of the table): served, but not counted. Reported (above). */
 uint64_t h2_guard_uncovered(void);
+
+/* TLS handshakes whose SSL could not be tied to a connection of ours (its
+ * ClientHello matched none, or no memory for its link): once per SSL. Their
+ * per-SSL frame limits hold; the rapid-reset count per connection does not.
+ * Reported (above, untied). */
+uint64_t h2_guard_untied(void);
 
 #endif

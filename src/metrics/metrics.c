@@ -67,6 +67,7 @@ struct metrics {
   _Atomic uint64_t jwt_keys; /* a gauge: set on every key load */
   _Atomic uint64_t spans_dropped; /* off the call path (the exporter), so one counter */
   _Atomic uint64_t guard_uncovered; /* off the call path too (the guard's report thread) */
+  _Atomic uint64_t guard_untied;    /* likewise */
 };
 
 static atomic_uint next_shard;
@@ -134,6 +135,7 @@ int metrics_create(const metrics_options *opt, metrics **out) {
   atomic_init(&m->jwt_keys, 0);
   atomic_init(&m->spans_dropped, 0);
   atomic_init(&m->guard_uncovered, 0);
+  atomic_init(&m->guard_untied, 0);
   *out = m;
   return 0;
 fail:
@@ -219,6 +221,10 @@ void metrics_store_observe(metrics *m, metrics_store_op op, int64_t duration_ns)
 
 void metrics_guard_uncovered(metrics *m, uint64_t n) {
   if (m) atomic_fetch_add_explicit(&m->guard_uncovered, n, memory_order_relaxed);
+}
+
+void metrics_guard_untied(metrics *m, uint64_t n) {
+  if (m) atomic_fetch_add_explicit(&m->guard_untied, n, memory_order_relaxed);
 }
 
 void metrics_spans_dropped(metrics *m, uint64_t n) {
@@ -353,6 +359,12 @@ static void render_own(const metrics *m, mtext *t) {
                "without its limits.");
   mtext_sample_u64(t, uncovered, NULL, 0,
                    atomic_load_explicit(&m->guard_uncovered, memory_order_relaxed));
+  static const char untied[] = "product_guard_untied_tls_connections_total";
+  mtext_family(t, untied, "counter",
+               "TLS connections whose SSL the HTTP/2 guard could not tie to the connection: "
+               "per-SSL frame limits apply, the per-connection rapid-reset count does not.");
+  mtext_sample_u64(t, untied, NULL, 0,
+                   atomic_load_explicit(&m->guard_untied, memory_order_relaxed));
   static const char limited[] = "product_rate_limited_total";
   mtext_family(t, limited, "counter",
                "Calls refused with RESOURCE_EXHAUSTED by a rate limit, by limit.");

@@ -97,6 +97,9 @@ void metrics_shed_call(metrics *m);
  * listeners that the HTTP/2 guard could not give a record (served with no
  * limit of the guard's). */
 void metrics_guard_uncovered(metrics *m, uint64_t n);
+/* product_guard_untied_tls_connections_total: TLS connections whose SSL the
+ * guard could not tie to its connection (no rapid-reset count per connection). */
+void metrics_guard_untied(metrics *m, uint64_t n);
 /* product_spans_dropped_total: spans the exporter could not send. */
 void metrics_spans_dropped(metrics *m, uint64_t n);
 void metrics_abusive_closed(metrics *m, metrics_abuse_reason reason);

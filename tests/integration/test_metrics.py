@@ -163,6 +163,10 @@ def test_every_product_method_and_code_series_exists_at_zero():
                 assert m[key(name, **unary(meth))] == 0, (name, meth)
             for le in BUCKETS:
                 assert m[key("grpc_server_handling_seconds_bucket", le=le, **unary(meth))] == 0
+        # The guard's counts of connections it could not cover or tie.
+        for name in ("product_guard_uncovered_connections_total",
+                     "product_guard_untied_tls_connections_total"):
+            assert m[(name, frozenset())] == 0, name
         for name in ("process_resident_memory_bytes", "process_open_fds",
                      "process_start_time_seconds"):
             assert m[(name, frozenset())] > 0, name

@@ -273,6 +273,7 @@ static void test_reports_are_all_delivered_and_log_lines_rate_limited(void **sta
 typedef struct uncov {
   pthread_mutex_t mu;
   uint64_t sum, total;
+  uint64_t untied_sum, untied_total; /* the reports with untied set */
   int reports, logged;
   bool only_uncovered; /* every report was one of these (why H2_OK, no peer) */
   bool off_reader;
@@ -282,8 +283,13 @@ static void on_uncovered(void *ctx, const h2_guard_report *r) {
   uncov *u = ctx;
   pthread_mutex_lock(&u->mu);
   u->reports++;
-  u->sum += r->uncovered;
-  u->total = r->uncovered_total;
+  if (r->untied) {
+    u->untied_sum += r->uncovered;
+    u->untied_total = r->uncovered_total;
+  } else {
+    u->sum += r->uncovered;
+    u->total = r->uncovered_total;
+  }
   if (r->log) u->logged++;
   if (r->why != H2_OK || r->uncovered == 0 || r->peer[0]) u->only_uncovered = false;
   if (pthread_equal(pthread_self(), g_reader)) u->off_reader = false;
@@ -598,6 +604,86 @@ static void test_tls_replayed_client_hello_is_refused(void **state) {
   h2_guard_stop();
 }
 
+/* A TLS connection whose SSL cannot be tied to it (here it got no record,
+ * the fault point: its ClientHello's random waits nowhere) keeps its
+ * per-SSL frame limits but escapes the per-connection rapid-reset count.
+ * It is counted once per SSL (h2_guard_untied), however many handshake
+ * steps it takes, and the report thread hands the count over (untied set).
+ * A tied one (the probe, which keeps its record) is not counted. Before,
+ * nothing counted such connections. */
+static void test_untied_tls_connections_are_counted(void **state) {
+  (void)state;
+#ifndef PRODUCT_TEST_FAULTS
+  skip(); /* needs the fault point (-DPRODUCT_TEST_FAULTS=ON) */
+#else
+  uncov u = {.only_uncovered = true, .off_reader = true};
+  pthread_mutex_init(&u.mu, NULL);
+  g_reader = pthread_self();
+  assert_int_equal(setenv("PRODUCT_FAULT_GUARD_NO_RECORD", "1", 1), 0);
+  h2_limits lim = {.pings_per_s = 100};
+  int rc = h2_guard_start(&lim, on_uncovered, &u);
+  assert_int_equal(unsetenv("PRODUCT_FAULT_GUARD_NO_RECORD"), 0);
+  assert_int_equal(rc, 0);
+  uint64_t base = h2_guard_untied();
+  int port, lfd = listener(&port);
+  assert_int_equal(h2_guard_claim_listeners(true), 1);
+  uint8_t hello[4096];
+  size_t hn = client_hello(hello, sizeof hello);
+
+  /* The probe has its record: tied, not counted. */
+  int cp = dial(port);
+  expect_probe_from(cp);
+  int sp = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(sp >= 0);
+  tls_server tp;
+  tls_server_init(&tp);
+  feed_in_pieces(cp, sp, &tp, hello, hn, hn);
+  assert_true(h2_guard_probe_state() & PROBE_TLS_TIED);
+  assert_int_equal(h2_guard_untied(), base);
+  tls_server_free(&tp);
+  h2_guard_probe_expect(NULL);
+  close(cp);
+  close(sp);
+
+  /* Another: no record, so its SSL ties to nothing. Counted once. */
+  int c = dial(port);
+  int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(s >= 0);
+  uint8_t other[4096];
+  size_t on = client_hello(other, sizeof other); /* its own random */
+  tls_server t;
+  tls_server_init(&t);
+  feed_in_pieces(c, s, &t, other, on, on);
+  assert_int_equal(h2_guard_untied(), base + 1);
+  for (int i = 0; i < 5; i++) {
+    (void)SSL_do_handshake(t.ssl);
+    ERR_clear_error();
+  }
+  assert_int_equal(h2_guard_untied(), base + 1);
+  tls_server_free(&t);
+  close(c);
+  close(s);
+
+  /* Hang guard (about 30 s), not a speed budget: the thread looks at
+   * least once a second. */
+  for (int i = 0; i < 30000; i++) {
+    pthread_mutex_lock(&u.mu);
+    uint64_t sum = u.untied_sum;
+    pthread_mutex_unlock(&u.mu);
+    if (sum >= 1) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  h2_guard_stop();
+  assert_int_equal(u.untied_sum, 1);
+  assert_int_equal(u.untied_total, base + 1);
+  assert_true(u.only_uncovered);
+  assert_true(u.off_reader);
+  close(lfd);
+  pthread_mutex_destroy(&u.mu);
+#endif
+}
+
 /* More TLS handshakes in flight at once than the 128-slot ring of client
  * randoms held (200 here, bounded): every one is still tied. The ring
  * overwrote the oldest untied entries, so the first connections (the probe
@@ -773,6 +859,7 @@ int main(void) {
       cmocka_unit_test(test_descriptors_above_the_start_limit_are_covered),
       cmocka_unit_test(test_reports_are_all_delivered_and_log_lines_rate_limited),
       cmocka_unit_test(test_uncovered_connections_are_reported),
+      cmocka_unit_test(test_untied_tls_connections_are_counted),
       cmocka_unit_test(test_tls_split_client_hello_is_still_tied),
       cmocka_unit_test(test_tls_replayed_client_hello_is_refused),
       cmocka_unit_test(test_tls_many_handshakes_in_flight_are_all_tied),
