@@ -200,28 +200,18 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
       [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
       [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
-  if (r->uncovered && r->untied) {
-    /* Not a close: TLS connections whose resets no connection counts. */
-    metrics_guard_untied(a->metrics, r->uncovered);
-    if (!r->log) return;
-    log_line l;
-    log_line_begin(&l, LOG_WARN,
-                   "TLS connections the HTTP/2 guard could not tie to their SSL: their "
-                   "per-connection rapid-reset count does not apply (per-SSL frame limits do)");
-    log_line_int(&l, "connections", (int64_t)r->uncovered);
-    log_line_int(&l, "total", (int64_t)r->uncovered_total);
-    if (r->suppressed) log_line_int(&l, "unlogged_before", (int64_t)r->suppressed);
-    log_line_emit(&l);
-    return;
-  }
   if (r->uncovered) {
-    /* Not a close: connections served outside every limit of the guard's. */
-    metrics_guard_uncovered(a->metrics, r->uncovered);
+    /* Not a close: connections outside the guard's limits (no record), or
+     * TLS ones outside the per-connection reset count (SSL not tied). */
+    (r->untied ? metrics_guard_untied : metrics_guard_uncovered)(a->metrics, r->uncovered);
     if (!r->log) return;
     log_line l;
     log_line_begin(&l, LOG_WARN,
-                   "served connections the HTTP/2 guard could not cover (no memory for their "
-                   "record): no limit of the guard's applies to them");
+                   r->untied ? "TLS connections the HTTP/2 guard could not tie to their SSL: their "
+                               "per-connection rapid-reset count does not apply (per-SSL frame "
+                               "limits do)"
+                             : "served connections the HTTP/2 guard could not cover (no memory "
+                               "for their record): no limit of the guard's applies to them");
     log_line_int(&l, "connections", (int64_t)r->uncovered);
     log_line_int(&l, "total", (int64_t)r->uncovered_total);
     if (r->suppressed) log_line_int(&l, "unlogged_before", (int64_t)r->suppressed);
