@@ -145,9 +145,14 @@ class Server:
             return ""
 
     def log_lines(self):
-        """Every stderr line parsed as JSON (an unparsable line fails the test)."""
+        """Every complete stderr line parsed as JSON (an unparsable line fails
+        the test). A running server may be half-way through writing its last
+        line: text after the last newline is not a line yet."""
         out = []
-        for line in self.stderr().splitlines():
+        text = self.stderr()
+        if self.proc is not None and self.proc.poll() is None:
+            text = text[:text.rfind("\n") + 1]
+        for line in text.splitlines():
             if not line.strip():
                 continue
             # Sanitizer/valgrind reports are not ours to parse.
