@@ -49,6 +49,11 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
       if (f->zero_window && lim->zero_window_streams &&
           ++f->zw_streams > lim->zero_window_streams)
         return H2_ZERO_WINDOW;
+      /* The core counts open streams against its limit only once the
+       * client has acknowledged the SETTINGS that announced it: until then
+       * a client may open as many as it likes, and answers pile up. */
+      if (!f->acked && lim->streams_before_ack && ++f->unacked_streams > lim->streams_before_ack)
+        return H2_UNACKED_SETTINGS;
     } else if (lim->header_block_frames && ++f->block_frames > lim->header_block_frames) {
       return H2_HEADER_BLOCK;
     }
@@ -64,7 +69,10 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
       if (!(flags & FL_ACK) && over_rate(f, &f->pings, lim->pings_per_s, now_ns)) return H2_PING_FLOOD;
       break;
     case F_SETTINGS:
-      if (flags & FL_ACK) break;
+      if (flags & FL_ACK) {
+        f->acked = 1; /* the first SETTINGS we send carries the stream limit */
+        break;
+      }
       if (over_rate(f, &f->settings, lim->settings_per_s, now_ns)) return H2_SETTINGS_FLOOD;
       f->settings_left = len; /* read its entries instead of skipping them */
       f->skip = 0;
@@ -152,6 +160,7 @@ h2_verdict h2_frames_feed(h2_frames *f, const h2_limits *lim, const uint8_t *p, 
 const char *h2_verdict_name(h2_verdict v) {
   static const char *const names[H2_VERDICT_COUNT] = {
       "ok",           "header_block", "ping_flood", "settings_flood",
-      "empty_frames", "rst_flood",    "zero_window",  "rapid_reset", "unknown_methods"};
+      "empty_frames", "rst_flood",    "zero_window",  "unacked_settings",
+      "rapid_reset",  "unknown_methods"};
   return (unsigned)v < H2_VERDICT_COUNT ? names[v] : "unknown";
 }

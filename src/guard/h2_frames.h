@@ -7,7 +7,9 @@
  * an endless header block (CONTINUATION flood, HPACK bombs), or floods of
  * PING, SETTINGS, empty DATA (CVE-2019-9518) or RST_STREAM frames, or a
  * client that announced a zero receive window and opens stream after stream
- * without granting any credit (every answer would wait in the server).
+ * without granting any credit (every answer would wait in the server), or
+ * one that opens stream after stream and never acknowledges our SETTINGS
+ * (the 1.51 core enforces its stream limit only once they are acknowledged).
  * A plain struct, no allocation: one lives per file descriptor. */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@ typedef enum h2_verdict {
   H2_EMPTY_FRAMES, /* empty DATA frames without END_STREAM */
   H2_RST_FLOOD,
   H2_ZERO_WINDOW, /* zero initial window, streams opened without WINDOW_UPDATE */
+  H2_UNACKED_SETTINGS, /* streams opened before our SETTINGS were acknowledged */
   /* Not frame verdicts: the reasons conn_guard closes a connection for,
    * reported through the same queue. */
   H2_RAPID_RESET,      /* more calls its client reset per second than the limit */
@@ -36,6 +39,7 @@ typedef struct h2_limits {
   uint32_t empty_data_per_s;
   uint32_t rst_per_s;
   uint32_t zero_window_streams; /* streams a zero-window client may open before a WINDOW_UPDATE */
+  uint32_t streams_before_ack;  /* streams a client may open before it acknowledges our SETTINGS */
 } h2_limits;
 
 typedef struct h2_frames {
@@ -54,6 +58,8 @@ typedef struct h2_frames {
   uint8_t zero_window;      /* the client's SETTINGS_INITIAL_WINDOW_SIZE is 0 */
   uint32_t zw_streams;      /* HEADERS since the last WINDOW_UPDATE, while zero_window */
   uint32_t rst_total;       /* RST_STREAM frames read so far (wraps) */
+  uint8_t acked;            /* the client acknowledged a SETTINGS of ours */
+  uint32_t unacked_streams; /* HEADERS frames before that */
 } h2_frames;
 
 /* A new connection: expects the client preface next. */

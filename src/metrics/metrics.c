@@ -49,7 +49,8 @@ static const char *const store_op_names[METRICS_STORE_OP_COUNT] = {
 static const char *const abuse_reason_names[METRICS_ABUSE_REASON_COUNT] = {"rapid_reset",
                                                                             "unknown_methods",
                                                                             "memory",
-    "header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood", "zero_window"};
+    "header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood", "zero_window",
+    "unacked_settings"};
 
 static const char *const type_names[] = {"unary", "client_stream", "server_stream",
                                          "bidi_stream"};

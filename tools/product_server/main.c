@@ -197,6 +197,7 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
       [H2_EMPTY_FRAMES] = METRICS_ABUSE_EMPTY_FRAMES,
       [H2_RST_FLOOD] = METRICS_ABUSE_RST_FLOOD,
       [H2_ZERO_WINDOW] = METRICS_ABUSE_ZERO_WINDOW,
+      [H2_UNACKED_SETTINGS] = METRICS_ABUSE_UNACKED_SETTINGS,
       [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
       [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
@@ -291,6 +292,12 @@ static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errl
       /* A client that announced a zero window gets the streams it may have
        * open at once; more without granting credit only pile up answers. */
       .zero_window_streams = (uint32_t)k->max_concurrent_streams,
+      /* Before the client acknowledges our SETTINGS the 1.51 core holds
+       * it to no stream limit at all. grpc-go and nghttp2 (grpc-js) clients
+       * assume 100 streams until our SETTINGS arrive, the core's clients
+       * wait for them: twice the limit, at least 200, lets all of them. */
+      .streams_before_ack = (uint32_t)(k->max_concurrent_streams * 2 > 200
+                                           ? k->max_concurrent_streams * 2 : 200),
   };
   a->conn_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_RESETS);
   a->unknown_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_UNKNOWN);

@@ -22,6 +22,7 @@ static const h2_limits k_lim = {
     .empty_data_per_s = 10,
     .rst_per_s = 10,
     .zero_window_streams = 10,
+    .streams_before_ack = 50,
 };
 
 typedef struct wire {
@@ -199,6 +200,34 @@ static void test_streams_with_a_window_pass(void **state) {
   expect_everywhere(v, H2_OK);
 }
 
+/* The 1.51 core enforces its stream limit only once the client has
+ * acknowledged the SETTINGS announcing it: before that, streams are counted
+ * (HEADERS frames, not CONTINUATIONs). */
+static void test_streams_before_settings_ack_over_limit(void **state) {
+  (void)state;
+  wire *w = start();
+  for (int i = 0; i < 51; i++) frame(w, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  expect_everywhere(w, H2_UNACKED_SETTINGS);
+  /* The client's own SETTINGS (no ACK flag) acknowledges nothing. */
+  w = start();
+  for (int i = 0; i < 50; i++) frame(w, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  frame(w, 4, 0, 0, 6);
+  frame(w, 1, 0x5, 101, 20);
+  expect_everywhere(w, H2_UNACKED_SETTINGS);
+}
+
+static void test_streams_before_settings_ack_at_limit_pass(void **state) {
+  (void)state;
+  wire *w = start();
+  for (int i = 0; i < 50; i++) {
+    frame(w, 1, 0x1, (uint32_t)(2 * i + 1), 20); /* no END_HEADERS: a CONTINUATION follows */
+    frame(w, 9, 0x4, (uint32_t)(2 * i + 1), 20);
+  }
+  frame(w, 4, 1, 0, 0); /* SETTINGS ACK: the core's stream limit holds from here */
+  for (int i = 50; i < 300; i++) frame(w, 1, 0x5, (uint32_t)(2 * i + 1), 20);
+  expect_everywhere(w, H2_OK);
+}
+
 static void test_rate_window_resets_each_second(void **state) {
   (void)state;
   h2_frames f;
@@ -245,6 +274,9 @@ static void test_verdict_names(void **state) {
   assert_string_equal(h2_verdict_name(H2_HEADER_BLOCK), "header_block");
   assert_string_equal(h2_verdict_name(H2_EMPTY_FRAMES), "empty_frames");
   assert_string_equal(h2_verdict_name(H2_ZERO_WINDOW), "zero_window");
+  assert_string_equal(h2_verdict_name(H2_UNACKED_SETTINGS), "unacked_settings");
+  assert_string_equal(h2_verdict_name(H2_RAPID_RESET), "rapid_reset");
+  assert_string_equal(h2_verdict_name(H2_UNKNOWN_METHODS), "unknown_methods");
   assert_string_equal(h2_verdict_name(H2_VERDICT_COUNT), "unknown");
 }
 
@@ -261,6 +293,8 @@ int main(void) {
       cmocka_unit_test(test_zero_window_client_opening_streams_is_closed),
       cmocka_unit_test(test_zero_window_client_granting_credit_passes),
       cmocka_unit_test(test_streams_with_a_window_pass),
+      cmocka_unit_test(test_streams_before_settings_ack_over_limit),
+      cmocka_unit_test(test_streams_before_settings_ack_at_limit_pass),
       cmocka_unit_test(test_rate_window_resets_each_second),
       cmocka_unit_test(test_zero_limits_are_off),
       cmocka_unit_test(test_not_http2_is_left_to_the_core),
