@@ -21,4 +21,13 @@ void tracing_outside_pipeline(const service_env *env, const trace_ctx *t, const 
                               rpc_code code, const char *message, int64_t start_ns,
                               const char *peer, int port);
 
+/* The same for a call to a method nobody serves (UNIMPLEMENTED): its span
+ * is named after the path the client sent (len bytes, not NUL-terminated),
+ * or "_OTHER" when that is no "/service/method" of printable ASCII up to
+ * 128 bytes (the name is the client's choice: it must stay valid UTF-8 and
+ * bounded in what it adds to a collector). */
+void tracing_unknown_method(const service_env *env, const trace_ctx *t, const char *path,
+                            size_t len, const char *message, int64_t start_ns, const char *peer,
+                            int port);
+
 #endif

@@ -26,7 +26,12 @@ static void logging_done(call_ctx *c, void *state) {
     log_line_str(&l, "sub", c->sub);
     if (c->role && c->role[0]) log_line_str(&l, "role", c->role);
   }
-  if (c->auth_reason) log_line_str(&l, "auth_error", c->auth_reason);
+  /* Why an auth check failed: "reason", the word the metric's label uses
+   * too; "auth_error" is its older name, kept for existing log queries. */
+  if (c->auth_reason) {
+    log_line_str(&l, "reason", c->auth_reason);
+    log_line_str(&l, "auth_error", c->auth_reason);
+  }
   if (c->limit) log_line_str(&l, "limit", c->limit);
   if (c->code != RPC_OK && c->code != RPC_INTERNAL) log_line_str(&l, "error", c->message);
   if (c->fault_detail[0]) log_line_str(&l, "fault", c->fault_detail);

@@ -141,6 +141,55 @@ void tracing_outside_pipeline(const service_env *env, const trace_ctx *t, const 
   tracer_submit(tr, &s, 1);
 }
 
+#define UNKNOWN_PATH_MAX 128
+
+/* "/svc/m" of printable ASCII (no space), up to UNKNOWN_PATH_MAX bytes:
+ * the offset of the second slash, else 0. */
+static size_t method_split(const char *path, size_t len) {
+  if (len < 4 || len > UNKNOWN_PATH_MAX || path[0] != '/') return 0;
+  size_t slash = 0;
+  for (size_t i = 1; i < len; i++) {
+    unsigned char ch = (unsigned char)path[i];
+    if (ch <= 0x20 || ch >= 0x7f) return 0;
+    if (ch == '/') {
+      if (slash) return 0;
+      slash = i;
+    }
+  }
+  return slash > 1 && slash < len - 1 ? slash : 0;
+}
+
+void tracing_unknown_method(const service_env *env, const trace_ctx *t, const char *path,
+                            size_t len, const char *message, int64_t start_ns, const char *peer,
+                            int port) {
+  struct tracer *tr = env ? env->tracer : NULL;
+  if (!tr || !env->cfg || !t) return;
+  const config_tracing *tc = &env->cfg->tracing;
+  if (!trace_should_sample(tc->sampler, tc->sampler_arg, t)) return;
+  /* One block the span owns: the path, then the service and the method. */
+  size_t slash = method_split(path, len);
+  static const char other[] = "_OTHER";
+  method_desc m = {.path = other, .service = other, .name = other};
+  char *texts = NULL;
+  if (slash) {
+    texts = malloc(2 * len + 2);
+    if (!texts) return; /* out of memory: this call loses its span, nothing else */
+    memcpy(texts, path, len);
+    texts[len] = '\0';
+    char *svc = texts + len + 1;
+    memcpy(svc, path + 1, len - 1); /* "svc/m" -> "svc\0m" */
+    svc[len - 1] = '\0';
+    svc[slash - 1] = '\0';
+    m = (method_desc){.path = texts, .service = svc, .name = svc + slash};
+  }
+  int64_t now_mono = clock_mono_ns(), now_wall = clock_wall_us() * 1000;
+  trace_span s;
+  server_span(&s, t, shared_tracestate(t, 1), &m, RPC_UNIMPLEMENTED, message, start_ns, peer,
+              port, now_mono, now_wall);
+  s.own_texts = texts;
+  tracer_submit(tr, &s, 1);
+}
+
 const interceptor interceptor_tracing = {
     .name = "tracing",
     .intercept = tracing_intercept,

@@ -504,8 +504,14 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
     PQfinish(s->probe_db);
     s->probe_db = NULL;
   }
-  if (!s->probe_db) s->probe_db = pg_connect(s, false, why, whylen);
-  if (s->probe_db) {
+  /* A connection that was open before this look may have been closed under
+   * it (a terminated backend, a restart between pg_alive and the query):
+   * that says nothing of the server, so a failure on it gets one more try
+   * on a new connection. Only a failure on a fresh one is an outage. */
+  for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+    bool fresh = s->probe_db == NULL;
+    if (fresh) s->probe_db = pg_connect(s, false, why, whylen);
+    if (!s->probe_db) break;
     if (!atomic_load(&s->migrated)) {
       pg_migrate_result m = pg_migrate(s->probe_db, why, whylen);
       if (m == PG_MIGRATED) atomic_store(&s->migrated, true);
@@ -516,6 +522,7 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
       PQfinish(s->probe_db);
       s->probe_db = NULL;
     }
+    if (fresh || *hard) break;
   }
   atomic_store(&s->probe_started_ns, 0);
   /* The purge of expired request ids rides on the probe's connection but

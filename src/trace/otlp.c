@@ -20,8 +20,10 @@ void trace_span_release(trace_span *s) {
    * the rest dropped at shutdown): the count is atomic. */
   if (s->trace_state && atomic_fetch_sub(&s->trace_state->refs, 1) == 1) free(s->trace_state);
   free(s->status_msg);
+  free(s->own_texts);
   s->trace_state = NULL;
   s->status_msg = NULL;
+  s->own_texts = NULL;
 }
 
 static int hexval(char c) {

@@ -53,6 +53,8 @@ typedef struct trace_span {
   uint64_t end_unix_ns;
   bool error;           /* status ERROR, else unset */
   char *status_msg;     /* malloc'd description with ERROR, or NULL */
+  char *own_texts;      /* malloc'd texts the name and attributes point into, or NULL
+                           (a call to a method nobody serves) */
   char text[64];        /* the one attribute value of its own */
   uint8_t text_len;     /* its length (text[] is NUL-terminated too) */
   trace_attr attrs[TRACE_SPAN_MAX_ATTRS];

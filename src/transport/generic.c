@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interceptors/interceptors.h"
 #include "transport/server_internal.h"
+
+#define UNKNOWN_METHOD_MESSAGE "unknown method"
 
 typedef struct generic_call {
   rpc_tag on_new;
@@ -74,7 +77,7 @@ static void on_new(rpc_tag *tag, bool ok) {
   ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
   ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[1].data.send_status_from_server.status = GRPC_STATUS_UNIMPLEMENTED;
-  grpc_slice details = grpc_slice_from_static_string("unknown method");
+  grpc_slice details = grpc_slice_from_static_string(UNKNOWN_METHOD_MESSAGE);
   ops[1].data.send_status_from_server.status_details = &details;
   ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[2].data.recv_close_on_server.cancelled = &g->cancelled;
@@ -85,9 +88,11 @@ static void on_done(rpc_tag *tag, bool ok) {
   (void)ok;
   generic_call *g = container_of(tag, generic_call, on_done);
   const char *peer = g->peer ? g->peer : "";
-  server_log_call((const char *)GRPC_SLICE_START_PTR(g->details.method),
-                  GRPC_SLICE_LENGTH(g->details.method), RPC_UNIMPLEMENTED, g->start_ns, peer, NULL,
-                  &g->trace);
+  const char *path = (const char *)GRPC_SLICE_START_PTR(g->details.method);
+  size_t path_len = GRPC_SLICE_LENGTH(g->details.method);
+  server_log_call(path, path_len, RPC_UNIMPLEMENTED, g->start_ns, peer, NULL, &g->trace);
+  tracing_unknown_method(g->srv->opt.env, &g->trace, path, path_len, UNKNOWN_METHOD_MESSAGE,
+                         g->start_ns, peer, g->srv->bound_port);
   /* Reset or not (an UNIMPLEMENTED answer is often out before the client's
    * RST_STREAM is read), a flood of them is the same attack. */
   server_note_unknown(g->srv, g->conn);

@@ -223,8 +223,8 @@ def test_unknown_or_missing_kid_is_unknown_kid_and_counted():
                                                  name=kid), "token of " + kid)
         subs = {"nokid", "unknown", "mixed", "forged"}
         lines = refused_calls_logged(srv, len(cases))
-        expect_eq([(x.get("code"), x.get("auth_error")) for x in lines],
-                  [("UNAUTHENTICATED", want) for _, _, want in cases], "logged reasons")
+        expect_eq([(x.get("code"), x.get("reason"), x.get("auth_error")) for x in lines],
+                  [("UNAUTHENTICATED", want, want) for _, _, want in cases], "logged reasons")
         for x in lines:
             assert x.get("sub") not in subs, "sub of an unverified token logged: %r" % x
         after = tm.scrape(srv)
@@ -278,13 +278,28 @@ def test_mint_token_with_a_key_set():
             raw = base64.urlsafe_b64decode(j + "=" * (-len(j) % 4))
             assert len(raw) >= 16 and "=" not in j, "jti %r" % j
         expect_eq(len(set(jtis)), 3, "distinct jti values")
+        # A flag chooses whatever the environment holds for the other kind.
+        secret_file = write("mint-secret", "s" * 40)
+        for what, args, env, kid in (
+                ("--keys with JWT_SECRET set", ["--keys", S["keys"], "--kid", "k-a"],
+                 {"JWT_SECRET": "s" * 40}, "k-a"),
+                ("--secret-file with JWT_KEYS_FILE set", ["--secret-file", secret_file],
+                 {"JWT_KEYS_FILE": S["keys"]}, None)):
+            rc, out, err = h.mint_token("--sub", "x", *args, env=env)
+            expect_eq(rc, 0, "mint-token with %s: exit (%s)" % (what, err.strip()))
+            expect_eq(jwt.get_unverified_header(out.strip()).get("kid"), kid, what)
+            if kid is None:
+                jwt.decode(out.strip(), "s" * 40, algorithms=["HS256"], audience="client")
         # Refusals: verify-only kid, unknown kid, --kid without a key set,
-        # a key set and a secret together.
+        # a key set and a secret together with nothing to choose.
         for what, args, env in (
                 ("verify-only kid", ["--keys", S["keys"], "--kid", "k-c"], None),
                 ("unknown kid", ["--keys", S["keys"], "--kid", "k-z"], None),
                 ("--kid without a key set", ["--kid", "k-a"], {"JWT_SECRET": "s" * 40}),
-                ("key set and JWT_SECRET", ["--keys", S["keys"]], {"JWT_SECRET": "s" * 40})):
+                ("--keys and --secret-file", ["--keys", S["keys"], "--secret-file", secret_file],
+                 None),
+                ("JWT_KEYS_FILE and JWT_SECRET", [], {"JWT_KEYS_FILE": S["keys"],
+                                                      "JWT_SECRET": "s" * 40})):
             rc, out, err = h.mint_token("--sub", "x", *args, env=env)
             expect_eq(rc, 2, "mint-token with %s: exit (%s)" % (what, err.strip()))
             expect_eq(out, "", "mint-token with %s: stdout" % what)

@@ -306,21 +306,33 @@ def test_server_errors_mark_the_span_and_refused_calls_log_their_ids():
             ]
             for method, code, kw in h.each(codes, "calls"):
                 expect_code(code, lambda: api.call(method, **kw), method)
-            # An unknown method is answered outside the pipeline.
-            expect_code("UNIMPLEMENTED", lambda: api.raw("/product.ProductService/Nope", b"",
-                                                         metadata=tp), "unknown method")
+            # Unknown methods are answered outside the pipeline; a path that
+            # is no /service/method names its span _OTHER.
+            unknown = {"/product.ProductService/Nope": ("product.ProductService/Nope",
+                                                        "product.ProductService", "Nope"),
+                       "/no-method-part": ("_OTHER", "_OTHER", "_OTHER")}
+            for path in unknown:
+                expect_code("UNIMPLEMENTED", lambda: api.raw(path, b"", metadata=tp),
+                            "unknown method " + path)
         expect_eq(srv.stop(), 0, "server exit status")
         rcv.stop()  # drain its output to EOF: an export not read yet is not an absent one
         lines = srv.call_lines()
-        expect_eq(len(lines), len(codes) + 1, "one log line per call")
+        expect_eq(len(lines), len(codes) + len(unknown), "one log line per call")
         spans = by_id(rcv.spans())
         for line in h.each(lines, "log lines"):
             expect_eq(line["trace_id"], TID, "log line trace id (%s)" % line["code"])
             check(HEX16.match(line["span_id"]) and line["span_id"] != PID,
                   "log line span id: %r" % line)
+            s = spans.get(line["span_id"])
+            check(s is not None, "no span for the call of line %r" % line)
             if line["code"] == "UNIMPLEMENTED":
+                name, service, method = unknown[line["method"]]
+                expect_eq((s["name"], s["attributes"]["rpc.service"],
+                           s["attributes"]["rpc.method"], s["attributes"]["rpc.grpc.status_code"],
+                           s["status"]), (name, service, method, 12,
+                                          {"code": 2, "message": "unknown method"}),
+                          "the span of %s" % line["method"])
                 continue
-            s = spans[line["span_id"]]
             expect_eq(s["attributes"]["rpc.grpc.status_code"],
                       {"INTERNAL": 13, "UNAUTHENTICATED": 16, "PERMISSION_DENIED": 7,
                        "INVALID_ARGUMENT": 3}[line["code"]], "status code attribute")

@@ -56,7 +56,9 @@ static void usage(FILE *f) {
           "\n"
           "The secret comes from --secret-file, else the file named by JWT_SECRET_FILE,\n"
           "else JWT_SECRET itself; it must be at least %d bytes. A key set replaces the\n"
-          "secret (both given: exit 2). Every token carries a random jti.\n",
+          "secret: --keys or --secret-file chooses whatever the environment holds; both\n"
+          "flags, or both kinds of variables and no flag, exit 2. Every token carries a\n"
+          "random jti.\n",
           SECRET_MIN_LEN);
 }
 
@@ -236,13 +238,19 @@ int main(int argc, char **argv) {
                         NULL);
     goto cleanup;
   }
-  /* A key set or a secret, never both (as in the server). */
-  const char *keys = o.keys_file != NULL ? o.keys_file : env_value("JWT_KEYS_FILE");
-  const char *secret_src =
-      o.secret_file != NULL ? "--secret-file"
-      : env_value("JWT_SECRET_FILE") != NULL ? "JWT_SECRET_FILE"
-      : env_value("JWT_SECRET") != NULL ? "JWT_SECRET"
-                                          : NULL;
+  /* A key set or a secret. A flag names the one meant, whatever the
+   * environment holds for the other (a shell that exports JWT_SECRET for
+   * the server may still mint with --keys); two flags, or the two kinds of
+   * variables with no flag to choose, are ambiguous: exit 2, as in the
+   * server. */
+  const char *keys = o.keys_file;
+  const char *secret_src = o.secret_file != NULL ? "--secret-file" : NULL;
+  if (keys == NULL && secret_src == NULL) {
+    keys = env_value("JWT_KEYS_FILE");
+    secret_src = env_value("JWT_SECRET_FILE") != NULL ? "JWT_SECRET_FILE"
+                 : env_value("JWT_SECRET") != NULL    ? "JWT_SECRET"
+                                                      : NULL;
+  }
   if (keys != NULL && secret_src != NULL) {
     status = fail_usage("a key set (--keys, JWT_KEYS_FILE) and a secret both given: ",
                         secret_src);
