@@ -23,6 +23,7 @@ typedef enum h2_verdict {
   H2_RST_FLOOD,
   H2_ZERO_WINDOW, /* zero initial window, streams opened without WINDOW_UPDATE */
   H2_UNACKED_SETTINGS, /* streams opened before our SETTINGS were acknowledged */
+  H2_GOAWAY_FLOOD, /* more GOAWAY frames than a closing client sends */
   /* Not frame verdicts: the reasons conn_guard closes a connection for,
    * reported through the same queue. */
   H2_RAPID_RESET,      /* more calls its client reset per second than the limit */
@@ -40,6 +41,7 @@ typedef struct h2_limits {
   uint32_t rst_per_s;
   uint32_t zero_window_streams; /* streams a zero-window client may open before a WINDOW_UPDATE */
   uint32_t streams_before_ack;  /* streams a client may open before it acknowledges our SETTINGS */
+  uint32_t goaways;             /* GOAWAY frames one connection may send */
 } h2_limits;
 
 typedef struct h2_frames {
@@ -60,6 +62,7 @@ typedef struct h2_frames {
   uint32_t rst_total;       /* RST_STREAM frames read so far (wraps) */
   uint8_t acked;            /* the client acknowledged a SETTINGS of ours */
   uint32_t unacked_streams; /* HEADERS frames before that */
+  uint32_t goaways;         /* GOAWAY frames read */
 } h2_frames;
 
 /* A new connection: expects the client preface next. */

@@ -2,12 +2,48 @@
 #include "transport/grpc_log.h"
 
 #include <grpc/support/log.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
+/* The core's ERROR lines a second at most: clients can make it write one
+ * per call (a compressed request, a malformed header), each written at
+ * once. The rest are counted and the next line says how many were not
+ * logged. Other severities only appear with GRPC_VERBOSITY raised by the
+ * operator, who then wants them all. */
+#define ERROR_LINES_PER_S 10
+#define NS_PER_S 1000000000LL
+
 static atomic_bool quiet;
+static pthread_mutex_t g_rate_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t g_window_start;
+static unsigned g_in_window;
+static uint64_t g_unlogged;
+
+/* True when an ERROR line may be written now; *unlogged: how many were
+ * dropped before it. */
+static bool error_line_allowed(uint64_t *unlogged) {
+  int64_t now = clock_mono_ns();
+  pthread_mutex_lock(&g_rate_mu);
+  if (g_in_window == 0 || now - g_window_start >= NS_PER_S || now < g_window_start) {
+    g_window_start = now;
+    g_in_window = 0;
+  }
+  bool ok = g_in_window < ERROR_LINES_PER_S;
+  if (ok) {
+    g_in_window++;
+    *unlogged = g_unlogged;
+    g_unlogged = 0;
+  } else {
+    g_unlogged++;
+  }
+  pthread_mutex_unlock(&g_rate_mu);
+  return ok;
+}
 
 void grpc_log_set_quiet(bool q) { atomic_store(&quiet, q); }
 
@@ -16,10 +52,14 @@ static void forward(gpr_log_func_args *args) {
   log_level level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LOG_ERROR
                     : args->severity == GPR_LOG_SEVERITY_INFO ? LOG_INFO
                                                               : LOG_DEBUG;
-  /* A failed handshake is the client's problem, not an outage. */
+  uint64_t unlogged = 0;
+  if (level == LOG_ERROR && !error_line_allowed(&unlogged)) return;
+  /* A failed handshake or a compressed request is the client's problem,
+   * not an outage. */
   if (level == LOG_ERROR && args->message &&
       (strstr(args->message, "Handshake failed") || strstr(args->message, "handshake") ||
-       strstr(args->message, "SSL_ERROR") || strstr(args->message, "certificate")))
+       strstr(args->message, "SSL_ERROR") || strstr(args->message, "certificate") ||
+       strstr(args->message, "Compression algorithm")))
     level = LOG_WARN;
   log_line l;
   log_line_begin(&l, level, NULL);
@@ -28,6 +68,7 @@ static void forward(gpr_log_func_args *args) {
   const char *file = args->file ? strrchr(args->file, '/') : NULL;
   log_line_str(&l, "file", file ? file + 1 : (args->file ? args->file : ""));
   log_line_int(&l, "line", args->line);
+  if (unlogged) log_line_int(&l, "unlogged_before", (int64_t)unlogged);
   log_line_emit(&l);
 }
 

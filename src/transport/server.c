@@ -156,6 +156,13 @@ static size_t server_args(const config_limits *k, grpc_arg *args, grpc_resource_
   /* Zero-copy sends stay off (the core's default); at 0 the core also skips
    * their per-connection send records, about 1.3 KB of every connection. */
   args[n++] = int_arg(GRPC_ARG_TCP_TX_ZEROCOPY_MAX_SIMULT_SENDS, 0);
+  /* Requests are taken uncompressed only. The 1.51 core inflates a gzip or
+   * deflate message whole before the 4 MiB limit is checked, and checks
+   * that limit against the compressed size: 1 MB sent grew the server by
+   * 1.1 GB. A compressed request gets UNIMPLEMENTED, and the client is told
+   * (grpc-accept-encoding: identity) to send it plain. */
+  args[n++] = int_arg(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET,
+                      1u << GRPC_COMPRESS_NONE);
   /* The core shrinks its read buffers and windows as its memory nears the
    * quota; the memory guard refuses calls at the same limit. */
   if (k->memory_limit_bytes > 0 && (*quota = grpc_resource_quota_create("product-server"))) {

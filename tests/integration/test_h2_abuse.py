@@ -258,6 +258,32 @@ def test_made_you_reset():
     run_attack("made_you_reset", h2.made_you_reset, check=check)
 
 
+def test_zip_bomb():
+    """Before: +1.1 GB for one 512 MiB bomb (the core inflated it whole).
+    Compressed requests are refused unread: each stream is answered."""
+    def check(scene, conn, out):
+        if out.ended < out.streams:
+            raise AssertionError("zip_bomb: %d of %d streams answered (%s)" % (
+                out.ended, out.streams, out.summary()))
+    run_attack("zip_bomb", h2.zip_bomb, check=check)
+
+
+def test_goaway_flood():
+    """Before: one connection pinned a core (45 times the client's CPU) and
+    legitimate calls waited past 2 s."""
+    state = {}
+
+    def check(scene, conn, out):
+        if not conn.closed:
+            raise AssertionError("the GOAWAY flood's connection was not closed (%s)" %
+                                 out.summary())
+        state["line"] = scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")
+    run_attack("goaway_flood", h2.goaway_flood, check=check)
+    if state["line"].get("reason") != "goaway_flood":
+        raise AssertionError("closed for %r, want goaway_flood" % state["line"].get("reason"))
+
+
 def test_ping_flood():
     run_attack("ping_flood", h2.ping_flood)
 
@@ -372,7 +398,8 @@ def test_fd_exhaustion_fresh_client():
         scene.close()
 
 
-TESTS = [test_rapid_reset, test_unacked_settings, test_made_you_reset, test_ping_flood, test_big_messages, test_zero_window,
+TESTS = [test_rapid_reset, test_unacked_settings, test_made_you_reset, test_zip_bomb,
+         test_goaway_flood, test_ping_flood, test_big_messages, test_zero_window,
          test_idle_connections, test_hpack_bomb, test_empty_data, test_continuation,
          test_settings_flood, test_slowloris, test_fd_exhaustion,
          test_fd_exhaustion_fresh_client]

@@ -12,9 +12,12 @@ import json
 import re
 import socket
 import struct
+import time
+
+import grpc
 
 import harness as h
-from harness import expect_eq
+from harness import check, expect_code, expect_eq
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 CODES = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
@@ -329,6 +332,44 @@ def test_text_log_format_gives_human_lines_and_escapes_client_text():
     assert tok not in text and "Bearer" not in text, "token in the text log"
 
 
+def test_compressed_requests_are_refused_and_the_cores_lines_are_bounded():
+    """Compressed requests get UNIMPLEMENTED (the core inflated them whole
+    before checking any limit); the core logs an error line for each, at
+    most 10 a second reach stderr, and the next line says how many did not."""
+    calls = 200
+    with h.Server() as srv:
+        ch = grpc.insecure_channel(srv.addr, compression=grpc.Compression.Gzip)
+        try:
+            rpc = ch.unary_unary("/product.ProductService/GetProduct",
+                                 request_serializer=h._identity,
+                                 response_deserializer=h._identity)
+            started = time.monotonic()
+            for _ in h.each(range(calls), "compressed calls"):
+                code, _, _ = h.status_of(lambda: rpc(b"\x0a\x01x", timeout=30 * h.SLOW))
+                expect_eq(code.name, "UNIMPLEMENTED", "a compressed request")
+            elapsed = time.monotonic() - started
+        finally:
+            ch.close()
+        # A plain request on a new channel is served as before.
+        with h.Api(srv) as api:
+            expect_code("NOT_FOUND", lambda: api.call("GetProduct", id="x",
+                                                      token=h.make_token(srv.secret)),
+                        "an uncompressed call")
+        expect_eq(srv.stop(), 0, "exit status")
+        core = [l for l in strict_lines(srv.stderr()) if l.get("source") == "grpc" and
+                "Compression algorithm" in l.get("msg", "")]
+        # Whatever the machine's speed: 10 per started second at most.
+        bound = 10 * (int(elapsed) + 2)
+        check(0 < len(core) <= bound, "%d core lines for %d refused calls in %.1f s (bound %d)" % (
+            len(core), calls, elapsed, bound))
+        expect_eq({l["level"] for l in core}, {"warn"}, "the client's doing: warn, not error")
+        check(len(core) + sum(l.get("unlogged_before", 0) for l in core) <= calls,
+              "unlogged counts add up to no more than the calls")
+        if len(core) < calls:
+            check(any(l.get("unlogged_before", 0) > 0 for l in core) or len(core) <= 10,
+                  "a line after dropped ones says how many")
+
+
 if __name__ == "__main__":
     try:
         drive_calls()
@@ -340,6 +381,7 @@ if __name__ == "__main__":
             test_hostile_sub_and_method_are_escaped_in_json_lines,
             test_no_token_bearer_or_secret_in_any_output,
             test_text_log_format_gives_human_lines_and_escapes_client_text,
+            test_compressed_requests_are_refused_and_the_cores_lines_are_bounded,
         ])
     finally:
         if "srv" in S:

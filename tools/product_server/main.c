@@ -198,6 +198,7 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
       [H2_RST_FLOOD] = METRICS_ABUSE_RST_FLOOD,
       [H2_ZERO_WINDOW] = METRICS_ABUSE_ZERO_WINDOW,
       [H2_UNACKED_SETTINGS] = METRICS_ABUSE_UNACKED_SETTINGS,
+      [H2_GOAWAY_FLOOD] = METRICS_ABUSE_GOAWAY_FLOOD,
       [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
       [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
@@ -298,6 +299,9 @@ static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errl
        * wait for them: twice the limit, at least 200, lets all of them. */
       .streams_before_ack = (uint32_t)(k->max_concurrent_streams * 2 > 200
                                            ? k->max_concurrent_streams * 2 : 200),
+      /* One to announce the close, perhaps a second with the last stream:
+       * a few more for clients that repeat themselves. */
+      .goaways = 4,
   };
   a->conn_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_RESETS);
   a->unknown_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_UNKNOWN);

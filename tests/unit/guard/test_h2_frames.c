@@ -23,6 +23,7 @@ static const h2_limits k_lim = {
     .rst_per_s = 10,
     .zero_window_streams = 10,
     .streams_before_ack = 50,
+    .goaways = 4,
 };
 
 typedef struct wire {
@@ -228,6 +229,15 @@ static void test_streams_before_settings_ack_at_limit_pass(void **state) {
   expect_everywhere(w, H2_OK);
 }
 
+static void test_goaway_flood(void **state) {
+  (void)state;
+  wire *w = start();
+  for (int i = 0; i < 4; i++) frame(w, 7, 0, 0, 8);
+  expect_everywhere(w, H2_OK); /* a closing client's one or two, and a few more */
+  frame(w, 7, 0, 0, 8);
+  expect_everywhere(w, H2_GOAWAY_FLOOD);
+}
+
 static void test_rate_window_resets_each_second(void **state) {
   (void)state;
   h2_frames f;
@@ -275,6 +285,7 @@ static void test_verdict_names(void **state) {
   assert_string_equal(h2_verdict_name(H2_EMPTY_FRAMES), "empty_frames");
   assert_string_equal(h2_verdict_name(H2_ZERO_WINDOW), "zero_window");
   assert_string_equal(h2_verdict_name(H2_UNACKED_SETTINGS), "unacked_settings");
+  assert_string_equal(h2_verdict_name(H2_GOAWAY_FLOOD), "goaway_flood");
   assert_string_equal(h2_verdict_name(H2_RAPID_RESET), "rapid_reset");
   assert_string_equal(h2_verdict_name(H2_UNKNOWN_METHODS), "unknown_methods");
   assert_string_equal(h2_verdict_name(H2_VERDICT_COUNT), "unknown");
@@ -295,6 +306,7 @@ int main(void) {
       cmocka_unit_test(test_streams_with_a_window_pass),
       cmocka_unit_test(test_streams_before_settings_ack_over_limit),
       cmocka_unit_test(test_streams_before_settings_ack_at_limit_pass),
+      cmocka_unit_test(test_goaway_flood),
       cmocka_unit_test(test_rate_window_resets_each_second),
       cmocka_unit_test(test_zero_limits_are_off),
       cmocka_unit_test(test_not_http2_is_left_to_the_core),
