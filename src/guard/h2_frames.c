@@ -1,6 +1,7 @@
 /* HTTP/2 frame header counting; see h2_frames.h. */
 #include "guard/h2_frames.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -20,7 +21,7 @@ enum {
   F_CONTINUATION = 9
 };
 #define SETTINGS_INITIAL_WINDOW_SIZE 0x4
-enum { FL_END_STREAM = 0x1, FL_ACK = 0x1, FL_END_HEADERS = 0x4 };
+enum { FL_END_STREAM = 0x1, FL_ACK = 0x1, FL_END_HEADERS = 0x4, FL_PADDED = 0x8 };
 
 void h2_frames_reset(h2_frames *f) {
   memset(f, 0, sizeof *f);
@@ -35,6 +36,19 @@ static int over_rate(h2_frames *f, uint32_t *count, uint32_t limit, int64_t now_
     f->pings = f->settings = f->empty_data = f->rst = 0;
   }
   return ++*count > limit;
+}
+
+/* One small DATA frame charged to the connection; false when it has run
+ * out. Whole seconds since the last payback are paid back first. */
+static bool charge_small(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
+  if (f->small_paid_ns == 0 || now_ns < f->small_paid_ns) f->small_paid_ns = now_ns;
+  int64_t secs = (now_ns - f->small_paid_ns) / NS_PER_S;
+  if (secs > 0) {
+    uint64_t back = (uint64_t)secs * lim->small_data_per_s;
+    f->small_used = back >= f->small_used ? 0 : f->small_used - (uint32_t)back;
+    f->small_paid_ns += secs * NS_PER_S;
+  }
+  return ++f->small_used <= lim->small_data_burst;
 }
 
 /* One complete frame header: count it. */
@@ -55,6 +69,9 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
        * a client may open as many as it likes, and answers pile up. */
       if (!f->acked && lim->streams_before_ack && ++f->unacked_streams > lim->streams_before_ack)
         return H2_UNACKED_SETTINGS;
+      /* A new stream's request may come in a small frame or two. */
+      f->small_used = f->small_used > lim->small_data_per_stream
+                          ? f->small_used - lim->small_data_per_stream : 0;
     } else if (lim->header_block_frames && ++f->block_frames > lim->header_block_frames) {
       return H2_HEADER_BLOCK;
     }
@@ -91,6 +108,12 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
       if (len == 0 && !(flags & FL_END_STREAM) &&
           over_rate(f, &f->empty_data, lim->empty_data_per_s, now_ns))
         return H2_EMPTY_FRAMES;
+      /* Empty ones are counted above; padding is dropped by the core but
+       * its bytes stay pinned with the frame's, so a padded frame counts
+       * as small whatever its length. */
+      if (lim->small_data_burst && len > 0 && (len < H2_SMALL_DATA_BYTES || (flags & FL_PADDED)) &&
+          !charge_small(f, lim, now_ns))
+        return H2_SMALL_DATA;
       break;
     case F_RST_STREAM:
       f->rst_total++; /* every reset the client sent: what cancel counting may count */
@@ -167,6 +190,6 @@ const char *h2_verdict_name(h2_verdict v) {
   static const char *const names[H2_VERDICT_COUNT] = {
       "ok",           "header_block", "ping_flood", "settings_flood",
       "empty_frames", "rst_flood",    "zero_window",  "unacked_settings",
-      "goaway_flood", "rapid_reset",  "unknown_methods"};
+      "goaway_flood", "small_data",   "rapid_reset",  "unknown_methods"};
   return (unsigned)v < H2_VERDICT_COUNT ? names[v] : "unknown";
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define H2_SMALL_DATA_BYTES 32
+
 typedef enum h2_verdict {
   H2_OK = 0,
   H2_HEADER_BLOCK, /* header block over the byte or frame limit */
@@ -24,6 +26,7 @@ typedef enum h2_verdict {
   H2_ZERO_WINDOW, /* zero initial window, streams opened without WINDOW_UPDATE */
   H2_UNACKED_SETTINGS, /* streams opened before our SETTINGS were acknowledged */
   H2_GOAWAY_FLOOD, /* more GOAWAY frames than a closing client sends */
+  H2_SMALL_DATA,   /* request messages fed in tiny DATA frames */
   /* Not frame verdicts: the reasons conn_guard closes a connection for,
    * reported through the same queue. */
   H2_RAPID_RESET,      /* more calls its client reset per second than the limit */
@@ -42,6 +45,14 @@ typedef struct h2_limits {
   uint32_t zero_window_streams; /* streams a zero-window client may open before a WINDOW_UPDATE */
   uint32_t streams_before_ack;  /* streams a client may open before it acknowledges our SETTINGS */
   uint32_t goaways;             /* GOAWAY frames one connection may send */
+  /* Small DATA frames (payload under H2_SMALL_DATA_BYTES, or padded): the
+   * 1.51 core keeps some 40 bytes for each until its message is complete,
+   * so a message fed a byte a frame costs it 40 times its size. Each
+   * connection has small_data_burst of them, gets small_data_per_s back a
+   * second and small_data_per_stream for every stream it opens. */
+  uint32_t small_data_burst;
+  uint32_t small_data_per_s;
+  uint32_t small_data_per_stream;
 } h2_limits;
 
 typedef struct h2_frames {
@@ -63,6 +74,8 @@ typedef struct h2_frames {
   uint8_t acked;            /* the client acknowledged a SETTINGS of ours */
   uint32_t unacked_streams; /* HEADERS frames before that */
   uint32_t goaways;         /* GOAWAY frames read */
+  uint32_t small_used;      /* small DATA frames charged and not yet paid back */
+  int64_t small_paid_ns;    /* when the last whole second was paid back */
 } h2_frames;
 
 /* A new connection: expects the client preface next. */

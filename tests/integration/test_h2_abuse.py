@@ -284,6 +284,21 @@ def test_goaway_flood():
         raise AssertionError("closed for %r, want goaway_flood" % state["line"].get("reason"))
 
 
+def test_small_data():
+    """Before: +673 MB from four such streams, held as long as the client
+    liked (it reads everything, so the memory limit's close never picked it)."""
+    state = {}
+
+    def check(scene, conn, out):
+        if not conn.closed:
+            raise AssertionError("the tiny-frame connection was not closed (%s)" % out.summary())
+        state["line"] = scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")
+    run_attack("small_data", h2.small_data, check=check)
+    if state["line"].get("reason") != "small_data":
+        raise AssertionError("closed for %r, want small_data" % state["line"].get("reason"))
+
+
 def test_ping_flood():
     run_attack("ping_flood", h2.ping_flood)
 
@@ -399,7 +414,7 @@ def test_fd_exhaustion_fresh_client():
 
 
 TESTS = [test_rapid_reset, test_unacked_settings, test_made_you_reset, test_zip_bomb,
-         test_goaway_flood, test_ping_flood, test_big_messages, test_zero_window,
+         test_goaway_flood, test_small_data, test_ping_flood, test_big_messages, test_zero_window,
          test_idle_connections, test_hpack_bomb, test_empty_data, test_continuation,
          test_settings_flood, test_slowloris, test_fd_exhaustion,
          test_fd_exhaustion_fresh_client]

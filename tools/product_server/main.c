@@ -199,6 +199,7 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
       [H2_ZERO_WINDOW] = METRICS_ABUSE_ZERO_WINDOW,
       [H2_UNACKED_SETTINGS] = METRICS_ABUSE_UNACKED_SETTINGS,
       [H2_GOAWAY_FLOOD] = METRICS_ABUSE_GOAWAY_FLOOD,
+      [H2_SMALL_DATA] = METRICS_ABUSE_SMALL_DATA,
       [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
       [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
@@ -302,6 +303,13 @@ static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errl
       /* One to announce the close, perhaps a second with the last stream:
        * a few more for clients that repeat themselves. */
       .goaways = 4,
+      /* Our requests are one message a stream (a reflection stream a
+       * handful): a stream pays for its own small frames. The burst and the
+       * payback cover reflection sessions on one connection; a message fed
+       * a byte a frame is closed within some 40 KB of the core's memory. */
+      .small_data_burst = 1024,
+      .small_data_per_s = 64,
+      .small_data_per_stream = 4,
   };
   a->conn_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_RESETS);
   a->unknown_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_UNKNOWN);

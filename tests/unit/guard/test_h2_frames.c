@@ -24,6 +24,9 @@ static const h2_limits k_lim = {
     .zero_window_streams = 10,
     .streams_before_ack = 50,
     .goaways = 4,
+    .small_data_burst = 16,
+    .small_data_per_s = 8,
+    .small_data_per_stream = 4,
 };
 
 typedef struct wire {
@@ -238,6 +241,61 @@ static void test_goaway_flood(void **state) {
   expect_everywhere(w, H2_GOAWAY_FLOOD);
 }
 
+/* A message fed in tiny DATA frames (the core keeps ~40 bytes a frame). */
+static void test_a_message_in_tiny_frames_is_closed(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 1, 0x4, 1, 20);
+  for (int i = 0; i < 16; i++) frame(w, 0, 0, 1, 1); /* the burst (a stream's 4 do not bank) */
+  expect_everywhere(w, H2_OK);
+  frame(w, 0, 0, 1, 1);
+  expect_everywhere(w, H2_SMALL_DATA);
+  /* Padded frames count as small whatever their length. */
+  w = start();
+  frame(w, 1, 0x4, 1, 20);
+  for (int i = 0; i < 17; i++) frame(w, 0, 0x8, 1, 200);
+  expect_everywhere(w, H2_SMALL_DATA);
+  /* 31 bytes is small, 32 is not. */
+  w = start();
+  frame(w, 1, 0x4, 1, 20);
+  for (int i = 0; i < 200; i++) frame(w, 0, 0, 1, H2_SMALL_DATA_BYTES);
+  expect_everywhere(w, H2_OK);
+  w = start();
+  frame(w, 1, 0x4, 1, 20);
+  for (int i = 0; i < 17; i++) frame(w, 0, 0, 1, H2_SMALL_DATA_BYTES - 1);
+  expect_everywhere(w, H2_SMALL_DATA);
+}
+
+/* Small requests, one or two frames a stream, never run out. */
+static void test_small_requests_on_many_streams_pass(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 4, 1, 0, 0);
+  for (int i = 0; i < 500; i++) {
+    frame(w, 1, 0x4, (uint32_t)(2 * i + 1), 20);
+    frame(w, 0, 0, (uint32_t)(2 * i + 1), 12); /* the message */
+    frame(w, 0, 0x1, (uint32_t)(2 * i + 1), 0); /* END_STREAM apart, as grpc-js may */
+  }
+  expect_everywhere(w, H2_OK);
+}
+
+/* Whole seconds pay small frames back, and only whole ones. */
+static void test_small_frames_are_paid_back_each_second(void **state) {
+  (void)state;
+  h2_frames f;
+  h2_frames_reset(&f);
+  wire *w = start();
+  frame(w, 1, 0x4, 1, 20);
+  for (int i = 0; i < 16; i++) frame(w, 0, 0, 1, 1);
+  assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, SEC), H2_OK);
+  w->n = 0;
+  for (int i = 0; i < 16; i++) frame(w, 0, 0, 1, 1); /* two seconds later: 2 x 8 back */
+  assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, 3 * SEC + SEC / 2), H2_OK);
+  w->n = 0;
+  frame(w, 0, 0, 1, 1); /* half a second more: nothing back yet */
+  assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, 3 * SEC + SEC * 9 / 10), H2_SMALL_DATA);
+}
+
 static void test_rate_window_resets_each_second(void **state) {
   (void)state;
   h2_frames f;
@@ -286,6 +344,7 @@ static void test_verdict_names(void **state) {
   assert_string_equal(h2_verdict_name(H2_ZERO_WINDOW), "zero_window");
   assert_string_equal(h2_verdict_name(H2_UNACKED_SETTINGS), "unacked_settings");
   assert_string_equal(h2_verdict_name(H2_GOAWAY_FLOOD), "goaway_flood");
+  assert_string_equal(h2_verdict_name(H2_SMALL_DATA), "small_data");
   assert_string_equal(h2_verdict_name(H2_RAPID_RESET), "rapid_reset");
   assert_string_equal(h2_verdict_name(H2_UNKNOWN_METHODS), "unknown_methods");
   assert_string_equal(h2_verdict_name(H2_VERDICT_COUNT), "unknown");
@@ -307,6 +366,9 @@ int main(void) {
       cmocka_unit_test(test_streams_before_settings_ack_over_limit),
       cmocka_unit_test(test_streams_before_settings_ack_at_limit_pass),
       cmocka_unit_test(test_goaway_flood),
+      cmocka_unit_test(test_a_message_in_tiny_frames_is_closed),
+      cmocka_unit_test(test_small_requests_on_many_streams_pass),
+      cmocka_unit_test(test_small_frames_are_paid_back_each_second),
       cmocka_unit_test(test_rate_window_resets_each_second),
       cmocka_unit_test(test_zero_limits_are_off),
       cmocka_unit_test(test_not_http2_is_left_to_the_core),
