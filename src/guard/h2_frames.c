@@ -2,6 +2,7 @@
 #include "guard/h2_frames.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -26,6 +27,48 @@ enum { FL_END_STREAM = 0x1, FL_ACK = 0x1, FL_END_HEADERS = 0x4, FL_PADDED = 0x8 
 void h2_frames_reset(h2_frames *f) {
   memset(f, 0, sizeof *f);
   f->preface = PREFACE_LEN;
+}
+
+void h2_frames_release(h2_frames *f) {
+  free(f->pend);
+  f->pend = NULL;
+  f->pend_n = f->pend_cap = 0;
+  f->pend_bytes = 0;
+}
+
+/* The stream ended (END_STREAM, RST_STREAM): its bytes are the core's to
+ * hand on, no longer held for a message to come. */
+static void pending_end(h2_frames *f, uint32_t sid) {
+  for (uint32_t i = 0; i < f->pend_n; i++) {
+    if (f->pend[i].sid != sid) continue;
+    f->pend_bytes -= f->pend[i].bytes;
+    f->pend[i] = f->pend[--f->pend_n];
+    return;
+  }
+}
+
+/* len more request bytes on stream sid, not ended. A linear table: a
+ * client has at most --max-concurrent-streams open, and most end each
+ * stream with its message, so it is rarely more than a few long. Out of
+ * memory: not counted (the connection is left to the other limits). */
+static h2_verdict pending_add(h2_frames *f, const h2_limits *lim, uint32_t sid, uint32_t len) {
+  uint32_t i = 0;
+  while (i < f->pend_n && f->pend[i].sid != sid) i++;
+  if (i == f->pend_n) {
+    if (f->pend_n == lim->pending_streams) return H2_PENDING_DATA;
+    if (f->pend_n == f->pend_cap) {
+      uint32_t cap = f->pend_cap ? f->pend_cap * 2 : 8;
+      if (cap > lim->pending_streams) cap = lim->pending_streams;
+      h2_pending *p = realloc(f->pend, cap * sizeof *p);
+      if (!p) return H2_OK;
+      f->pend = p;
+      f->pend_cap = cap;
+    }
+    f->pend[f->pend_n++] = (h2_pending){.sid = sid, .bytes = 0};
+  }
+  f->pend[i].bytes += len; /* < 2^32: a stream over pending_bytes is refused first */
+  f->pend_bytes += len;
+  return f->pend_bytes > lim->pending_bytes ? H2_PENDING_DATA : H2_OK;
 }
 
 /* True when `count`, bumped now, goes over `limit` within this window. */
@@ -56,6 +99,8 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
   const uint8_t *h = f->hdr;
   uint32_t len = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
   uint8_t type = h[3], flags = h[4];
+  uint32_t sid = ((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 | h[8]) &
+                 0x7fffffffu;
   f->skip = len;
   if (type == F_HEADERS || (type == F_CONTINUATION && f->in_block)) {
     if (type == F_HEADERS) {
@@ -78,6 +123,7 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
     f->block_bytes += len; /* len < 2^24, the limit < 2^32: no overflow before the check */
     if (lim->header_block_bytes && f->block_bytes > lim->header_block_bytes) return H2_HEADER_BLOCK;
     f->in_block = !(flags & FL_END_HEADERS);
+    if (type == F_HEADERS && (flags & FL_END_STREAM) && f->pend_n) pending_end(f, sid);
     return H2_OK;
   }
   /* Anything else inside a block is a protocol error the core refuses. */
@@ -114,8 +160,15 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
       if (lim->small_data_burst && len > 0 && (len < H2_SMALL_DATA_BYTES || (flags & FL_PADDED)) &&
           !charge_small(f, lim, now_ns))
         return H2_SMALL_DATA;
+      if (flags & FL_END_STREAM) {
+        if (f->pend_n) pending_end(f, sid);
+      } else if (lim->pending_bytes && len > 0 && sid != 0) {
+        h2_verdict v = pending_add(f, lim, sid, len);
+        if (v != H2_OK) return v;
+      }
       break;
     case F_RST_STREAM:
+      if (f->pend_n) pending_end(f, sid);
       f->rst_total++; /* every reset the client sent: what cancel counting may count */
       if (over_rate(f, &f->rst, lim->rst_per_s, now_ns)) return H2_RST_FLOOD;
       break;
@@ -190,6 +243,6 @@ const char *h2_verdict_name(h2_verdict v) {
   static const char *const names[H2_VERDICT_COUNT] = {
       "ok",           "header_block", "ping_flood", "settings_flood",
       "empty_frames", "rst_flood",    "zero_window",  "unacked_settings",
-      "goaway_flood", "small_data",   "rapid_reset",  "unknown_methods"};
+      "goaway_flood", "small_data",   "pending_data", "rapid_reset",  "unknown_methods"};
   return (unsigned)v < H2_VERDICT_COUNT ? names[v] : "unknown";
 }

@@ -27,6 +27,7 @@ typedef enum h2_verdict {
   H2_UNACKED_SETTINGS, /* streams opened before our SETTINGS were acknowledged */
   H2_GOAWAY_FLOOD, /* more GOAWAY frames than a closing client sends */
   H2_SMALL_DATA,   /* request messages fed in tiny DATA frames */
+  H2_PENDING_DATA, /* too many request bytes on streams the client has not ended */
   /* Not frame verdicts: the reasons conn_guard closes a connection for,
    * reported through the same queue. */
   H2_RAPID_RESET,      /* more calls its client reset per second than the limit */
@@ -53,7 +54,20 @@ typedef struct h2_limits {
   uint32_t small_data_burst;
   uint32_t small_data_per_s;
   uint32_t small_data_per_stream;
+  /* Request bytes on streams the client has not ended yet (END_STREAM or
+   * RST_STREAM): the core holds them until each message is whole, and
+   * grants window for whole messages, so 100 streams of 4 MiB held 400 MB
+   * on one connection. At most pending_bytes in all, on at most
+   * pending_streams streams. */
+  uint64_t pending_bytes;
+  uint32_t pending_streams;
 } h2_limits;
+
+/* One stream with request bytes and no END_STREAM yet. */
+typedef struct h2_pending {
+  uint32_t sid;
+  uint32_t bytes;
+} h2_pending;
 
 typedef struct h2_frames {
   uint8_t hdr[9];
@@ -76,10 +90,17 @@ typedef struct h2_frames {
   uint32_t goaways;         /* GOAWAY frames read */
   uint32_t small_used;      /* small DATA frames charged and not yet paid back */
   int64_t small_paid_ns;    /* when the last whole second was paid back */
+  h2_pending *pend;         /* malloc'd on the first stream not ended with its message */
+  uint32_t pend_n, pend_cap;
+  uint64_t pend_bytes;      /* their sum */
 } h2_frames;
 
 /* A new connection: expects the client preface next. */
 void h2_frames_reset(h2_frames *f);
+
+/* Frees what f allocated (before a reset of a used one, or when its
+ * connection is gone). */
+void h2_frames_release(h2_frames *f);
 
 /* Feeds `len` bytes the client sent; returns the verdict (sticky: once a
  * limit is broken every later call returns it). A stream that does not start

@@ -609,10 +609,12 @@ static void conn_born(int c, bool tls, uint16_t group) {
     return;
   }
   pthread_mutex_lock(&g_mu);
-  if (is_conn(atomic_load(&r->kind))) { /* closed behind our back */
+  uint8_t old = atomic_load(&r->kind);
+  if (is_conn(old)) { /* closed behind our back */
     hash_remove(c, r);
     hello_remove(c, r);
   }
+  if (old == REC_PLAIN) h2_frames_release(&r->u.f);
   if (tls)
     memset(&r->u.ts, 0, sizeof r->u.ts);
   else
@@ -665,6 +667,8 @@ int close(int fd) {
       hash_remove(fd, r);
       hello_remove(fd, r);
     }
+    /* The core has stopped reading it: its reading thread is done with f. */
+    if (k == REC_PLAIN) h2_frames_release(&r->u.f);
     atomic_store(&r->gen, 0);
     atomic_store(&r->kind, REC_NONE); /* the number may next be a file, not a client */
     pthread_mutex_unlock(&g_mu);
@@ -817,6 +821,7 @@ static void ssl_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
   (void)idx;
   (void)argl;
   (void)argp;
+  if (ptr && ptr != &g_no_link) h2_frames_release(&((tls_link *)ptr)->f);
   if (ptr != &g_no_link) free(ptr);
 }
 

@@ -50,7 +50,7 @@ static const char *const abuse_reason_names[METRICS_ABUSE_REASON_COUNT] = {"rapi
                                                                             "unknown_methods",
                                                                             "memory",
     "header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood", "zero_window",
-    "unacked_settings", "goaway_flood", "small_data"};
+    "unacked_settings", "goaway_flood", "small_data", "pending_data"};
 
 static const char *const type_names[] = {"unary", "client_stream", "server_stream",
                                          "bidi_stream"};

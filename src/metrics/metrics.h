@@ -62,6 +62,7 @@ typedef enum metrics_abuse_reason {
   METRICS_ABUSE_UNACKED_SETTINGS, /* streams opened before our SETTINGS were acknowledged */
   METRICS_ABUSE_GOAWAY_FLOOD,
   METRICS_ABUSE_SMALL_DATA,      /* request messages fed in tiny DATA frames */
+  METRICS_ABUSE_PENDING_DATA,    /* too many request bytes on unfinished streams */
   METRICS_ABUSE_REASON_COUNT
 } metrics_abuse_reason;
 

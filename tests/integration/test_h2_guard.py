@@ -115,7 +115,7 @@ def ping_chunk():
 
 
 REASONS = ("header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood",
-           "zero_window", "unacked_settings", "goaway_flood", "small_data", "rapid_reset", "unknown_methods", "memory")
+           "zero_window", "unacked_settings", "goaway_flood", "small_data", "pending_data", "rapid_reset", "unknown_methods", "memory")
 
 
 def abusive_closed(srv):

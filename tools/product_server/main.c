@@ -200,6 +200,7 @@ static void on_h2_abuse(void *ctx, const h2_guard_report *r) {
       [H2_UNACKED_SETTINGS] = METRICS_ABUSE_UNACKED_SETTINGS,
       [H2_GOAWAY_FLOOD] = METRICS_ABUSE_GOAWAY_FLOOD,
       [H2_SMALL_DATA] = METRICS_ABUSE_SMALL_DATA,
+      [H2_PENDING_DATA] = METRICS_ABUSE_PENDING_DATA,
       [H2_RAPID_RESET] = METRICS_ABUSE_RAPID_RESET,
       [H2_UNKNOWN_METHODS] = METRICS_ABUSE_UNKNOWN_METHODS,
   };
@@ -310,6 +311,12 @@ static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errl
       .small_data_burst = 1024,
       .small_data_per_s = 64,
       .small_data_per_stream = 4,
+      /* Four requests of the largest size (4 MiB) in flight at once on a
+       * connection; their streams at most four times the stream limit
+       * (streams the server ended early, on an oversized message, stay
+       * counted until the client ends them). */
+      .pending_bytes = (uint64_t)4 * (4 << 20),
+      .pending_streams = (uint32_t)k->max_concurrent_streams * 4,
   };
   a->conn_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_RESETS);
   a->unknown_guard = conn_guard_create(k->rapid_reset_per_s, CONN_GUARD_UNKNOWN);

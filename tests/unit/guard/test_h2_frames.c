@@ -27,6 +27,8 @@ static const h2_limits k_lim = {
     .small_data_burst = 16,
     .small_data_per_s = 8,
     .small_data_per_stream = 4,
+    .pending_bytes = 1 << 20,
+    .pending_streams = 8,
 };
 
 typedef struct wire {
@@ -58,27 +60,36 @@ static wire *start(void) {
   return &w;
 }
 
-static h2_verdict feed_all(const wire *w, int64_t now) {
+static h2_verdict feed_with(const h2_limits *lim, const wire *w, int64_t now) {
   h2_frames f;
   h2_frames_reset(&f);
-  return h2_frames_feed(&f, &k_lim, w->b, w->n, now);
+  h2_verdict v = h2_frames_feed(&f, lim, w->b, w->n, now);
+  h2_frames_release(&f);
+  return v;
 }
 
+
 /* Fed in two reads split at every offset, then byte by byte: same verdict. */
-static void expect_everywhere(const wire *w, h2_verdict want) {
-  assert_int_equal(feed_all(w, SEC), want);
+static void expect_everywhere_with(const h2_limits *lim, const wire *w, h2_verdict want) {
+  assert_int_equal(feed_with(lim, w, SEC), want);
   for (size_t cut = 0; cut <= w->n; cut++) {
     h2_frames f;
     h2_frames_reset(&f);
-    h2_verdict v = h2_frames_feed(&f, &k_lim, w->b, cut, SEC);
-    if (v == H2_OK) v = h2_frames_feed(&f, &k_lim, w->b + cut, w->n - cut, SEC);
+    h2_verdict v = h2_frames_feed(&f, lim, w->b, cut, SEC);
+    if (v == H2_OK) v = h2_frames_feed(&f, lim, w->b + cut, w->n - cut, SEC);
+    h2_frames_release(&f);
     assert_int_equal(v, want);
   }
   h2_frames f;
   h2_frames_reset(&f);
   h2_verdict v = H2_OK;
-  for (size_t i = 0; i < w->n && v == H2_OK; i++) v = h2_frames_feed(&f, &k_lim, w->b + i, 1, SEC);
+  for (size_t i = 0; i < w->n && v == H2_OK; i++) v = h2_frames_feed(&f, lim, w->b + i, 1, SEC);
+  h2_frames_release(&f);
   assert_int_equal(v, want);
+}
+
+static void expect_everywhere(const wire *w, h2_verdict want) {
+  expect_everywhere_with(&k_lim, w, want);
 }
 
 static void test_legit_call_passes(void **state) {
@@ -294,6 +305,43 @@ static void test_small_frames_are_paid_back_each_second(void **state) {
   w->n = 0;
   frame(w, 0, 0, 1, 1); /* half a second more: nothing back yet */
   assert_int_equal(h2_frames_feed(&f, &k_lim, w->b, w->n, 3 * SEC + SEC * 9 / 10), H2_SMALL_DATA);
+  h2_frames_release(&f);
+}
+
+/* Request bytes on streams not ended: what the core holds for messages to
+ * come. 1000 bytes and 4 streams here. */
+static const h2_limits k_pend = {.pending_bytes = 1000, .pending_streams = 4};
+
+static void test_request_bytes_held_on_open_streams_are_bounded(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 1, 0x4, 1, 20);
+  frame(w, 1, 0x4, 3, 20);
+  frame(w, 0, 0, 1, 600);
+  frame(w, 0, 0, 3, 400); /* 1000 in all: at the bound */
+  expect_everywhere_with(&k_pend, w, H2_OK);
+  frame(w, 0, 0, 3, 1);
+  expect_everywhere_with(&k_pend, w, H2_PENDING_DATA);
+  /* More streams with bytes held than allowed. */
+  w = start();
+  for (uint32_t s = 1; s <= 9; s += 2) frame(w, 0, 0, s, 10);
+  expect_everywhere_with(&k_pend, w, H2_PENDING_DATA);
+}
+
+static void test_ended_streams_no_longer_count(void **state) {
+  (void)state;
+  wire *w = start();
+  frame(w, 0, 0, 1, 900);
+  frame(w, 0, 0x1, 1, 0);      /* END_STREAM apart */
+  frame(w, 0, 0, 3, 900);
+  frame(w, 3, 0, 3, 4);        /* RST_STREAM */
+  frame(w, 0, 0, 5, 900);
+  frame(w, 1, 0x5, 5, 10);     /* trailers: HEADERS with END_STREAM */
+  frame(w, 0, 0, 7, 900);
+  frame(w, 0, 0x1, 7, 50);     /* the rest of a message with END_STREAM */
+  for (uint32_t s = 9; s < 400; s += 2) frame(w, 0, 0x1, s, 900); /* whole messages */
+  frame(w, 0, 0, 401, 1000);
+  expect_everywhere_with(&k_pend, w, H2_OK);
 }
 
 static void test_rate_window_resets_each_second(void **state) {
@@ -345,6 +393,7 @@ static void test_verdict_names(void **state) {
   assert_string_equal(h2_verdict_name(H2_UNACKED_SETTINGS), "unacked_settings");
   assert_string_equal(h2_verdict_name(H2_GOAWAY_FLOOD), "goaway_flood");
   assert_string_equal(h2_verdict_name(H2_SMALL_DATA), "small_data");
+  assert_string_equal(h2_verdict_name(H2_PENDING_DATA), "pending_data");
   assert_string_equal(h2_verdict_name(H2_RAPID_RESET), "rapid_reset");
   assert_string_equal(h2_verdict_name(H2_UNKNOWN_METHODS), "unknown_methods");
   assert_string_equal(h2_verdict_name(H2_VERDICT_COUNT), "unknown");
@@ -369,6 +418,8 @@ int main(void) {
       cmocka_unit_test(test_a_message_in_tiny_frames_is_closed),
       cmocka_unit_test(test_small_requests_on_many_streams_pass),
       cmocka_unit_test(test_small_frames_are_paid_back_each_second),
+      cmocka_unit_test(test_request_bytes_held_on_open_streams_are_bounded),
+      cmocka_unit_test(test_ended_streams_no_longer_count),
       cmocka_unit_test(test_rate_window_resets_each_second),
       cmocka_unit_test(test_zero_limits_are_off),
       cmocka_unit_test(test_not_http2_is_left_to_the_core),
