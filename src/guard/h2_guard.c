@@ -86,6 +86,7 @@ typedef struct rec {
   _Atomic uint64_t gen;     /* 0: no connection */
   _Atomic uint32_t rst_seen; /* RST_STREAM frames its client sent (wraps) */
   uint32_t rst_used;        /* of those, used by counted cancels (under g_mu) */
+  int64_t reply_bytes;      /* large replies waiting for its client (under g_mu) */
   int64_t win_start[2];     /* conn_guard's windows (under g_mu) */
   uint32_t win_count[2];
   int next;                 /* hash chain (under g_mu): next descriptor + 1, 0 ends it */
@@ -622,6 +623,7 @@ static void conn_born(int c, bool tls, uint16_t group) {
   atomic_store(&r->refused, 0);
   atomic_store(&r->rst_seen, 0);
   r->rst_used = 0;
+  r->reply_bytes = 0;
   memset(r->win_start, 0, sizeof r->win_start);
   memset(r->win_count, 0, sizeof r->win_count);
   r->probe = probe;
@@ -1025,6 +1027,19 @@ bool h2_guard_note(const char *peer, h2_conn c, int slot, int64_t limit, int64_t
   guard *gd = on();
   if (done && gd) enqueue(gd, text, slot == 0 ? H2_RAPID_RESET : H2_UNKNOWN_METHODS);
   return done;
+}
+
+int64_t h2_guard_reply_bytes(h2_conn c, int64_t delta) {
+  int64_t total = -1;
+  pthread_mutex_lock(&g_mu);
+  rec *r = rec_of_conn(c);
+  if (r) {
+    r->reply_bytes += delta;
+    if (r->reply_bytes < 0) r->reply_bytes = 0;
+    total = r->reply_bytes;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return total;
 }
 
 bool h2_guard_close(h2_conn c, h2_verdict why) {

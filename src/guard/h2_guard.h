@@ -97,6 +97,11 @@ bool h2_guard_take_reset(h2_conn c);
  * was shut down now. No descriptor is opened: this works at EMFILE. */
 bool h2_guard_close(h2_conn c, h2_verdict why);
 
+/* Adds delta to the bytes of replies that connection c has waiting (large
+ * replies queued until its client reads them); returns the new total, or
+ * -1 when c is no longer a live connection. Any thread. */
+int64_t h2_guard_reply_bytes(h2_conn c, int64_t delta);
+
 /* conn_guard's whole decision in one critical section: counts one event
  * of `slot` (0: a cancel, 1: an unknown method) on a connection and, when
  * that puts it over `limit` within its one-second window, shuts it down

@@ -101,6 +101,11 @@ void server_note_unknown(rpc_server *s, rpc_guard_conn c) {
   if (g && g->unknown_method && c.gen != 0) g->unknown_method(g->ctx, c);
 }
 
+int64_t server_reply_bytes(rpc_server *s, rpc_guard_conn c, int64_t delta) {
+  const rpc_server_guard *g = s->opt.guard;
+  return g && g->reply_bytes && c.gen != 0 ? g->reply_bytes(g->ctx, c, delta) : -1;
+}
+
 void rpc_server_close_costliest(rpc_server *s) {
   const rpc_server_guard *g = s->opt.guard;
   if (!s->started || !g || !g->close_costliest || g->close_costliest(g->ctx) == 0) return;

@@ -46,6 +46,9 @@ typedef struct rpc_server_guard {
   /* Over the memory limit: 1 if the connection whose client reads least
    * was shut down. */
   int (*close_costliest)(void *ctx);
+  /* Adds delta to the bytes of large replies waiting on connection c;
+   * returns the new total, or -1 when c is gone. */
+  int64_t (*reply_bytes)(void *ctx, rpc_guard_conn c, int64_t delta);
 } rpc_server_guard;
 
 typedef struct rpc_server_options {

@@ -73,6 +73,9 @@ bool server_guard_conn(rpc_server *s, const char *peer, rpc_guard_conn *out);
  * of them per second than the rapid-reset limit is closed too. */
 void server_note_unknown(rpc_server *s, rpc_guard_conn c);
 
+/* rpc_server_guard.reply_bytes, or -1 without a guard. */
+int64_t server_reply_bytes(rpc_server *s, rpc_guard_conn c, int64_t delta);
+
 /* One log line for a call that did not go through the pipeline (unknown
  * methods, streams), with its trace ids (t). */
 void server_log_call(const char *method, size_t method_len, rpc_code code, int64_t start_ns,

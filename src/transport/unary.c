@@ -24,6 +24,15 @@
 #include "transport/server_internal.h"
 
 #define CALL_ARENA_BYTES 8192
+/* Replies larger than a stream's default window wait in the core until the
+ * client grants more; a client that never does (or announces a window of
+ * a byte) could park --max-concurrent-streams of them on one connection:
+ * 500 MB with large ListProducts pages. Such replies are counted per
+ * connection, and one that would take it over REPLY_HELD_MAX gets
+ * RESOURCE_EXHAUSTED instead. Smaller ones are not counted: a connection
+ * holds at most --max-concurrent-streams of them. */
+#define REPLY_WATCH_BYTES (64 * 1024)
+#define REPLY_HELD_MAX ((int64_t)16 << 20)
 
 struct unary_call {
   rpc_tag on_new;
@@ -38,6 +47,8 @@ struct unary_call {
   grpc_byte_buffer *response;
   int cancelled;
   bool skipped; /* answered without the pipeline (shed, or already reset) */
+  size_t held;  /* bytes of its reply counted on held_conn */
+  rpc_guard_conn held_conn;
   arena *arena;
   call_ctx ctx;
   unary_call *next_free;
@@ -179,9 +190,8 @@ static void read_metadata(unary_call *u) {
   }
 }
 
-/* Packs the response straight into one slice. */
-static grpc_byte_buffer *pack_response(const ProtobufCMessage *msg) {
-  size_t len = protobuf_c_message_get_packed_size(msg);
+/* Packs the response (len bytes packed) straight into one slice. */
+static grpc_byte_buffer *pack_response(const ProtobufCMessage *msg, size_t len) {
   grpc_slice out = grpc_slice_malloc(len);
   protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(out));
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&out, 1);
@@ -197,14 +207,39 @@ static bool plain_header_value(const char *s) {
   return true;
 }
 
+/* Counts a large reply on its connection; false when that would take the
+ * connection over REPLY_HELD_MAX (the reply is then not sent). A call
+ * whose connection the guard does not know is not counted. */
+static bool hold_reply(unary_call *u, size_t len) {
+  call_ctx *c = &u->ctx;
+  if (!server_guard_conn(u->srv, c->peer, &u->held_conn)) return true;
+  int64_t total = server_reply_bytes(u->srv, u->held_conn, (int64_t)len);
+  if (total < 0) return true;
+  if (total > REPLY_HELD_MAX) {
+    server_reply_bytes(u->srv, u->held_conn, -(int64_t)len);
+    return false;
+  }
+  u->held = len;
+  return true;
+}
+
 static void answer(unary_call *u) {
   call_ctx *c = &u->ctx;
   grpc_op ops[4];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
   ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA; /* always, even for an error */
+  size_t len = c->code == RPC_OK && c->response ? protobuf_c_message_get_packed_size(c->response)
+                                                 : 0;
+  /* A call holds its reply twice until it is sent: the message in its
+   * arena and the packed bytes (measured: 34 MB for 16 MiB packed). */
+  if (len > REPLY_WATCH_BYTES && !hold_reply(u, 2 * len)) {
+    c->code = RPC_RESOURCE_EXHAUSTED;
+    snprintf(c->message, sizeof c->message,
+             "too many large replies wait for this connection to read them; retry later");
+  }
   if (c->code == RPC_OK && c->response) {
-    u->response = pack_response(c->response);
+    u->response = pack_response(c->response, len);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n++].data.send_message.send_message = u->response;
   }
@@ -262,6 +297,10 @@ static void answer(unary_call *u) {
  * its connection (rapid reset); served calls never get there. */
 static void finish(unary_call *u, bool cancelled) {
   call_ctx *c = &u->ctx;
+  if (u->held) {
+    server_reply_bytes(u->srv, u->held_conn, -(int64_t)u->held);
+    u->held = 0;
+  }
   if (cancelled && clock_mono_ns() < c->deadline_ns) server_note_cancel(u->srv, c->peer);
   if (!u->skipped) pipeline_finish(c, cancelled);
   call_release(u);

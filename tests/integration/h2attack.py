@@ -432,6 +432,56 @@ def pending_data(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, streams
     return c, out
 
 
+def stalled_replies(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, calls=100,
+                    window=1):
+    """A client that announces a stream window of `window` bytes and never
+    grants more, asking ListProducts (page_size 100) on as many streams as
+    the limit allows: every large page waits in the server for a reader
+    that never reads. Needs a catalog of large products (see
+    fill_catalog) for the pages to be large."""
+    out = Outcome("stalled_replies")
+    c = Conn(port, out, client_settings=settings(initial_window_size=window))
+    block = request_block(port, LIST)
+    body = grpc_message(b"\x08\x64")  # page_size 100
+    deadline = out.started + seconds
+    for i in range(calls):
+        s = 1 + 2 * i
+        if not c.send(frame(HEADERS, END_HEADERS, s, block) + frame(DATA, END_STREAM, s, body),
+                      deadline):
+            break
+        out.streams += 1
+    while time.monotonic() < deadline and not c.closed:  # hold it
+        time.sleep(0.05)
+    out.note = "%d of %d streams answered at once" % (out.ended, out.streams)
+    return c, out
+
+
+def fill_catalog(addr, token, n=100, description=4000):
+    """n products with `description` bytes each: a ListProducts page of
+    100 is then some 400 KB."""
+    with harness.channel(addr) as ch:
+        fn = ch.unary_unary("/product.ProductService/CreateProduct",
+                            request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        desc = b"d" * description
+        for i in range(n):
+            name = b"big-%d" % i
+            # CreateProductRequest{name, description, price}
+            req = (b"\x0a" + bytes([len(name)]) + name + b"\x12" +
+                   _varint(len(desc)) + desc + b"\x19" + struct.pack("<d", 1.0))
+            fn(req, metadata=[("authorization", "Bearer " + token)], timeout=30)
+
+
+def _varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
 def ping_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
     """PINGs as fast as the socket takes them; the PONGs are never read."""
     out = Outcome("ping_flood")
@@ -657,6 +707,8 @@ ATTACKS = {
     "zip_bomb": zip_bomb, "goaway_flood": goaway_flood, "small_data": small_data,
     "pending_data": pending_data,
 }
+# Not in ATTACKS: stalled_replies, which needs a catalog of large products
+# (fill_catalog) that the bench's servers do not have.
 
 
 # ------------------------------------------------------------ server probes ---

@@ -251,6 +251,11 @@ static bool guard_connection(void *ctx, const char *peer, int listeners, rpc_gua
   return true;
 }
 
+static int64_t guard_reply_bytes(void *ctx, rpc_guard_conn c, int64_t delta) {
+  (void)ctx;
+  return h2_guard_reply_bytes((h2_conn){.fd = c.fd, .gen = c.gen}, delta);
+}
+
 static void guard_cancelled(void *ctx, const char *peer) {
   app *a = ctx;
   conn_guard_note(a->conn_guard, peer, clock_mono_ns());
@@ -332,6 +337,7 @@ static int start_h2_guard(app *a, const config_limits *k, char *err, size_t errl
       .connection = guard_connection,
       .unknown_method = guard_unknown,
       .close_costliest = guard_close_costliest,
+      .reply_bytes = guard_reply_bytes,
   };
   return 0;
 }
