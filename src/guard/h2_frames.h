@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #define H2_SMALL_DATA_BYTES 32
+/* A byte of a request's header block counts this many in pending_bytes. */
+#define H2_HEADER_WEIGHT 3
 
 typedef enum h2_verdict {
   H2_OK = 0,
@@ -55,7 +57,8 @@ typedef struct h2_limits {
   uint32_t small_data_per_s;
   uint32_t small_data_per_stream;
   /* Request bytes on streams the client has not ended yet (END_STREAM or
-   * RST_STREAM): the core holds them until each message is whole, and
+   * RST_STREAM), header blocks counted H2_HEADER_WEIGHT times: the core
+   * holds them until each message is whole, and
    * grants window for whole messages, so 100 streams of 4 MiB held 400 MB
    * on one connection. At most pending_bytes in all, on at most
    * pending_streams streams. */
@@ -74,6 +77,7 @@ typedef struct h2_frames {
   uint8_t hdr_have;   /* bytes of the current frame header seen */
   uint8_t preface;    /* preface bytes still to come (24 at the start) */
   uint8_t in_block;   /* inside a header block (no END_HEADERS yet) */
+  uint8_t block_opens; /* that block's HEADERS left its stream open */
   uint8_t verdict;    /* sticky once not H2_OK */
   uint32_t skip;      /* payload bytes of the current frame still to skip */
   uint32_t block_bytes, block_frames;

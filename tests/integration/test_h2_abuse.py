@@ -321,6 +321,24 @@ def test_pending_data():
         raise AssertionError("closed for %r, want pending_data" % state["line"].get("reason"))
 
 
+def test_held_headers():
+    """Before: +65 MB a connection (100 streams of 222 KB header blocks
+    and no message, held). Their blocks count in the same 16 MiB of request
+    bytes held on unfinished streams."""
+    state = {}
+
+    def check(scene, conn, out):
+        if not conn.closed:
+            raise AssertionError("the connection holding header blocks was not closed (%s)" %
+                                 out.summary())
+        state["line"] = scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")
+    run_attack("held_headers", h2.held_headers, check=check,
+               budget_kb=(16 + 16) * MB * ASAN_RSS_FACTOR)
+    if state["line"].get("reason") != "pending_data":
+        raise AssertionError("closed for %r, want pending_data" % state["line"].get("reason"))
+
+
 def test_stalled_replies():
     """Before: +84 MB a connection (100 pages of some 400 KB waiting for a
     client that announced a one-byte window). Now a connection's large
@@ -454,7 +472,8 @@ def test_fd_exhaustion_fresh_client():
 
 
 TESTS = [test_rapid_reset, test_unacked_settings, test_made_you_reset, test_zip_bomb,
-         test_goaway_flood, test_small_data, test_pending_data, test_stalled_replies,
+         test_goaway_flood, test_small_data, test_pending_data, test_held_headers,
+         test_stalled_replies,
          test_ping_flood, test_big_messages, test_zero_window,
          test_idle_connections, test_hpack_bomb, test_empty_data, test_continuation,
          test_settings_flood, test_slowloris, test_fd_exhaustion,

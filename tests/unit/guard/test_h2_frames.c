@@ -315,13 +315,25 @@ static const h2_limits k_pend = {.pending_bytes = 1000, .pending_streams = 4};
 static void test_request_bytes_held_on_open_streams_are_bounded(void **state) {
   (void)state;
   wire *w = start();
-  frame(w, 1, 0x4, 1, 20);
+  frame(w, 1, 0x4, 1, 20); /* header blocks count three times: 60 */
   frame(w, 1, 0x4, 3, 20);
   frame(w, 0, 0, 1, 600);
-  frame(w, 0, 0, 3, 400); /* 1000 in all: at the bound */
+  frame(w, 0, 0, 3, 280); /* 1000 in all: at the bound */
   expect_everywhere_with(&k_pend, w, H2_OK);
   frame(w, 0, 0, 3, 1);
   expect_everywhere_with(&k_pend, w, H2_PENDING_DATA);
+  /* Header blocks alone, CONTINUATIONs included, held open. */
+  w = start();
+  frame(w, 1, 0x4, 1, 200);
+  frame(w, 1, 0x0, 3, 100);
+  frame(w, 9, 0x4, 3, 33); /* 600 + 300 + 99 */
+  expect_everywhere_with(&k_pend, w, H2_OK);
+  frame(w, 1, 0x4, 5, 1);
+  expect_everywhere_with(&k_pend, w, H2_PENDING_DATA);
+  /* A HEADERS that ends its stream (a request with no body) holds nothing. */
+  w = start();
+  for (uint32_t s = 1; s < 200; s += 2) frame(w, 1, 0x5, s, 900);
+  expect_everywhere_with(&k_pend, w, H2_OK);
   /* More streams with bytes held than allowed. */
   w = start();
   for (uint32_t s = 1; s <= 9; s += 2) frame(w, 0, 0, s, 10);
@@ -341,6 +353,15 @@ static void test_ended_streams_no_longer_count(void **state) {
   frame(w, 0, 0x1, 7, 50);     /* the rest of a message with END_STREAM */
   for (uint32_t s = 9; s < 400; s += 2) frame(w, 0, 0x1, s, 900); /* whole messages */
   frame(w, 0, 0, 401, 1000);
+  expect_everywhere_with(&k_pend, w, H2_OK);
+  /* Requests as clients send them: HEADERS, then the message with
+   * END_STREAM (or apart): each stream's count goes with it. */
+  w = start();
+  for (uint32_t s = 1; s < 400; s += 2) {
+    frame(w, 1, 0x4, s, 300);
+    frame(w, 0, s % 4 == 1 ? 0x1 : 0, s, 40);
+    if (s % 4 != 1) frame(w, 0, 0x1, s, 0);
+  }
   expect_everywhere_with(&k_pend, w, H2_OK);
 }
 
