@@ -114,9 +114,14 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
        * a client may open as many as it likes, and answers pile up. */
       if (!f->acked && lim->streams_before_ack && ++f->unacked_streams > lim->streams_before_ack)
         return H2_UNACKED_SETTINGS;
-      /* A new stream's request may come in a small frame or two. */
-      f->small_used = f->small_used > lim->small_data_per_stream
-                          ? f->small_used - lim->small_data_per_stream : 0;
+      /* A new stream's request may come in a small frame or two. Only a
+       * HEADERS that opens a stream the core takes (odd, above the last)
+       * earns that: it ignores the others without a word. */
+      if ((sid & 1) && sid > f->last_sid) {
+        f->last_sid = sid;
+        f->small_used = f->small_used > lim->small_data_per_stream
+                            ? f->small_used - lim->small_data_per_stream : 0;
+      }
     } else if (lim->header_block_frames && ++f->block_frames > lim->header_block_frames) {
       return H2_HEADER_BLOCK;
     }
@@ -127,9 +132,13 @@ static h2_verdict on_frame(h2_frames *f, const h2_limits *lim, int64_t now_ns) {
     if (type == F_HEADERS && (flags & FL_END_STREAM) && f->pend_n) pending_end(f, sid);
     /* A request's metadata waits with it until its message is whole, decoded
      * at some three times the block's size (measured: 100 held streams of
-     * 222 KB blocks, 65 MB). */
-    if (f->block_opens && lim->pending_bytes && len > 0 && sid != 0)
-      return pending_add(f, lim, sid, len * H2_HEADER_WEIGHT);
+     * 222 KB blocks, 65 MB). Only large blocks are counted: a stream the
+     * server ends before its client has sent END_STREAM stays counted (the
+     * client sends nothing more on it), and every request has a block. */
+    if (f->block_opens && lim->pending_bytes && sid != 0 && f->block_bytes > H2_HEADER_COUNTED) {
+      uint32_t add = f->block_bytes - len > H2_HEADER_COUNTED ? len : f->block_bytes;
+      return pending_add(f, lim, sid, add * H2_HEADER_WEIGHT);
+    }
     return H2_OK;
   }
   /* Anything else inside a block is a protocol error the core refuses. */

@@ -9,14 +9,18 @@
  * client that announced a zero receive window and opens stream after stream
  * without granting any credit (every answer would wait in the server), or
  * one that opens stream after stream and never acknowledges our SETTINGS
- * (the 1.51 core enforces its stream limit only once they are acknowledged).
- * A plain struct, no allocation: one lives per file descriptor. */
+ * (the 1.51 core enforces its stream limit only once they are acknowledged),
+ * and the request bytes held on streams the client has not ended.
+ * One lives per file descriptor; it allocates only a table of streams with
+ * request bytes held (h2_frames_release frees it). */
 #include <stddef.h>
 #include <stdint.h>
 
 #define H2_SMALL_DATA_BYTES 32
-/* A byte of a request's header block counts this many in pending_bytes. */
+/* A byte of a request's header block counts this many in pending_bytes,
+ * once the block is over H2_HEADER_COUNTED bytes (the whole block then). */
 #define H2_HEADER_WEIGHT 3
+#define H2_HEADER_COUNTED (16 * 1024)
 
 typedef enum h2_verdict {
   H2_OK = 0,
@@ -62,7 +66,7 @@ typedef struct h2_limits {
    * grants window for whole messages, so 100 streams of 4 MiB held 400 MB
    * on one connection. At most pending_bytes in all, on at most
    * pending_streams streams. */
-  uint64_t pending_bytes;
+  uint64_t pending_bytes; /* under 4 GiB: a stream's count is 32 bits */
   uint32_t pending_streams;
 } h2_limits;
 
@@ -78,6 +82,7 @@ typedef struct h2_frames {
   uint8_t preface;    /* preface bytes still to come (24 at the start) */
   uint8_t in_block;   /* inside a header block (no END_HEADERS yet) */
   uint8_t block_opens; /* that block's HEADERS left its stream open */
+  uint32_t last_sid;   /* the highest stream a HEADERS opened */
   uint8_t verdict;    /* sticky once not H2_OK */
   uint32_t skip;      /* payload bytes of the current frame still to skip */
   uint32_t block_bytes, block_frames;

@@ -522,7 +522,8 @@ static bool probe_once(pg_store *s, char *why, size_t whylen, bool *hard) {
       PQfinish(s->probe_db);
       s->probe_db = NULL;
     }
-    if (fresh || *hard) break;
+    if (fresh) break;
+    *hard = false; /* a migration that failed on a stale connection is tried again */
   }
   atomic_store(&s->probe_started_ns, 0);
   /* The purge of expired request ids rides on the probe's connection but

@@ -20,26 +20,34 @@
 
 static atomic_bool quiet;
 static pthread_mutex_t g_rate_mu = PTHREAD_MUTEX_INITIALIZER;
-static int64_t g_window_start;
-static unsigned g_in_window;
-static uint64_t g_unlogged;
 
-/* True when an ERROR line may be written now; *unlogged: how many were
- * dropped before it. */
-static bool error_line_allowed(uint64_t *unlogged) {
-  int64_t now = clock_mono_ns();
+/* One budget of lines a second: the client's doing (a failed handshake, a
+ * compressed request) and everything else apart, so that a client cannot
+ * crowd out the lines about the server itself. */
+typedef struct line_budget {
+  int64_t window_start;
+  unsigned in_window;
+  uint64_t unlogged;
+} line_budget;
+static line_budget g_budget[2];
+
+/* True when a line of budget b may be written now; *unlogged: how many
+ * were dropped before it. The clock is read under the lock, so windows
+ * only move forward. */
+static bool line_allowed(line_budget *b, uint64_t *unlogged) {
   pthread_mutex_lock(&g_rate_mu);
-  if (g_in_window == 0 || now - g_window_start >= NS_PER_S || now < g_window_start) {
-    g_window_start = now;
-    g_in_window = 0;
+  int64_t now = clock_mono_ns();
+  if (b->in_window == 0 || now - b->window_start >= NS_PER_S) {
+    b->window_start = now;
+    b->in_window = 0;
   }
-  bool ok = g_in_window < ERROR_LINES_PER_S;
+  bool ok = b->in_window < ERROR_LINES_PER_S;
   if (ok) {
-    g_in_window++;
-    *unlogged = g_unlogged;
-    g_unlogged = 0;
+    b->in_window++;
+    *unlogged = b->unlogged;
+    b->unlogged = 0;
   } else {
-    g_unlogged++;
+    b->unlogged++;
   }
   pthread_mutex_unlock(&g_rate_mu);
   return ok;
@@ -52,15 +60,15 @@ static void forward(gpr_log_func_args *args) {
   log_level level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LOG_ERROR
                     : args->severity == GPR_LOG_SEVERITY_INFO ? LOG_INFO
                                                               : LOG_DEBUG;
-  uint64_t unlogged = 0;
-  if (level == LOG_ERROR && !error_line_allowed(&unlogged)) return;
   /* A failed handshake or a compressed request is the client's problem,
    * not an outage. */
-  if (level == LOG_ERROR && args->message &&
-      (strstr(args->message, "Handshake failed") || strstr(args->message, "handshake") ||
-       strstr(args->message, "SSL_ERROR") || strstr(args->message, "certificate") ||
-       strstr(args->message, "Compression algorithm")))
-    level = LOG_WARN;
+  bool clients = level == LOG_ERROR && args->message &&
+                 (strstr(args->message, "Handshake failed") || strstr(args->message, "handshake") ||
+                  strstr(args->message, "SSL_ERROR") || strstr(args->message, "certificate") ||
+                  strstr(args->message, "Compression algorithm"));
+  uint64_t unlogged = 0;
+  if (level == LOG_ERROR && !line_allowed(&g_budget[clients], &unlogged)) return;
+  if (clients) level = LOG_WARN;
   log_line l;
   log_line_begin(&l, level, NULL);
   log_line_str(&l, "source", "grpc");

@@ -277,6 +277,21 @@ static void test_a_message_in_tiny_frames_is_closed(void **state) {
   expect_everywhere(w, H2_SMALL_DATA);
 }
 
+/* Only a HEADERS that opens a new stream (odd, above the last) pays small
+ * frames back: the core ignores the others without a word. */
+static void test_ignored_headers_earn_no_small_frames(void **state) {
+  (void)state;
+  for (uint32_t junk = 0; junk < 2; junk++) {
+    wire *w = start();
+    frame(w, 1, 0x4, 3, 20);
+    for (int i = 0; i < 5; i++) {
+      frame(w, 1, 0x4, junk ? 2 : 3, 9); /* an even stream, or stream 3 again */
+      for (int k = 0; k < 4; k++) frame(w, 0, 0, 3, 1);
+    }
+    expect_everywhere(w, H2_SMALL_DATA); /* 20 small frames over the burst of 16 */
+  }
+}
+
 /* Small requests, one or two frames a stream, never run out. */
 static void test_small_requests_on_many_streams_pass(void **state) {
   (void)state;
@@ -315,25 +330,32 @@ static const h2_limits k_pend = {.pending_bytes = 1000, .pending_streams = 4};
 static void test_request_bytes_held_on_open_streams_are_bounded(void **state) {
   (void)state;
   wire *w = start();
-  frame(w, 1, 0x4, 1, 20); /* header blocks count three times: 60 */
+  frame(w, 1, 0x4, 1, 20); /* small header blocks are not counted */
   frame(w, 1, 0x4, 3, 20);
   frame(w, 0, 0, 1, 600);
-  frame(w, 0, 0, 3, 280); /* 1000 in all: at the bound */
+  frame(w, 0, 0, 3, 400); /* 1000 in all: at the bound */
   expect_everywhere_with(&k_pend, w, H2_OK);
   frame(w, 0, 0, 3, 1);
   expect_everywhere_with(&k_pend, w, H2_PENDING_DATA);
-  /* Header blocks alone, CONTINUATIONs included, held open. */
+  /* Large header blocks, held open, count three times once over 16 KiB,
+   * CONTINUATIONs included; smaller ones not at all. */
+  static const h2_limits big = {.pending_bytes = 200 << 10, .pending_streams = 8};
   w = start();
-  frame(w, 1, 0x4, 1, 200);
-  frame(w, 1, 0x0, 3, 100);
-  frame(w, 9, 0x4, 3, 33); /* 600 + 300 + 99 */
-  expect_everywhere_with(&k_pend, w, H2_OK);
-  frame(w, 1, 0x4, 5, 1);
-  expect_everywhere_with(&k_pend, w, H2_PENDING_DATA);
+  frame(w, 1, 0x0, 1, 16 << 10);
+  frame(w, 9, 0x4, 1, 10 << 10); /* 26 KiB: 78 */
+  frame(w, 1, 0x0, 3, 16 << 10);
+  frame(w, 9, 0x4, 3, 10 << 10); /* 156 */
+  frame(w, 1, 0x4, 5, 16 << 10); /* at 16 KiB: not counted */
+  frame(w, 1, 0x0, 7, 10 << 10);
+  frame(w, 9, 0x4, 7, 4 << 10);  /* 14 KiB: not counted */
+  expect_everywhere_with(&big, w, H2_OK);
+  frame(w, 1, 0x0, 9, 16 << 10);
+  frame(w, 9, 0x4, 9, 1);        /* 16 KiB + 1: 3 x that, 204 in all */
+  expect_everywhere_with(&big, w, H2_PENDING_DATA);
   /* A HEADERS that ends its stream (a request with no body) holds nothing. */
   w = start();
-  for (uint32_t s = 1; s < 200; s += 2) frame(w, 1, 0x5, s, 900);
-  expect_everywhere_with(&k_pend, w, H2_OK);
+  for (uint32_t s = 1; s < 20; s += 2) frame(w, 1, 0x5, s, 20 << 10);
+  expect_everywhere_with(&big, w, H2_OK);
   /* More streams with bytes held than allowed. */
   w = start();
   for (uint32_t s = 1; s <= 9; s += 2) frame(w, 0, 0, s, 10);
@@ -438,6 +460,7 @@ int main(void) {
       cmocka_unit_test(test_goaway_flood),
       cmocka_unit_test(test_a_message_in_tiny_frames_is_closed),
       cmocka_unit_test(test_small_requests_on_many_streams_pass),
+      cmocka_unit_test(test_ignored_headers_earn_no_small_frames),
       cmocka_unit_test(test_small_frames_are_paid_back_each_second),
       cmocka_unit_test(test_request_bytes_held_on_open_streams_are_bounded),
       cmocka_unit_test(test_ended_streams_no_longer_count),
