@@ -10,7 +10,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 
-/* The core's ERROR lines a second at most: clients can make it write one
+/* The core's ERROR lines a second at most, in each of two budgets (below):
+ * clients can make it write one
  * per call (a compressed request, a malformed header), each written at
  * once. The rest are counted and the next line says how many were not
  * logged. Other severities only appear with GRPC_VERBOSITY raised by the
