@@ -256,6 +256,15 @@ def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_
     that asserts the close came before it)."""
     out = Outcome("rapid_reset")
     c = Conn(port, out)
+    return c, _stream_flood(c, out, port, seconds, max_bytes, max_streams,
+                            lambda s, body: frame(DATA, 0, s, body) +
+                            frame(RST_STREAM, 0, s, struct.pack(">I", CANCEL)), product_id)
+
+
+def _stream_flood(c, out, port, seconds, max_bytes, max_streams, rest, product_id="x"):
+    """GetProduct(product_id) streams on c, 100 a write, each HEADERS
+    followed by rest(stream, body), until the server closes, seconds pass,
+    max_bytes are written or max_streams (None: no bound) are opened."""
     block = request_block(port, GET)
     body = grpc_message(b"\x0a" + bytes([len(product_id)]) + product_id.encode())
     sid = [1]
@@ -264,8 +273,7 @@ def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_
         parts = []
         for _ in range(100):
             s = sid[0]
-            parts.append(frame(HEADERS, END_HEADERS, s, block) + frame(DATA, 0, s, body) +
-                         frame(RST_STREAM, 0, s, struct.pack(">I", CANCEL)))
+            parts.append(frame(HEADERS, END_HEADERS, s, block) + rest(s, body))
             sid[0] += 2
             out.streams += 1
         return b"".join(parts)
@@ -274,7 +282,7 @@ def rapid_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, product_
             (max_streams is None or out.streams < max_streams):
         if not c.send(batch(), deadline):
             break
-    return c, out
+    return out
 
 
 def unacked_settings(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, max_streams=None):
@@ -285,24 +293,8 @@ def unacked_settings(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, max
     at most that many."""
     out = Outcome("unacked_settings")
     c = Conn(port, out, ack_settings=False)
-    block = request_block(port, GET)
-    body = grpc_message(b"\x0a\x01x")
-    sid = [1]
-
-    def batch():
-        parts = []
-        for _ in range(100):
-            s = sid[0]
-            parts.append(frame(HEADERS, END_HEADERS, s, block) + frame(DATA, END_STREAM, s, body))
-            sid[0] += 2
-            out.streams += 1
-        return b"".join(parts)
-    deadline = out.started + seconds
-    while time.monotonic() < deadline and out.sent < max_bytes and \
-            (max_streams is None or out.streams < max_streams):
-        if not c.send(batch(), deadline):
-            break
-    return c, out
+    return c, _stream_flood(c, out, port, seconds, max_bytes, max_streams,
+                            lambda s, body: frame(DATA, END_STREAM, s, body))
 
 
 def made_you_reset(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, in_flight=50):
@@ -439,7 +431,15 @@ def stalled_replies(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, call
     the limit allows: every large page waits in the server for a reader
     that never reads. Needs a catalog of large products (see
     fill_catalog) for the pages to be large."""
-    out = Outcome("stalled_replies")
+    c, out = _lists_on_a_window("stalled_replies", port, seconds, calls, window)
+    out.note = "%d of %d streams answered at once" % (out.ended, out.streams)
+    return c, out
+
+
+def _lists_on_a_window(name, port, seconds, calls, window):
+    """calls ListProducts (page_size 100) from a client whose stream window
+    is `window` bytes, never granted more; the connection is held."""
+    out = Outcome(name)
     c = Conn(port, out, client_settings=settings(initial_window_size=window))
     block = request_block(port, LIST)
     body = grpc_message(b"\x08\x64")  # page_size 100
@@ -452,7 +452,6 @@ def stalled_replies(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, call
         out.streams += 1
     while time.monotonic() < deadline and not c.closed:  # hold it
         time.sleep(0.05)
-    out.note = "%d of %d streams answered at once" % (out.ended, out.streams)
     return c, out
 
 
@@ -552,20 +551,7 @@ def big_messages(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, streams
 def zero_window(port, seconds=DEFAULT_SECONDS, max_bytes=DEFAULT_BYTES, calls=5000):
     """A client with a zero receive window (never updated) asking calls
     ListProducts: every answer has to wait in the server."""
-    out = Outcome("zero_window")
-    c = Conn(port, out, client_settings=settings(initial_window_size=0))
-    block = request_block(port, LIST)
-    body = grpc_message(b"\x08\x64")  # page_size 100
-    deadline = out.started + seconds
-    for i in range(calls):
-        s = 1 + 2 * i
-        if not c.send(frame(HEADERS, END_HEADERS, s, block) + frame(DATA, END_STREAM, s, body),
-                      deadline):
-            break
-        out.streams += 1
-    while time.monotonic() < deadline and not c.closed:  # hold it
-        time.sleep(0.05)
-    return c, out
+    return _lists_on_a_window("zero_window", port, seconds, calls, 0)
 
 
 def hpack_bomb(port, seconds=DEFAULT_SECONDS, max_bytes=32 << 20):

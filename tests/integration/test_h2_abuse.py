@@ -230,26 +230,31 @@ def test_rapid_reset():
             state["after"] / MB, 8 * ASAN_RSS_FACTOR))
 
 
+def run_closed(name, attack, reason, what, **kw):
+    """run_attack, and the abusive connection must be closed while the
+    attack runs (an attack bounded by a count ends on its own otherwise),
+    by a logged close for `reason`."""
+    state = {}
+
+    def check(scene, conn, out):
+        if not conn.closed:
+            raise AssertionError("%s: %s was not closed during the attack (%s)" % (
+                name, what, out.summary()))
+        state["line"] = scene.server.wait_log(
+            lambda l: l.get("msg") == "closed an abusive connection")
+    run_attack(name, attack, check=check, **kw)
+    if state["line"].get("reason") != reason:
+        raise AssertionError("%s: closed for %r, want %s" % (name, state["line"].get("reason"),
+                                                           reason))
+
+
 def test_unacked_settings():
     """Before the guard: +370 MB in 4 s from one such connection, every
     call it opened waiting in the server (the core enforced no stream limit
     on it)."""
-    state = {}
-
-    def check(scene, conn, out):
-        state["closed"] = conn.closed
-        state["streams"] = out.streams
-        if not conn.closed or out.streams >= UNACKED_STREAMS:
-            raise AssertionError("the connection that never acknowledged SETTINGS was not "
-                                 "closed during the attack (%d streams sent, bound %d)" % (
-                                     out.streams, UNACKED_STREAMS))
-        state["line"] = scene.server.wait_log(
-            lambda l: l.get("msg") == "closed an abusive connection")
-
-    run_attack("unacked_settings", h2.unacked_settings, seconds=RAPID_RESET_HANG_S,
-               max_streams=UNACKED_STREAMS, check=check)
-    if state["line"].get("reason") != "unacked_settings":
-        raise AssertionError("closed for %r, want unacked_settings" % state["line"].get("reason"))
+    run_closed("unacked_settings", h2.unacked_settings, "unacked_settings",
+               "the connection that never acknowledged SETTINGS",
+               seconds=RAPID_RESET_HANG_S, max_streams=UNACKED_STREAMS)
 
 
 def test_made_you_reset():
@@ -275,68 +280,29 @@ def test_zip_bomb():
 def test_goaway_flood():
     """Before: one connection pinned a core (45 times the client's CPU) and
     legitimate calls waited past 2 s."""
-    state = {}
-
-    def check(scene, conn, out):
-        if not conn.closed:
-            raise AssertionError("the GOAWAY flood's connection was not closed (%s)" %
-                                 out.summary())
-        state["line"] = scene.server.wait_log(
-            lambda l: l.get("msg") == "closed an abusive connection")
-    run_attack("goaway_flood", h2.goaway_flood, check=check)
-    if state["line"].get("reason") != "goaway_flood":
-        raise AssertionError("closed for %r, want goaway_flood" % state["line"].get("reason"))
+    run_closed("goaway_flood", h2.goaway_flood, "goaway_flood", "the GOAWAY flood's connection")
 
 
 def test_small_data():
     """Before: +673 MB from four such streams, held as long as the client
     liked (it reads everything, so the memory limit's close never picked it)."""
-    state = {}
-
-    def check(scene, conn, out):
-        if not conn.closed:
-            raise AssertionError("the tiny-frame connection was not closed (%s)" % out.summary())
-        state["line"] = scene.server.wait_log(
-            lambda l: l.get("msg") == "closed an abusive connection")
-    run_attack("small_data", h2.small_data, check=check)
-    if state["line"].get("reason") != "small_data":
-        raise AssertionError("closed for %r, want small_data" % state["line"].get("reason"))
+    run_closed("small_data", h2.small_data, "small_data", "the tiny-frame connection")
 
 
 def test_pending_data():
     """Before: +413 MB held by one connection (100 streams of 4 MiB, each
     but for its last byte). Now closed once 16 MiB are held: the budget is
     that bound and the legitimate client's share."""
-    state = {}
-
-    def check(scene, conn, out):
-        if not conn.closed:
-            raise AssertionError("the connection holding messages open was not closed (%s)" %
-                                 out.summary())
-        state["line"] = scene.server.wait_log(
-            lambda l: l.get("msg") == "closed an abusive connection")
-    run_attack("pending_data", h2.pending_data, check=check,
-               budget_kb=(16 + 16) * MB * ASAN_RSS_FACTOR)
-    if state["line"].get("reason") != "pending_data":
-        raise AssertionError("closed for %r, want pending_data" % state["line"].get("reason"))
+    run_closed("pending_data", h2.pending_data, "pending_data",
+               "the connection holding messages open", budget_kb=(16 + 16) * MB * ASAN_RSS_FACTOR)
 
 
 def test_held_headers():
     """Before: +65 MB a connection (100 streams of 222 KB header blocks
     and no message, held). Their blocks count in the same 16 MiB of request
     bytes held on unfinished streams."""
-    state = {}
-
-    def check(scene, conn, out):
-        if not conn.closed:
-            raise AssertionError("the connection holding header blocks was not closed (%s)" %
-                                 out.summary())
-        state["line"] = scene.server.wait_log(
-            lambda l: l.get("msg") == "closed an abusive connection")
-    run_attack("held_headers", h2.held_headers, check=check,
-               budget_kb=(16 + 16) * MB * ASAN_RSS_FACTOR)
-    if state["line"].get("reason") != "pending_data":
-        raise AssertionError("closed for %r, want pending_data" % state["line"].get("reason"))
+    run_closed("held_headers", h2.held_headers, "pending_data",
+               "the connection holding header blocks", budget_kb=(16 + 16) * MB * ASAN_RSS_FACTOR)
 
 
 def test_stalled_replies():
