@@ -34,6 +34,10 @@ static int parse_one(const char *s, size_t n, const char *part, config_rate *out
     return -1;
   }
   double rate;
+  if (slash > s && s[0] == '-' && parse_decimal(s + 1, (size_t)(slash - s) - 1, &rate) == 0) {
+    snprintf(err, errlen, "'%s': the rate must be above 0 (use off to turn the limit off)", part);
+    return -1;
+  }
   if (parse_decimal(s, (size_t)(slash - s), &rate) != 0) {
     snprintf(err, errlen, "'%s': the rate '%.*s' is not a number", part, (int)(slash - s), s);
     return -1;

@@ -60,7 +60,8 @@ static void test_bad_specs_name_the_part(void **state) {
   expect_bad_spec("reads=10/s", "unknown class 'reads'");
   expect_bad_spec("read=0/s", "'read=0/s': the rate must be above 0");
   expect_bad_spec("read=0.0/s", "'read=0.0/s'");
-  expect_bad_spec("read=-1/s", "'read=-1/s': the rate '-1' is not a number");
+  expect_bad_spec("read=-1/s", "'read=-1/s': the rate must be above 0 (use off to turn the limit off)");
+  expect_bad_spec("read=-x/s", "'read=-x/s': the rate '-x' is not a number");
   expect_bad_spec("write=ten/s", "the rate 'ten' is not a number");
   expect_bad_spec("write=1e3/s", "'1e3' is not a number");
   expect_bad_spec("write=inf/s", "'inf' is not a number");
