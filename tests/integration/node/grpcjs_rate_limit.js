@@ -3,7 +3,7 @@
 // with the gRPC C core): the retry guidance trailers arrive and decode, and
 // honouring the advertised wait lets the next call through. Run by
 // test_rate_limit.py against a server started with
-//   --rate-limit read=0.2/s:2,write=0.1/s:2 --auth-failure-limit 0.1/s:2
+//   --rate-limit read=0.2/s:2,write=0.001/s:2 --auth-failure-limit 0.001/s:2
 // Environment: PRODUCT_ADDR, PRODUCT_PROTO_DIR (the repo's proto/),
 // PRODUCT_ALICE_TOKEN and PRODUCT_BOB_TOKEN (valid, two subs),
 // PRODUCT_FORGED_TOKEN (signed with a secret the server does not know),
@@ -112,7 +112,9 @@ check('forged tokens beyond the budget get RESOURCE_EXHAUSTED with retry guidanc
   guidance(r);
 });
 
+let publicAt = 0; // when the public call took the first read token
 check('a public call from the throttled address is served', async () => {
+  publicAt = Date.now();
   assert.equal((await unary('GetProduct', { id: 'none' })).code, S.NOT_FOUND);
 });
 
@@ -126,7 +128,11 @@ check('a read burst is refused and the advertised wait lets the next call throug
     served++;
   }
   assert.equal(r.code, S.RESOURCE_EXHAUSTED, 'no refusal within ' + GUARD + ' calls');
-  assert.equal(served, 1, 'burst 2, one token already used by the public call');
+  // Burst 2, one token taken by the public call; and what came back at
+  // 0.2 a second meanwhile, however slow the machine.
+  const refilled = Math.ceil(((Date.now() - publicAt) / 1000) * 0.2);
+  assert.ok(served >= 1 && served <= 1 + refilled,
+            `${served} served, want 1 (+${refilled} refilled)`);
   assert.match(r.details, /^rate limit exceeded for read; retry in \d+ ms$/);
   const ms = guidance(r);
   await new Promise((res) => setTimeout(res, ms));
