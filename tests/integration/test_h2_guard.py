@@ -114,8 +114,20 @@ def ping_chunk():
     return frame(6, 0, 0, b"\x00" * 8) * 200
 
 
+def goaway_chunk():
+    return frame(7, 0, 0, b"\x00" * 8) * 200
+
+
+def small_data_chunk():
+    """One-byte DATA frames: more than a connection's 1,024 in one read
+    (a TLS record holds some 1,600), so the guard's verdict comes before
+    the core has parsed any of them."""
+    return frame(0, 0, 1, b"x") * 2000
+
+
 REASONS = ("header_block", "ping_flood", "settings_flood", "empty_frames", "rst_flood",
-           "zero_window", "unacked_settings", "goaway_flood", "small_data", "pending_data", "rapid_reset", "unknown_methods", "memory")
+           "zero_window", "unacked_settings", "goaway_flood", "small_data", "pending_data",
+           "rapid_reset", "unknown_methods", "memory")
 
 
 def abusive_closed(srv):
@@ -179,6 +191,14 @@ def check(tls, name, chunk, reason, *extra):
             name, srv.stderr()[-1500:]))
     finally:
         srv.cleanup()
+
+
+def test_goaway_flood_tls():
+    check(True, "goaway flood (tls)", goaway_chunk(), "goaway_flood")
+
+
+def test_small_data_tls():
+    check(True, "small DATA frames (tls)", small_data_chunk(), "small_data")
 
 
 def test_continuation_flood_plaintext():
@@ -630,7 +650,8 @@ def setup():
 
 
 TESTS = [test_continuation_flood_plaintext, test_continuation_flood_tls,
-         test_ping_flood_plaintext, test_ping_flood_tls,
+         test_ping_flood_plaintext, test_ping_flood_tls, test_goaway_flood_tls,
+         test_small_data_tls,
          test_same_address_reconnect_is_not_shut, test_max_age_cancels_do_not_count,
          test_unknown_method_flood_counts_on_its_own_connection,
          test_reset_storm_caught_at_emfile, test_tls_reset_flood_closed_and_named,
