@@ -332,8 +332,7 @@ static void render_own(const metrics *m, mtext *t) {
                         "Calls that failed inside the server and were answered INTERNAL while the "
                         "server kept serving.",
                         M_FAULTS);
-  mtext_family(t, "product_jwt_keys", "gauge", "Token signing keys in force.");
-  mtext_sample_u64(t, "product_jwt_keys", NULL, 0,
+  mtext_single_u64(t, "product_jwt_keys", "gauge", "Token signing keys in force.",
                    atomic_load_explicit(&m->jwt_keys, memory_order_relaxed));
   static const char store[] = "product_store_operation_seconds";
   mtext_family(t, store, "histogram", "Latency of store operations (seconds), by operation.");
@@ -343,28 +342,23 @@ static void render_own(const metrics *m, mtext *t) {
     render_histogram(m, t, store, &l, 1, store_buckets, STORE_NB, base + S_BUCKETS,
                      base + S_SUM_NS);
   }
-  static const char shed[] = "product_shed_calls_total";
-  mtext_family(t, shed, "counter",
-               "Calls refused with RESOURCE_EXHAUSTED because the server was over its memory "
-               "limit.");
-  mtext_sample_u64(t, shed, NULL, 0, sum(m, m->base_guard));
+  mtext_single_u64(t, "product_shed_calls_total", "counter",
+                   "Calls refused with RESOURCE_EXHAUSTED because the server was over its memory "
+                   "limit.",
+                   sum(m, m->base_guard));
   static const char abusive[] = "product_abusive_connections_closed_total";
   mtext_family(t, abusive, "counter", "Connections the server closed for abusing HTTP/2, by reason.");
   for (size_t r = 0; r < METRICS_ABUSE_REASON_COUNT; r++) {
     mlabel l = {"reason", abuse_reason_names[r]};
     mtext_sample_u64(t, abusive, &l, 1, sum(m, m->base_guard + 1 + r));
   }
-  static const char uncovered[] = "product_guard_uncovered_connections_total";
-  mtext_family(t, uncovered, "counter",
-               "Connections the HTTP/2 guard could not give a record (out of memory): served "
-               "without its limits.");
-  mtext_sample_u64(t, uncovered, NULL, 0,
+  mtext_single_u64(t, "product_guard_uncovered_connections_total", "counter",
+                   "Connections the HTTP/2 guard could not give a record (out of memory): served "
+                   "without its limits.",
                    atomic_load_explicit(&m->guard_uncovered, memory_order_relaxed));
-  static const char untied[] = "product_guard_untied_tls_connections_total";
-  mtext_family(t, untied, "counter",
-               "TLS connections whose SSL the HTTP/2 guard could not tie to the connection: "
-               "per-SSL frame limits apply, the per-connection rapid-reset count does not.");
-  mtext_sample_u64(t, untied, NULL, 0,
+  mtext_single_u64(t, "product_guard_untied_tls_connections_total", "counter",
+                   "TLS connections whose SSL the HTTP/2 guard could not tie to the connection: "
+                   "per-SSL frame limits apply, the per-connection rapid-reset count does not.",
                    atomic_load_explicit(&m->guard_untied, memory_order_relaxed));
   static const char limited[] = "product_rate_limited_total";
   mtext_family(t, limited, "counter",
@@ -374,10 +368,8 @@ static void render_own(const metrics *m, mtext *t) {
     mtext_sample_u64(t, limited, &l, 1,
                      sum(m, m->base_guard + 1 + METRICS_ABUSE_REASON_COUNT + r));
   }
-  static const char dropped[] = "product_spans_dropped_total";
-  mtext_family(t, dropped, "counter",
-               "Trace spans dropped: the export queue was full or the collector failed.");
-  mtext_sample_u64(t, dropped, NULL, 0,
+  mtext_single_u64(t, "product_spans_dropped_total", "counter",
+                   "Trace spans dropped: the export queue was full or the collector failed.",
                    atomic_load_explicit(&m->spans_dropped, memory_order_relaxed));
 }
 

@@ -90,6 +90,12 @@ void mtext_sample_u64(mtext *t, const char *name, const mlabel *labels, size_t n
   put(t, num);
 }
 
+void mtext_single_u64(mtext *t, const char *name, const char *type, const char *help,
+                      uint64_t v) {
+  mtext_family(t, name, type, help);
+  mtext_sample_u64(t, name, NULL, 0, v);
+}
+
 void mtext_sample_f64(mtext *t, const char *name, const mlabel *labels, size_t n, double v) {
   char num[40];
   mtext_format_f64(num, sizeof num, v);

@@ -29,6 +29,8 @@ void mtext_family(mtext *t, const char *name, const char *type, const char *help
 /* "name{k="v",...} value\n"; labels may be empty (n == 0). */
 void mtext_sample_u64(mtext *t, const char *name, const mlabel *labels, size_t n, uint64_t v);
 void mtext_sample_f64(mtext *t, const char *name, const mlabel *labels, size_t n, double v);
+/* A family of one series without labels: the two above in one. */
+void mtext_single_u64(mtext *t, const char *name, const char *type, const char *help, uint64_t v);
 
 /* A double as the Go client prints it: the shortest text that reads back
  * the same ("0.005", "2.5", "10", "20000", "1.5e+09"), "+Inf", "-Inf",

@@ -296,6 +296,36 @@ static void on_uncovered(void *ctx, const h2_guard_report *r) {
   pthread_mutex_unlock(&u->mu);
 }
 
+#ifdef PRODUCT_TEST_FAULTS
+/* Starts the guard reporting to u, with the fault point that gives no
+ * accepted connection a record (the start-up probe keeps its own). */
+static void start_without_records(uncov *u, uint32_t pings_per_s) {
+  *u = (uncov){.only_uncovered = true, .off_reader = true};
+  pthread_mutex_init(&u->mu, NULL);
+  g_reader = pthread_self();
+  assert_int_equal(setenv("PRODUCT_FAULT_GUARD_NO_RECORD", "1", 1), 0);
+  h2_limits lim = {.pings_per_s = pings_per_s};
+  int rc = h2_guard_start(&lim, on_uncovered, u);
+  assert_int_equal(unsetenv("PRODUCT_FAULT_GUARD_NO_RECORD"), 0);
+  assert_int_equal(rc, 0);
+}
+
+/* Waits until *count (under u->mu) reaches want, then stops the guard.
+ * Hang guard (about 30 s), not a speed budget: the report thread looks at
+ * least once a second. */
+static void stop_once_reported(uncov *u, const uint64_t *count, uint64_t want) {
+  for (int i = 0; i < 30000; i++) {
+    pthread_mutex_lock(&u->mu);
+    uint64_t got = *count;
+    pthread_mutex_unlock(&u->mu);
+    if (got >= want) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  h2_guard_stop();
+}
+#endif
+
 /* Connections the guard could not give a record (here the fault point
  * that stands for a failed chunk allocation) are served without its
  * limits, and said: the report thread hands over how many, at least once a
@@ -306,14 +336,8 @@ static void test_uncovered_connections_are_reported(void **state) {
 #ifndef PRODUCT_TEST_FAULTS
   skip(); /* needs the fault point (-DPRODUCT_TEST_FAULTS=ON) */
 #else
-  uncov u = {.only_uncovered = true, .off_reader = true};
-  pthread_mutex_init(&u.mu, NULL);
-  g_reader = pthread_self();
-  assert_int_equal(setenv("PRODUCT_FAULT_GUARD_NO_RECORD", "1", 1), 0);
-  h2_limits lim = {.pings_per_s = 1};
-  int rc = h2_guard_start(&lim, on_uncovered, &u);
-  assert_int_equal(unsetenv("PRODUCT_FAULT_GUARD_NO_RECORD"), 0);
-  assert_int_equal(rc, 0);
+  uncov u;
+  start_without_records(&u, 1);
   uint64_t base = h2_guard_uncovered();
   int port, lfd = listener(&port);
   assert_int_equal(h2_guard_claim_listeners(false), 1);
@@ -330,17 +354,7 @@ static void test_uncovered_connections_are_reported(void **state) {
     close(s);
   }
   assert_int_equal(h2_guard_uncovered(), base + 3);
-  /* Hang guard (about 30 s), not a speed budget: the thread looks at
-   * least once a second. */
-  for (int i = 0; i < 30000; i++) {
-    pthread_mutex_lock(&u.mu);
-    uint64_t sum = u.sum;
-    pthread_mutex_unlock(&u.mu);
-    if (sum >= 3) break;
-    struct timespec ms = {0, 1000000};
-    nanosleep(&ms, NULL);
-  }
-  h2_guard_stop();
+  stop_once_reported(&u, &u.sum, 3);
   assert_int_equal(u.sum, 3);
   assert_int_equal(u.total, base + 3);
   assert_true(u.reports >= 1 && u.reports <= 3);
@@ -616,14 +630,8 @@ static void test_untied_tls_connections_are_counted(void **state) {
 #ifndef PRODUCT_TEST_FAULTS
   skip(); /* needs the fault point (-DPRODUCT_TEST_FAULTS=ON) */
 #else
-  uncov u = {.only_uncovered = true, .off_reader = true};
-  pthread_mutex_init(&u.mu, NULL);
-  g_reader = pthread_self();
-  assert_int_equal(setenv("PRODUCT_FAULT_GUARD_NO_RECORD", "1", 1), 0);
-  h2_limits lim = {.pings_per_s = 100};
-  int rc = h2_guard_start(&lim, on_uncovered, &u);
-  assert_int_equal(unsetenv("PRODUCT_FAULT_GUARD_NO_RECORD"), 0);
-  assert_int_equal(rc, 0);
+  uncov u;
+  start_without_records(&u, 100);
   uint64_t base = h2_guard_untied();
   int port, lfd = listener(&port);
   assert_int_equal(h2_guard_claim_listeners(true), 1);
@@ -664,17 +672,7 @@ static void test_untied_tls_connections_are_counted(void **state) {
   close(c);
   close(s);
 
-  /* Hang guard (about 30 s), not a speed budget: the thread looks at
-   * least once a second. */
-  for (int i = 0; i < 30000; i++) {
-    pthread_mutex_lock(&u.mu);
-    uint64_t sum = u.untied_sum;
-    pthread_mutex_unlock(&u.mu);
-    if (sum >= 1) break;
-    struct timespec ms = {0, 1000000};
-    nanosleep(&ms, NULL);
-  }
-  h2_guard_stop();
+  stop_once_reported(&u, &u.untied_sum, 1);
   assert_int_equal(u.untied_sum, 1);
   assert_int_equal(u.untied_total, base + 1);
   assert_true(u.only_uncovered);
