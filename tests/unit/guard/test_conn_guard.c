@@ -402,6 +402,20 @@ static void test_the_close_works_at_emfile(void **state) {
   site_close(&st);
 }
 
+/* Writes to the server side of a link until the kernel takes no more (the
+ * client never reads): well over 64 KiB unsent. */
+static void stall(int fd) {
+  assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+  static char block[65536];
+  size_t total = 0;
+  for (int i = 0; i < 4096; i++) {
+    ssize_t n = write(fd, block, sizeof block);
+    if (n < 0) break;
+    total += (size_t)n;
+  }
+  assert_true(total > 64 * 1024);
+}
+
 /* Two connections; the client of one never reads: that one is picked. */
 static void test_close_stalled_picks_the_client_that_does_not_read(void **state) {
   (void)state;
@@ -412,15 +426,7 @@ static void test_close_stalled_picks_the_client_that_does_not_read(void **state)
   link_open(&st, &a, 0);
   link_open(&st, &b, 0);
   assert_int_equal(h2_guard_close_stalled(64 * 1024), 0); /* nobody stalled yet */
-  assert_int_equal(fcntl(a.s, F_SETFL, O_NONBLOCK), 0);
-  static char block[65536];
-  size_t total = 0;
-  for (int i = 0; i < 4096; i++) {
-    ssize_t n = write(a.s, block, sizeof block);
-    if (n < 0) break;
-    total += (size_t)n;
-  }
-  assert_true(total > 64 * 1024);
+  stall(a.s);
   assert_true(serves(&b));
   assert_int_equal(h2_guard_close_stalled(64 * 1024), 1);
   assert_true(write(a.s, "x", 1) < 0); /* shut down */
@@ -459,15 +465,7 @@ static void test_close_stalled_measures_outside_the_lock(void **state) {
   site st;
   site_open(&st);
   link_open(&st, &g_race_old, 0);
-  assert_int_equal(fcntl(g_race_old.s, F_SETFL, O_NONBLOCK), 0);
-  static char block[65536];
-  size_t total = 0;
-  for (int i = 0; i < 4096; i++) {
-    ssize_t n = write(g_race_old.s, block, sizeof block);
-    if (n < 0) break;
-    total += (size_t)n;
-  }
-  assert_true(total > 64 * 1024);
+  stall(g_race_old.s);
   int old_fd = g_race_old.s;
   g_race_site = &st;
   g_race_calls = 0;

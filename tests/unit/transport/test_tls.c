@@ -300,13 +300,20 @@ static void test_garbage_client_ca_is_refused(void **state) {
   assert_refused("server.crt", "server.key", "ca.crt", "client CA", "no valid PEM certificate");
 }
 
-static void test_first_fetch_hands_out_the_start_up_pair_then_nothing(void **state) {
-  (void)state;
+/* The server pair loaded, re-read at every poll, and its first poll (the
+ * start-up pair handed to the core) taken. */
+static tls_reloader *polled_reloader(void) {
   tls_reloader *r = NULL;
   char err[512];
   assert_int_equal(load("server.crt", "server.key", NULL, &r, err, sizeof err), 0);
   tls_reloader_set_interval_ms(r, 0);
   assert_int_equal(tls_reloader_poll(r), 1);
+  return r;
+}
+
+static void test_first_fetch_hands_out_the_start_up_pair_then_nothing(void **state) {
+  (void)state;
+  tls_reloader *r = polled_reloader();
   assert_int_equal(tls_reloader_poll(r), 0);
   assert_int_equal(tls_reloader_poll(r), 0);
   tls_reloader_destroy(r);
@@ -329,11 +336,8 @@ static void test_replaced_pair_is_picked_up(void **state) {
 
 static void test_rewrite_with_same_content_is_not_a_reload(void **state) {
   (void)state;
-  tls_reloader *r = NULL;
-  char err[512], p[512];
-  assert_int_equal(load("server.crt", "server.key", NULL, &r, err, sizeof err), 0);
-  tls_reloader_set_interval_ms(r, 0);
-  assert_int_equal(tls_reloader_poll(r), 1);
+  tls_reloader *r = polled_reloader();
+  char p[512];
   path_of(p, sizeof p, "server.crt");
   FILE *f = fopen(p, "r");
   char text[8192];
@@ -347,11 +351,8 @@ static void test_rewrite_with_same_content_is_not_a_reload(void **state) {
 
 static void test_broken_replacement_keeps_the_last_good_pair(void **state) {
   (void)state;
-  tls_reloader *r = NULL;
-  char err[512], serial[64];
-  assert_int_equal(load("server.crt", "server.key", NULL, &r, err, sizeof err), 0);
-  tls_reloader_set_interval_ms(r, 0);
-  assert_int_equal(tls_reloader_poll(r), 1);
+  tls_reloader *r = polled_reloader();
+  char serial[64];
   /* a new certificate whose key has not been written yet: mismatch */
   EVP_PKEY *k = new_key();
   X509 *x = new_cert(k, "localhost", 0x3003, g_ca_key, g_ca);
@@ -374,11 +375,8 @@ static void test_broken_replacement_keeps_the_last_good_pair(void **state) {
 
 static void test_missing_file_during_rotation_keeps_the_pair(void **state) {
   (void)state;
-  tls_reloader *r = NULL;
-  char err[512], p[512];
-  assert_int_equal(load("server.crt", "server.key", NULL, &r, err, sizeof err), 0);
-  tls_reloader_set_interval_ms(r, 0);
-  assert_int_equal(tls_reloader_poll(r), 1);
+  tls_reloader *r = polled_reloader();
+  char p[512];
   path_of(p, sizeof p, "server.key");
   assert_int_equal(unlink(p), 0);
   assert_int_equal(tls_reloader_poll(r), 0);
@@ -405,11 +403,8 @@ static void test_files_are_looked_at_no_more_than_the_interval(void **state) {
  * due (the core then makes a new SSL_CTX, with new ticket keys), not before. */
 static void test_same_pair_is_handed_again_when_ticket_keys_are_due(void **state) {
   (void)state;
-  tls_reloader *r = NULL;
-  char err[512], serial[64];
-  assert_int_equal(load("server.crt", "server.key", NULL, &r, err, sizeof err), 0);
-  tls_reloader_set_interval_ms(r, 0);
-  assert_int_equal(tls_reloader_poll(r), 1);
+  tls_reloader *r = polled_reloader();
+  char serial[64];
   assert_int_equal(tls_reloader_poll(r), 0); /* an hour by default */
   tls_reloader_set_ticket_key_lifetime_ms(r, 0);
   assert_int_equal(tls_reloader_poll(r), 1);
