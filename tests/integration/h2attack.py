@@ -123,12 +123,19 @@ class Conn:
         self.conn_window = 65535
         self.lock = threading.Lock()
         self.credit = threading.Condition(self.lock)
+        self.acked = threading.Event()  # the server's SETTINGS acknowledged
         self.reader = None
         if preface:
             self.send(PREFACE + (client_settings or settings()), time.monotonic() + 5)
         if read:
             self.reader = threading.Thread(target=self._read, daemon=True)
             self.reader.start()
+            # As clients do (the core's wait for it, grpc-go and nghttp2
+            # assume 100 streams until it comes): the server's stream limit
+            # holds from here, and an attack is judged on what it attacks,
+            # not closed for opening streams before it (a bounded wait).
+            if preface and ack_settings:
+                self.acked.wait(10 * harness.SLOW)
 
     def send(self, data, deadline):
         """Writes data before deadline; False when the server closed the
@@ -187,6 +194,7 @@ class Conn:
         if ftype == SETTINGS and not flags & ACK:
             if self.ack_settings:
                 self.send(frame(SETTINGS, ACK, 0), time.monotonic() + 1)
+                self.acked.set()
         elif ftype == GOAWAY and self.out.goaway is None and len(payload) >= 8:
             self.out.goaway = int.from_bytes(payload[4:8], "big")
         elif ftype == RST_STREAM:

@@ -320,8 +320,12 @@ class Raw:
         self.ended_on = set()  # streams the server ended (a HEADERS with END_STREAM)
         self.goaway = False
         self.ping_acks = 0
+        self.settings_acked = False
         self.block = h2attack.request_block(port, WATCH)
         s.sendall(PREFACE + frame(4, 0, 0))
+        # The server's stream limit holds once its SETTINGS are acknowledged:
+        # before, more than 200 streams would be closed for that alone.
+        self.wait(lambda: self.settings_acked, "the server's SETTINGS")
 
     def _pump(self, deadline):
         """Reads what the server sent; False once the connection ended."""
@@ -344,6 +348,7 @@ class Raw:
             self.buf = self.buf[9 + n:]
             if ftype == 4 and not flags & 1:
                 self.sock.sendall(frame(4, 1, 0))  # SETTINGS ACK
+                self.settings_acked = True
             elif ftype == 0:
                 self.data_on.add(sid)
             elif ftype == 1 and flags & 1:
